@@ -1,0 +1,44 @@
+# The platform's commands. Everything installs itself: `make demo` on a fresh clone is enough.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: install demo up down status logs test lint bench clean
+
+install: $(VENV)/.installed
+
+# uv installs the exact versions of uv.lock; plain pip cannot resolve Airflow without its constraint files.
+$(VENV)/.installed: pyproject.toml uv.lock
+	@if [ ! -x "$(UV)" ]; then echo "uv not found: installing it with pip into .uv-bootstrap/"; \
+		python3 -m venv .uv-bootstrap && .uv-bootstrap/bin/pip install --quiet uv; fi
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python 3.11
+	@touch $@
+
+demo: install
+	$(BIN)/ml-platform demo
+
+up: install
+	$(BIN)/ml-platform up
+
+down:
+	@if [ -x $(BIN)/ml-platform ]; then $(BIN)/ml-platform down; else echo "platform was not running"; fi
+
+status: install
+	$(BIN)/ml-platform status
+
+logs: install
+	$(BIN)/ml-platform logs
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/pipeline_overhead.py
+
+clean: down
+	rm -rf .platform

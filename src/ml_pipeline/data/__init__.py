@@ -1,0 +1,1 @@
+"""Data generation, loading and validation."""

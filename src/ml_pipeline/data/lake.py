@@ -1,0 +1,69 @@
+"""Read and write the data lake through URIs (``file://`` today, ``s3://`` later).
+
+Every path is a URI resolved by fsspec, so the same code reads a local folder
+and an object store. Nothing here knows about Airflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import fsspec
+import polars as pl
+
+
+def to_uri(location: str | Path) -> str:
+    """Return ``location`` as a URI, turning a bare local path into ``file://``."""
+    text = str(location)
+    if "://" in text:
+        return text.rstrip("/")
+    return Path(text).expanduser().resolve().as_uri()
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join URI path segments with single slashes."""
+    cleaned = [base.rstrip("/")] + [p.strip("/") for p in parts if p]
+    return "/".join(cleaned)
+
+
+def exists(uri: str) -> bool:
+    """Whether a file or folder exists at ``uri``."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs.exists(path)
+
+
+def list_parquet_files(folder_uri: str) -> list[str]:
+    """Return the parquet files directly under ``folder_uri``, sorted, as URIs."""
+    fs, path = fsspec.core.url_to_fs(folder_uri)
+    if not fs.exists(path):
+        return []
+    protocol = folder_uri.split("://", 1)[0] if "://" in folder_uri else "file"
+    files = sorted(p for p in fs.ls(path, detail=False) if p.endswith(".parquet"))
+    return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p for p in files]
+
+
+def read_parquet(uri: str) -> pl.DataFrame:
+    """Read one parquet file from ``uri``."""
+    with fsspec.open(uri, "rb") as handle:
+        return pl.read_parquet(handle)
+
+
+def write_parquet(frame: pl.DataFrame, uri: str) -> str:
+    """Write ``frame`` to ``uri`` atomically enough for a rerun to overwrite it; return the URI."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    tmp_path = f"{path}.tmp"
+    with fs.open(tmp_path, "wb") as handle:
+        frame.write_parquet(handle, compression="zstd", statistics=True)
+    fs.mv(tmp_path, path)
+    return uri
+
+
+def hash_frame(frame: pl.DataFrame) -> str:
+    """Content hash of a frame: stable across files, row groups and compression."""
+    digest = hashlib.sha256()
+    digest.update(",".join(f"{n}:{t}" for n, t in frame.schema.items()).encode())
+    row_hashes = frame.hash_rows(seed=0)  # stable for a given polars version (recorded in lineage)
+    digest.update(row_hashes.to_numpy().tobytes())
+    return digest.hexdigest()

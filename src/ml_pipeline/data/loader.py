@@ -1,0 +1,41 @@
+"""Load daily partitions of a dataset and freeze them into a per-run snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ml_pipeline.data.lake import join_uri, list_parquet_files, read_parquet
+
+
+class MissingPartitionError(FileNotFoundError):
+    """An expected daily partition has no data (yet)."""
+
+
+def partition_dates(end: dt.date, days: int) -> list[dt.date]:
+    """The ``days`` dates ending at ``end``, oldest first."""
+    return [end - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
+def partition_uri(dataset_uri: str, day: dt.date) -> str:
+    """URI of one daily partition folder: ``<dataset>/<YYYY-MM-DD>``."""
+    return join_uri(dataset_uri, day.isoformat())
+
+
+def load_partition(uri: str) -> pl.DataFrame:
+    """Read every parquet file of one partition folder; raise if there is none."""
+    files = list_parquet_files(uri)
+    if not files:
+        raise MissingPartitionError(
+            f"partition {uri} has no parquet files. Generate it (`ml-pipeline generate-data`) "
+            "or wait for the upstream job that writes it."
+        )
+    return pl.concat([read_parquet(f) for f in files], how="vertical_relaxed")
+
+
+def load_partitions(dataset_uri: str, end: dt.date, days: int) -> tuple[pl.DataFrame, list[str]]:
+    """Load ``days`` daily partitions ending at ``end``; return the frame and the partition URIs."""
+    uris = [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
+    frame = pl.concat([load_partition(uri) for uri in uris], how="vertical_relaxed")
+    return frame, uris

@@ -1,0 +1,63 @@
+"""Lineage: which data, code, config and software produced a model."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+
+TRACKED_PACKAGES = ("apache-airflow-core", "apache-airflow-task-sdk", "ml-pipeline", "mlflow",
+                    "xgboost-cpu", "xgboost", "scikit-learn", "polars")
+
+
+def code_dir() -> Path:
+    """The source checkout the running code comes from (``ML_PIPELINE_CODE_DIR`` overrides)."""
+    return Path(os.environ.get("ML_PIPELINE_CODE_DIR", Path(__file__).resolve().parents[2]))
+
+
+@cache
+def code_version(repo: Path | None = None) -> dict[str, str]:
+    """Git commit of the code and whether tracked files differ from it."""
+    repo = repo or code_dir()
+    try:
+        commit = _git(repo, "rev-parse", "HEAD")
+        dirty = bool(_git(repo, "status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a model, plus Python's."""
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def lineage_tags(*, partitions: list[str], data_hash: str, snapshot_uri: str, config_hash: str,
+                 config_path: str, dag_id: str, run_id: str) -> dict[str, str]:
+    """The tags every MLflow run and model version of a pipeline carries."""
+    tags = {
+        "lineage.data.partitions": ",".join(partitions),
+        "lineage.data.hash": data_hash,
+        "lineage.data.snapshot_uri": snapshot_uri,
+        "lineage.config.hash": config_hash,
+        "lineage.config.path": config_path,
+        "lineage.dag_id": dag_id,
+        "lineage.run_id": run_id,
+    }
+    tags.update({f"lineage.code.{k}": v for k, v in code_version().items()})
+    tags.update({f"lineage.version.{k}": v for k, v in package_versions().items()})
+    return tags
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, timeout=10).stdout.strip()

@@ -1,0 +1,1 @@
+"""Pipelines as reference-in, reference-out steps, runnable by any orchestrator."""

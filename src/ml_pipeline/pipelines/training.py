@@ -1,0 +1,162 @@
+"""The training pipeline's steps: load, validate, engineer, train, evaluate, register.
+
+Each step takes the ``RunContext`` and the small dicts earlier steps returned
+(URIs, ids, metrics) and returns a small JSON-able dict: data stays in the lake,
+so any orchestrator can run the steps on any machine, and re-running a step for
+the same run gives the same result.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+
+from mlflow import MlflowClient
+
+from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
+from ml_pipeline.data.loader import load_partitions
+from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, require_columns, validate_schema
+from ml_pipeline.evaluation.metrics import classification_metrics, promotion_decision
+from ml_pipeline.features.fraud import engineer_fraud_features
+from ml_pipeline.lineage import lineage_tags
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline.registry import mlflow_registry as registry
+from ml_pipeline.training.split import split_by_time
+from ml_pipeline.training.trainer import to_model_input, train_classifier
+
+log = logging.getLogger(__name__)
+FEATURE_BUILDERS = {"fraud": engineer_fraud_features}
+
+
+def load_data(ctx: RunContext) -> dict:
+    """Freeze the configured window of daily partitions into this run's snapshot."""
+    frame, partitions = load_partitions(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
+    snapshot_uri = write_parquet(frame, ctx.artifact_uri("snapshot.parquet"))
+    target = ctx.config.data.target_column
+    positive_rate = float(frame[target].mean()) if target in frame.columns else None
+    log.info("loaded %d rows from %d partitions into %s", frame.height, len(partitions), snapshot_uri)
+    return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
+            "partitions": partitions, "positive_rate": positive_rate}
+
+
+def validate_data(ctx: RunContext, loaded: dict) -> dict:
+    """Schema and non-emptiness checks on the snapshot; raises ``DataValidationError``."""
+    frame = read_parquet(loaded["snapshot_uri"])
+    where = f"snapshot {loaded['snapshot_uri']}"
+    require_columns(frame, [ctx.config.data.target_column], where)
+    return validate_schema(frame, TRANSACTIONS_SCHEMA, where)
+
+
+def engineer_features(ctx: RunContext, loaded: dict) -> dict:
+    """Compute the model's features from the snapshot and write the feature table."""
+    features = FEATURE_BUILDERS[ctx.config.data.feature_builder](read_parquet(loaded["snapshot_uri"]))
+    require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
+    uri = write_parquet(features, ctx.artifact_uri("features.parquet"))
+    return {"features_uri": uri, "rows": features.height}
+
+
+def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
+    """Train on the older part of the features and log the model with lineage to MLflow."""
+    client = MlflowClient(ctx.tracking_uri)
+    experiment = registry.experiment_id(client, ctx.config.model_name)
+    run_key = ctx.run_key(loaded["data_hash"])
+    train, holdout = split_by_time(read_parquet(features["features_uri"]), ctx.config.training.validation_split)
+    sizes = {"train_rows": train.height, "holdout_rows": holdout.height}
+    existing = registry.find_finished_run(client, experiment, run_key)
+    if existing:
+        log.info("run key %s already trained as MLflow run %s: reusing it", run_key, existing[0])
+        return {"mlflow_run_id": existing[0], "model_uri": existing[1], **sizes}
+    cfg = ctx.config
+    model = train_classifier(train, cfg.data.features, cfg.data.target_column,
+                             cfg.training.hyperparameters, cfg.training.seed, _threads())
+    run_id, model_uri = registry.log_training_run(
+        ctx.tracking_uri, cfg.model_name, run_key, _lineage(ctx, loaded),
+        params={**cfg.training.hyperparameters, "features": ",".join(cfg.data.features),
+                "validation_split": cfg.training.validation_split, "seed": cfg.training.seed, **sizes},
+        model=model, input_example=to_model_input(train.head(5), cfg.data.features),
+        pip_requirements=_pip_requirements())
+    return {"mlflow_run_id": run_id, "model_uri": model_uri, **sizes}
+
+
+def evaluate_model(ctx: RunContext, features: dict, trained: dict) -> dict:
+    """Score the holdout with the new model and the current champion; decide promotion."""
+    cfg = ctx.config
+    _, holdout = split_by_time(read_parquet(features["features_uri"]), cfg.training.validation_split)
+    x, y = to_model_input(holdout, cfg.data.features), holdout[cfg.data.target_column].to_numpy()
+    model = registry.load_model(ctx.tracking_uri, trained["model_uri"])
+    metrics = classification_metrics(y, model.predict_proba(x)[:, 1]).as_dict()
+    client = MlflowClient(ctx.tracking_uri)
+    for name, value in metrics.items():
+        client.log_metric(trained["mlflow_run_id"], f"holdout_{name}", value)
+    champion = _champion_auc(ctx, x, y)
+    if champion and champion["run_id"] == trained["mlflow_run_id"]:
+        champion = None  # a rerun of the run that made the champion: judge it on the gates alone
+    decision = promotion_decision(metrics["auc"], champion and champion["auc"], cfg.deployment.min_auc_threshold)
+    return {"metrics": metrics, "champion": champion, "decision": decision}
+
+
+def register_model(ctx: RunContext, loaded: dict, trained: dict, evaluation: dict) -> dict:
+    """Register the model once, tag it with lineage, alias it challenger, maybe champion."""
+    client = MlflowClient(ctx.tracking_uri)
+    name = ctx.config.model_name
+    tags = {**_lineage(ctx, loaded), "holdout_auc": f"{evaluation['metrics']['auc']:.6f}",
+            "promotion.reason": evaluation["decision"]["reason"]}
+    version = registry.register_once(client, name, trained["mlflow_run_id"], trained["model_uri"], tags)
+    aliases = [registry.CHALLENGER]
+    client.set_registered_model_alias(name, registry.CHALLENGER, version.version)
+    if evaluation["decision"]["promote"]:
+        client.set_registered_model_alias(name, registry.CHAMPION, version.version)
+        aliases.append(registry.CHAMPION)
+    return {"model_name": name, "version": version.version, "aliases": aliases,
+            "model_uri": f"models:/{name}/{version.version}"}
+
+
+def summarize_run(ctx: RunContext, loaded: dict, trained: dict, evaluation: dict, registered: dict) -> dict:
+    """One dict that says what this run did, for notifications and the demo."""
+    return {"model_name": ctx.config.model_name, "dag_id": ctx.dag_id, "run_id": ctx.run_id,
+            "rows": loaded["rows"], "partitions": loaded["partitions"], "snapshot_uri": loaded["snapshot_uri"],
+            "data_hash": loaded["data_hash"], "mlflow_run_id": trained["mlflow_run_id"],
+            "metrics": evaluation["metrics"], "decision": evaluation["decision"], **registered}
+
+
+def _champion_auc(ctx: RunContext, x, y) -> dict | None:
+    """The champion's AUC on this run's holdout, so both are judged on the same data."""
+    client = MlflowClient(ctx.tracking_uri)
+    champion = registry.alias_version(client, ctx.config.model_name, registry.CHAMPION)
+    if champion is None:
+        return None
+    model = registry.load_model(ctx.tracking_uri, f"models:/{ctx.config.model_name}@{registry.CHAMPION}")
+    try:
+        scores = model.predict_proba(x)[:, 1]
+    except (KeyError, ValueError) as exc:  # the champion was trained on other features
+        log.warning("champion v%s cannot score this holdout (%s): using its recorded AUC", champion.version, exc)
+        return {"version": champion.version, "run_id": champion.run_id,
+                "auc": float(champion.tags.get("holdout_auc", 0.0))}
+    return {"version": champion.version, "run_id": champion.run_id, "auc": classification_metrics(y, scores).auc}
+
+
+def _lineage(ctx: RunContext, loaded: dict) -> dict[str, str]:
+    return lineage_tags(partitions=loaded["partitions"], data_hash=loaded["data_hash"],
+                        snapshot_uri=loaded["snapshot_uri"], config_hash=ctx.config.content_hash(),
+                        config_path=str(ctx.config_path), dag_id=ctx.dag_id, run_id=ctx.run_id)
+
+
+def _pip_requirements() -> list[str]:
+    names = ("mlflow", "scikit-learn", "pandas", "numpy", "xgboost-cpu")
+    return [f"{n}=={importlib.metadata.version(n)}" for n in names]
+
+
+def _threads() -> int:
+    return int(os.environ.get("ML_TRAIN_THREADS", "2"))
+
+
+def run_in_process(ctx: RunContext) -> dict:
+    """Run every step in this process, in DAG order (no orchestrator); return the summary."""
+    loaded = load_data(ctx)
+    validate_data(ctx, loaded)
+    features = engineer_features(ctx, loaded)
+    trained = train_model(ctx, loaded, features)
+    evaluation = evaluate_model(ctx, features, trained)
+    registered = register_model(ctx, loaded, trained, evaluation)
+    return summarize_run(ctx, loaded, trained, evaluation, registered)

@@ -1,0 +1,85 @@
+"""MLflow adapter: log runs, register versions once, move aliases.
+
+Promotion uses aliases (``champion``/``challenger``) and tags, never the
+deprecated stages. Every write is idempotent, keyed by tags, so re-running an
+Airflow task never creates a duplicate run or model version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+# MLflow's usage telemetry blocks on an unreachable network for tens of seconds per process.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+# skops refuses unknown types on load; these are the only non-sklearn types our models hold.
+MODEL_URI_TAG = "ml.model_uri"
+TRUSTED_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """Id of experiment ``name``, created on first use."""
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def find_finished_run(client: MlflowClient, experiment: str, run_key: str) -> tuple[str, str] | None:
+    """(run_id, model_uri) of a finished run already logged under ``run_key``, if any."""
+    runs = client.search_runs([experiment], f"tags.`ml.run_key` = '{run_key}' and attributes.status = 'FINISHED'",
+                              max_results=1, order_by=["attributes.start_time DESC"])
+    return (runs[0].info.run_id, runs[0].data.tags[MODEL_URI_TAG]) if runs else None
+
+
+def log_training_run(tracking_uri: str, experiment: str, run_key: str, tags: Mapping[str, str],
+                     params: Mapping[str, Any], model: Any, input_example: Any,
+                     pip_requirements: list[str]) -> tuple[str, str]:
+    """Log params, tags and the sklearn model in a new run; return (run_id, model_uri)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(tags={**tags, "ml.run_key": run_key}) as run:
+        mlflow.log_params(params)
+        signature = mlflow.models.infer_signature(input_example, model.predict_proba(input_example)[:, 1])
+        info = mlflow.sklearn.log_model(model, name="model", signature=signature,
+                                        input_example=input_example, pip_requirements=pip_requirements,
+                                        skops_trusted_types=TRUSTED_TYPES)
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    return run.info.run_id, info.model_uri
+
+
+def load_model(tracking_uri: str, model_uri: str) -> Any:
+    """Load a logged sklearn model over the tracking server."""
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.sklearn.load_model(model_uri)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version carrying ``alias``, or None when the model or alias does not exist."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def register_once(client: MlflowClient, name: str, run_id: str, model_uri: str,
+                  tags: Mapping[str, str]) -> ModelVersion:
+    """Register the run's model as a version of ``name`` unless that run already has one."""
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if existing:
+        return existing[0]
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    return client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags),
+                                       await_creation_for=60, model_id=model_id)

@@ -1,0 +1,1 @@
+"""Hooks: thin, lazily built clients from Airflow Connections."""

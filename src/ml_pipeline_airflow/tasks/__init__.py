@@ -1,0 +1,1 @@
+"""TaskFlow tasks: each one builds a RunContext and calls one core step."""

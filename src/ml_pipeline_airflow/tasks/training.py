@@ -1,0 +1,93 @@
+"""The training pipeline's tasks. Heavy libraries are imported inside each task.
+
+XCom carries only what the core steps return: URIs, ids and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airflow.sdk import get_current_context, task
+
+if TYPE_CHECKING:
+    from ml_pipeline.pipelines.context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def run_context(config_path: str) -> RunContext:
+    """Describe the current Airflow run to the core: config, date, lake, tracking server."""
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline.data.lake import to_uri
+    from ml_pipeline.pipelines.context import RunContext
+    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
+
+    dag_run = get_current_context()["dag_run"]
+    when = dag_run.logical_date or dag_run.run_after
+    lake = os.environ.get("ML_LAKE_URI")
+    if not lake:
+        raise RuntimeError("ML_LAKE_URI is not set: point it at the data lake root (file://… or s3://…)")
+    return RunContext(load_model_config(config_path), Path(config_path), when.date(), to_uri(lake),
+                      MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id)
+
+
+@task
+def load_data(config_path: str) -> dict:
+    """Freeze the input partitions into this run's snapshot."""
+    from ml_pipeline.pipelines import training
+
+    return training.load_data(run_context(config_path))
+
+
+@task
+def validate_data(config_path: str, loaded: dict) -> dict:
+    """Fail fast when the snapshot's schema is wrong or it is empty."""
+    from ml_pipeline.pipelines import training
+
+    return training.validate_data(run_context(config_path), loaded)
+
+
+@task
+def engineer_features(config_path: str, loaded: dict) -> dict:
+    """Write the feature table of this run."""
+    from ml_pipeline.pipelines import training
+
+    return training.engineer_features(run_context(config_path), loaded)
+
+
+@task(pool="training_pool")
+def train_model(config_path: str, loaded: dict, features: dict) -> dict:
+    """Train and log the model (once per run, data and config)."""
+    from ml_pipeline.pipelines import training
+
+    return training.train_model(run_context(config_path), loaded, features)
+
+
+@task
+def evaluate_model(config_path: str, features: dict, trained: dict) -> dict:
+    """Holdout metrics, champion comparison and the promotion decision."""
+    from ml_pipeline.pipelines import training
+
+    return training.evaluate_model(run_context(config_path), features, trained)
+
+
+@task
+def register_model(config_path: str, loaded: dict, trained: dict, evaluation: dict) -> dict:
+    """Register the version, tag lineage, move the aliases."""
+    from ml_pipeline.pipelines import training
+
+    return training.register_model(run_context(config_path), loaded, trained, evaluation)
+
+
+@task
+def send_notification(config_path: str, loaded: dict, trained: dict, evaluation: dict, registered: dict) -> dict:
+    """Report what the run produced (log line now; Slack and email notifiers come with alerting)."""
+    from ml_pipeline.pipelines import training
+
+    summary = training.summarize_run(run_context(config_path), loaded, trained, evaluation, registered)
+    log.info("model %s v%s (%s): auc=%.4f, %s", summary["model_name"], summary["version"],
+             ",".join(summary["aliases"]), summary["metrics"]["auc"], summary["decision"]["reason"])
+    return summary

@@ -1,0 +1,84 @@
+"""The platform's components: their command lines and the environment they share.
+
+Sizing for a 2-core machine (see docs/DESIGN.md): four task processes at most
+(Airflow's default of 32 only thrashes two cores), two API-server workers (one
+worker timed out Task Execution API calls under 50 concurrent runs), one MLflow
+worker pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml_platform import database
+from ml_platform.layout import REPO_ROOT, Layout
+
+BIN = Path(sys.executable).parent
+PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "4"))
+API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
+
+
+@dataclass(frozen=True)
+class Component:
+    """One long-running process under supervision."""
+
+    name: str
+    argv: list[str]
+    user: str | None = None
+    stop_signal: str = "SIGTERM"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
+    """Environment of every component and task: where things are, never what to do."""
+    mlflow_conn = {"conn_type": "http", "host": "127.0.0.1", "port": layout.mlflow_port, "schema": "http"}
+    env = {
+        "AIRFLOW_HOME": str(layout.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "airflow" / "dags"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{layout.airflow_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{secrets['admin_user']}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(layout.passwords_file),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database.database_url(layout, "airflow"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(layout.airflow_port),
+        "AIRFLOW__API__BASE_URL": layout.airflow_url,
+        "AIRFLOW__API__WORKERS": str(API_WORKERS),
+        "AIRFLOW__API__SECRET_KEY": secrets["api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets["jwt_secret"],
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_conn),
+        "ML_LAKE_URI": layout.lake.as_uri(),
+        "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),
+        "MLFLOW_TRACKING_URI": layout.mlflow_url,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return env
+
+
+def components(layout: Layout) -> list[Component]:
+    """Long-running components in start order (stopped in reverse)."""
+    mlflow = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(layout.mlflow_port),
+              "--backend-store-uri", database.database_url(layout, "mlflow"),
+              "--artifacts-destination", layout.mlflow_artifacts.as_uri(), "--serve-artifacts",
+              "--workers", "2"]
+    airflow = str(BIN / "airflow")
+    found = [] if database.external_url() else [
+        Component("postgres", database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT")]
+    return found + [
+        Component("mlflow", mlflow),
+        Component("api-server", [airflow, "api-server"]),
+        Component("scheduler", [airflow, "scheduler"]),
+        Component("dag-processor", [airflow, "dag-processor"]),
+        Component("triggerer", [airflow, "triggerer"]),
+    ]

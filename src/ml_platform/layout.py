@@ -1,0 +1,92 @@
+"""Where the platform keeps its state, and which ports it listens on."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# A unix socket path must fit in 107 bytes; fall back to a short folder when it would not.
+MAX_SOCKET_DIR = 80
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every path and port of one platform instance, derived from its home folder."""
+
+    home: Path
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        """The instance chosen by ``ML_PLATFORM_HOME`` and the port variables (defaults: ``.platform``)."""
+        home = Path(os.environ.get("ML_PLATFORM_HOME", REPO_ROOT / ".platform")).resolve()
+        return cls(home, int(os.environ.get("ML_PLATFORM_AIRFLOW_PORT", "8080")),
+                   int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")))
+
+    @property
+    def logs(self) -> Path:
+        """One log file per component."""
+        return self.home / "logs"
+
+    @property
+    def airflow_home(self) -> Path:
+        """``AIRFLOW_HOME``: task logs and Airflow's own files."""
+        return self.home / "airflow"
+
+    @property
+    def pgdata(self) -> Path:
+        """The embedded PostgreSQL data directory."""
+        return self.home / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        """Folder of PostgreSQL's unix socket (no TCP port in the embedded default)."""
+        path = self.home / "run"
+        if len(str(path)) > MAX_SOCKET_DIR:
+            import hashlib
+
+            path = Path("/tmp") / f"ml-platform-{hashlib.sha1(str(self.home).encode()).hexdigest()[:10]}"
+        return path
+
+    @property
+    def lake(self) -> Path:
+        """The local data lake folder."""
+        return self.home / "lake"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        """Where the MLflow server stores artifacts it receives over HTTP."""
+        return self.home / "mlflow-artifacts"
+
+    @property
+    def secrets_file(self) -> Path:
+        """Generated secrets and the admin login (mode 0600, never committed)."""
+        return self.home / "secrets.json"
+
+    @property
+    def passwords_file(self) -> Path:
+        """Airflow simple-auth-manager password file."""
+        return self.home / "airflow-passwords.json"
+
+    @property
+    def state_file(self) -> Path:
+        """The supervisor's view of its components: pids, restarts, phase."""
+        return self.home / "state.json"
+
+    @property
+    def airflow_url(self) -> str:
+        """Base URL of the Airflow API server and UI."""
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        """Base URL of the MLflow tracking server and UI."""
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def ensure_dirs(self) -> None:
+        """Create the folders (idempotent)."""
+        for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,37 @@
+"""Secrets generated on first start, kept in a file only the user can read."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ADMIN_USER = "admin"
+
+
+def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
+    """Load the secrets file, creating it (mode 0600) with fresh values on first use."""
+    if path.exists():
+        values = json.loads(path.read_text())
+    else:
+        values = {
+            "fernet_key": Fernet.generate_key().decode(),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "api_secret_key": secrets.token_urlsafe(32),
+            "admin_user": ADMIN_USER,
+            "admin_password": secrets.token_urlsafe(12),
+        }
+        _write_private(path, json.dumps(values, indent=2))
+    _write_private(passwords_file, json.dumps({values["admin_user"]: values["admin_password"]}))
+    return values
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
