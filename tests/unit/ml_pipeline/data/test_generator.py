@@ -1,0 +1,29 @@
+import datetime as dt
+
+import polars as pl
+
+from ml_pipeline.data.generator import SCHEMA_ORDER, generate_day
+from ml_pipeline.features.fraud import engineer_fraud_features
+
+DAY = dt.date(2026, 11, 20)
+
+
+def test_same_seed_and_day_give_identical_data_and_other_days_differ():
+    assert generate_day(DAY, 5_000, seed=7).equals(generate_day(DAY, 5_000, seed=7))
+    assert not generate_day(DAY, 5_000, seed=7).equals(generate_day(DAY + dt.timedelta(days=1), 5_000, seed=7))
+
+
+def test_schema_size_and_fraud_rate_are_realistic():
+    frame = generate_day(DAY, 20_000)
+    assert frame.columns == list(SCHEMA_ORDER)
+    assert 19_000 <= frame.height <= 21_000
+    assert 0.01 <= frame["is_fraud"].mean() <= 0.02
+    assert frame["transaction_id"].n_unique() == frame.height
+    assert frame["event_time"].dt.date().unique().to_list() == [DAY]
+
+
+def test_card_testing_bursts_show_up_as_many_small_charges_within_an_hour():
+    features = engineer_fraud_features(generate_day(DAY, 20_000))
+    burst = features.filter((pl.col("transaction_count_1h") >= 3) & (pl.col("amount") < 6))
+    assert burst.height > 50
+    assert burst["is_fraud"].mean() > 10 * features["is_fraud"].mean()  # a strong but imperfect signal

@@ -1,0 +1,31 @@
+import datetime as dt
+
+import pytest
+
+from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.lake import hash_frame, read_parquet, to_uri, write_parquet
+from ml_pipeline.data.loader import MissingPartitionError, load_partitions
+
+
+def test_loads_the_window_of_daily_partitions(tmp_path):
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=500)
+    frame, uris = load_partitions(dataset, dt.date(2026, 11, 20), days=2)
+    assert [u.rsplit("/", 1)[-1] for u in uris] == ["2026-11-19", "2026-11-20"]
+    assert set(frame["event_time"].dt.date().unique()) == {dt.date(2026, 11, 19), dt.date(2026, 11, 20)}
+
+
+def test_missing_partition_names_the_partition_and_the_fix(tmp_path):
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=1, rows_per_day=500)
+    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 has no parquet files.*generate-data"):
+        load_partitions(dataset, dt.date(2026, 11, 20), days=2)
+
+
+def test_content_hash_survives_a_round_trip_and_changes_with_the_data(tmp_path):
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=1, rows_per_day=500)
+    frame, _ = load_partitions(dataset, dt.date(2026, 11, 20), days=1)
+    copy = read_parquet(write_parquet(frame, to_uri(tmp_path / "copy.parquet")))
+    assert hash_frame(copy) == hash_frame(frame)
+    assert hash_frame(frame.with_columns(frame["amount"] + 0.01)) != hash_frame(frame)

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_pipeline.config import ConfigError, load_model_config
+from tests.conftest import REPO_ROOT
+
+FRAUD = REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml"
+
+
+def write_variant(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(FRAUD.read_text())
+    for dotted, value in changes.items():
+        node, *path, leaf = [raw, *dotted.split("__")]
+        for key in path:
+            node = node[key]
+        node[leaf] = value
+    target = tmp_path / "model.yaml"
+    target.write_text(yaml.safe_dump(raw))
+    return target
+
+
+def test_fraud_config_loads_with_the_seed_values():
+    config = load_model_config(FRAUD)
+    assert config.training_dag_id == "ml_training_fraud_detection"
+    assert config.schedule == "0 2 * * *"
+    assert config.training.hyperparameters == {"max_depth": 6, "learning_rate": 0.1, "n_estimators": 100}
+    assert config.deployment.min_auc_threshold == 0.85
+    assert {"amount", "merchant_category", "transaction_count_1h", "transaction_avg_24h"} <= set(config.data.features)
+
+
+def test_unknown_key_is_rejected_naming_file_and_field(tmp_path):
+    path = write_variant(tmp_path, training__learning_rat=0.1)
+    with pytest.raises(ConfigError, match=r"model\.yaml: .*field 'training\.learning_rat': Extra inputs"):
+        load_model_config(path)
+
+
+def test_out_of_range_value_names_the_field_and_the_value(tmp_path):
+    path = write_variant(tmp_path, training__validation_split=1.5)
+    with pytest.raises(ConfigError, match=r"field 'training\.validation_split'.*got 1\.5"):
+        load_model_config(path)
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("model_name: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: cannot read YAML"):
+        load_model_config(path)
+
+
+def test_config_hash_changes_when_a_hyperparameter_changes(tmp_path):
+    changed = load_model_config(write_variant(tmp_path, training__hyperparameters={"max_depth": 3}))
+    assert changed.content_hash() != load_model_config(FRAUD).content_hash()
