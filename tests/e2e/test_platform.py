@@ -1,0 +1,100 @@
+"""The embedded platform for real: `make up`, train through the REST API, kill a component, `make down`."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+from mlflow import MlflowClient
+
+from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.lake import join_uri
+from ml_platform.airflow_api import AirflowClient
+from ml_platform.secrets import ensure_secrets
+from ml_platform.state import is_alive, read_state
+from tests.conftest import REPO_ROOT
+from tests.support.services import isolated_layout
+
+pytestmark = pytest.mark.e2e
+DAG_ID = "ml_training_fraud_detection"
+
+
+def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    layout = isolated_layout(tmp_path_factory.mktemp("e2e"))
+    env = {**os.environ, "ML_PLATFORM_HOME": str(layout.home), "ML_PLATFORM_AIRFLOW_PORT": str(layout.airflow_port),
+           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port)}
+    started = make("up", env)
+    try:
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        yield layout, env, started.stdout
+    finally:
+        make("down", env, timeout=180)
+
+
+def test_up_prints_the_urls_and_the_login_once(platform):
+    layout, env, output = platform
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert layout.airflow_url in output and layout.mlflow_url in output
+    assert f"Airflow password (shown once): {secrets['admin_password']}" in output
+    again = make("up", env)
+    assert again.returncode == 0 and secrets["admin_password"] not in again.stdout
+    assert str(layout.secrets_file) in again.stdout
+
+
+def test_training_run_triggered_through_the_rest_api_registers_a_model(platform):
+    layout, _, _ = platform
+    day = dt.date(2026, 11, 20)
+    generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), day, days=7, rows_per_day=8_000)
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag(DAG_ID)
+    run = client.trigger(DAG_ID, "2026-11-20T06:00:00Z")
+    deadline = time.monotonic() + 600
+    while (state := client.run(DAG_ID, run["dag_run_id"])["state"]) not in ("success", "failed"):
+        assert time.monotonic() < deadline, "run did not finish in 10 minutes"
+        time.sleep(3)
+    assert state == "success", [(t["task_id"], t["state"]) for t in client.task_instances(DAG_ID, run["dag_run_id"])]
+    summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
+    version = MlflowClient(layout.mlflow_url).get_model_version("fraud_detection", summary["version"])
+    assert version.tags["lineage.run_id"] == run["dag_run_id"]
+    assert set(summary["aliases"]) == {"challenger", "champion"}
+    assert summary["rows"] > 50_000 and summary["metrics"]["auc"] >= 0.85
+    runs = client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
+    assert [r["run_type"] for r in runs] == ["manual"], "unpausing must not start a missed scheduled run"
+
+
+def test_a_killed_component_is_restarted_and_the_restart_is_visible(platform):
+    layout, env, _ = platform
+    before = read_state(layout.state_file)["components"]["scheduler"]
+    os.kill(before["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (after := read_state(layout.state_file)["components"]["scheduler"])["restarts"] < 1:
+        assert time.monotonic() < deadline, "scheduler was not restarted within 60s"
+        time.sleep(1)
+    assert after["pid"] != before["pid"] and is_alive(after["pid"])
+    assert after["last_exit_code"] == -signal.SIGKILL
+    status = make("status", env)
+    assert "scheduler      up    pid" in status.stdout and "restarts 1" in status.stdout
+    assert "restarting scheduler (restart #1)" in (layout.logs / "supervisor.log").read_text()
+
+
+def test_down_stops_every_process_up_started(platform):
+    layout, env, _ = platform
+    pids = [c["pid"] for c in read_state(layout.state_file)["components"].values()]
+    supervisor = read_state(layout.state_file)["supervisor_pid"]
+    stopped = make("down", env, timeout=180)
+    assert stopped.returncode == 0 and "platform stopped" in stopped.stdout
+    assert not any(is_alive(pid) for pid in [*pids, supervisor])
+    assert not (layout.socket_dir / ".s.PGSQL.5432").exists()
+    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"])
+                 if str(layout.home) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []

@@ -1,0 +1,71 @@
+"""The fraud training DAG end to end with ``dag.test()``, against a real MLflow server and PostgreSQL."""
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from ml_pipeline.config import load_model_config
+from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.lake import join_uri
+from ml_pipeline.pipelines import training
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline_airflow.dag_factory import model_config_path
+
+pytestmark = pytest.mark.integration
+DAY = dt.date(2026, 11, 20)
+RUN_DAG = """
+import datetime as dt, sys
+from ml_pipeline_airflow.dag_factory import build_training_dag
+run = build_training_dag("fraud_detection").test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
+print("RUN", run.run_id, run.state)
+sys.exit(0 if run.state == "success" else 1)
+"""
+
+
+@pytest.fixture(scope="module")
+def dag_run(services):
+    layout, env = services
+    generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=10_000)
+    result = subprocess.run([sys.executable, "-c", RUN_DAG], env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_id = result.stdout.strip().splitlines()[-1].split()[1]
+    return layout, run_id
+
+
+def test_dag_registers_a_champion_with_lineage(dag_run):
+    layout, run_id = dag_run
+    client = MlflowClient(layout.mlflow_url)
+    champion = client.get_model_version_by_alias("fraud_detection", "champion")
+    assert "challenger" in champion.aliases
+    run = client.get_run(champion.run_id)
+    assert run.data.metrics["holdout_auc"] >= 0.85
+    tags = champion.tags
+    assert tags["lineage.dag_id"] == "ml_training_fraud_detection"
+    assert tags["lineage.run_id"] == run_id
+    assert tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
+    assert len(tags["lineage.data.hash"]) == 64
+    assert tags["lineage.config.hash"] == load_model_config(model_config_path("fraud_detection")).content_hash()
+    assert len(tags["lineage.code.git_commit"]) == 40
+    assert tags["lineage.version.apache-airflow-core"] == "3.3.2"
+    assert run.data.tags["lineage.data.hash"] == tags["lineage.data.hash"]
+    assert tags["lineage.data.snapshot_uri"].startswith(layout.lake.as_uri() + "/runs/ml_training_fraud_detection/")
+
+
+def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
+    layout, run_id = dag_run
+    client = MlflowClient(layout.mlflow_url)
+    versions_before = client.search_model_versions("name = 'fraud_detection'")
+    config_path = model_config_path("fraud_detection")
+    ctx = RunContext(load_model_config(config_path), config_path, DAY, layout.lake.as_uri(), layout.mlflow_url,
+                     "ml_training_fraud_detection", run_id)
+    loaded = training.load_data(ctx)
+    features = training.engineer_features(ctx, loaded)
+    trained = training.train_model(ctx, loaded, features)
+    evaluation = training.evaluate_model(ctx, features, trained)
+    registered = training.register_model(ctx, loaded, trained, evaluation)
+    assert trained["mlflow_run_id"] == client.get_model_version_by_alias("fraud_detection", "champion").run_id
+    assert len(client.search_model_versions("name = 'fraud_detection'")) == len(versions_before)
+    assert registered["aliases"] == ["challenger", "champion"]
