@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml uv.lock
 	@if [ ! -x "$(UV)" ]; then echo "uv not found: installing it with pip into .uv-bootstrap/"; \
 		python3 -m venv .uv-bootstrap && .uv-bootstrap/bin/pip install --quiet uv; fi
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python 3.11
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python 3.11 --compile-bytecode
 	@touch $@
 
 demo: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -62,6 +63,22 @@ class AirflowClient:
         """One DAG run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800.0,
+                     on_task_change: Callable[[float, dict], None] | None = None) -> str:
+        """Poll until the run succeeds or fails; report task state changes; return the final state."""
+        t0, seen = time.monotonic(), {}
+        while time.monotonic() - t0 < timeout:
+            if on_task_change:
+                for ti in self.task_instances(dag_id, run_id):
+                    if seen.get(ti["task_id"]) != ti["state"]:
+                        seen[ti["task_id"]] = ti["state"]
+                        on_task_change(time.monotonic() - t0, ti)
+            state = self.run(dag_id, run_id)["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        return "timeout"
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         """Task instances of one run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
@@ -76,7 +93,7 @@ class AirflowClient:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
         content = self.request("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
         events = content.get("content", []) if isinstance(content, dict) else [content]
-        return "\n".join(e.get("event", str(e)) if isinstance(e, dict) else str(e) for e in events)
+        return "\n".join(_render_log_event(e) for e in events)
 
     def _headers(self) -> dict[str, str]:
         if self._token is None:
@@ -85,3 +102,13 @@ class AirflowClient:
                 raise AirflowApiError(f"login failed ({response.status_code}): {response.text[:200]}")
             self._token = response.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
+
+
+def _render_log_event(event: Any) -> str:
+    """One structured log event as text, with the exception type and message of a failure."""
+    if not isinstance(event, dict):
+        return str(event)
+    line = " ".join(str(event[k]) for k in ("timestamp", "level", "event") if event.get(k))
+    for error in event.get("error_detail") or []:
+        line += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
+    return line

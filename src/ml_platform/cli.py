@@ -143,3 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(layout, args.rows_per_day)
     return {"up": up, "down": down, "status": status}[args.command](layout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,6 @@ from ml_platform.secrets import ensure_secrets
 DAG_ID = "ml_training_fraud_detection"
 DEMO_DAYS = 7
 RUN_TIMEOUT_S = 1800
-FINISHED = {"success", "failed"}
 
 
 def run_demo(layout: Layout, rows_per_day: int) -> int:
@@ -35,7 +34,7 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
         print(f"triggered {DAG_ID} run {run['dag_run_id']} through the REST API", flush=True)
         state = _follow(client, run["dag_run_id"])
         if state != "success":
-            _print_failures(client, run["dag_run_id"])
+            print_failures(client, DAG_ID, run["dag_run_id"])
             return 1
         summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     finally:
@@ -46,25 +45,21 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
 
 def _follow(client: AirflowClient, run_id: str) -> str:
     """Print task states as they change until the run finishes; return its final state."""
-    t0, seen = time.monotonic(), {}
-    while time.monotonic() - t0 < RUN_TIMEOUT_S:
-        for ti in client.task_instances(DAG_ID, run_id):
-            if seen.get(ti["task_id"]) != ti["state"]:
-                seen[ti["task_id"]] = ti["state"]
-                print(f"  [{time.monotonic() - t0:6.1f}s] {ti['task_id']:<18} {ti['state'] or 'none'}", flush=True)
-        state = client.run(DAG_ID, run_id)["state"]
-        if state in FINISHED:
-            print(f"run {state} after {time.monotonic() - t0:.1f}s")
-            return state
-        time.sleep(2)
-    print(f"run did not finish within {RUN_TIMEOUT_S}s")
-    return "timeout"
+    t0 = time.monotonic()
+
+    def show(elapsed: float, ti: dict) -> None:
+        print(f"  [{elapsed:6.1f}s] {ti['task_id']:<18} {ti['state'] or 'none'}", flush=True)
+
+    state = client.wait_for_run(DAG_ID, run_id, RUN_TIMEOUT_S, on_task_change=show)
+    print(f"run {state} after {time.monotonic() - t0:.1f}s")
+    return state
 
 
-def _print_failures(client: AirflowClient, run_id: str) -> None:
-    for ti in client.task_instances(DAG_ID, run_id):
-        if ti["state"] in ("failed", "upstream_failed", "up_for_retry") and ti.get("try_number"):
-            text = client.task_log(DAG_ID, run_id, ti["task_id"], ti["try_number"])
+def print_failures(client: AirflowClient, dag_id: str, run_id: str) -> None:
+    """Print the log tail of each failed task of a run."""
+    for ti in client.task_instances(dag_id, run_id):
+        if ti["state"] in ("failed", "up_for_retry") and ti.get("try_number"):
+            text = client.task_log(dag_id, run_id, ti["task_id"], ti["try_number"])
             tail = "\n".join(text.splitlines()[-40:])
             print(f"\n--- {ti['task_id']} failed (try {ti['try_number']}); log tail ---\n{tail}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,21 @@ class Layout:
         """Base URL of the MLflow tracking server and UI."""
         return f"http://127.0.0.1:{self.mlflow_port}"
 
+    @classmethod
+    def on_free_ports(cls, home: Path) -> Layout:
+        """An extra instance in ``home`` on free ports, beside (not instead of) the default one."""
+        layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port())
+        layout.ensure_dirs()
+        return layout
+
     def ensure_dirs(self) -> None:
         """Create the folders (idempotent)."""
         for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
@@ -17,20 +16,6 @@ from ml_platform.components import components, platform_env
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.supervisor import stop_process_tree
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def isolated_layout(home: Path) -> Layout:
-    """A platform instance in ``home`` on free ports, isolated from a developer's own platform."""
-    layout = Layout(home, airflow_port=free_port(), mlflow_port=free_port())
-    layout.ensure_dirs()
-    return layout
 
 
 @contextlib.contextmanager
@@ -53,8 +38,6 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
         yield env
     finally:
         for spec, proc in reversed(procs):
-            import signal
-
             stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
             proc.wait(timeout=10)
 

@@ -44,9 +44,16 @@ def list_parquet_files(folder_uri: str) -> list[str]:
 
 
 def read_parquet(uri: str) -> pl.DataFrame:
-    """Read one parquet file from ``uri``."""
+    """Read one parquet file from ``uri``; a corrupt file raises ``DataValidationError`` naming it."""
+    from ml_pipeline.data.validator import DataValidationError
+
     with fsspec.open(uri, "rb") as handle:
-        return pl.read_parquet(handle)
+        try:
+            return pl.read_parquet(handle)
+        except pl.exceptions.ComputeError as exc:
+            raise DataValidationError(
+                f"{uri} is not a readable parquet file ({exc}). Rewrite it from its source, or remove it."
+            ) from exc
 
 
 def write_parquet(frame: pl.DataFrame, uri: str) -> str:

@@ -4,6 +4,10 @@ Each step takes the ``RunContext`` and the small dicts earlier steps returned
 (URIs, ids, metrics) and returns a small JSON-able dict: data stays in the lake,
 so any orchestrator can run the steps on any machine, and re-running a step for
 the same run gives the same result.
+
+MLflow, XGBoost and scikit-learn are imported inside the steps that use them:
+each Airflow task is a fresh process, and a data step should not pay seconds of
+imports for libraries it never calls.
 """
 
 from __future__ import annotations
@@ -12,18 +16,13 @@ import importlib.metadata
 import logging
 import os
 
-from mlflow import MlflowClient
-
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partitions
 from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, require_columns, validate_schema
-from ml_pipeline.evaluation.metrics import classification_metrics, promotion_decision
 from ml_pipeline.features.fraud import engineer_fraud_features
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
-from ml_pipeline.registry import mlflow_registry as registry
 from ml_pipeline.training.split import split_by_time
-from ml_pipeline.training.trainer import to_model_input, train_classifier
 
 log = logging.getLogger(__name__)
 FEATURE_BUILDERS = {"fraud": engineer_fraud_features}
@@ -58,6 +57,11 @@ def engineer_features(ctx: RunContext, loaded: dict) -> dict:
 
 def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
     """Train on the older part of the features and log the model with lineage to MLflow."""
+    from mlflow import MlflowClient
+
+    from ml_pipeline.registry import mlflow_registry as registry
+    from ml_pipeline.training.trainer import to_model_input, train_classifier
+
     client = MlflowClient(ctx.tracking_uri)
     experiment = registry.experiment_id(client, ctx.config.model_name)
     run_key = ctx.run_key(loaded["data_hash"])
@@ -81,6 +85,12 @@ def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
 
 def evaluate_model(ctx: RunContext, features: dict, trained: dict) -> dict:
     """Score the holdout with the new model and the current champion; decide promotion."""
+    from mlflow import MlflowClient
+
+    from ml_pipeline.evaluation.metrics import classification_metrics, promotion_decision
+    from ml_pipeline.registry import mlflow_registry as registry
+    from ml_pipeline.training.trainer import to_model_input
+
     cfg = ctx.config
     _, holdout = split_by_time(read_parquet(features["features_uri"]), cfg.training.validation_split)
     x, y = to_model_input(holdout, cfg.data.features), holdout[cfg.data.target_column].to_numpy()
@@ -98,6 +108,10 @@ def evaluate_model(ctx: RunContext, features: dict, trained: dict) -> dict:
 
 def register_model(ctx: RunContext, loaded: dict, trained: dict, evaluation: dict) -> dict:
     """Register the model once, tag it with lineage, alias it challenger, maybe champion."""
+    from mlflow import MlflowClient
+
+    from ml_pipeline.registry import mlflow_registry as registry
+
     client = MlflowClient(ctx.tracking_uri)
     name = ctx.config.model_name
     tags = {**_lineage(ctx, loaded), "holdout_auc": f"{evaluation['metrics']['auc']:.6f}",
@@ -122,6 +136,11 @@ def summarize_run(ctx: RunContext, loaded: dict, trained: dict, evaluation: dict
 
 def _champion_auc(ctx: RunContext, x, y) -> dict | None:
     """The champion's AUC on this run's holdout, so both are judged on the same data."""
+    from mlflow import MlflowClient
+
+    from ml_pipeline.evaluation.metrics import classification_metrics
+    from ml_pipeline.registry import mlflow_registry as registry
+
     client = MlflowClient(ctx.tracking_uri)
     champion = registry.alias_version(client, ctx.config.model_name, registry.CHAMPION)
     if champion is None:

@@ -1,16 +1,19 @@
 """The training pipeline's tasks. Heavy libraries are imported inside each task.
 
-XCom carries only what the core steps return: URIs, ids and metrics.
+XCom carries only what the core steps return: URIs, ids and metrics. Bad data and
+bad config fail the task at once: retrying cannot fix them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     from ml_pipeline.pipelines.context import RunContext
@@ -34,12 +37,23 @@ def run_context(config_path: str) -> RunContext:
                       MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id)
 
 
+def run_step(step: Callable[..., dict], config_path: str, *results: Any) -> dict:
+    """Run one core step for the current run; bad data or config fails without retries."""
+    from ml_pipeline.config import ConfigError
+    from ml_pipeline.data.validator import DataValidationError
+
+    try:
+        return step(run_context(config_path), *results)
+    except (DataValidationError, ConfigError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
 @task
 def load_data(config_path: str) -> dict:
     """Freeze the input partitions into this run's snapshot."""
     from ml_pipeline.pipelines import training
 
-    return training.load_data(run_context(config_path))
+    return run_step(training.load_data, config_path)
 
 
 @task
@@ -47,7 +61,7 @@ def validate_data(config_path: str, loaded: dict) -> dict:
     """Fail fast when the snapshot's schema is wrong or it is empty."""
     from ml_pipeline.pipelines import training
 
-    return training.validate_data(run_context(config_path), loaded)
+    return run_step(training.validate_data, config_path, loaded)
 
 
 @task
@@ -55,7 +69,7 @@ def engineer_features(config_path: str, loaded: dict) -> dict:
     """Write the feature table of this run."""
     from ml_pipeline.pipelines import training
 
-    return training.engineer_features(run_context(config_path), loaded)
+    return run_step(training.engineer_features, config_path, loaded)
 
 
 @task(pool="training_pool")
@@ -63,7 +77,7 @@ def train_model(config_path: str, loaded: dict, features: dict) -> dict:
     """Train and log the model (once per run, data and config)."""
     from ml_pipeline.pipelines import training
 
-    return training.train_model(run_context(config_path), loaded, features)
+    return run_step(training.train_model, config_path, loaded, features)
 
 
 @task
@@ -71,7 +85,7 @@ def evaluate_model(config_path: str, features: dict, trained: dict) -> dict:
     """Holdout metrics, champion comparison and the promotion decision."""
     from ml_pipeline.pipelines import training
 
-    return training.evaluate_model(run_context(config_path), features, trained)
+    return run_step(training.evaluate_model, config_path, features, trained)
 
 
 @task
@@ -79,7 +93,7 @@ def register_model(config_path: str, loaded: dict, trained: dict, evaluation: di
     """Register the version, tag lineage, move the aliases."""
     from ml_pipeline.pipelines import training
 
-    return training.register_model(run_context(config_path), loaded, trained, evaluation)
+    return run_step(training.register_model, config_path, loaded, trained, evaluation)
 
 
 @task
@@ -87,7 +101,7 @@ def send_notification(config_path: str, loaded: dict, trained: dict, evaluation:
     """Report what the run produced (log line now; Slack and email notifiers come with alerting)."""
     from ml_pipeline.pipelines import training
 
-    summary = training.summarize_run(run_context(config_path), loaded, trained, evaluation, registered)
+    summary = run_step(training.summarize_run, config_path, loaded, trained, evaluation, registered)
     log.info("model %s v%s (%s): auc=%.4f, %s", summary["model_name"], summary["version"],
              ",".join(summary["aliases"]), summary["metrics"]["auc"], summary["decision"]["reason"])
     return summary

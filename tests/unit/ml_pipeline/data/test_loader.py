@@ -29,3 +29,13 @@ def test_content_hash_survives_a_round_trip_and_changes_with_the_data(tmp_path):
     copy = read_parquet(write_parquet(frame, to_uri(tmp_path / "copy.parquet")))
     assert hash_frame(copy) == hash_frame(frame)
     assert hash_frame(frame.with_columns(frame["amount"] + 0.01)) != hash_frame(frame)
+
+
+def test_corrupt_parquet_file_is_named_in_a_validation_error(tmp_path):
+    from ml_pipeline.data.validator import DataValidationError
+
+    bad = tmp_path / "transactions" / "2026-11-20" / "part-00000.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataValidationError, match=r"part-00000\.parquet is not a readable parquet file"):
+        load_partitions(to_uri(tmp_path / "transactions"), dt.date(2026, 11, 20), days=1)

@@ -1,0 +1,129 @@
+"""Orchestration overhead: the fraud pipeline through Airflow vs. the same steps in one process.
+
+Both runs use the same data (>= 1 M rows by default), the same lake and the same
+MLflow server; each registers under its own model name so both are a "first
+model" (same work: no champion to score). Writes benchmarks/results/pipeline_overhead.json.
+
+    .venv/bin/python benchmarks/pipeline_overhead.py [--rows-per-day 150000 --days 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ml_pipeline.config import load_model_config
+from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.lake import join_uri
+from ml_pipeline.pipelines import training
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline_airflow.dag_factory import model_config_path
+from ml_platform.airflow_api import AirflowClient
+from ml_platform.layout import Layout
+from ml_platform.secrets import ensure_secrets
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_ID = "ml_training_fraud_detection"
+DAY = dt.date(2026, 11, 20)
+STEPS = ["load_data", "validate_data", "engineer_features", "train_model", "evaluate_model", "register_model",
+         "send_notification"]
+
+
+def run_through_airflow(layout, env) -> dict:
+    """Trigger the DAG over REST and read per-task durations from Airflow itself."""
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag(DAG_ID)
+    t0 = time.perf_counter()
+    run = client.trigger(DAG_ID, f"{DAY.isoformat()}T06:00:00Z")
+    state = client.wait_for_run(DAG_ID, run["dag_run_id"], timeout=3600)
+    wall = time.perf_counter() - t0
+    if state != "success":
+        raise SystemExit(f"Airflow run ended {state}; see {layout.logs}")
+    tis = {t["task_id"]: t for t in client.task_instances(DAG_ID, run["dag_run_id"])}
+    starts = [dt.datetime.fromisoformat(tis[s]["start_date"]) for s in STEPS]
+    ends = [dt.datetime.fromisoformat(tis[s]["end_date"]) for s in STEPS]
+    gaps = [(b - a).total_seconds() for a, b in zip(ends, starts[1:], strict=False)]
+    summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
+    return {"wall_s": wall, "task_s": {s: tis[s]["duration"] for s in STEPS}, "gaps_s": gaps, "rows": summary["rows"]}
+
+
+def run_in_process(layout) -> dict:
+    """The same steps as plain function calls, timed one by one."""
+    path = model_config_path("fraud_detection")
+    config = load_model_config(path)
+    config = config.model_copy(update={"model_name": f"{config.model_name}_in_process"})
+    ctx = RunContext(config, path, DAY, layout.lake.as_uri(), layout.mlflow_url, DAG_ID, "benchmark_in_process")
+    times, t0 = {}, time.perf_counter()
+
+    def timed(name, fn, *args):
+        start = time.perf_counter()
+        result = fn(ctx, *args)
+        times[name] = time.perf_counter() - start
+        return result
+
+    loaded = timed("load_data", training.load_data)
+    timed("validate_data", training.validate_data, loaded)
+    features = timed("engineer_features", training.engineer_features, loaded)
+    trained = timed("train_model", training.train_model, loaded, features)
+    evaluation = timed("evaluate_model", training.evaluate_model, features, trained)
+    registered = timed("register_model", training.register_model, loaded, trained, evaluation)
+    timed("send_notification", training.summarize_run, loaded, trained, evaluation, registered)
+    return {"wall_s": time.perf_counter() - t0, "task_s": times, "rows": loaded["rows"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows-per-day", type=int, default=150_000)
+    parser.add_argument("--days", type=int, default=7)
+    args = parser.parse_args()
+    work = REPO / "benchmarks" / ".work"
+    work.mkdir(exist_ok=True)
+    layout = Layout.on_free_ports(Path(tempfile.mkdtemp(prefix="bench-", dir=work)))
+    env = {**os.environ, "ML_PLATFORM_HOME": str(layout.home), "ML_PLATFORM_AIRFLOW_PORT": str(layout.airflow_port),
+           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port)}
+    generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, args.days, args.rows_per_day)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ml_platform.cli", "up"], env=env, check=True, capture_output=True)
+    startup = time.perf_counter() - t0
+    try:
+        airflow = run_through_airflow(layout, env)
+        os.environ["MLFLOW_TRACKING_URI"] = layout.mlflow_url
+        plain = run_in_process(layout)
+    finally:
+        subprocess.run([sys.executable, "-m", "ml_platform.cli", "down"], env=env, check=False, capture_output=True)
+        shutil.rmtree(layout.home, ignore_errors=True)
+    per_task = {s: {"airflow_task_s": round(airflow["task_s"][s], 3), "in_process_s": round(plain["task_s"][s], 3),
+                    "overhead_s": round(airflow["task_s"][s] - plain["task_s"][s], 3)} for s in STEPS}
+    result = {
+        "benchmark": "pipeline_overhead",
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "rows": airflow["rows"],
+        "platform_startup_s": round(startup, 1),
+        "airflow_trigger_to_success_s": round(airflow["wall_s"], 2),
+        "in_process_wall_s": round(plain["wall_s"], 2),
+        "airflow_over_in_process_ratio": round(airflow["wall_s"] / plain["wall_s"], 2),
+        "orchestration_overhead_s": round(airflow["wall_s"] - plain["wall_s"], 2),
+        "mean_task_overhead_s": round(sum(t["overhead_s"] for t in per_task.values()) / len(STEPS), 3),
+        "mean_gap_between_tasks_s": round(sum(airflow["gaps_s"]) / len(airflow["gaps_s"]), 3),
+        "per_task": per_task,
+    }
+    print(json.dumps(result, indent=2))
+    out = REPO / "benchmarks" / "results" / "pipeline_overhead.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
