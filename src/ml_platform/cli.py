@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ import httpx
 from ml_platform import database
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
-from ml_platform.state import is_alive, read_state, supervisor_pid
+from ml_platform.state import component_alive, is_alive, read_state, supervisor_pid
 from ml_platform.supervisor import stop_process_tree
 
 START_TIMEOUT_S = 600
@@ -24,6 +26,7 @@ def up(layout: Layout) -> int:
     first_time = not layout.secrets_file.exists()
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     if supervisor_pid(layout.state_file) is None:
+        stop_orphans(layout)
         log = open(layout.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         subprocess.Popen([sys.executable, "-m", "ml_platform.supervisor"], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -44,16 +47,21 @@ def down(layout: Layout) -> int:
     """Stop exactly the processes ``up`` started."""
     pid = supervisor_pid(layout.state_file)
     if pid:
-        subprocess.run(["kill", "-TERM", str(pid)], check=False)
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 120
         while is_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.5)
-    for name, entry in read_state(layout.state_file).get("components", {}).items():
-        if is_alive(entry.get("pid")):  # the supervisor died without stopping this one
-            print(f"stopping orphaned {name} (pid {entry['pid']})")
-            stop_process_tree(entry["pid"])
+    stop_orphans(layout)
     print("platform stopped" if pid else "platform was not running")
     return 0
+
+
+def stop_orphans(layout: Layout) -> None:
+    """Stop components whose supervisor died without stopping them (e.g. it was SIGKILLed)."""
+    for name, entry in reversed(read_state(layout.state_file).get("components", {}).items()):
+        if component_alive(entry):
+            print(f"stopping orphaned {name} (pid {entry['pid']})", flush=True)
+            stop_process_tree(entry["pid"], getattr(signal, entry.get("stop_signal", "SIGTERM")))
 
 
 def status(layout: Layout) -> int:
@@ -62,7 +70,7 @@ def status(layout: Layout) -> int:
     running = supervisor_pid(layout.state_file) is not None
     print(f"platform: {state.get('phase', 'down') if running else 'down'}   home: {layout.home}")
     for name, entry in state.get("components", {}).items():
-        alive = "up" if running and is_alive(entry.get("pid")) else "down"
+        alive = "up" if running and component_alive(entry) else "down"
         last = ""
         if "last_exit_code" in entry:
             last = f", last exit code {entry['last_exit_code']} at {entry['last_exit_at']}"

@@ -20,6 +20,7 @@ from ml_platform.layout import REPO_ROOT, Layout
 BIN = Path(sys.executable).parent
 PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "4"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
+EMBEDDED_DATABASE = "postgres"
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ def components(layout: Layout) -> list[Component]:
               "--artifacts-destination", layout.mlflow_artifacts.as_uri(), "--serve-artifacts",
               "--workers", "2"]
     airflow = str(BIN / "airflow")
-    found = [] if database.external_url() else [
-        Component("postgres", database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT")]
-    return found + [
+    embedded_database = [] if database.external_url() else [
+        Component(EMBEDDED_DATABASE, database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT")]
+    return embedded_database + [
         Component("mlflow", mlflow),
         Component("api-server", [airflow, "api-server"]),
         Component("scheduler", [airflow, "scheduler"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from dataclasses import dataclass
@@ -47,8 +48,6 @@ class Layout:
         """Folder of PostgreSQL's unix socket (no TCP port in the embedded default)."""
         path = self.home / "run"
         if len(str(path)) > MAX_SOCKET_DIR:
-            import hashlib
-
             path = Path("/tmp") / f"ml-platform-{hashlib.sha1(str(self.home).encode()).hexdigest()[:10]}"
         return path
 

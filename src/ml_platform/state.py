@@ -20,7 +20,7 @@ def read_state(path: Path) -> dict:
 def write_state(path: Path, state: dict) -> None:
     """Replace the state file atomically so readers never see half a file."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(state, indent=2))  # keep insertion order: components in start order
     os.replace(tmp, path)
 
 
@@ -30,6 +30,17 @@ def is_alive(pid: int | None) -> bool:
         return False
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def component_alive(entry: dict) -> bool:
+    """Whether the process a state entry describes still runs (a reused pid does not count)."""
+    pid = entry.get("pid")
+    if not is_alive(pid):
+        return False
+    try:
+        return abs(psutil.Process(pid).create_time() - entry.get("create_time", 0.0)) < 1.0
     except psutil.Error:
         return False
 

@@ -20,7 +20,7 @@ import time
 import psutil
 
 from ml_platform import database
-from ml_platform.components import BIN, Component, components, platform_env
+from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import write_state
@@ -52,8 +52,9 @@ class Supervisor:
         specs = components(self.layout)
         try:
             self._bootstrap(specs)
-            for spec in specs[1:] if specs[0].name == "postgres" else specs:
-                self._start(spec)
+            for spec in specs:
+                if spec.name not in self.procs:
+                    self._start(spec)
             self._set_phase("running")
             while not self.stopping:
                 self._restart_exited(specs)
@@ -69,9 +70,10 @@ class Supervisor:
 
     def _bootstrap(self, specs: list[Component]) -> None:
         self._set_phase("bootstrapping")
-        if specs[0].name == "postgres":
-            database.ensure_initialized(self.layout)
-            self._start(specs[0])
+        for spec in specs:
+            if spec.name == EMBEDDED_DATABASE:
+                database.ensure_initialized(self.layout)
+                self._start(spec)
         database.wait_ready(self.layout)
         database.ensure_databases(self.layout)
         log.info("migrating the Airflow metadata database")
@@ -88,7 +90,8 @@ class Supervisor:
         out.close()
         self.procs[spec.name] = proc
         entry = self.state["components"].setdefault(spec.name, {"restarts": 0})
-        entry.update(pid=proc.pid, started_at=_now(), log=str(self.layout.logs / f"{spec.name}.log"))
+        entry.update(pid=proc.pid, started_at=_now(), create_time=psutil.Process(proc.pid).create_time(),
+                     stop_signal=spec.stop_signal, log=str(self.layout.logs / f"{spec.name}.log"))
         log.info("started %s (pid %d)", spec.name, proc.pid)
         self._save()
 
@@ -143,8 +146,9 @@ def stop_process_tree(pid: int, sig: int = signal.SIGTERM, timeout: float = STOP
         os.killpg(pid, sig)
     _, alive = psutil.wait_procs(tree, timeout=timeout)
     for proc in alive:
-        log.warning("killing %s (pid %d): still running %.0fs after the stop signal", proc.name(), proc.pid, timeout)
-        proc.kill()
+        log.warning("killing pid %d: still running %.0fs after the stop signal", proc.pid, timeout)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
     psutil.wait_procs(alive, timeout=5)
 
 

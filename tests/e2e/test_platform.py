@@ -104,12 +104,25 @@ def test_a_killed_component_is_restarted_and_the_restart_is_visible(platform):
     assert "restarting scheduler (restart #1)" in (layout.logs / "supervisor.log").read_text()
 
 
+def test_up_recovers_after_the_supervisor_itself_is_killed(platform):
+    layout, env, _ = platform
+    state = read_state(layout.state_file)
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    old_pids = [c["pid"] for c in state["components"].values()]
+    restarted = make("up", env)
+    report = restarted.stdout[-3000:] + restarted.stderr[-2000:] + (layout.logs / "supervisor.log").read_text()[-3000:]
+    assert restarted.returncode == 0, report
+    assert "stopping orphaned postgres" in restarted.stdout, report
+    assert not any(is_alive(pid) for pid in old_pids), report
+    assert read_state(layout.state_file)["phase"] == "running", report
+
+
 def test_down_stops_every_process_up_started(platform):
     layout, env, _ = platform
     pids = [c["pid"] for c in read_state(layout.state_file)["components"].values()]
     supervisor = read_state(layout.state_file)["supervisor_pid"]
     stopped = make("down", env, timeout=180)
-    assert stopped.returncode == 0 and "platform stopped" in stopped.stdout
+    assert stopped.returncode == 0 and "platform stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert not any(is_alive(pid) for pid in [*pids, supervisor])
     assert not (layout.socket_dir / ".s.PGSQL.5432").exists()
     leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"])
