@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ml_pipeline.config import load_model_config
+from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.pipelines import training
 from ml_pipeline.pipelines.context import RunContext
-from ml_pipeline_airflow.dag_factory import model_config_path
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
@@ -59,10 +58,11 @@ def run_through_airflow(layout, env) -> dict:
 
 def run_in_process(layout) -> dict:
     """The same steps as plain function calls, timed one by one."""
-    path = model_config_path("fraud_detection")
+    path = config_dir() / "fraud_detection.yaml"
     config = load_model_config(path)
     config = config.model_copy(update={"model_name": f"{config.model_name}_in_process"})
-    ctx = RunContext(config, path, DAY, layout.lake.as_uri(), layout.mlflow_url, DAG_ID, "benchmark_in_process")
+    ctx = RunContext(config, path, DAY, layout.lake.as_uri(), layout.mlflow_url, DAG_ID, "benchmark_in_process",
+                     uri_map={"s3://ml-data": layout.lake.as_uri()})
     times, t0 = {}, time.perf_counter()
 
     def timed(name, fn, *args):

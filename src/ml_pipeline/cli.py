@@ -30,9 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lake", default=DEFAULT_LAKE)
     run.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"))
     run.add_argument("--run-id", default=None)
+    check = commands.add_parser("check-config", help="validate model configs without starting Airflow")
+    check.add_argument("files", nargs="*", type=Path, help="config files (default: every *.yaml of the config dir)")
+    new = commands.add_parser("new-model", help="write a commented starter config for a new model")
+    new.add_argument("name", help="model name: lowercase letters, digits and _")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return {"generate-data": _generate, "run-training": _run_training}[args.command](args)
+    handlers = {"generate-data": _generate, "run-training": _run_training, "check-config": _check_config,
+                "new-model": _new_model}
+    return handlers[args.command](args)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -48,7 +54,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _run_training(args: argparse.Namespace) -> int:
     from ml_pipeline.config import ConfigError, load_model_config
-    from ml_pipeline.data.lake import to_uri
+    from ml_pipeline.data.lake import parse_uri_map, to_uri
     from ml_pipeline.pipelines.context import RunContext
     from ml_pipeline.pipelines.training import run_in_process
 
@@ -58,7 +64,42 @@ def _run_training(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_id = args.run_id or f"local__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    ctx = RunContext(config, args.config.resolve(), args.date, to_uri(args.lake), args.tracking_uri,
-                     config.training_dag_id, run_id)
+    lake = to_uri(args.lake)
+    uri_map = parse_uri_map(os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={lake}"))
+    ctx = RunContext(config, args.config.resolve(), args.date, lake, args.tracking_uri,
+                     config.training_dag_id, run_id, uri_map=uri_map)
     print(json.dumps(run_in_process(ctx), indent=2, default=str))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from ml_pipeline.config import config_dir, load_model_configs
+
+    files = args.files or sorted(config_dir().glob("*.yaml"))
+    if not files:
+        print(f"no model configs found in {config_dir()}", file=sys.stderr)
+        return 1
+    configs, errors = load_model_configs(files)
+    for path, config in configs.items():
+        print(f"ok     {path}  ->  {config.training_dag_id}")
+    for error in errors.values():
+        print(f"error  {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _new_model(args: argparse.Namespace) -> int:
+    from ml_pipeline.config import ConfigError, config_dir, load_model_config, starter_config
+
+    path = config_dir() / f"{args.name}.yaml"
+    if path.exists():
+        print(f"error: {path} exists already; pick another name or edit it", file=sys.stderr)
+        return 1
+    path.write_text(starter_config(args.name))
+    try:
+        load_model_config(path)
+    except ConfigError as exc:
+        path.unlink()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}: edit data.source, data.target_column and data.features, then `ml-pipeline check-config`")
     return 0

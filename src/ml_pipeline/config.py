@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,11 +27,12 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where the training data comes from and which columns the model uses."""
 
-    source: str = Field(description="Dataset folder under the lake root, or a full URI.")
+    source: str = Field(description="Dataset URI (s3://…, file://…) or a folder under the lake root.")
     lookback_days: int = Field(default=7, ge=1, le=366)
     target_column: str
     features: list[str] = Field(min_length=1)
-    feature_builder: Literal["fraud"] = "fraud"
+    feature_functions: list[str] | None = Field(
+        default=None, description="Registered feature functions to run; default: those producing a listed feature.")
 
 
 class TrainingConfig(_Strict):
@@ -94,3 +96,62 @@ def _describe(path: Path, exc: ValidationError) -> str:
         got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
         problems.append(f"field '{field}': {err['msg']}{got}")
     return f"{path}: invalid model config: " + "; ".join(problems)
+
+
+def config_dir() -> Path:
+    """Folder of the model configs: ``ML_PIPELINE_CONFIG_DIR``, else the checkout's ``config/model_configs``."""
+    default = Path(__file__).resolve().parents[2] / "config" / "model_configs"
+    return Path(os.environ.get("ML_PIPELINE_CONFIG_DIR", default))
+
+
+def load_model_configs(paths: list[Path]) -> tuple[dict[Path, ModelConfig], dict[Path, str]]:
+    """Load many configs: (valid configs, errors by file). One bad file never hides the others."""
+    configs: dict[Path, ModelConfig] = {}
+    errors: dict[Path, str] = {}
+    owners: dict[str, Path] = {}
+    for path in sorted(paths):
+        try:
+            config = load_model_config(path)
+        except ConfigError as exc:
+            errors[path] = str(exc)
+            continue
+        if config.model_name in owners:
+            errors[path] = (f"{path}: field 'model_name': '{config.model_name}' is already used by "
+                            f"{owners[config.model_name]}; model names must be unique")
+            continue
+        owners[config.model_name] = path
+        configs[path] = config
+    return configs, errors
+
+
+STARTER_CONFIG = """\
+# {name}: one file per model; `ml-pipeline check-config` validates it without Airflow.
+model_name: {name}
+model_type: xgboost
+description: What this model predicts, for whom.
+schedule: "0 3 * * *"        # cron, UTC; null for manual runs only
+retries: 3                   # per task, with exponential backoff
+
+data:
+  source: s3://ml-data/{name}/   # daily partitions <source>/<YYYY-MM-DD>/*.parquet
+  lookback_days: 7               # train on this many days ending at the run's date
+  target_column: label           # 0/1 column to predict
+  features:                      # raw columns pass through; derived ones need a feature function
+    - feature_a
+    - feature_b
+
+training:
+  hyperparameters:
+    max_depth: 6
+    learning_rate: 0.1
+    n_estimators: 100
+  validation_split: 0.2          # the most recent 20 % is the holdout
+
+deployment:
+  min_auc_threshold: 0.75        # promotion gate on holdout AUC
+"""
+
+
+def starter_config(name: str) -> str:
+    """A commented config for a new model, valid as written."""
+    return STARTER_CONFIG.format(name=name)

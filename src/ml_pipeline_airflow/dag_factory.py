@@ -1,26 +1,26 @@
-"""Build a model's training DAG from its YAML config.
+"""Build every model's DAGs from its YAML config (one file per model in the config folder).
 
-Parsing stays cheap: only the config (pydantic + YAML) is read at parse time;
-every ML library is imported inside the tasks.
+Parsing stays cheap: only configs (pydantic + YAML) are read at parse time, every
+ML library is imported inside the tasks, and when Airflow runs a task only that
+task's DAG is built (``get_parsing_context``). A broken config never hides the
+other models: it becomes a DAG that shows the error (file, field, fix) in the UI
+and fails when run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import logging
 from pathlib import Path
 
-from airflow.sdk import DAG, chain
+from airflow.sdk import DAG, chain, get_parsing_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
-from ml_pipeline.config import load_model_config
+from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
 from ml_pipeline_airflow.tasks import training
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "model_configs"
-
-
-def model_config_path(model_name: str) -> Path:
-    """Path of a model's config (``ML_PIPELINE_CONFIG_DIR`` overrides the repo's folder)."""
-    return Path(os.environ.get("ML_PIPELINE_CONFIG_DIR", DEFAULT_CONFIG_DIR)) / f"{model_name}.yaml"
+log = logging.getLogger(__name__)
+CONFIG_ERROR_TAG = "config-error"
 
 
 def default_args(retries: int, owner: str) -> dict:
@@ -30,10 +30,8 @@ def default_args(retries: int, owner: str) -> dict:
             "execution_timeout": dt.timedelta(hours=2)}
 
 
-def build_training_dag(model_name: str, doc_md: str | None = None) -> DAG:
+def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     """The ``ml_training_<model>`` DAG: load → validate → features → train → evaluate → register → notify."""
-    path = model_config_path(model_name)
-    config = load_model_config(path)
     with DAG(
         dag_id=config.training_dag_id,
         description=config.description or f"Train {config.model_name}",
@@ -42,7 +40,7 @@ def build_training_dag(model_name: str, doc_md: str | None = None) -> DAG:
         max_active_runs=1,
         tags=["ml", "training", config.model_name],
         default_args=default_args(config.retries, config.owner),
-        doc_md=doc_md,
+        doc_md=_training_doc(config, path),
     ) as dag:
         cfg = str(path)
         loaded = training.load_data(cfg)
@@ -54,3 +52,47 @@ def build_training_dag(model_name: str, doc_md: str | None = None) -> DAG:
         notified = training.send_notification(cfg, loaded, trained, evaluation, registered)
         chain(loaded, validated, features, trained, evaluation, registered, notified)
     return dag
+
+
+def build_config_error_dag(path: Path, error: str) -> DAG:
+    """A DAG that shows a config's error in the UI and fails with it when triggered."""
+    with DAG(dag_id=f"ml_training_{_safe_id(path.stem)}", description=f"CONFIG ERROR: {error}"[:500],
+             schedule=None, tags=["ml", CONFIG_ERROR_TAG], doc_md=f"### Config error\n\n```\n{error}\n```") as dag:
+
+        @task(retries=0)
+        def report_config_error() -> None:
+            raise AirflowFailException(error)
+
+        report_config_error()
+    return dag
+
+
+def build_all_training_dags(directory: Path | None = None) -> dict[str, DAG]:
+    """One training DAG per config in ``directory`` (default: ``config_dir()``), by dag_id."""
+    paths = sorted((directory or config_dir()).glob("*.yaml"))
+    configs, errors = load_model_configs(paths)
+    wanted = get_parsing_context().dag_id
+    dags = {}
+    for path, config in configs.items():
+        if wanted in (None, config.training_dag_id):
+            dags[config.training_dag_id] = build_training_dag(config, path)
+    for path, error in errors.items():
+        log.error("skipping model config %s", error)
+        dag_id = f"ml_training_{_safe_id(path.stem)}"
+        if wanted in (None, dag_id) and dag_id not in dags:
+            dags[dag_id] = build_config_error_dag(path, error)
+    return dags
+
+
+def _training_doc(config: ModelConfig, path: Path) -> str:
+    return (f"### {config.model_name} — training\n\n{config.description}\n\n"
+            f"Config: `{path.name}` · data: `{config.data.source}` ({config.data.lookback_days} days) · "
+            f"features: {', '.join(f'`{f}`' for f in config.data.features)}\n\n"
+            "`load_data` → `validate_data` → `engineer_features` → `train_model` → `evaluate_model` → "
+            "`register_model` → `send_notification`\n\n"
+            f"Registered in MLflow as `{config.model_name}`: alias `challenger`, promoted to `champion` when its "
+            f"holdout AUC ≥ {config.deployment.min_auc_threshold} and beats the champion on the same holdout.")
+
+
+def _safe_id(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in stem)

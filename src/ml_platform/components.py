@@ -58,6 +58,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_conn),
         "ML_LAKE_URI": layout.lake.as_uri(),
+        # The spec's bucket lives in the local lake in the embedded default; production sets its own map.
+        "ML_DATA_URI_MAP": os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={layout.lake.as_uri()}"),
         "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),
         "MLFLOW_TRACKING_URI": layout.mlflow_url,
         "MLFLOW_DISABLE_TELEMETRY": "true",

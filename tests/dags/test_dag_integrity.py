@@ -42,7 +42,7 @@ def test_fraud_training_dag_structure(dagbag):
     assert [t.task_id for t in dag.topological_sort()] == TRAINING_TASKS
     for upstream, downstream in zip(TRAINING_TASKS, TRAINING_TASKS[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids
-    assert dag.doc_md and "Fraud detection" in dag.doc_md
+    assert dag.doc_md and "fraud_detection — training" in dag.doc_md
 
 
 def test_tasks_retry_with_exponential_backoff(dagbag):

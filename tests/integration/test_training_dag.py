@@ -7,19 +7,19 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from ml_pipeline.config import load_model_config
+from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.pipelines import training
 from ml_pipeline.pipelines.context import RunContext
-from ml_pipeline_airflow.dag_factory import model_config_path
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 20)
 RUN_DAG = """
 import datetime as dt, sys
-from ml_pipeline_airflow.dag_factory import build_training_dag
-run = build_training_dag("fraud_detection").test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
+from ml_pipeline_airflow.dag_factory import build_all_training_dags
+dag = build_all_training_dags()["ml_training_fraud_detection"]
+run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
 print("RUN", run.run_id, run.state)
 sys.exit(0 if run.state == "success" else 1)
 """
@@ -47,7 +47,7 @@ def test_dag_registers_a_champion_with_lineage(dag_run):
     assert tags["lineage.run_id"] == run_id
     assert tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
     assert len(tags["lineage.data.hash"]) == 64
-    assert tags["lineage.config.hash"] == load_model_config(model_config_path("fraud_detection")).content_hash()
+    assert tags["lineage.config.hash"] == load_model_config(config_dir() / "fraud_detection.yaml").content_hash()
     assert len(tags["lineage.code.git_commit"]) == 40
     assert tags["lineage.version.apache-airflow-core"] == "3.3.2"
     assert run.data.tags["lineage.data.hash"] == tags["lineage.data.hash"]
@@ -58,9 +58,9 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     layout, run_id = dag_run
     client = MlflowClient(layout.mlflow_url)
     versions_before = client.search_model_versions("name = 'fraud_detection'")
-    config_path = model_config_path("fraud_detection")
+    config_path = config_dir() / "fraud_detection.yaml"
     ctx = RunContext(load_model_config(config_path), config_path, DAY, layout.lake.as_uri(), layout.mlflow_url,
-                     "ml_training_fraud_detection", run_id)
+                     "ml_training_fraud_detection", run_id, uri_map={"s3://ml-data": layout.lake.as_uri()})
     loaded = training.load_data(ctx)
     features = training.engineer_features(ctx, loaded)
     trained = training.train_model(ctx, loaded, features)

@@ -12,8 +12,7 @@ import polars as pl
 from ml_pipeline.data.validator import require_columns
 
 REQUIRED_COLUMNS = ("transaction_id", "card_id", "merchant_category", "amount", "region", "event_time")
-FEATURE_COLUMNS = ("amount", "merchant_category", "region", "transaction_count_1h",
-                   "transaction_avg_24h", "amount_to_avg_24h")
+WINDOW_FEATURES = ("transaction_count_1h", "transaction_avg_24h", "amount_to_avg_24h")
 
 
 def engineer_fraud_features(transactions: pl.DataFrame) -> pl.DataFrame:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
-from ml_pipeline.data.lake import join_uri
+from ml_pipeline.data.lake import join_uri, resolve_uri
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,13 @@ class RunContext:
     tracking_uri: str
     dag_id: str
     run_id: str
+    uri_map: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def dataset_uri(self) -> str:
-        """URI of the model's source dataset (``data.source`` may be relative to the lake)."""
+        """URI of the model's source dataset: ``data.source`` through the environment's URI map, or under the lake."""
         source = self.config.data.source
-        return source.rstrip("/") if "://" in source else join_uri(self.lake_uri, source)
+        return resolve_uri(source, dict(self.uri_map)) if "://" in source else join_uri(self.lake_uri, source)
 
     @property
     def run_prefix(self) -> str:

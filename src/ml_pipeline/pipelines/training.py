@@ -19,13 +19,12 @@ import os
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partitions
 from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, require_columns, validate_schema
-from ml_pipeline.features.fraud import engineer_fraud_features
+from ml_pipeline.features.registry import build_features
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.training.split import split_by_time
 
 log = logging.getLogger(__name__)
-FEATURE_BUILDERS = {"fraud": engineer_fraud_features}
 
 
 def load_data(ctx: RunContext) -> dict:
@@ -49,7 +48,8 @@ def validate_data(ctx: RunContext, loaded: dict) -> dict:
 
 def engineer_features(ctx: RunContext, loaded: dict) -> dict:
     """Compute the model's features from the snapshot and write the feature table."""
-    features = FEATURE_BUILDERS[ctx.config.data.feature_builder](read_parquet(loaded["snapshot_uri"]))
+    data = ctx.config.data
+    features = build_features(read_parquet(loaded["snapshot_uri"]), data.features, data.feature_functions)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
     uri = write_parquet(features, ctx.artifact_uri("features.parquet"))
     return {"features_uri": uri, "rows": features.height}

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def run_context(config_path: str) -> RunContext:
     """Describe the current Airflow run to the core: config, date, lake, tracking server."""
     from ml_pipeline.config import load_model_config
-    from ml_pipeline.data.lake import to_uri
+    from ml_pipeline.data.lake import parse_uri_map, to_uri
     from ml_pipeline.pipelines.context import RunContext
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 
@@ -34,7 +34,8 @@ def run_context(config_path: str) -> RunContext:
     if not lake:
         raise RuntimeError("ML_LAKE_URI is not set: point it at the data lake root (file://… or s3://…)")
     return RunContext(load_model_config(config_path), Path(config_path), when.date(), to_uri(lake),
-                      MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id)
+                      MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id,
+                      uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
 
 
 def run_step(step: Callable[..., dict], config_path: str, *results: Any) -> dict:

@@ -39,3 +39,14 @@ def test_corrupt_parquet_file_is_named_in_a_validation_error(tmp_path):
     bad.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(DataValidationError, match=r"part-00000\.parquet is not a readable parquet file"):
         load_partitions(to_uri(tmp_path / "transactions"), dt.date(2026, 11, 20), days=1)
+
+
+def test_uri_map_rewrites_the_longest_matching_prefix_only():
+    from ml_pipeline.data.lake import parse_uri_map, resolve_uri
+
+    uri_map = parse_uri_map("s3://ml-data=file:///lake, s3://ml-data/raw=file:///raw")
+    assert resolve_uri("s3://ml-data/transactions/", uri_map) == "file:///lake/transactions"
+    assert resolve_uri("s3://ml-data/raw/x", uri_map) == "file:///raw/x"
+    assert resolve_uri("s3://ml-database/x", uri_map) == "s3://ml-database/x"
+    with pytest.raises(ValueError, match="ML_DATA_URI_MAP"):
+        parse_uri_map("no-scheme=file:///x")

@@ -8,7 +8,8 @@ from tests.unit.ml_pipeline.test_config import FRAUD
 
 def make_context(**changes) -> RunContext:
     ctx = RunContext(load_model_config(FRAUD), FRAUD, dt.date(2026, 11, 20), "file:///lake", "http://mlflow",
-                     "ml_training_fraud_detection", "manual__2026-11-20T00:00:00+00:00")
+                     "ml_training_fraud_detection", "manual__2026-11-20T00:00:00+00:00",
+                     uri_map={"s3://ml-data": "file:///lake"})
     return replace(ctx, **changes)
 
 
@@ -19,11 +20,20 @@ def test_paths_are_per_run_under_the_lake():
         "file:///lake/runs/ml_training_fraud_detection/manual__2026-11-20T00_00_00_00_00/x.parquet")
 
 
-def test_absolute_source_uri_is_used_as_is():
-    ctx = make_context()
-    data = ctx.config.data.model_copy(update={"source": "s3://ml-data/transactions/"})
-    ctx = replace(ctx, config=ctx.config.model_copy(update={"data": data}))
-    assert ctx.dataset_uri == "s3://ml-data/transactions"
+def with_source(ctx: RunContext, source: str) -> RunContext:
+    data = ctx.config.data.model_copy(update={"source": source})
+    return replace(ctx, config=ctx.config.model_copy(update={"data": data}))
+
+
+def test_source_uri_goes_through_the_environment_uri_map():
+    assert make_context().config.data.source == "s3://ml-data/transactions/"
+    assert make_context().dataset_uri == "file:///lake/transactions"
+    assert make_context(uri_map={}).dataset_uri == "s3://ml-data/transactions"
+    assert with_source(make_context(), "gs://other/clicks").dataset_uri == "gs://other/clicks"
+
+
+def test_relative_source_lives_under_the_lake():
+    assert with_source(make_context(), "clicks/").dataset_uri == "file:///lake/clicks"
 
 
 def test_run_key_is_stable_and_changes_with_data_or_run():

@@ -1,0 +1,47 @@
+"""Named feature functions: the only code a model needs, and only for derived features.
+
+A model's config lists feature names. Raw columns of its data pass straight to the
+model; a name that a registered function produces selects that function (or the
+config names functions explicitly in ``data.feature_functions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+from ml_pipeline.features.fraud import WINDOW_FEATURES, engineer_fraud_features
+
+
+@dataclass(frozen=True)
+class FeatureFunction:
+    """A frame-to-frame function and the columns it adds."""
+
+    name: str
+    function: Callable[[pl.DataFrame], pl.DataFrame]
+    outputs: tuple[str, ...]
+
+
+FEATURE_FUNCTIONS: dict[str, FeatureFunction] = {
+    f.name: f for f in (FeatureFunction("card_windows", engineer_fraud_features, WINDOW_FEATURES),)
+}
+
+
+def functions_for(features: Iterable[str], explicit: Iterable[str] | None = None) -> list[FeatureFunction]:
+    """The functions to run: those named explicitly, else those producing any requested feature."""
+    if explicit is not None:
+        unknown = sorted(set(explicit) - set(FEATURE_FUNCTIONS))
+        if unknown:
+            raise KeyError(f"unknown feature function(s) {', '.join(unknown)}; known: {', '.join(FEATURE_FUNCTIONS)}")
+        return [FEATURE_FUNCTIONS[name] for name in explicit]
+    wanted = set(features)
+    return [f for f in FEATURE_FUNCTIONS.values() if wanted & set(f.outputs)]
+
+
+def build_features(frame: pl.DataFrame, features: Iterable[str], explicit: Iterable[str] | None = None) -> pl.DataFrame:
+    """Apply the feature functions the model needs; raw columns are left as they are."""
+    for feature_function in functions_for(features, explicit):
+        frame = feature_function.function(frame)
+    return frame

@@ -1,0 +1,51 @@
+"""The factory turns a folder of configs into DAGs; a bad config never hides the others."""
+
+import shutil
+
+import pytest
+import yaml
+
+from ml_pipeline.config import config_dir
+from ml_pipeline_airflow.dag_factory import CONFIG_ERROR_TAG, build_all_training_dags
+
+FRAUD = config_dir() / "fraud_detection.yaml"
+
+
+def write_model(folder, name: str, **overrides) -> None:
+    raw = yaml.safe_load(FRAUD.read_text())
+    raw.update(model_name=name, **overrides)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw))
+
+
+@pytest.fixture
+def configs(tmp_path):
+    for i in range(3):
+        write_model(tmp_path, f"model_{i}", schedule=f"0 {i} * * *", retries=i + 1)
+    return tmp_path
+
+
+def test_one_dag_per_config_with_schedule_retries_and_tags_from_it(configs):
+    dags = build_all_training_dags(configs)
+    assert sorted(dags) == ["ml_training_model_0", "ml_training_model_1", "ml_training_model_2"]
+    dag = dags["ml_training_model_2"]
+    assert dag.schedule == "0 2 * * *"
+    assert set(dag.tags) == {"ml", "training", "model_2"}
+    assert {t.retries for t in dag.tasks} == {3}
+
+
+def test_a_broken_config_becomes_an_error_dag_and_the_others_still_load(configs):
+    (configs / "broken.yaml").write_text("model_name: broken\ndata: {target_column: y}\n")
+    dags = build_all_training_dags(configs)
+    assert {"ml_training_model_0", "ml_training_model_1", "ml_training_model_2"} <= set(dags)
+    error_dag = dags["ml_training_broken"]
+    assert CONFIG_ERROR_TAG in error_dag.tags
+    assert "broken.yaml" in error_dag.description and "field 'data.source': Field required" in error_dag.description
+    assert [t.task_id for t in error_dag.tasks] == ["report_config_error"]
+
+
+def test_duplicate_model_names_are_an_error_naming_both_files(configs):
+    shutil.copy(configs / "model_1.yaml", configs / "zz_copy.yaml")
+    dags = build_all_training_dags(configs)
+    assert "already used by" in dags["ml_training_zz_copy"].description
+    assert "model_1.yaml" in dags["ml_training_zz_copy"].description
+    assert CONFIG_ERROR_TAG not in dags["ml_training_model_1"].tags
