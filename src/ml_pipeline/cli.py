@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate-data", help="write seeded daily transaction partitions")
     gen.add_argument("--lake", default=DEFAULT_LAKE, help="lake root URI or folder (env ML_LAKE_URI)")
-    gen.add_argument("--dataset", default="transactions")
+    gen.add_argument("--dataset", default="transactions", choices=["transactions", "impressions"],
+                     help="transactions (fraud detection) or impressions (recommendation)")
     gen.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.datetime.now(dt.UTC).date())
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--rows-per-day", type=int, default=20_000)
@@ -46,7 +47,7 @@ def _generate(args: argparse.Namespace) -> int:
     from ml_pipeline.data.lake import join_uri, to_uri
 
     files = generate_dataset(join_uri(to_uri(args.lake), args.dataset), args.end_date, args.days,
-                             args.rows_per_day, args.seed)
+                             args.rows_per_day, args.seed, kind=args.dataset)
     print(f"wrote {len(files)} file(s) for {args.days} day(s) ending {args.end_date} under "
           f"{join_uri(to_uri(args.lake), args.dataset)}")
     return 0

@@ -30,6 +30,7 @@ class DataConfig(_Strict):
     source: str = Field(description="Dataset URI (s3://…, file://…) or a folder under the lake root.")
     lookback_days: int = Field(default=7, ge=1, le=366)
     target_column: str
+    timestamp_column: str = Field(default="event_time", description="Event time: orders the time-based split.")
     features: list[str] = Field(min_length=1)
     feature_functions: list[str] | None = Field(
         default=None, description="Registered feature functions to run; default: those producing a listed feature.")

@@ -18,21 +18,26 @@ DAY = dt.date(2026, 11, 20)
 RUN_DAG = """
 import datetime as dt, sys
 from ml_pipeline_airflow.dag_factory import build_all_training_dags
-dag = build_all_training_dags()["ml_training_fraud_detection"]
+dag = build_all_training_dags()[sys.argv[1]]
 run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
 print("RUN", run.run_id, run.state)
 sys.exit(0 if run.state == "success" else 1)
 """
 
 
+def run_dag_test(env: dict, dag_id: str) -> str:
+    """Run ``dag.test()`` for one generated DAG in a fresh process; return the run id."""
+    result = subprocess.run([sys.executable, "-c", RUN_DAG, dag_id], env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1].split()[1]
+
+
 @pytest.fixture(scope="module")
 def dag_run(services):
     layout, env = services
     generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=10_000)
-    result = subprocess.run([sys.executable, "-c", RUN_DAG], env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id = result.stdout.strip().splitlines()[-1].split()[1]
-    return layout, run_id
+    return layout, run_dag_test(env, "ml_training_fraud_detection")
 
 
 def test_dag_registers_a_champion_with_lineage(dag_run):

@@ -1,4 +1,4 @@
-"""Seeded, realistic card-transaction data with learnable but noisy fraud.
+"""Seeded, realistic card-transaction data with learnable but noisy fraud (and the dataset dispatcher).
 
 Fraud comes in three shapes seen in real card data: card-testing bursts (many
 tiny online charges within minutes), amounts far above what the card usually
@@ -153,10 +153,13 @@ def write_day(frame: pl.DataFrame, dataset_uri: str, day: dt.date) -> list[str]:
 
 
 def generate_dataset(dataset_uri: str, end_date: dt.date, days: int, rows_per_day: int,
-                     seed: int = 42) -> list[str]:
-    """Generate ``days`` daily partitions ending at ``end_date``; return the written file URIs."""
+                     seed: int = 42, kind: str = "transactions") -> list[str]:
+    """Generate ``days`` daily partitions of ``kind`` ending at ``end_date``; return the written file URIs."""
+    from ml_pipeline.data.impressions import generate_impressions_day
+
+    make_day = {"transactions": generate_day, "impressions": generate_impressions_day}[kind]
     written: list[str] = []
     for offset in range(days - 1, -1, -1):
         day = end_date - dt.timedelta(days=offset)
-        written += write_day(generate_day(day, rows_per_day, seed), dataset_uri, day)
+        written += write_day(make_day(day, rows_per_day, seed), dataset_uri, day)
     return written

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ml_pipeline.features.fraud import WINDOW_FEATURES, engineer_fraud_features
+from ml_pipeline.features.fraud import REQUIRED_COLUMNS, WINDOW_FEATURES, engineer_fraud_features
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,12 @@ class FeatureFunction:
 
     name: str
     function: Callable[[pl.DataFrame], pl.DataFrame]
+    inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
 
 FEATURE_FUNCTIONS: dict[str, FeatureFunction] = {
-    f.name: f for f in (FeatureFunction("card_windows", engineer_fraud_features, WINDOW_FEATURES),)
+    f.name: f for f in (FeatureFunction("card_windows", engineer_fraud_features, REQUIRED_COLUMNS, WINDOW_FEATURES),)
 }
 
 
@@ -38,6 +39,14 @@ def functions_for(features: Iterable[str], explicit: Iterable[str] | None = None
         return [FEATURE_FUNCTIONS[name] for name in explicit]
     wanted = set(features)
     return [f for f in FEATURE_FUNCTIONS.values() if wanted & set(f.outputs)]
+
+
+def required_input_columns(features: Iterable[str], explicit: Iterable[str] | None = None) -> list[str]:
+    """Columns the raw data must have: raw features plus the inputs of the feature functions used."""
+    functions = functions_for(features, explicit)
+    derived = {column for f in functions for column in f.outputs}
+    needed = [c for c in features if c not in derived] + [c for f in functions for c in f.inputs]
+    return list(dict.fromkeys(needed))
 
 
 def build_features(frame: pl.DataFrame, features: Iterable[str], explicit: Iterable[str] | None = None) -> pl.DataFrame:

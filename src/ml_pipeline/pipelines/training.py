@@ -16,10 +16,12 @@ import importlib.metadata
 import logging
 import os
 
+import polars as pl
+
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partitions
-from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, require_columns, validate_schema
-from ml_pipeline.features.registry import build_features
+from ml_pipeline.data.validator import require_columns, validate_schema
+from ml_pipeline.features.registry import build_features, required_input_columns
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.training.split import split_by_time
@@ -39,11 +41,14 @@ def load_data(ctx: RunContext) -> dict:
 
 
 def validate_data(ctx: RunContext, loaded: dict) -> dict:
-    """Schema and non-emptiness checks on the snapshot; raises ``DataValidationError``."""
+    """The snapshot has the columns the model needs, a time column, a 0/1 target and rows."""
+    data = ctx.config.data
     frame = read_parquet(loaded["snapshot_uri"])
-    where = f"snapshot {loaded['snapshot_uri']}"
-    require_columns(frame, [ctx.config.data.target_column], where)
-    return validate_schema(frame, TRANSACTIONS_SCHEMA, where)
+    where = f"snapshot {loaded['snapshot_uri']} (config {ctx.config_path.name})"
+    required = [data.target_column, data.timestamp_column,
+                *required_input_columns(data.features, data.feature_functions)]
+    require_columns(frame, required, where)
+    return validate_schema(frame, {data.target_column: pl.Int8, data.timestamp_column: pl.Datetime}, where)
 
 
 def engineer_features(ctx: RunContext, loaded: dict) -> dict:
@@ -65,7 +70,7 @@ def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
     client = MlflowClient(ctx.tracking_uri)
     experiment = registry.experiment_id(client, ctx.config.model_name)
     run_key = ctx.run_key(loaded["data_hash"])
-    train, holdout = split_by_time(read_parquet(features["features_uri"]), ctx.config.training.validation_split)
+    train, holdout = _split(ctx, features)
     sizes = {"train_rows": train.height, "holdout_rows": holdout.height}
     existing = registry.find_finished_run(client, experiment, run_key)
     if existing:
@@ -92,7 +97,7 @@ def evaluate_model(ctx: RunContext, features: dict, trained: dict) -> dict:
     from ml_pipeline.training.trainer import to_model_input
 
     cfg = ctx.config
-    _, holdout = split_by_time(read_parquet(features["features_uri"]), cfg.training.validation_split)
+    _, holdout = _split(ctx, features)
     x, y = to_model_input(holdout, cfg.data.features), holdout[cfg.data.target_column].to_numpy()
     model = registry.load_model(ctx.tracking_uri, trained["model_uri"])
     metrics = classification_metrics(y, model.predict_proba(x)[:, 1]).as_dict()
@@ -153,6 +158,11 @@ def _champion_auc(ctx: RunContext, x, y) -> dict | None:
         return {"version": champion.version, "run_id": champion.run_id,
                 "auc": float(champion.tags.get("holdout_auc", 0.0))}
     return {"version": champion.version, "run_id": champion.run_id, "auc": classification_metrics(y, scores).auc}
+
+
+def _split(ctx: RunContext, features: dict):
+    return split_by_time(read_parquet(features["features_uri"]), ctx.config.training.validation_split,
+                         ctx.config.data.timestamp_column)
 
 
 def _lineage(ctx: RunContext, loaded: dict) -> dict[str, str]:
