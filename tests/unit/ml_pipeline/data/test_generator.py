@@ -3,6 +3,7 @@ import datetime as dt
 import polars as pl
 
 from ml_pipeline.data.generator import SCHEMA_ORDER, generate_day
+from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, validate_schema
 from ml_pipeline.features.fraud import engineer_fraud_features
 
 DAY = dt.date(2026, 11, 20)
@@ -16,6 +17,7 @@ def test_same_seed_and_day_give_identical_data_and_other_days_differ():
 def test_schema_size_and_fraud_rate_are_realistic():
     frame = generate_day(DAY, 20_000)
     assert frame.columns == list(SCHEMA_ORDER)
+    assert validate_schema(frame, TRANSACTIONS_SCHEMA, "generated")["passed"]
     assert 19_000 <= frame.height <= 21_000
     assert 0.01 <= frame["is_fraud"].mean() <= 0.02
     assert frame["transaction_id"].n_unique() == frame.height
@@ -27,3 +29,13 @@ def test_card_testing_bursts_show_up_as_many_small_charges_within_an_hour():
     burst = features.filter((pl.col("transaction_count_1h") >= 3) & (pl.col("amount") < 6))
     assert burst.height > 50
     assert burst["is_fraud"].mean() > 10 * features["is_fraud"].mean()  # a strong but imperfect signal
+
+
+def test_impressions_are_deterministic_with_a_realistic_click_rate():
+    from ml_pipeline.data.impressions import generate_impressions_day
+
+    frame = generate_impressions_day(DAY, 10_000)
+    assert frame.equals(generate_impressions_day(DAY, 10_000))
+    assert 0.03 <= frame["clicked"].mean() <= 0.08
+    by_position = frame.group_by("position").agg(pl.col("clicked").mean()).sort("position")["clicked"]
+    assert by_position[0] > by_position[-1]  # top slots get more clicks
