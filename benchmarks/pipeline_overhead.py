@@ -1,8 +1,11 @@
 """Orchestration overhead: the fraud pipeline through Airflow vs. the same steps in one process.
 
-Both runs use the same data (>= 1 M rows by default), the same lake and the same
-MLflow server; each registers under its own model name so both are a "first
-model" (same work: no champion to score). Writes benchmarks/results/pipeline_overhead.json.
+Both use the same data (>= 1 M rows by default), the same lake and the same MLflow
+server. The Airflow pipeline runs twice: the first run after platform start (cold
+worker) is reported apart; the second, warm run is the one compared. Its
+evaluate_model also scores the first run's champion on the holdout, which the
+in-process run (registered under its own model name, a first model) does not.
+Writes benchmarks/results/pipeline_overhead.json.
 
     .venv/bin/python benchmarks/pipeline_overhead.py [--rows-per-day 150000 --days 7]
 """
@@ -37,13 +40,13 @@ STEPS = ["load_data", "validate_data", "engineer_features", "train_model", "eval
          "send_notification"]
 
 
-def run_through_airflow(layout, env) -> dict:
+def run_through_airflow(layout, logical_time: str) -> dict:
     """Trigger the DAG over REST and read per-task durations from Airflow itself."""
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
     client.wait_for_dag(DAG_ID)
     t0 = time.perf_counter()
-    run = client.trigger(DAG_ID, f"{DAY.isoformat()}T06:00:00Z")
+    run = client.trigger(DAG_ID, f"{DAY.isoformat()}T{logical_time}Z")
     state = client.wait_for_run(DAG_ID, run["dag_run_id"], timeout=3600)
     wall = time.perf_counter() - t0
     if state != "success":
@@ -96,7 +99,9 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "ml_platform.cli", "up"], env=env, check=True, capture_output=True)
     startup = time.perf_counter() - t0
     try:
-        airflow = run_through_airflow(layout, env)
+        # The first task after a platform start pays a one-time worker warm-up (~12 s here): measure it apart.
+        cold = run_through_airflow(layout, "05:00:00")
+        airflow = run_through_airflow(layout, "06:00:00")
         os.environ["MLFLOW_TRACKING_URI"] = layout.mlflow_url
         plain = run_in_process(layout)
     finally:
@@ -110,6 +115,8 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "rows": airflow["rows"],
         "platform_startup_s": round(startup, 1),
+        "airflow_cold_first_run_s": round(cold["wall_s"], 2),
+        "cold_first_task_s": round(cold["task_s"]["load_data"], 2),
         "airflow_trigger_to_success_s": round(airflow["wall_s"], 2),
         "in_process_wall_s": round(plain["wall_s"], 2),
         "airflow_over_in_process_ratio": round(airflow["wall_s"] / plain["wall_s"], 2),
