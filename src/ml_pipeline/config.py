@@ -31,6 +31,8 @@ class DataConfig(_Strict):
     lookback_days: int = Field(default=7, ge=1, le=366)
     target_column: str
     timestamp_column: str = Field(default="event_time", description="Event time: orders the time-based split.")
+    partition_by: str | None = Field(
+        default=None, description="Column whose values split load/validate/features into one task each.")
     features: list[str] = Field(min_length=1)
     feature_functions: list[str] | None = Field(
         default=None, description="Registered feature functions to run; default: those producing a listed feature.")

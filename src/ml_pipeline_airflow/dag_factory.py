@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from airflow.sdk import DAG, chain, get_parsing_context, task
+from airflow.sdk import DAG, XComArg, get_parsing_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
@@ -43,15 +43,29 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         doc_md=_training_doc(config, path),
     ) as dag:
         cfg = str(path)
-        loaded = training.load_data(cfg)
-        validated = training.validate_data(cfg, loaded)
-        features = training.engineer_features(cfg, loaded)
+        if config.data.partition_by:
+            loaded, features = _partitioned_inputs(cfg)
+        else:
+            loaded = training.load_data(cfg)
+            features = training.engineer_features(cfg, loaded)
+            training.validate_data(cfg, loaded) >> features
+        # Each task consumes its predecessors' XCom references, which also orders them.
         trained = training.train_model(cfg, loaded, features)
         evaluation = training.evaluate_model(cfg, features, trained)
         registered = training.register_model(cfg, loaded, trained, evaluation)
-        notified = training.send_notification(cfg, loaded, trained, evaluation, registered)
-        chain(loaded, validated, features, trained, evaluation, registered, notified)
+        training.send_notification(cfg, loaded, trained, evaluation, registered)
     return dag
+
+
+def _partitioned_inputs(cfg: str) -> tuple[XComArg, XComArg]:
+    """Load, validate and engineer features once per ``partition_by`` value, then combine for training."""
+    partitions = training.list_partitions(cfg)
+    loaded_parts = training.load_data.partial(config_path=cfg).expand(partition=partitions)
+    validated = training.validate_data.partial(config_path=cfg).expand(loaded=loaded_parts)
+    feature_parts = training.engineer_features.partial(config_path=cfg).expand(loaded=loaded_parts)
+    validated >> feature_parts
+    combined = training.combine_partitions(cfg, loaded_parts, feature_parts)
+    return combined["loaded"], combined["features"]
 
 
 def build_config_error_dag(path: Path, error: str) -> DAG:

@@ -1,5 +1,6 @@
 """The fraud training DAG end to end with ``dag.test()``, against a real MLflow server and PostgreSQL."""
 
+import ast
 import datetime as dt
 import subprocess
 import sys
@@ -20,6 +21,9 @@ import datetime as dt, sys
 from ml_pipeline_airflow.dag_factory import build_all_training_dags
 dag = build_all_training_dags()[sys.argv[1]]
 run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
+import collections
+print("TASKS", dict(collections.Counter(ti.task_id for ti in run.get_task_instances())))
+print("LABELS", sorted(ti.rendered_map_index or "" for ti in run.get_task_instances() if ti.task_id == "load_data"))
 print("RUN", run.run_id, run.state)
 sys.exit(0 if run.state == "success" else 1)
 """
@@ -31,6 +35,17 @@ def run_dag_test(env: dict, dag_id: str) -> str:
                             timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1].split()[1]
+
+
+def task_counts(env: dict, dag_id: str) -> tuple[str, dict]:
+    """Run ``dag.test()``; return the run id, the task instances per task and load_data's map labels."""
+    result = subprocess.run([sys.executable, "-c", RUN_DAG, dag_id], env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    counts = ast.literal_eval(next(line for line in lines if line.startswith("TASKS ")).removeprefix("TASKS "))
+    counts["load_data labels"] = ast.literal_eval(next(line for line in lines if line.startswith("LABELS "))[7:])
+    return lines[-1].split()[1], counts
 
 
 @pytest.fixture(scope="module")

@@ -61,13 +61,13 @@ def list_parquet_files(folder_uri: str) -> list[str]:
     return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p for p in files]
 
 
-def read_parquet(uri: str) -> pl.DataFrame:
-    """Read one parquet file from ``uri``; a corrupt file raises ``DataValidationError`` naming it."""
+def read_parquet(uri: str, columns: list[str] | None = None) -> pl.DataFrame:
+    """Read one parquet file (or some of its columns); a corrupt file raises ``DataValidationError`` naming it."""
     from ml_pipeline.data.validator import DataValidationError
 
     with fsspec.open(uri, "rb") as handle:
         try:
-            return pl.read_parquet(handle)
+            return pl.read_parquet(handle, columns=columns)
         except pl.exceptions.ComputeError as exc:
             raise DataValidationError(
                 f"{uri} is not a readable parquet file ({exc}). Rewrite it from its source, or remove it."

@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from ml_pipeline.data.lake import join_uri, list_parquet_files, read_parquet
+from ml_pipeline.data.validator import DataValidationError
 
 
 class MissingPartitionError(FileNotFoundError):
@@ -39,3 +40,17 @@ def load_partitions(dataset_uri: str, end: dt.date, days: int) -> tuple[pl.DataF
     uris = [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
     frame = pl.concat([load_partition(uri) for uri in uris], how="vertical_relaxed")
     return frame, uris
+
+
+def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> list[str]:
+    """Distinct values of ``column`` in the window, sorted, reading only that column."""
+    uris = [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
+    values: set[str] = set()
+    for uri in uris:
+        for file in list_parquet_files(uri):
+            try:
+                frame = read_parquet(file, columns=[column])
+            except pl.exceptions.ColumnNotFoundError as exc:
+                raise DataValidationError(f"{file}: no column '{column}' to partition by (data.partition_by)") from exc
+            values.update(str(v) for v in frame[column].unique().to_list())
+    return sorted(values)

@@ -12,6 +12,7 @@ imports for libraries it never calls.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -19,8 +20,8 @@ import os
 import polars as pl
 
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
-from ml_pipeline.data.loader import load_partitions
-from ml_pipeline.data.validator import require_columns, validate_schema
+from ml_pipeline.data.loader import load_partitions, partition_values
+from ml_pipeline.data.validator import DataValidationError, require_columns, validate_schema
 from ml_pipeline.features.registry import build_features, required_input_columns
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
@@ -29,15 +30,42 @@ from ml_pipeline.training.split import split_by_time
 log = logging.getLogger(__name__)
 
 
-def load_data(ctx: RunContext) -> dict:
-    """Freeze the configured window of daily partitions into this run's snapshot."""
+def list_partitions(ctx: RunContext) -> list[str]:
+    """Values of ``data.partition_by`` found in the run's window: one mapped task each."""
+    data = ctx.config.data
+    values = partition_values(ctx.dataset_uri, ctx.logical_date, data.lookback_days, data.partition_by)
+    if not values:
+        raise DataValidationError(f"{ctx.dataset_uri}: no values of '{data.partition_by}' in the window")
+    return values
+
+
+def load_data(ctx: RunContext, partition: str | None = None) -> dict:
+    """Freeze the window of daily partitions (or one ``partition_by`` value of it) into a snapshot."""
     frame, partitions = load_partitions(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
-    snapshot_uri = write_parquet(frame, ctx.artifact_uri("snapshot.parquet"))
+    name = "snapshot.parquet"
+    if partition is not None:
+        column = ctx.config.data.partition_by
+        frame = frame.filter(pl.col(column).cast(pl.String) == partition)
+        name = f"{column}={partition}/snapshot.parquet"
+    snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
     target = ctx.config.data.target_column
-    positive_rate = float(frame[target].mean()) if target in frame.columns else None
+    positive_rate = float(frame[target].mean()) if target in frame.columns and frame.height else None
     log.info("loaded %d rows from %d partitions into %s", frame.height, len(partitions), snapshot_uri)
     return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
-            "partitions": partitions, "positive_rate": positive_rate}
+            "partitions": partitions, "positive_rate": positive_rate, "partition": partition}
+
+
+def combine_partitions(ctx: RunContext, loaded: list[dict], features: list[dict]) -> dict:
+    """Join the per-partition results into one snapshot reference and one feature table for training."""
+    order = sorted(range(len(loaded)), key=lambda i: str(loaded[i]["partition"]))
+    frames = [read_parquet(features[i]["features_uri"]) for i in order]
+    table = pl.concat(frames, how="vertical_relaxed")
+    digest = hashlib.sha256("".join(loaded[i]["data_hash"] for i in order).encode()).hexdigest()
+    combined = {"snapshot_uri": ",".join(loaded[i]["snapshot_uri"] for i in order), "data_hash": digest,
+                "rows": sum(part["rows"] for part in loaded), "partitions": loaded[0]["partitions"],
+                "positive_rate": None, "partition": None}
+    uri = write_parquet(table, ctx.artifact_uri("features.parquet"))
+    return {"loaded": combined, "features": {"features_uri": uri, "rows": table.height}}
 
 
 def validate_data(ctx: RunContext, loaded: dict) -> dict:
@@ -56,7 +84,8 @@ def engineer_features(ctx: RunContext, loaded: dict) -> dict:
     data = ctx.config.data
     features = build_features(read_parquet(loaded["snapshot_uri"]), data.features, data.feature_functions)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
-    uri = write_parquet(features, ctx.artifact_uri("features.parquet"))
+    folder = f"{data.partition_by}={loaded['partition']}/" if loaded.get("partition") is not None else ""
+    uri = write_parquet(features, ctx.artifact_uri(f"{folder}features.parquet"))
     return {"features_uri": uri, "rows": features.height}
 
 

@@ -38,7 +38,7 @@ def run_context(config_path: str) -> RunContext:
                       uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
 
 
-def run_step(step: Callable[..., dict], config_path: str, *results: Any) -> dict:
+def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
     """Run one core step for the current run; bad data or config fails without retries."""
     from ml_pipeline.config import ConfigError
     from ml_pipeline.data.validator import DataValidationError
@@ -50,26 +50,53 @@ def run_step(step: Callable[..., dict], config_path: str, *results: Any) -> dict
 
 
 @task
-def load_data(config_path: str) -> dict:
-    """Freeze the input partitions into this run's snapshot."""
+def list_partitions(config_path: str) -> list[str]:
+    """Find the ``data.partition_by`` values of this run's data: one mapped task each downstream."""
     from ml_pipeline.pipelines import training
 
-    return run_step(training.load_data, config_path)
+    return run_step(training.list_partitions, config_path)
+
+
+def label_partition(partition: str | None) -> None:
+    """Show a mapped task's partition value in the UI instead of its bare map index."""
+    get_current_context()["partition"] = partition or ""
+
+
+PARTITION_LABEL = "{{ partition }}"
+
+
+@task(map_index_template=PARTITION_LABEL)
+def load_data(config_path: str, partition: str | None = None) -> dict:
+    """Freeze the input partitions (or one partition value of them) into this run's snapshot."""
+    from ml_pipeline.pipelines import training
+
+    label_partition(partition)
+    return run_step(training.load_data, config_path, partition)
 
 
 @task
+def combine_partitions(config_path: str, loaded: list[dict], features: list[dict]) -> dict:
+    """Gather the mapped partitions' snapshots and features for training."""
+    from ml_pipeline.pipelines import training
+
+    return run_step(training.combine_partitions, config_path, list(loaded), list(features))
+
+
+@task(map_index_template=PARTITION_LABEL)
 def validate_data(config_path: str, loaded: dict) -> dict:
     """Fail fast when the snapshot's schema is wrong or it is empty."""
     from ml_pipeline.pipelines import training
 
+    label_partition(loaded.get("partition"))
     return run_step(training.validate_data, config_path, loaded)
 
 
-@task
+@task(map_index_template=PARTITION_LABEL)
 def engineer_features(config_path: str, loaded: dict) -> dict:
     """Write the feature table of this run."""
     from ml_pipeline.pipelines import training
 
+    label_partition(loaded.get("partition"))
     return run_step(training.engineer_features, config_path, loaded)
 
 

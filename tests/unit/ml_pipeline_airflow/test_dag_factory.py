@@ -49,3 +49,13 @@ def test_duplicate_model_names_are_an_error_naming_both_files(configs):
     assert "already used by" in dags["ml_training_zz_copy"].description
     assert "model_1.yaml" in dags["ml_training_zz_copy"].description
     assert CONFIG_ERROR_TAG not in dags["ml_training_model_1"].tags
+
+
+def test_partition_by_maps_load_validate_and_features_and_combines_for_training(tmp_path):
+    write_model(tmp_path, "by_region", data={**yaml.safe_load(FRAUD.read_text())["data"], "partition_by": "region"})
+    dag = build_all_training_dags(tmp_path)["ml_training_by_region"]
+    mapped = {t.task_id for t in dag.tasks if t.is_mapped}
+    assert mapped == {"load_data", "validate_data", "engineer_features"}
+    assert dag.get_task("list_partitions").downstream_task_ids == {"load_data"}
+    assert dag.get_task("combine_partitions").downstream_task_ids >= {"train_model"}
+    assert "engineer_features" in dag.get_task("validate_data").downstream_task_ids
