@@ -2,14 +2,17 @@
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from mlflow import MlflowClient
 
+from ml_pipeline.config import config_dir
 from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_platform.airflow_api import AirflowClient
@@ -31,8 +34,11 @@ def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e"))
+    configs = layout.home / "model_configs"  # starts with fraud only; a test drops more files in
+    configs.mkdir()
+    shutil.copy(config_dir() / "fraud_detection.yaml", configs)
     env = {**os.environ, "ML_PLATFORM_HOME": str(layout.home), "ML_PLATFORM_AIRFLOW_PORT": str(layout.airflow_port),
-           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port)}
+           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port), "ML_PIPELINE_CONFIG_DIR": str(configs)}
     started = make("up", env)
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -68,6 +74,26 @@ def test_training_run_triggered_through_the_rest_api_registers_a_model(platform)
     assert summary["rows"] > 50_000 and summary["metrics"]["auc"] >= 0.85
     runs = client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
     assert [r["run_type"] for r in runs] == ["manual"], "unpausing must not start a missed scheduled run"
+
+
+def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):
+    layout, env, _ = platform
+    configs = Path(env["ML_PIPELINE_CONFIG_DIR"])
+    generate_dataset(join_uri(layout.lake.as_uri(), "impressions"), dt.date(2026, 11, 20), days=7,
+                     rows_per_day=4_000, kind="impressions")
+    shutil.copy(config_dir() / "recommendation.yaml", configs)
+    (configs / "broken.yaml").write_text("model_name: broken\ndata: {source: x, target_column: y}\n")
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag("ml_training_recommendation", timeout=240)
+    broken = client.wait_for_dag("ml_training_broken", timeout=60)
+    assert "config-error" in [t["name"] for t in broken["tags"]]
+    assert "broken.yaml" in broken["description"] and "data.features" in broken["description"]
+    assert client.request("GET", f"/dags/{DAG_ID}")["dag_id"] == DAG_ID  # the others keep loading
+    run = client.trigger("ml_training_recommendation", "2026-11-20T06:00:00Z")
+    assert client.wait_for_run("ml_training_recommendation", run["dag_run_id"], timeout=600) == "success"
+    summary = client.xcom("ml_training_recommendation", run["dag_run_id"], "send_notification")
+    assert summary["model_name"] == "recommendation" and "challenger" in summary["aliases"]
 
 
 def test_bad_data_fails_fast_and_the_failing_task_log_is_printed(platform, capsys):
