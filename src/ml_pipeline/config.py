@@ -44,6 +44,7 @@ class TrainingConfig(_Strict):
     hyperparameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
     validation_split: float = Field(default=0.2, gt=0.0, lt=0.9)
     seed: int = 42
+    pool: str = Field(default="training_pool", description="Airflow pool that bounds concurrent training jobs.")
 
 
 class DeploymentConfig(_Strict):

@@ -50,7 +50,7 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
             features = training.engineer_features(cfg, loaded)
             training.validate_data(cfg, loaded) >> features
         # Each task consumes its predecessors' XCom references, which also orders them.
-        trained = training.train_model(cfg, loaded, features)
+        trained = training.train_model.override(pool=config.training.pool)(cfg, loaded, features)
         evaluation = training.evaluate_model(cfg, features, trained)
         registered = training.register_model(cfg, loaded, trained, evaluation)
         training.send_notification(cfg, loaded, trained, evaluation, registered)

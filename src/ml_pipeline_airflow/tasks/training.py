@@ -100,7 +100,7 @@ def engineer_features(config_path: str, loaded: dict) -> dict:
     return run_step(training.engineer_features, config_path, loaded)
 
 
-@task(pool="training_pool")
+@task
 def train_model(config_path: str, loaded: dict, features: dict) -> dict:
     """Train and log the model (once per run, data and config)."""
     from ml_pipeline.pipelines import training

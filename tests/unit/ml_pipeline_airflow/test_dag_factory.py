@@ -59,3 +59,11 @@ def test_partition_by_maps_load_validate_and_features_and_combines_for_training(
     assert dag.get_task("list_partitions").downstream_task_ids == {"load_data"}
     assert dag.get_task("combine_partitions").downstream_task_ids >= {"train_model"}
     assert "engineer_features" in dag.get_task("validate_data").downstream_task_ids
+
+
+def test_training_runs_in_the_configured_pool(tmp_path):
+    write_model(tmp_path, "gpu_model", training={"pool": "gpu_pool", "hyperparameters": {"max_depth": 3}})
+    write_model(tmp_path, "cpu_model")
+    dags = build_all_training_dags(tmp_path)
+    assert dags["ml_training_gpu_model"].get_task("train_model").pool == "gpu_pool"
+    assert dags["ml_training_cpu_model"].get_task("train_model").pool == "training_pool"

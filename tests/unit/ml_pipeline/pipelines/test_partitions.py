@@ -1,0 +1,42 @@
+"""Partitioned steps on a local lake: values found from the data, errors that name the partition."""
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from ml_pipeline.data.generator import generate_day, write_day
+from ml_pipeline.data.lake import to_uri
+from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.pipelines import training
+from tests.unit.ml_pipeline.pipelines.test_context import make_context
+
+DAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    lake = to_uri(tmp_path)
+    for offset in range(2):
+        day = DAY - dt.timedelta(days=offset)
+        write_day(generate_day(day, 1_000), f"{lake}/transactions", day)
+    ctx = make_context(lake_uri=lake, uri_map={"s3://ml-data": lake})
+    data = ctx.config.data.model_copy(update={"partition_by": "region", "lookback_days": 2})
+    return replace(ctx, config=ctx.config.model_copy(update={"data": data}))
+
+
+def test_partition_values_come_from_the_data_and_each_load_keeps_its_rows(ctx):
+    values = training.list_partitions(ctx)
+    assert values == sorted({"us-east", "us-west", "eu-west", "eu-central", "apac", "latam", "africa"})
+    loaded = training.load_data(ctx, "apac")
+    assert loaded["snapshot_uri"].endswith("/region=apac/snapshot.parquet")
+    assert 0 < loaded["rows"] < 2_000
+
+
+def test_a_failing_partition_is_named_in_the_error(ctx):
+    loaded = training.load_data(ctx, "latam")
+    broken = replace(ctx, config=ctx.config.model_copy(update={"data": ctx.config.data.model_copy(
+        update={"features": ["amount", "no_such_column"]})}))
+    expected = r"region=latam/snapshot\.parquet.*missing column\(s\) no_such_column"
+    with pytest.raises(DataValidationError, match=expected):
+        training.validate_data(broken, loaded)
