@@ -102,6 +102,7 @@ class Supervisor:
                 continue
             entry = self.state["components"][spec.name]
             if "next_restart_at" not in entry:
+                kill_process_group(proc.pid)  # its children (e.g. LocalExecutor workers) outlive a crash
                 backoff = min(2.0 ** entry["restarts"], MAX_BACKOFF_S)
                 entry.update(last_exit_code=proc.returncode, last_exit_at=_now(), next_restart_at=time.time() + backoff)
                 log.warning("%s (pid %d) exited with code %s; restarting in %.0fs",
@@ -141,6 +142,7 @@ def stop_process_tree(pid: int, sig: int = signal.SIGTERM, timeout: float = STOP
     try:
         tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     except psutil.NoSuchProcess:
+        kill_process_group(pid)
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
@@ -150,6 +152,13 @@ def stop_process_tree(pid: int, sig: int = signal.SIGTERM, timeout: float = STOP
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=5)
+    kill_process_group(pid)
+
+
+def kill_process_group(pgid: int) -> None:
+    """SIGKILL what is left in a component's process group (idle LocalExecutor workers ignore SIGTERM)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _now() -> str:

@@ -1,5 +1,6 @@
 """The embedded platform for real: `make up`, train through the REST API, kill a component, `make down`."""
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -24,6 +25,16 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+    return members
 
 
 def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -124,6 +135,7 @@ def test_a_killed_component_is_restarted_and_the_restart_is_visible(platform):
         assert time.monotonic() < deadline, "scheduler was not restarted within 60s"
         time.sleep(1)
     assert after["pid"] != before["pid"] and is_alive(after["pid"])
+    assert group_members(before["pid"]) == [], "the killed scheduler's workers must not outlive it"
     assert after["last_exit_code"] == -signal.SIGKILL
     status = make("status", env)
     assert "scheduler      up    pid" in status.stdout and "restarts 1" in status.stdout
@@ -151,6 +163,7 @@ def test_down_stops_every_process_up_started(platform):
     assert stopped.returncode == 0 and "platform stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert not any(is_alive(pid) for pid in [*pids, supervisor])
     assert not (layout.socket_dir / ".s.PGSQL.5432").exists()
-    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"])
-                 if str(layout.home) in " ".join(p.info["cmdline"] or [])]
+    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline", "environ"])
+                 if str(layout.home) in " ".join(p.info["cmdline"] or [])
+                 or (p.info["environ"] or {}).get("AIRFLOW_HOME") == str(layout.airflow_home)]
     assert leftovers == []
