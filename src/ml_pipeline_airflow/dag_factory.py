@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from airflow.sdk import DAG, XComArg, get_parsing_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, XComArg, get_parsing_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
@@ -35,8 +35,8 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     with DAG(
         dag_id=config.training_dag_id,
         description=config.description or f"Train {config.model_name}",
-        schedule=config.schedule,
-        catchup=False,  # no start_date either: unpausing waits for the next slot, it runs no missed one
+        schedule=_timetable(config.schedule),
+        catchup=False,
         max_active_runs=1,
         tags=["ml", "training", config.model_name],
         default_args=default_args(config.retries, config.owner),
@@ -96,6 +96,14 @@ def build_all_training_dags(directory: Path | None = None) -> dict[str, DAG]:
         if wanted in (None, dag_id) and dag_id not in dags:
             dags[dag_id] = build_config_error_dag(path, error)
     return dags
+
+
+def _timetable(cron: str | None) -> CronTriggerTimetable | None:
+    """Cron in UTC; unpausing waits for the next slot. Airflow's default (``run_immediately=False``) still runs
+    the last slot when it is less than a tenth of the period old: a daily DAG unpaused at 02:01 ran at once."""
+    if cron is None:
+        return None
+    return CronTriggerTimetable(cron, timezone="UTC", run_immediately=dt.timedelta(0))
 
 
 def _training_doc(config: ModelConfig, path: Path) -> str:

@@ -1,5 +1,6 @@
 """Every DAG file imports cleanly, fast, and describes the pipeline the issue asks for."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def test_fraud_training_dag_structure(dagbag):
     assert set(dag.tags) == {"ml", "training", "fraud_detection"}
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    assert dag.schedule == "0 2 * * *"
+    assert dag.timetable.expression == "0 2 * * *"
+    assert dag.timetable.run_immediately == dt.timedelta(0)  # unpausing never runs a missed slot
     assert [t.task_id for t in dag.topological_sort()] == TRAINING_TASKS
     for upstream, downstream in zip(TRAINING_TASKS, TRAINING_TASKS[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids

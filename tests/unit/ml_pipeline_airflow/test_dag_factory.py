@@ -28,7 +28,7 @@ def test_one_dag_per_config_with_schedule_retries_and_tags_from_it(configs):
     dags = build_all_training_dags(configs)
     assert sorted(dags) == ["ml_training_model_0", "ml_training_model_1", "ml_training_model_2"]
     dag = dags["ml_training_model_2"]
-    assert dag.schedule == "0 2 * * *"
+    assert dag.timetable.expression == "0 2 * * *"
     assert set(dag.tags) == {"ml", "training", "model_2"}
     assert {t.retries for t in dag.tasks} == {3}
 
