@@ -35,10 +35,26 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("files", nargs="*", type=Path, help="config files (default: every *.yaml of the config dir)")
     new = commands.add_parser("new-model", help="write a commented starter config for a new model")
     new.add_argument("name", help="model name: lowercase letters, digits and _")
+    val = commands.add_parser("validate", help="run a model's data validation rules on one partition")
+    val.add_argument("--model", required=True, help="model name (its config in the config dir)")
+    val.add_argument("--data", required=True, help="partition folder or parquet file (URI or path)")
+    val.add_argument("--value", default=None, help="only the rows whose data.partition_by column has this value")
+    val.add_argument("--lake", default=DEFAULT_LAKE, help="lake root holding the quarantine (env ML_LAKE_URI)")
+    quarantine = commands.add_parser("quarantine", help="partitions kept out of training by failed validation")
+    q_commands = quarantine.add_subparsers(dest="action", required=True)
+    q_list = q_commands.add_parser("list", help="quarantined partitions (all entries with --all)")
+    q_list.add_argument("--model", default=None)
+    q_list.add_argument("--all", action="store_true", help="also released and resolved entries")
+    q_list.add_argument("--lake", default=DEFAULT_LAKE)
+    q_release = q_commands.add_parser("release", help="let training use a quarantined partition as it is")
+    q_release.add_argument("partition", help="entry id (from `list`) or the partition's URI")
+    q_release.add_argument("--model", required=True)
+    q_release.add_argument("--reason", required=True, help="why this data is acceptable (kept in the record)")
+    q_release.add_argument("--lake", default=DEFAULT_LAKE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     handlers = {"generate-data": _generate, "run-training": _run_training, "check-config": _check_config,
-                "new-model": _new_model}
+                "new-model": _new_model, "validate": _validate, "quarantine": _quarantine}
     return handlers[args.command](args)
 
 
@@ -103,4 +119,68 @@ def _new_model(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path}: edit data.source, data.target_column and data.features, then `ml-pipeline check-config`")
+    return 0
+
+
+def _model_config(name: str):
+    """The config (and its path) of model ``name`` from the config dir."""
+    from ml_pipeline.config import ConfigError, config_dir, load_model_configs
+
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    for path, config in configs.items():
+        if config.model_name == name:
+            return config, path
+    known = ", ".join(sorted(c.model_name for c in configs.values())) or "none"
+    raise ConfigError(f"no model '{name}' in {config_dir()} (models: {known})")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ml_pipeline.config import ConfigError
+    from ml_pipeline.data.lake import parse_uri_map, resolve_uri, to_uri
+    from ml_pipeline.data.loader import MissingPartitionError
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import validate_partition_uri
+    from ml_pipeline.validation.rules import RulesError
+
+    lake = to_uri(args.lake)
+    data = to_uri(args.data) if "://" not in args.data else args.data
+    data = resolve_uri(data, parse_uri_map(os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={lake}")))
+    try:
+        config, path = _model_config(args.model)
+        report = validate_partition_uri(config, rules_for_model(config, path), data, lake, args.value)
+    except (ConfigError, RulesError, MissingPartitionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    for check in report.errors + report.warnings:
+        print(f"  {check.line()}")
+    print(f"report: {report.report_uri} (and report.json beside it)")
+    if report.blocking:
+        print(f"quarantined: release with `ml-pipeline quarantine release --model {args.model} {report.data_uri} "
+              "--reason ...` once the data is accepted as it is")
+    return 1 if report.blocking else 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from ml_pipeline.data.lake import to_uri
+    from ml_pipeline.validation.quarantine import QuarantineError, QuarantineStore
+
+    store = QuarantineStore(to_uri(args.lake))
+    if args.action == "release":
+        try:
+            entry = store.release(args.model, args.partition, args.reason)
+        except QuarantineError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(entry, indent=2))
+        return 0
+    entries = store.list(args.model, everything=args.all)
+    if not entries:
+        print("no quarantined partitions" + (f" for {args.model}" if args.model else ""))
+    for entry in entries:
+        print(f"{entry['status']:<12} {entry['model']:<20} {entry['id']}  since {entry['quarantined_at']}")
+        print(f"             data:   {entry['data_uri']}" + (f" [{entry['scope']}]" if entry["scope"] else ""))
+        print(f"             report: {entry['report_uri']}")
+        for failure in entry["failures"]:
+            print(f"             - {failure}")
     return 0

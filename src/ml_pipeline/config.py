@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ml_pipeline.validation.rules import RuleSet
+
 
 class ConfigError(ValueError):
     """A model config file is malformed; the message names the file and field."""
@@ -66,11 +68,18 @@ class ModelConfig(_Strict):
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
+    validation: RuleSet | None = Field(
+        default=None, description="This model's data validation rules (or config/schemas/<model>.yaml).")
 
     @property
     def training_dag_id(self) -> str:
         """The Airflow dag_id of this model's training pipeline."""
         return f"ml_training_{self.model_name}"
+
+    @property
+    def validation_dag_id(self) -> str:
+        """The Airflow dag_id of the DAG that validates each new data partition."""
+        return f"data_validation_{self.model_name}"
 
     def content_hash(self) -> str:
         """Stable hash of the effective config (defaults included), for lineage."""

@@ -6,6 +6,7 @@ and an object store. Nothing here knows about Airflow.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -61,6 +62,29 @@ def list_parquet_files(folder_uri: str) -> list[str]:
     return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p for p in files]
 
 
+def fingerprint(uri: str) -> tuple[str, dt.datetime | None]:
+    """Identity of the data at ``uri`` (its parquet files' names, sizes and modification times) and the newest
+    modification time: unchanged files give the same fingerprint, so a verdict on them can be reused."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    infos = [fs.info(path)] if fs.isfile(path) else [
+        fs.info(p) for p in sorted(fs.ls(path, detail=False)) if p.endswith(".parquet")] if fs.exists(path) else []
+    digest = hashlib.sha256()
+    times = []
+    for info in infos:
+        mtime = _modified(info)
+        times.append(mtime)
+        digest.update(f"{info['name'].rsplit('/', 1)[-1]}|{info.get('size')}|{mtime}".encode())
+    return digest.hexdigest()[:16], max((t for t in times if t), default=None)
+
+
+def _modified(info: dict) -> dt.datetime | None:
+    """A file's modification time from fsspec's info (local ``mtime`` seconds, S3 ``LastModified``)."""
+    value = info.get("mtime", info.get("LastModified"))
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return value if isinstance(value, dt.datetime) else None
+
+
 def read_parquet(uri: str, columns: list[str] | None = None) -> pl.DataFrame:
     """Read one parquet file (or some of its columns); a corrupt file raises ``DataValidationError`` naming it."""
     from ml_pipeline.data.validator import DataValidationError
@@ -72,6 +96,14 @@ def read_parquet(uri: str, columns: list[str] | None = None) -> pl.DataFrame:
             raise DataValidationError(
                 f"{uri} is not a readable parquet file ({exc}). Rewrite it from its source, or remove it."
             ) from exc
+
+
+def count_rows(uri: str) -> int:
+    """Rows of one parquet file, from its footer (no data read)."""
+    import pyarrow.parquet as pq
+
+    with fsspec.open(uri, "rb") as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
 
 
 def write_parquet(frame: pl.DataFrame, uri: str) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from ml_pipeline.data.lake import join_uri, list_parquet_files, read_parquet
+from ml_pipeline.data.lake import count_rows, exists, join_uri, list_parquet_files, read_parquet
 from ml_pipeline.data.validator import DataValidationError
 
 
@@ -28,18 +28,47 @@ def load_partition(uri: str) -> pl.DataFrame:
     """Read every parquet file of one partition folder; raise if there is none."""
     files = list_parquet_files(uri)
     if not files:
+        what = "has no parquet files" if exists(uri) else "does not exist (no such directory)"
         raise MissingPartitionError(
-            f"partition {uri} has no parquet files. Generate it (`ml-pipeline generate-data`) "
+            f"partition {uri} {what}. Generate it (`ml-pipeline generate-data`) "
             "or wait for the upstream job that writes it."
         )
     return pl.concat([read_parquet(f) for f in files], how="vertical_relaxed")
 
 
+def window_uris(dataset_uri: str, end: dt.date, days: int) -> list[str]:
+    """URIs of the ``days`` daily partitions ending at ``end``, oldest first."""
+    return [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
+
+
 def load_partitions(dataset_uri: str, end: dt.date, days: int) -> tuple[pl.DataFrame, list[str]]:
     """Load ``days`` daily partitions ending at ``end``; return the frame and the partition URIs."""
-    uris = [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
-    frame = pl.concat([load_partition(uri) for uri in uris], how="vertical_relaxed")
-    return frame, uris
+    uris = window_uris(dataset_uri, end, days)
+    return pl.concat([load_partition(uri) for uri in uris], how="vertical_relaxed"), uris
+
+
+def partition_day(uri: str) -> dt.date | None:
+    """The date a daily partition folder is named after, or None for any other URI."""
+    try:
+        return dt.date.fromisoformat(uri.rstrip("/").rsplit("/", 1)[-1])
+    except ValueError:
+        return None
+
+
+def row_counts(dataset_uri: str, days: list[dt.date], column: str | None = None,
+               value: str | None = None) -> dict[dt.date, int]:
+    """Rows of each existing daily partition (only those whose ``column`` is ``value`` when given)."""
+    counts = {}
+    for day in days:
+        files = list_parquet_files(partition_uri(dataset_uri, day))
+        if not files:
+            continue
+        if column is None:
+            counts[day] = sum(count_rows(f) for f in files)
+        else:
+            counts[day] = sum(read_parquet(f, columns=[column]).filter(pl.col(column).cast(pl.String) == value).height
+                              for f in files)
+    return counts
 
 
 def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> list[str]:

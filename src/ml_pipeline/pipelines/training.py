@@ -20,9 +20,9 @@ import os
 import polars as pl
 
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
-from ml_pipeline.data.loader import load_partitions, partition_values
-from ml_pipeline.data.validator import DataValidationError, require_columns, validate_schema
-from ml_pipeline.features.registry import build_features, required_input_columns
+from ml_pipeline.data.loader import load_partition, partition_values, window_uris
+from ml_pipeline.data.validator import DataValidationError, require_columns
+from ml_pipeline.features.registry import build_features
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.training.split import split_by_time
@@ -40,19 +40,42 @@ def list_partitions(ctx: RunContext) -> list[str]:
 
 
 def load_data(ctx: RunContext, partition: str | None = None) -> dict:
-    """Freeze the window of daily partitions (or one ``partition_by`` value of it) into a snapshot."""
-    frame, partitions = load_partitions(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
+    """Freeze the window of daily partitions (or one ``partition_by`` value of it) into a snapshot.
+
+    The snapshot keeps the partitions in order and records each one's row count and fingerprint, so
+    validation judges exactly the rows that are trained on, partition by partition.
+    """
+    from ml_pipeline.data.lake import fingerprint
+
+    window = [(uri, _load_partition(ctx, uri))
+              for uri in window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)]
+    fingerprints = [fingerprint(uri)[0] for uri, _ in window]
     name = "snapshot.parquet"
     if partition is not None:
         column = ctx.config.data.partition_by
-        frame = frame.filter(pl.col(column).cast(pl.String) == partition)
+        window = [(uri, part.filter(pl.col(column).cast(pl.String) == partition)) for uri, part in window]
         name = f"{column}={partition}/snapshot.parquet"
+    frame = pl.concat([part for _, part in window], how="vertical_relaxed")
     snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
     target = ctx.config.data.target_column
     positive_rate = float(frame[target].mean()) if target in frame.columns and frame.height else None
-    log.info("loaded %d rows from %d partitions into %s", frame.height, len(partitions), snapshot_uri)
+    log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
     return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
-            "partitions": partitions, "positive_rate": positive_rate, "partition": partition}
+            "partitions": [uri for uri, _ in window], "partition_rows": [part.height for _, part in window],
+            "fingerprints": fingerprints, "positive_rate": positive_rate, "partition": partition}
+
+
+def _load_partition(ctx: RunContext, uri: str) -> pl.DataFrame:
+    """Read one partition; an unreadable one is quarantined before the run fails."""
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import partition_ref, record_unreadable
+
+    try:
+        return load_partition(uri)
+    except DataValidationError as exc:
+        record_unreadable(ctx.config, rules_for_model(ctx.config, ctx.config_path),
+                          partition_ref(ctx.dataset_uri, uri), ctx.lake_uri, str(exc))
+        raise
 
 
 def combine_partitions(ctx: RunContext, loaded: list[dict], features: list[dict]) -> dict:
@@ -69,14 +92,36 @@ def combine_partitions(ctx: RunContext, loaded: list[dict], features: list[dict]
 
 
 def validate_data(ctx: RunContext, loaded: dict) -> dict:
-    """The snapshot has the columns the model needs, a time column, a 0/1 target and rows."""
-    data = ctx.config.data
+    """Check every partition of the snapshot against the model's rules; stop on an ``error``.
+
+    Each partition's report is written next to its data and, combined, into the run's folder (train_model
+    logs it to MLflow). A failing partition is quarantined, and the error lists every failed check.
+    """
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import PartitionRef, check_partition, write_report
+    from ml_pipeline.validation.report import failure_message
+
+    rules = rules_for_model(ctx.config, ctx.config_path)
     frame = read_parquet(loaded["snapshot_uri"])
-    where = f"snapshot {loaded['snapshot_uri']} (config {ctx.config_path.name})"
-    required = [data.target_column, data.timestamp_column,
-                *required_input_columns(data.features, data.feature_functions)]
-    require_columns(frame, required, where)
-    return validate_schema(frame, {data.target_column: pl.Int8, data.timestamp_column: pl.Datetime}, where)
+    column = ctx.config.data.partition_by if loaded.get("partition") is not None else None
+    reports, offset = [], 0
+    for uri, rows, digest in zip(loaded["partitions"], loaded["partition_rows"], loaded["fingerprints"], strict=True):
+        ref = PartitionRef(ctx.dataset_uri, uri, digest, column=column, value=loaded.get("partition"))
+        reports.append(check_partition(frame.slice(offset, rows), ctx.config, rules, ref, ctx.lake_uri))
+        offset += rows
+    folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")
+    for report in reports:
+        write_report(report, f"{folder}/{report.data_uri.rstrip('/').rsplit('/', 1)[-1]}")
+    for report in reports:
+        log.info("%s", report.summary())
+    if any(report.blocking for report in reports):
+        raise DataValidationError(failure_message(reports))
+    return {"status": max((r.status for r in reports), key=STATUS_ORDER.index), "report_uri": folder,
+            "checks": sum(len(r.results) for r in reports), "warnings": sum(len(r.warnings) for r in reports),
+            "released": [r.data_uri for r in reports if r.status == "released"]}
+
+
+STATUS_ORDER = ["passed", "warning", "released", "failed"]
 
 
 def engineer_features(ctx: RunContext, loaded: dict) -> dict:

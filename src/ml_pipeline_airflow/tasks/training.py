@@ -42,10 +42,11 @@ def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
     """Run one core step for the current run; bad data or config fails without retries."""
     from ml_pipeline.config import ConfigError
     from ml_pipeline.data.validator import DataValidationError
+    from ml_pipeline.validation.rules import RulesError
 
     try:
         return step(run_context(config_path), *results)
-    except (DataValidationError, ConfigError) as exc:
+    except (DataValidationError, ConfigError, RulesError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -3,7 +3,6 @@ import datetime as dt
 import polars as pl
 
 from ml_pipeline.data.generator import SCHEMA_ORDER, generate_day
-from ml_pipeline.data.validator import TRANSACTIONS_SCHEMA, validate_schema
 from ml_pipeline.features.fraud import engineer_fraud_features
 
 DAY = dt.date(2026, 11, 20)
@@ -17,7 +16,6 @@ def test_same_seed_and_day_give_identical_data_and_other_days_differ():
 def test_schema_size_and_fraud_rate_are_realistic():
     frame = generate_day(DAY, 20_000)
     assert frame.columns == list(SCHEMA_ORDER)
-    assert validate_schema(frame, TRANSACTIONS_SCHEMA, "generated")["passed"]
     assert 19_000 <= frame.height <= 21_000
     assert 0.01 <= frame["is_fraud"].mean() <= 0.02
     assert frame["transaction_id"].n_unique() == frame.height

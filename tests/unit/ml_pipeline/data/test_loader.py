@@ -18,7 +18,10 @@ def test_loads_the_window_of_daily_partitions(tmp_path):
 def test_missing_partition_names_the_partition_and_the_fix(tmp_path):
     dataset = to_uri(tmp_path / "transactions")
     generate_dataset(dataset, dt.date(2026, 11, 20), days=1, rows_per_day=500)
-    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 has no parquet files.*generate-data"):
+    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 does not exist.*generate-data"):
+        load_partitions(dataset, dt.date(2026, 11, 20), days=2)
+    (tmp_path / "transactions" / "2026-11-19").mkdir()
+    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 has no parquet files"):
         load_partitions(dataset, dt.date(2026, 11, 20), days=2)
 
 

@@ -15,7 +15,8 @@ DAY = dt.date(2026, 11, 20)
 
 
 @pytest.fixture
-def ctx(tmp_path):
+def ctx(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(tmp_path / "no-rules"))  # only the rules the config implies
     lake = to_uri(tmp_path)
     for offset in range(2):
         day = DAY - dt.timedelta(days=offset)
@@ -37,6 +38,6 @@ def test_a_failing_partition_is_named_in_the_error(ctx):
     loaded = training.load_data(ctx, "latam")
     broken = replace(ctx, config=ctx.config.model_copy(update={"data": ctx.config.data.model_copy(
         update={"features": ["amount", "no_such_column"]})}))
-    expected = r"region=latam/snapshot\.parquet.*missing column\(s\) no_such_column"
+    expected = r"transactions/2026-11-20 \[region=latam\]:\n.*no_such_column: schema.required:no_such_column"
     with pytest.raises(DataValidationError, match=expected):
         training.validate_data(broken, loaded)

@@ -1,0 +1,1 @@
+"""Data validation gates: rules from config, checks on pandera, reports, quarantine."""

@@ -1,0 +1,49 @@
+"""The effective rules of one model: global defaults, what its config implies, and its own rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ml_pipeline.config import ModelConfig
+from ml_pipeline.features.registry import required_input_columns
+from ml_pipeline.validation.rules import RulesError, RuleSet, merge_rules, read_rules_file
+
+GLOBAL_RULES_FILE = "data_validation_rules.yaml"
+SCHEMAS_DIR = "schemas"
+
+
+def rules_dir(config_path: Path) -> Path:
+    """Folder holding ``data_validation_rules.yaml`` and ``schemas/``: ``ML_PIPELINE_RULES_DIR``, else the
+    parent of the model config's folder (``config/`` for ``config/model_configs/<model>.yaml``)."""
+    return Path(os.environ.get("ML_PIPELINE_RULES_DIR", Path(config_path).resolve().parent.parent))
+
+
+def derived_rules(config: ModelConfig) -> dict:
+    """Rules every model gets from its config alone: inputs exist, a 0/1 target without nulls, a datetime event time."""
+    data = config.data
+    columns: dict[str, dict] = {name: {"required": True}
+                                for name in required_input_columns(data.features, data.feature_functions)}
+    columns[data.target_column] = {"dtype": "int", "nullable": False, "categories": {"allowed": [0, 1]},
+                                   "rate": {"min": 0.0001, "max": 0.9999}}
+    columns[data.timestamp_column] = {"dtype": "datetime", "nullable": False}
+    return {"columns": columns, "freshness": {"column": data.timestamp_column},
+            "completeness": {"critical_columns": [data.target_column, data.timestamp_column]}}
+
+
+def model_rule_files(config: ModelConfig, config_path: Path) -> list[Path]:
+    """The model's own rules files that exist: ``schemas/<model>.yaml`` or ``.json``."""
+    folder = rules_dir(config_path) / SCHEMAS_DIR
+    return [p for p in (folder / f"{config.model_name}.yaml", folder / f"{config.model_name}.json") if p.exists()]
+
+
+def rules_for_model(config: ModelConfig, config_path: Path) -> RuleSet:
+    """Merge global defaults, derived rules, ``validation:`` of the model config and ``schemas/<model>.*``."""
+    sources = [read_rules_file(rules_dir(config_path) / GLOBAL_RULES_FILE), derived_rules(config)]
+    if config.validation is not None:
+        sources.append(config.validation.model_dump(mode="json", exclude_unset=True))
+    sources += [read_rules_file(path) for path in model_rule_files(config, config_path)]
+    try:
+        return merge_rules(*sources)
+    except ValueError as exc:
+        raise RulesError(f"rules of model {config.model_name} ({config_path}) do not combine: {exc}") from exc

@@ -1,0 +1,130 @@
+"""Validate one data partition for one model: run the rules, write the report next to the data, quarantine.
+
+The training pipeline, the ``data_validation_<model>`` DAG and ``ml-pipeline
+validate`` all go through ``check_partition``, so a partition gets the same
+verdict wherever it is checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import fsspec
+import polars as pl
+
+from ml_pipeline.config import ModelConfig
+from ml_pipeline.data.lake import fingerprint, join_uri
+from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, row_counts
+from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.validation.checks import PartitionFacts
+from ml_pipeline.validation.engine import validate_frame
+from ml_pipeline.validation.quarantine import QuarantineStore
+from ml_pipeline.validation.report import CheckResult, ValidationReport
+from ml_pipeline.validation.rules import RuleSet
+
+UNREADABLE = "schema.readable"
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionRef:
+    """One daily partition folder of a dataset, or one ``partition_by`` slice of it."""
+
+    dataset_uri: str
+    data_uri: str
+    fingerprint: str
+    newest_file_time: dt.datetime | None = None
+    column: str | None = None
+    value: str | None = None
+
+    @property
+    def scope(self) -> str | None:
+        """``column=value`` for a slice, None for the whole partition."""
+        return f"{self.column}={self.value}" if self.column else None
+
+
+def partition_ref(dataset_uri: str, data_uri: str, column: str | None = None,
+                  value: str | None = None) -> PartitionRef:
+    """Describe the partition at ``data_uri`` as it is now (fingerprint and newest file time)."""
+    digest, newest = fingerprint(data_uri)
+    return PartitionRef(dataset_uri, data_uri, digest, newest, column, value)
+
+
+def partition_facts(ref: PartitionRef, rules: RuleSet, now: dt.datetime | None = None) -> PartitionFacts:
+    """Freshness is judged at the end of the partition's day (or now, if earlier); volume against earlier days."""
+    now = now or dt.datetime.now(dt.UTC)
+    day = partition_day(ref.data_uri)
+    if day is None:
+        return PartitionFacts(now, ref.newest_file_time, [])
+    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    earlier = partition_dates(day - dt.timedelta(days=1), rules.volume.trailing_partitions)
+    counts = row_counts(ref.dataset_uri, earlier, ref.column, ref.value)
+    return PartitionFacts(min(now, end_of_day), ref.newest_file_time, [counts[d] for d in earlier if d in counts])
+
+
+def check_partition(frame: pl.DataFrame, config: ModelConfig, rules: RuleSet, ref: PartitionRef,
+                    lake_uri: str, now: dt.datetime | None = None) -> ValidationReport:
+    """Validate ``frame`` (the rows of ``ref``), write its report next to the data, update the quarantine."""
+    results = validate_frame(frame, rules, partition_facts(ref, rules, now))
+    report = ValidationReport(config.model_name, ref.data_uri, ref.scope, frame.height, ref.fingerprint,
+                              rules.content_hash(), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), results)
+    return publish(report, ref, lake_uri)
+
+
+def publish(report: ValidationReport, ref: PartitionRef, lake_uri: str) -> ValidationReport:
+    """Apply a person's release, write the report next to the data, quarantine or resolve the partition."""
+    store = QuarantineStore(lake_uri)
+    report.release = store.release_for(report)
+    report.report_uri = write_report(report, report_dir(ref, report.model))
+    store.record(report)
+    return report
+
+
+def report_dir(ref: PartitionRef, model: str) -> str:
+    """``<partition>/_validation/<model>[/<column>=<value>]``: the report lives next to the data it judges."""
+    base = ref.data_uri.rstrip("/")
+    if base.endswith(".parquet"):
+        base = base.rsplit("/", 1)[0] + "/_validation/" + base.rsplit("/", 1)[1].removesuffix(".parquet")
+    else:
+        base += "/_validation"
+    return join_uri(base, model, ref.scope or "")
+
+
+def write_report(report: ValidationReport, folder_uri: str) -> str:
+    """Write ``report.json`` and ``report.md`` into ``folder_uri``; return the Markdown report's URI."""
+    fs, path = fsspec.core.url_to_fs(folder_uri)
+    fs.makedirs(path, exist_ok=True)
+    fs.pipe_file(f"{path}/report.json", report.to_json().encode())
+    fs.pipe_file(f"{path}/report.md", report.to_markdown().encode())
+    return join_uri(folder_uri, "report.md")
+
+
+def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, lake_uri: str,
+                           value: str | None = None) -> ValidationReport:
+    """Read the partition at ``data_uri`` (a daily folder or one parquet file) and check it.
+
+    An unreadable file is a failed check like any other (the partition is quarantined); a missing
+    partition raises ``MissingPartitionError``: there is nothing to judge yet.
+    """
+    from ml_pipeline.data.lake import read_parquet
+
+    data_uri = data_uri.rstrip("/")
+    folder = data_uri.rsplit("/", 1)[0] if data_uri.endswith(".parquet") else data_uri
+    column = config.data.partition_by if value is not None else None
+    ref = partition_ref(folder.rsplit("/", 1)[0], data_uri, column, value)
+    try:
+        frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)
+    except DataValidationError as exc:
+        return record_unreadable(config, rules, ref, lake_uri, str(exc))
+    if column is not None:
+        frame = frame.filter(pl.col(column).cast(pl.String) == value)
+    return check_partition(frame, config, rules, ref, lake_uri)
+
+
+def record_unreadable(config: ModelConfig, rules: RuleSet, ref: PartitionRef, lake_uri: str,
+                      error: str) -> ValidationReport:
+    """A partition whose files cannot be read fails one check, ``schema.readable``, and is quarantined."""
+    result = CheckResult(UNREADABLE, "schema", None, "error", "every parquet file readable", error, False)
+    report = ValidationReport(config.model_name, ref.data_uri, ref.scope, 0, ref.fingerprint, rules.content_hash(),
+                              dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), [result])
+    return publish(report, ref, lake_uri)

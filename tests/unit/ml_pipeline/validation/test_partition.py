@@ -1,0 +1,138 @@
+"""Validation on a real local lake: bad inputs, reports next to the data, quarantine and release."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ml_pipeline.cli import main
+from ml_pipeline.data.generator import generate_day, write_day
+from ml_pipeline.data.lake import to_uri
+from ml_pipeline.data.loader import MissingPartitionError
+from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.pipelines import training
+from ml_pipeline.validation.quarantine import QuarantineStore
+from tests.unit.ml_pipeline.pipelines.test_context import make_context
+
+DAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def lake(tmp_path):
+    for offset in range(3):
+        day = DAY - dt.timedelta(days=offset)
+        write_day(generate_day(day, 2_000), f"{to_uri(tmp_path)}/transactions", day)
+    return tmp_path
+
+
+@pytest.fixture
+def ctx(lake):
+    ctx = make_context(lake_uri=to_uri(lake), uri_map={"s3://ml-data": to_uri(lake)})
+    data = ctx.config.data.model_copy(update={"lookback_days": 2})
+    return ctx.__class__(**{**ctx.__dict__, "config": ctx.config.model_copy(update={"data": data})})
+
+
+def rewrite(lake: Path, change) -> Path:
+    """Replace the newest partition's rows with ``change(rows)``."""
+    path = lake / "transactions" / DAY.isoformat() / "part-00000.parquet"
+    change(pl.read_parquet(path)).write_parquet(path)
+    return path
+
+
+def validate(ctx) -> dict:
+    return training.validate_data(ctx, training.load_data(ctx))
+
+
+def test_clean_window_passes_and_reports_sit_next_to_the_data(ctx, lake):
+    result = validate(ctx)
+    assert result["status"] == "passed" and result["warnings"] == 0
+    report = json.loads((lake / "transactions" / DAY.isoformat() / "_validation/fraud_detection/report.json")
+                        .read_text())
+    assert report["status"] == "passed" and report["rows"] == 2_000
+    assert {"volume.min_rows", "statistics.range:amount", "freshness.max_age"} <= {r["id"] for r in report["results"]}
+    markdown = (lake / "transactions" / DAY.isoformat() / "_validation/fraud_detection/report.md").read_text()
+    assert markdown.startswith("# Data validation: fraud_detection\n\n**PASSED**")
+
+
+def test_warnings_are_reported_but_do_not_block(ctx, lake):
+    rewrite(lake, lambda rows: rows.with_columns(pl.when(pl.col("amount") > 200).then(pl.col("amount") * 10)
+                                                 .otherwise(pl.col("amount")).alias("amount")))
+    result = validate(ctx)
+    assert result["status"] == "warning" and result["warnings"] >= 1
+
+
+def test_bad_data_is_quarantined_with_every_failed_check_and_nothing_deleted(ctx, lake):
+    path = rewrite(lake, lambda rows: rows.with_columns(
+        pl.when(pl.col("amount") > 100).then(-1.0).otherwise(pl.col("amount")).alias("amount"),
+        pl.lit("casino").alias("merchant_category")))
+    with pytest.raises(DataValidationError) as error:
+        validate(ctx)
+    message = str(error.value)
+    partition = f"{to_uri(lake)}/transactions/{DAY}"
+    assert f"data validation failed for fraud_detection on 1 partition(s):\n  {partition}:" in message
+    assert "amount: statistics.range:amount expected every value in [0, 50000], actual rows_outside=" in message
+    assert "merchant_category: statistics.categories:merchant_category expected one of" in message
+    assert "`ml-pipeline quarantine release --model fraud_detection <partition>`" in message
+    assert path.exists()
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection")
+    assert entry["status"] == "quarantined" and entry["data_uri"].endswith(f"/transactions/{DAY}")
+    assert any("statistics.range:amount" in failure for failure in entry["failures"])
+
+
+def test_release_lets_exactly_that_data_through_and_a_fix_resolves(ctx, lake, capsys):
+    rewrite(lake, lambda rows: rows.with_columns(pl.lit(0, dtype=pl.Int8).alias("is_fraud")))
+    with pytest.raises(DataValidationError, match="statistics.rate:is_fraud expected rate in"):
+        validate(ctx)
+    assert main(["quarantine", "list", "--lake", str(lake)]) == 0
+    assert "statistics.rate:is_fraud" in capsys.readouterr().out
+    partition = f"{to_uri(lake)}/transactions/{DAY}"
+    assert main(["quarantine", "release", "--model", "fraud_detection", partition, "--reason", "holiday",
+                 "--lake", str(lake)]) == 0
+    assert validate(ctx)["released"] == [partition]
+    assert QuarantineStore(to_uri(lake)).list("fraud_detection") == []
+    rewrite(lake, lambda rows: rows.with_columns(pl.lit(0, dtype=pl.Int8).alias("is_fraud")).head(1500))
+    with pytest.raises(DataValidationError, match="statistics.rate:is_fraud"):
+        validate(ctx)  # the release covered the data a person looked at, not new data
+    write_day(generate_day(DAY, 2_000), f"{to_uri(lake)}/transactions", DAY)
+    assert validate(ctx)["status"] == "passed"
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection", everything=True)
+    assert entry["status"] == "resolved"
+
+
+def test_corrupt_parquet_fails_the_load_and_is_quarantined(ctx, lake):
+    path = lake / "transactions" / DAY.isoformat() / "part-00000.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataValidationError, match=r"part-00000\.parquet is not a readable parquet file"):
+        training.load_data(ctx)
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection")
+    assert entry["failures"][0].startswith("[error] schema.readable expected every parquet file readable")
+    assert path.read_bytes() == b"PAR1 this is not parquet"
+
+
+def test_empty_partition_fails_on_volume(ctx, lake):
+    rewrite(lake, lambda rows: rows.head(0))
+    with pytest.raises(DataValidationError, match=r"volume.min_rows expected ≥ 1000 rows, actual rows=0"):
+        validate(ctx)
+
+
+def test_missing_partition_directory_names_it(ctx, lake):
+    import shutil
+
+    shutil.rmtree(lake / "transactions" / DAY.isoformat())
+    with pytest.raises(MissingPartitionError, match=rf"transactions/{DAY} does not exist \(no such directory\)"):
+        training.load_data(ctx)
+
+
+def test_cli_validate_prints_the_summary_and_exits_non_zero_on_errors(lake, capsys):
+    partition = str(lake / "transactions" / DAY.isoformat())
+    assert main(["validate", "--model", "fraud_detection", "--data", partition, "--lake", str(lake)]) == 0
+    assert "fraud_detection on " in capsys.readouterr().out
+    rewrite(lake, lambda rows: pl.concat([rows, rows.head(50)]))
+    assert main(["validate", "--model", "fraud_detection", "--data", partition, "--lake", str(lake)]) == 1
+    out = capsys.readouterr().out
+    assert ": FAILED — " in out and "uniqueness.rows expected ≤ 0.00% duplicate rows" in out
+    assert "quarantined: release with `ml-pipeline quarantine release --model fraud_detection" in out
+    assert main(["validate", "--model", "fraud_detection", "--data", str(lake / "nope"), "--lake", str(lake)]) == 2
+    assert "does not exist" in capsys.readouterr().err

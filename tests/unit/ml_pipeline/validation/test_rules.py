@@ -1,0 +1,60 @@
+"""Rules from three sources, merged field by field; bad rules name the file and the field."""
+
+import json
+
+import pytest
+
+from ml_pipeline.config import ConfigError, load_model_config
+from ml_pipeline.validation.model_rules import rules_for_model
+from ml_pipeline.validation.rules import RulesError, read_rules_file
+from tests.unit.ml_pipeline.test_config import FRAUD
+
+
+@pytest.fixture
+def rules_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(tmp_path))
+    (tmp_path / "schemas").mkdir()
+    return tmp_path
+
+
+def test_repository_rules_merge_global_derived_and_model_rules():
+    rules = rules_for_model(load_model_config(FRAUD), FRAUD)
+    assert rules.freshness.max_age_hours == 36 and rules.freshness.column == "event_time"  # schemas/ over global
+    assert rules.volume.max_drop_fraction == 0.5 and rules.volume.min_rows == 1000  # global kept, min_rows overridden
+    assert rules.columns["is_fraud"].rate.min == 0.002 and rules.columns["is_fraud"].nullable is False
+    assert "transaction_count_1h" not in rules.columns  # derived by a feature function, not read
+    assert rules.columns["card_id"].required  # needed by the card window features
+
+
+def test_defaults_alone_are_derived_from_the_model_config(rules_dir):
+    rules = rules_for_model(load_model_config(FRAUD), FRAUD)
+    assert set(rules.columns) == {"amount", "merchant_category", "card_id", "transaction_id", "region",
+                                  "event_time", "is_fraud"}
+    assert rules.columns["is_fraud"].categories.allowed == [0, 1]
+    assert rules.completeness.critical_columns == ["is_fraud", "event_time"]
+    assert rules.volume.min_rows == 1 and rules.freshness.max_age_hours == 48
+
+
+def test_rules_in_the_model_config_and_a_json_schema_file(rules_dir, tmp_path):
+    config_path = tmp_path / "m.yaml"
+    config_path.write_text(FRAUD.read_text() + "validation:\n  volume: {min_rows: 5}\n  extra_columns: error\n")
+    (rules_dir / "schemas" / "fraud_detection.json").write_text(json.dumps({"volume": {"min_rows": 7}}))
+    rules = rules_for_model(load_model_config(config_path), config_path)
+    assert (rules.volume.min_rows, rules.extra_columns) == (7, "error")  # schemas file wins over the config
+
+
+def test_malformed_rules_name_the_file_and_the_field(rules_dir):
+    bad = rules_dir / "schemas" / "fraud_detection.yaml"
+    bad.write_text("columns:\n  amount:\n    range: {severity: error}\n    mean: {min: 5, max: 1}\n")
+    with pytest.raises(RulesError) as error:
+        read_rules_file(bad)
+    assert str(error.value) == (f"{bad}: invalid validation rules: field 'columns.amount.range': Value error, give "
+                                "min, max or both; field 'columns.amount.mean': Value error, min 5.0 is greater "
+                                "than max 1.0")
+
+
+def test_unknown_rule_in_a_model_config_is_a_config_error(tmp_path):
+    config_path = tmp_path / "m.yaml"
+    config_path.write_text(FRAUD.read_text() + "validation:\n  freshnes: {max_age_hours: 1}\n")
+    with pytest.raises(ConfigError, match=r"field 'validation.freshnes': Extra inputs are not permitted"):
+        load_model_config(config_path)
