@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench clean
+.PHONY: install demo up down status logs test lint bench bench-validation clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/pipeline_overhead.py
+
+bench-validation: install
+	$(BIN)/python benchmarks/validation.py
 
 clean: down
 	rm -rf .platform

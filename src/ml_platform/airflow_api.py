@@ -83,10 +83,10 @@ class AirflowClient:
         """Task instances of one run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        """A task's XCom value (deserialized)."""
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """A task's XCom value (deserialized); ``map_index`` picks one mapped task instance."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        return self.request("GET", path, params={"deserialize": "true"})["value"]
+        return self.request("GET", path, params={"deserialize": "true", "map_index": map_index})["value"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """A task attempt's log as text."""

@@ -62,3 +62,22 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file):
     print(f"{dag_file.name}: parsed in {result['seconds']:.3f}s")
     assert result["heavy"] == [], "DAG files must import ML libraries inside tasks"
     assert result["seconds"] < 1.0
+
+
+def test_training_validates_with_the_data_validation_operator(dagbag):
+    from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
+
+    task = dagbag.dags["ml_training_fraud_detection"].get_task("validate_data")
+    assert isinstance(task, DataValidationOperator)
+    assert "load_data" in task.upstream_task_ids and "engineer_features" in task.downstream_task_ids
+
+
+def test_each_model_has_a_data_validation_dag(dagbag):
+    dag = dagbag.dags["data_validation_fraud_detection"]
+    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "list_partition_values",
+                                                            "validate_partition"]
+    assert dag.timetable.expression == "15 * * * *"  # config/data_validation_rules.yaml
+    sensor = dag.get_task("wait_for_partition")
+    assert sensor.mode == "reschedule", "waiting for data must not hold a worker slot"
+    assert "partition_date" in dag.params
+    assert "data_validation_recommendation" in dagbag.dags

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import polars as pl
 
-from ml_pipeline.data.lake import count_rows, exists, join_uri, list_parquet_files, read_parquet
+from ml_pipeline.data.lake import count_rows, exists, fingerprint, join_uri, list_parquet_files, read_parquet
 from ml_pipeline.data.validator import DataValidationError
 
 
@@ -60,15 +61,20 @@ def row_counts(dataset_uri: str, days: list[dt.date], column: str | None = None,
     """Rows of each existing daily partition (only those whose ``column`` is ``value`` when given)."""
     counts = {}
     for day in days:
-        files = list_parquet_files(partition_uri(dataset_uri, day))
-        if not files:
-            continue
-        if column is None:
-            counts[day] = sum(count_rows(f) for f in files)
-        else:
-            counts[day] = sum(read_parquet(f, columns=[column]).filter(pl.col(column).cast(pl.String) == value).height
-                              for f in files)
+        uri = partition_uri(dataset_uri, day)
+        if list_parquet_files(uri):
+            counts[day] = _rows_in(uri, fingerprint(uri)[0], column, value)
     return counts
+
+
+@functools.lru_cache(maxsize=1024)
+def _rows_in(uri: str, digest: str, column: str | None, value: str | None) -> int:
+    """Rows of one partition, remembered per content fingerprint: a window's days are counted once per process."""
+    files = list_parquet_files(uri)
+    if column is None:
+        return sum(count_rows(f) for f in files)
+    return sum(read_parquet(f, columns=[column]).filter(pl.col(column).cast(pl.String) == value).height
+               for f in files)
 
 
 def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> list[str]:

@@ -55,13 +55,15 @@ def load_data(ctx: RunContext, partition: str | None = None) -> dict:
         column = ctx.config.data.partition_by
         window = [(uri, part.filter(pl.col(column).cast(pl.String) == partition)) for uri, part in window]
         name = f"{column}={partition}/snapshot.parquet"
-    frame = pl.concat([part for _, part in window], how="vertical_relaxed")
+    # diagonal: a partition missing a column still loads, and validation sees it as missing (partition_columns)
+    frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
     snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
     target = ctx.config.data.target_column
     positive_rate = float(frame[target].mean()) if target in frame.columns and frame.height else None
     log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
     return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
             "partitions": [uri for uri, _ in window], "partition_rows": [part.height for _, part in window],
+            "partition_columns": [part.columns for _, part in window],
             "fingerprints": fingerprints, "positive_rate": positive_rate, "partition": partition}
 
 
@@ -105,9 +107,11 @@ def validate_data(ctx: RunContext, loaded: dict) -> dict:
     frame = read_parquet(loaded["snapshot_uri"])
     column = ctx.config.data.partition_by if loaded.get("partition") is not None else None
     reports, offset = [], 0
-    for uri, rows, digest in zip(loaded["partitions"], loaded["partition_rows"], loaded["fingerprints"], strict=True):
+    for uri, rows, columns, digest in zip(loaded["partitions"], loaded["partition_rows"],
+                                          loaded["partition_columns"], loaded["fingerprints"], strict=True):
         ref = PartitionRef(ctx.dataset_uri, uri, digest, column=column, value=loaded.get("partition"))
-        reports.append(check_partition(frame.slice(offset, rows), ctx.config, rules, ref, ctx.lake_uri))
+        rows_of_partition = frame.slice(offset, rows).select(columns)
+        reports.append(check_partition(rows_of_partition, ctx.config, rules, ref, ctx.lake_uri))
         offset += rows
     folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")
     for report in reports:
@@ -159,6 +163,7 @@ def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
                 "validation_split": cfg.training.validation_split, "seed": cfg.training.seed, **sizes},
         model=model, input_example=to_model_input(train.head(5), cfg.data.features),
         pip_requirements=_pip_requirements())
+    registry.log_texts(client, run_id, _validation_reports(ctx))
     return {"mlflow_run_id": run_id, "model_uri": model_uri, **sizes}
 
 
@@ -232,6 +237,17 @@ def _champion_auc(ctx: RunContext, x, y) -> dict | None:
         return {"version": champion.version, "run_id": champion.run_id,
                 "auc": float(champion.tags.get("holdout_auc", 0.0))}
     return {"version": champion.version, "run_id": champion.run_id, "auc": classification_metrics(y, scores).auc}
+
+
+def _validation_reports(ctx: RunContext) -> dict[str, str]:
+    """The run's validation reports (JSON and Markdown, per partition) as MLflow artifact path → text."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(ctx.artifact_uri("validation"))
+    if not fs.exists(root):
+        return {}
+    return {f"validation/{path[len(root):].lstrip('/')}": fs.cat_file(path).decode()
+            for path in sorted(fs.find(root)) if path.endswith((".json", ".md"))}
 
 
 def _split(ctx: RunContext, features: dict):

@@ -55,6 +55,12 @@ def log_training_run(tracking_uri: str, experiment: str, run_key: str, tags: Map
     return run.info.run_id, info.model_uri
 
 
+def log_texts(client: MlflowClient, run_id: str, texts: Mapping[str, str]) -> None:
+    """Attach text artifacts (reports) to a run, by artifact path."""
+    for artifact_file, text in texts.items():
+        client.log_text(run_id, text, artifact_file)
+
+
 def load_model(tracking_uri: str, model_uri: str) -> Any:
     """Load a logged sklearn model over the tracking server."""
     mlflow.set_tracking_uri(tracking_uri)

@@ -77,7 +77,7 @@ def _describe(values: dict[str, Any]) -> str:
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return "null" if math.isnan(value) else f"{value:.6g}"
-    return "null" if value is None else str(value)
+    return "null" if value is None else str(value) or "none"
 
 
 def _jsonable(value: Any) -> Any:

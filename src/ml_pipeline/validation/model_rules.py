@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
-from ml_pipeline.features.registry import required_input_columns
 from ml_pipeline.validation.rules import RulesError, RuleSet, merge_rules, read_rules_file
 
 GLOBAL_RULES_FILE = "data_validation_rules.yaml"
@@ -21,6 +20,8 @@ def rules_dir(config_path: Path) -> Path:
 
 def derived_rules(config: ModelConfig) -> dict:
     """Rules every model gets from its config alone: inputs exist, a 0/1 target without nulls, a datetime event time."""
+    from ml_pipeline.features.registry import required_input_columns  # polars: not at DAG parse time
+
     data = config.data
     columns: dict[str, dict] = {name: {"required": True}
                                 for name in required_input_columns(data.features, data.feature_functions)}
@@ -39,7 +40,16 @@ def model_rule_files(config: ModelConfig, config_path: Path) -> list[Path]:
 
 def rules_for_model(config: ModelConfig, config_path: Path) -> RuleSet:
     """Merge global defaults, derived rules, ``validation:`` of the model config and ``schemas/<model>.*``."""
-    sources = [read_rules_file(rules_dir(config_path) / GLOBAL_RULES_FILE), derived_rules(config)]
+    return _merge(config, config_path, [derived_rules(config)])
+
+
+def validation_schedule(config: ModelConfig, config_path: Path) -> str | None:
+    """The cron of the model's ``data_validation`` DAG, read without importing any data library (parse time)."""
+    return _merge(config, config_path, []).schedule
+
+
+def _merge(config: ModelConfig, config_path: Path, implied: list[dict]) -> RuleSet:
+    sources = [read_rules_file(rules_dir(config_path) / GLOBAL_RULES_FILE), *implied]
     if config.validation is not None:
         sources.append(config.validation.model_dump(mode="json", exclude_unset=True))
     sources += [read_rules_file(path) for path in model_rule_files(config, config_path)]

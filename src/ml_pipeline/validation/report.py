@@ -101,7 +101,7 @@ class ValidationReport:
         ordered = sorted(self.results, key=lambda r: (r.passed, r.severity != "error", r.id))
         lines += ["| result | severity | check | column | expected | actual |", "|---|---|---|---|---|---|"]
         for r in ordered:
-            mark = "pass" if r.passed else "**FAIL**"
+            mark = "pass" if r.passed else "**FAIL**" if r.severity == "error" else "**WARN**"
             lines.append(f"| {mark} | {r.severity} | `{r.id}` | {r.column or ''} | {_cell(r.expected)} | "
                          f"{_cell(r.actual)} |")
         for r in ordered:

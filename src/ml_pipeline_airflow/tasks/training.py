@@ -84,15 +84,6 @@ def combine_partitions(config_path: str, loaded: list[dict], features: list[dict
 
 
 @task(map_index_template=PARTITION_LABEL)
-def validate_data(config_path: str, loaded: dict) -> dict:
-    """Fail fast when the snapshot's schema is wrong or it is empty."""
-    from ml_pipeline.pipelines import training
-
-    label_partition(loaded.get("partition"))
-    return run_step(training.validate_data, config_path, loaded)
-
-
-@task(map_index_template=PARTITION_LABEL)
 def engineer_features(config_path: str, loaded: dict) -> dict:
     """Write the feature table of this run."""
     from ml_pipeline.pipelines import training

@@ -1,0 +1,32 @@
+"""The data validation pipeline's tasks: wait for the day's partition, list its slices."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import PokeReturnValue, get_current_context, task
+
+from ml_pipeline_airflow.tasks.training import run_step
+
+
+def partition_day() -> dt.date | None:
+    """The ``partition_date`` param of a manual run, else None (the run's own date)."""
+    value = get_current_context()["params"].get("partition_date")
+    return dt.date.fromisoformat(value) if value else None
+
+
+@task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
+def wait_for_partition(config_path: str) -> PokeReturnValue:
+    """Wait, without holding a worker slot, until the run's daily partition holds parquet files."""
+    from ml_pipeline.pipelines import validation
+
+    uri = run_step(lambda ctx: validation.landed_partition(ctx, partition_day()), config_path)
+    return PokeReturnValue(is_done=uri is not None, xcom_value=uri)
+
+
+@task
+def list_partition_values(config_path: str) -> list[str | None]:
+    """The partition's ``data.partition_by`` values (one validation task each), or ``[None]``."""
+    from ml_pipeline.pipelines import validation
+
+    return run_step(lambda ctx: validation.partition_slices(ctx, partition_day()), config_path)
