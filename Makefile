@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench bench-validation clean
+.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ bench: install
 
 bench-validation: install
 	$(BIN)/python benchmarks/validation.py
+
+bench-alerts: install
+	$(BIN)/python benchmarks/alert_latency.py
 
 clean: down
 	rm -rf .platform

@@ -92,8 +92,7 @@ def main() -> int:
     work = REPO / "benchmarks" / ".work"
     work.mkdir(exist_ok=True)
     layout = Layout.on_free_ports(Path(tempfile.mkdtemp(prefix="bench-", dir=work)))
-    env = {**os.environ, "ML_PLATFORM_HOME": str(layout.home), "ML_PLATFORM_AIRFLOW_PORT": str(layout.airflow_port),
-           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port)}
+    env = {**os.environ, **layout.port_env()}
     generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, args.days, args.rows_per_day)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ml_platform.cli", "up"], env=env, check=True, capture_output=True)

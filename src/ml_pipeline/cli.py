@@ -51,10 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     q_release.add_argument("--model", required=True)
     q_release.add_argument("--reason", required=True, help="why this data is acceptable (kept in the record)")
     q_release.add_argument("--lake", default=DEFAULT_LAKE)
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: tasks that failed for good")
+    d_commands = dlq.add_subparsers(dest="action", required=True)
+    d_list = d_commands.add_parser("list", help="pending entries (every entry with --all)")
+    d_list.add_argument("--all", action="store_true")
+    d_list.add_argument("--model", default=None)
+    for name, text in (("show", "one entry in full"), ("replay", "re-run the failed task through Airflow"),
+                       ("discard", "close an entry without re-running it (it is kept)")):
+        sub = d_commands.add_parser(name, help=text)
+        sub.add_argument("id", type=int)
+        if name == "discard":
+            sub.add_argument("--reason", required=True)
+    commands.add_parser("alerts", help="alerts the local Slack and email sinks received")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     handlers = {"generate-data": _generate, "run-training": _run_training, "check-config": _check_config,
-                "new-model": _new_model, "validate": _validate, "quarantine": _quarantine}
+                "new-model": _new_model, "validate": _validate, "quarantine": _quarantine,
+                "dlq": _dlq, "alerts": _alerts}
     return handlers[args.command](args)
 
 
@@ -183,4 +196,47 @@ def _quarantine(args: argparse.Namespace) -> int:
         print(f"             report: {entry['report_uri']}")
         for failure in entry["failures"]:
             print(f"             - {failure}")
+    return 0
+
+
+# The two commands below operate a running platform: the CLI is where the layers meet, so it may import
+# ml_platform (lazily, only for these commands); the core's library modules never do.
+def _dlq(args: argparse.Namespace) -> int:
+    from ml_platform import dead_letter_ops as ops
+    from ml_platform.airflow_api import AirflowApiError
+    from ml_platform.layout import Layout
+
+    layout = Layout.from_env()
+    try:
+        if args.action == "list":
+            letters = ops.store(layout).list(status=None if args.all else "pending", model=args.model)
+            if not letters:
+                print("no dead letters" + ("" if args.all else " pending"))
+            for letter in letters:
+                print(f"{letter.id:>5}  {letter.status:<9} {letter.created_at:%Y-%m-%d %H:%M:%S}  {letter.dag_id}."
+                      f"{letter.task_id}{'' if letter.map_index < 0 else f'[{letter.map_index}]'}  try "
+                      f"{letter.try_number}  run {letter.run_id}\n       {letter.exception_type}: "
+                      f"{letter.exception_message.splitlines()[0][:160] if letter.exception_message else ''}")
+            return 0
+        if args.action == "show":
+            print(ops.describe(ops.store(layout).get(args.id)))
+            return 0
+        letter = ops.replay(layout, args.id) if args.action == "replay" else ops.discard(layout, args.id, args.reason)
+        print(f"dead letter {letter.id}: {letter.status} ({letter.note})")
+        return 0
+    except (LookupError, ValueError, AirflowApiError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from ml_platform import dead_letter_ops as ops
+    from ml_platform.layout import Layout
+
+    received = ops.alerts(Layout.from_env())
+    if not received:
+        print("no alerts received")
+    for alert in received:
+        first = (alert.get("subject") or alert.get("text") or "").splitlines()[0][:200]
+        print(f"{alert['received_at'][:19]}  {alert['channel']:<6} {first}")
     return 0

@@ -56,6 +56,15 @@ class DeploymentConfig(_Strict):
     endpoint_name: str | None = None
 
 
+class AlertsConfig(_Strict):
+    """Where failures of this model's pipelines are reported (Airflow connection ids), and its run deadline."""
+
+    slack_connection: str | None = Field(default="slack_alerts", description="slackwebhook connection; null: none")
+    email_connection: str | None = Field(default="smtp_default", description="smtp connection; null: no email")
+    email_to: list[str] = Field(default_factory=lambda: ["ml-alerts@localhost"])
+    deadline_minutes: float = Field(default=120, gt=0, description="alert when a DAG run takes longer than this")
+
+
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
@@ -65,9 +74,13 @@ class ModelConfig(_Strict):
     owner: str = "ml-platform"
     schedule: str | None = "0 2 * * *"
     retries: int = Field(default=3, ge=0, le=10)
+    retry_delay_seconds: float = Field(default=30, gt=0, description="first retry delay; doubles (retry_backoff)")
+    retry_backoff: float = Field(default=2.0, ge=1.0, description="multiplier of the delay between retries")
+    max_retry_delay_seconds: float = Field(default=600, gt=0)
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
+    alerts: AlertsConfig = AlertsConfig()
     validation: RuleSet | None = Field(
         default=None, description="This model's data validation rules (or config/schemas/<model>.yaml).")
 

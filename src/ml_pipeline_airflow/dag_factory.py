@@ -17,18 +17,26 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param, XComArg, get_parsing_c
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
+from ml_pipeline_airflow.notifications.alerts import TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
+from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
 from ml_pipeline_airflow.tasks import training, validation
 
 log = logging.getLogger(__name__)
 CONFIG_ERROR_TAG = "config-error"
 
 
-def default_args(retries: int, owner: str) -> dict:
-    """Task defaults: retries with exponential backoff (30 s, 60 s, 120 s … at most 10 min)."""
-    return {"owner": owner, "retries": retries, "retry_delay": dt.timedelta(seconds=30),
-            "retry_exponential_backoff": 2.0, "max_retry_delay": dt.timedelta(minutes=10),
-            "execution_timeout": dt.timedelta(hours=2)}
+def default_args(config: ModelConfig) -> dict:
+    """Task defaults: transient failures retried with exponential backoff (30 s, 60 s, 120 s … at most 10 min by
+    default), everything else failed at once; a task that fails for good goes to the DLQ, Slack and email."""
+    alerts = config.alerts
+    return {"owner": config.owner, "retries": config.retries,
+            "retry_delay": dt.timedelta(seconds=config.retry_delay_seconds),
+            "retry_exponential_backoff": config.retry_backoff,
+            "max_retry_delay": dt.timedelta(seconds=config.max_retry_delay_seconds),
+            "retry_policy": TRANSIENT_ONLY, "execution_timeout": dt.timedelta(hours=2),
+            "on_failure_callback": [TaskFailureAlert(config.model_name, alerts.slack_connection,
+                                                     alerts.email_connection, list(alerts.email_to))]}
 
 
 def build_training_dag(config: ModelConfig, path: Path) -> DAG:
@@ -40,7 +48,9 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["ml", "training", config.model_name],
-        default_args=default_args(config.retries, config.owner),
+        default_args=default_args(config),
+        deadline=deadline_alerts(config.model_name, config.alerts.deadline_minutes, config.alerts.slack_connection,
+                                 config.alerts.email_connection, list(config.alerts.email_to)),
         doc_md=_training_doc(config, path),
     ) as dag:
         cfg = str(path)
@@ -84,7 +94,7 @@ def build_validation_dag(config: ModelConfig, path: Path, schedule: str | None) 
         catchup=False,
         max_active_runs=1,
         tags=["ml", "data-validation", config.model_name],
-        default_args=default_args(config.retries, config.owner),
+        default_args=default_args(config),
         params={"partition_date": Param(None, type=["null", "string"], format="date",
                                         description="validate this day's partition (YYYY-MM-DD); "
                                                     "default: the run's date")},

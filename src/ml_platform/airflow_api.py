@@ -36,6 +36,8 @@ class AirflowClient:
                 continue
             if response.status_code >= 400:
                 raise AirflowApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
+            if response.status_code == 204 or not response.content:
+                return None
             ctype = response.headers.get("content-type", "")
             return response.json() if "json" in ctype else response.text
         raise AirflowApiError(f"{method} {path}: unauthorized")
@@ -53,7 +55,7 @@ class AirflowClient:
                     raise AirflowApiError(f"DAG {dag_id} not found after {timeout:.0f}s: {detail}") from None
                 time.sleep(2)
 
-    def trigger(self, dag_id: str, logical_date: str, conf: dict | None = None) -> dict:
+    def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> dict:
         """Unpause ``dag_id`` and trigger a run with ``logical_date``; return the run."""
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
         body = {"logical_date": logical_date, "conf": conf or {}}
@@ -82,6 +84,13 @@ class AirflowClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         """Task instances of one run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+        """Clear one failed task instance (and what runs after it) so the scheduler runs it again."""
+        task = [task_id, map_index] if map_index >= 0 else task_id
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task], "only_failed": True,
+                "include_downstream": True, "reset_dag_runs": True}
+        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """A task's XCom value (deserialized); ``map_index`` picks one mapped task instance."""

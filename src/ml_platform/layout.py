@@ -20,13 +20,29 @@ class Layout:
     home: Path
     airflow_port: int = 8080
     mlflow_port: int = 5000
+    slack_sink_port: int = 8091
+    smtp_sink_port: int = 8025
 
     @classmethod
     def from_env(cls) -> Layout:
         """The instance chosen by ``ML_PLATFORM_HOME`` and the port variables (defaults: ``.platform``)."""
         home = Path(os.environ.get("ML_PLATFORM_HOME", REPO_ROOT / ".platform")).resolve()
         return cls(home, int(os.environ.get("ML_PLATFORM_AIRFLOW_PORT", "8080")),
-                   int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")))
+                   int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")),
+                   int(os.environ.get("ML_PLATFORM_SLACK_SINK_PORT", "8091")),
+                   int(os.environ.get("ML_PLATFORM_SMTP_SINK_PORT", "8025")))
+
+    def port_env(self) -> dict[str, str]:
+        """The environment variables that select this instance (for child processes and ``make``)."""
+        return {"ML_PLATFORM_HOME": str(self.home), "ML_PLATFORM_AIRFLOW_PORT": str(self.airflow_port),
+                "ML_PLATFORM_MLFLOW_PORT": str(self.mlflow_port),
+                "ML_PLATFORM_SLACK_SINK_PORT": str(self.slack_sink_port),
+                "ML_PLATFORM_SMTP_SINK_PORT": str(self.smtp_sink_port)}
+
+    @property
+    def alerts_file(self) -> Path:
+        """What the local Slack and SMTP sinks received, one JSON object per line."""
+        return self.home / "alerts" / "received.jsonl"
 
     @property
     def logs(self) -> Path:
@@ -89,13 +105,15 @@ class Layout:
     @classmethod
     def on_free_ports(cls, home: Path) -> Layout:
         """An extra instance in ``home`` on free ports, beside (not instead of) the default one."""
-        layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port())
+        layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port(),
+                     slack_sink_port=free_port(), smtp_sink_port=free_port())
         layout.ensure_dirs()
         return layout
 
     def ensure_dirs(self) -> None:
         """Create the folders (idempotent)."""
-        for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts):
+        for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts,
+                     self.alerts_file.parent):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -50,8 +50,7 @@ def platform(tmp_path_factory):
     shutil.copy(config_dir() / "fraud_detection.yaml", configs)
     shutil.copy(REPO_ROOT / "config" / "data_validation_rules.yaml", layout.home)  # rules live beside the configs
     shutil.copytree(REPO_ROOT / "config" / "schemas", layout.home / "schemas")
-    env = {**os.environ, "ML_PLATFORM_HOME": str(layout.home), "ML_PLATFORM_AIRFLOW_PORT": str(layout.airflow_port),
-           "ML_PLATFORM_MLFLOW_PORT": str(layout.mlflow_port), "ML_PIPELINE_CONFIG_DIR": str(configs)}
+    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(configs)}
     started = make("up", env)
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]

@@ -39,15 +39,32 @@ def run_context(config_path: str) -> RunContext:
 
 
 def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
-    """Run one core step for the current run; bad data or config fails without retries."""
+    """Run one core step for the current run, its failures classified (``run_classified``)."""
+    return run_classified(lambda: step(run_context(config_path), *results))
+
+
+def run_classified(call: Callable[[], Any]) -> Any:
+    """Call ``call``; classify what it raises so that only transient failures are retried.
+
+    Bad data or config fails at once (``AirflowFailException``); a transient failure (network, timeout,
+    HTTP 429/5xx, a partition not landed yet) is re-raised as ``TransientError``, which the tasks' retry
+    policy retries with backoff; anything else (a bug) fails at once through the same policy.
+    """
     from ml_pipeline.config import ConfigError
     from ml_pipeline.data.validator import DataValidationError
+    from ml_pipeline.failures.classification import TransientError, is_transient, one_line
     from ml_pipeline.validation.rules import RulesError
 
     try:
-        return step(run_context(config_path), *results)
+        return call()
     except (DataValidationError, ConfigError, RulesError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    except TransientError:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientError(one_line(exc, limit=2000)) from exc
+        raise
 
 
 @task

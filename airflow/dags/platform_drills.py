@@ -1,0 +1,10 @@
+"""
+### Platform failure drills
+
+`platform_failure_drill` and `platform_deadline_drill` fail on purpose (transiently, permanently, by running
+late) so that retries, alerts, the dead-letter queue and deadlines can be seen working. Manual runs only.
+"""
+
+from ml_pipeline_airflow.drills import build_drill_dags
+
+globals().update(build_drill_dags())

@@ -1,0 +1,87 @@
+"""Transient or permanent: the one place that decides whether a failure is worth retrying.
+
+Transient: the network, a timeout, throttling or a server error (HTTP 429 and 5xx) from S3, MLflow or any
+other service, a database that is restarting, a partition that has not landed yet. Retrying later can succeed.
+Permanent: everything else — bad data, a bad config, a bug (``KeyError``, ``TypeError``). Retrying wastes time
+and delays the alert, so these fail at once.
+
+Exceptions are matched by qualified class name, so this module imports no client library and none of the
+core's data modules: Airflow imports it when it parses a DAG (the retry policy names ``TransientError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class TransientError(RuntimeError):
+    """A failure that may succeed when retried; wraps (``__cause__``) the original exception."""
+
+
+PERMANENT_NAMES = frozenset({"ml_pipeline.data.validator.DataValidationError", "ml_pipeline.config.ConfigError",
+                             "ml_pipeline.validation.rules.RulesError"})
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
+# Transport-level failures of client libraries (and a partition that has not landed yet), by qualified name.
+TRANSIENT_NAMES = frozenset({
+    "ml_pipeline.data.loader.MissingPartitionError",
+    "requests.exceptions.ConnectionError", "requests.exceptions.Timeout", "requests.exceptions.ConnectTimeout",
+    "requests.exceptions.ReadTimeout", "requests.exceptions.ChunkedEncodingError",
+    "urllib3.exceptions.MaxRetryError", "urllib3.exceptions.NewConnectionError", "urllib3.exceptions.ProtocolError",
+    "urllib3.exceptions.ReadTimeoutError", "httpx.ConnectError", "httpx.ReadTimeout", "httpx.ConnectTimeout",
+    "httpx.RemoteProtocolError", "httpx.ReadError", "botocore.exceptions.EndpointConnectionError",
+    "botocore.exceptions.ConnectTimeoutError", "botocore.exceptions.ReadTimeoutError",
+    "botocore.exceptions.ConnectionClosedError", "aiohttp.client_exceptions.ClientConnectionError",
+    "aiohttp.client_exceptions.ServerTimeoutError", "psycopg2.OperationalError", "sqlalchemy.exc.OperationalError",
+})
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+TRANSIENT_MLFLOW_CODES = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying ``exc`` may succeed: it, or an exception it was raised from, is transient."""
+    if _is_a(exc, PERMANENT_NAMES):
+        return False
+    return any(_transient_itself(e) for e in _chain(exc))
+
+
+def _transient_itself(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    if _is_a(exc, TRANSIENT_NAMES):
+        return True
+    if getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES:
+        return True
+    return http_status(exc) in TRANSIENT_STATUS
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (requests/httpx ``response.status_code``, botocore metadata)."""
+    status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    if status is None and response is not None:
+        status = getattr(response, "status_code", None)
+        if status is None and isinstance(response, dict):  # botocore ClientError
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (for alerts and the dead-letter queue)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those it was raised from or during (explicit and implicit chaining)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_a(exc: BaseException, names: frozenset[str]) -> bool:
+    """Whether ``exc`` is an instance of a class named in ``names`` (subclasses included)."""
+    return any(f"{cls.__module__}.{cls.__qualname__}" in names for cls in type(exc).__mro__)

@@ -1,0 +1,71 @@
+"""Failure drills: DAGs that fail on purpose, to prove the platform's failure handling end to end.
+
+``platform_failure_drill`` (manual; param ``mode``) exercises what a pipeline task meets in real life:
+
+- ``transient``: a connection error on the first ``failures`` tries, then success — retried with backoff;
+- ``permanent``: a bug (``KeyError``) until the Airflow Variable ``platform_drill_fixed`` is set — failed at
+  once, alerted on Slack and email, recorded in the dead-letter queue, replayable once "fixed";
+- ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried).
+
+``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
+Operators run them after setting up alert channels; the end-to-end tests run them on every change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from airflow.sdk import DAG, Param, Variable, get_current_context, task
+
+from ml_pipeline_airflow.notifications.alerts import TaskFailureAlert, deadline_alerts
+from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
+from ml_pipeline_airflow.tasks.training import run_classified
+
+MODEL = "platform"
+FIXED_VARIABLE = "platform_drill_fixed"
+DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(seconds=2),
+              "retry_exponential_backoff": 2.0, "max_retry_delay": dt.timedelta(seconds=30),
+              "retry_policy": TRANSIENT_ONLY, "on_failure_callback": [TaskFailureAlert(MODEL, email_to=[
+                  "ml-alerts@localhost"])]}
+
+
+@task
+def fail_as_asked() -> dict:
+    """Behave as the run's ``mode`` param says; return what happened."""
+    context = get_current_context()
+    return run_classified(lambda: drill(context["params"], context["ti"].try_number))
+
+
+def drill(params: dict, try_number: int) -> dict:
+    """Fail the way ``params["mode"]`` asks, on this try."""
+    if params["mode"] == "transient" and try_number <= params["failures"]:
+        raise ConnectionError(f"drill: object storage unreachable (try {try_number})")
+    if params["mode"] == "permanent" and Variable.get(FIXED_VARIABLE, default=None) is None:
+        raised_at = dt.datetime.now(dt.UTC).isoformat()  # lets the alert-latency benchmark time the alert
+        raise KeyError(f"drill: column 'amount' missing (set Variable {FIXED_VARIABLE} to fix; raised_at={raised_at})")
+    if params["mode"] == "sleep":
+        time.sleep(params["sleep_seconds"])
+    return {"mode": params["mode"], "try_number": try_number}
+
+
+@task
+def sleep_past_deadline(seconds: int = 40) -> None:
+    """Outlive the DAG run's deadline."""
+    time.sleep(seconds)
+
+
+def build_drill_dags() -> dict[str, DAG]:
+    """The two drill DAGs, by dag_id."""
+    with DAG("platform_failure_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
+             default_args=DRILL_ARGS, doc_md=__doc__,
+             params={"mode": Param("transient", enum=["transient", "permanent", "sleep"]),
+                     "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer")}
+             ) as failure_drill:
+        fail_as_asked()
+    with DAG("platform_deadline_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
+             default_args=DRILL_ARGS, doc_md=__doc__,
+             deadline=deadline_alerts(MODEL, 0.1, "slack_alerts", "smtp_default", ["ml-alerts@localhost"])
+             ) as deadline_drill:
+        sleep_past_deadline()
+    return {dag.dag_id: dag for dag in (failure_drill, deadline_drill)}

@@ -1,0 +1,1 @@
+"""Notifiers: alerts (Slack, email) and the dead-letter queue, provider style."""

@@ -1,0 +1,113 @@
+"""Failure alerts: the dead-letter queue first, then Slack and email, through the providers' notifiers.
+
+``TaskFailureAlert`` is a task's ``on_failure_callback``: Airflow calls it in the worker right after the
+final failure (not after a failure that will be retried), so the message leaves within a second. It adds
+``alert`` (model, one-line error) to the context, then runs each notifier; one channel failing never stops
+the others. The notifiers are built when a failure happens, so parsing a DAG imports no Slack or SMTP code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SLACK_TEXT = (
+    ":red_circle: *{{ alert.model }}*: task `{{ ti.task_id }}{{ alert.map_label }}` failed for good "
+    "(try {{ ti.try_number }}, {{ alert.retry_note }})\n"
+    "DAG `{{ ti.dag_id }}` · run `{{ ti.run_id }}`\n"
+    "Error: {{ alert.summary }}\n"
+    "Log: {{ ti.log_url }}"
+)
+EMAIL_SUBJECT = "[ml-platform] {{ alert.model }}: {{ ti.dag_id }}.{{ ti.task_id }} failed: {{ alert.summary }}"
+EMAIL_HTML = (
+    "<p><b>{{ alert.model }}</b>: task <code>{{ ti.task_id }}{{ alert.map_label }}</code> of DAG "
+    "<code>{{ ti.dag_id }}</code> failed for good (try {{ ti.try_number }}, {{ alert.retry_note }}).</p>"
+    "<p>Run: <code>{{ ti.run_id }}</code><br>Error: {{ alert.summary }}<br>"
+    "Log: <a href=\"{{ ti.log_url }}\">{{ ti.log_url }}</a></p>"
+    "<pre>{{ alert.details }}</pre>"
+    "<p>Replay it with <code>ml-pipeline dlq list</code> and <code>ml-pipeline dlq replay ID</code>.</p>"
+)
+
+
+@dataclass
+class TaskFailureAlert:
+    """A task's failure callback: record it in the dead-letter queue, then alert on Slack and by email."""
+
+    model: str
+    slack_conn_id: str | None = "slack_alerts"
+    smtp_conn_id: str | None = "smtp_default"
+    email_to: list[str] = field(default_factory=list)
+
+    def __call__(self, context: Any) -> None:
+        context["alert"] = alert_fields(self.model, context)
+        for notifier in self.notifiers():
+            try:
+                notifier(context)
+            except Exception:  # one channel down must not silence the others
+                log.exception("alert channel %s failed", type(notifier).__name__)
+
+    def notifiers(self) -> list[Any]:
+        """The dead-letter notifier, then one notifier per configured channel."""
+        from ml_pipeline_airflow.notifications.dead_letter import DeadLetterNotifier
+
+        notifiers: list[Any] = [DeadLetterNotifier(model=self.model)]
+        if self.slack_conn_id:
+            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+            notifiers.append(SlackWebhookNotifier(slack_webhook_conn_id=self.slack_conn_id, text=SLACK_TEXT))
+        if self.smtp_conn_id and self.email_to:
+            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+            notifiers.append(SmtpNotifier(to=self.email_to, smtp_conn_id=self.smtp_conn_id, subject=EMAIL_SUBJECT,
+                                          html_content=EMAIL_HTML))
+        return notifiers
+
+
+def alert_fields(model: str, context: Any) -> dict[str, str]:
+    """What every alert template shows: model, one-line error, full error, map index, why no retry."""
+    from ml_pipeline.failures.classification import is_transient, one_line
+
+    exception = context.get("exception")
+    ti = context["ti"]
+    if isinstance(exception, BaseException):
+        summary, details = one_line(exception), str(exception)
+        retry_note = "retries used up" if is_transient(exception) else "permanent error, not retried"
+    else:
+        summary = details = str(exception or "the task process died (killed or out of memory)")
+        retry_note = "retries used up"
+    map_index = getattr(ti, "map_index", -1)
+    return {"model": model, "summary": summary, "details": details[:5000], "retry_note": retry_note,
+            "map_label": f"[{map_index}]" if map_index is not None and map_index >= 0 else ""}
+
+
+DEADLINE_TEXT = (":alarm_clock: *{model}*: DAG run `{{{{ dag_run.dag_id }}}}` / `{{{{ dag_run.dag_run_id }}}}` "
+                 "missed its deadline of {minutes:g} min (due {{{{ deadline.deadline_time }}}}); it is still running "
+                 "or queued.")
+
+
+def deadline_alerts(model: str, minutes: float, slack_conn_id: str | None, smtp_conn_id: str | None,
+                    email_to: list[str]) -> list[Any]:
+    """``DeadlineAlert``s (one per channel) for a DAG run still unfinished ``minutes`` after it was queued.
+
+    The scheduler notices the missed deadline and the triggerer sends the providers' notifiers (async), so the
+    alert goes out even while every worker slot is busy with the late run.
+    """
+    import datetime as dt
+
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    text = DEADLINE_TEXT.format(model=model, minutes=minutes)
+    callbacks = []
+    if slack_conn_id:
+        callbacks.append(AsyncCallback("airflow.providers.slack.notifications.slack_webhook.SlackWebhookNotifier",
+                                       kwargs={"slack_webhook_conn_id": slack_conn_id, "text": text}))
+    if smtp_conn_id and email_to:
+        callbacks.append(AsyncCallback("airflow.providers.smtp.notifications.smtp.SmtpNotifier",
+                                       kwargs={"to": email_to, "smtp_conn_id": smtp_conn_id,
+                                               "subject": f"[ml-platform] {model}: DAG run missed its deadline",
+                                               "html_content": text}))
+    return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(minutes=minutes),
+                          callback=callback) for callback in callbacks]

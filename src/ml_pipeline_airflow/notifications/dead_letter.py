@@ -1,0 +1,55 @@
+"""``DeadLetterNotifier``: record a task that failed for good in the dead-letter queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from ml_pipeline_airflow.hooks.dead_letter import DeadLetterHook
+
+
+class DeadLetterNotifier(BaseNotifier):
+    """Write the failed attempt — task, try, error, the run's conf, the task's inputs — to the DLQ.
+
+    :param model: the model the DAG belongs to.
+    :param dead_letter_conn_id: connection of the DLQ's database.
+    """
+
+    template_fields = ("model",)
+
+    def __init__(self, *, model: str | None = None, dead_letter_conn_id: str = DeadLetterHook.default_conn_name):
+        super().__init__()
+        self.model = model
+        self.dead_letter_conn_id = dead_letter_conn_id
+
+    def notify(self, context: Any) -> None:
+        from ml_pipeline.failures.classification import one_line
+        from ml_pipeline.failures.dead_letters import DeadLetter
+
+        ti, exception = context["ti"], context.get("exception")
+        summary = one_line(exception) if isinstance(exception, BaseException) else str(exception or "unknown error")
+        dag_run = context.get("dag_run")
+        letter = DeadLetter(
+            dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+            try_number=ti.try_number, exception_type=type(exception).__name__ if exception else "unknown",
+            exception_message=str(exception or summary)[:20_000], model=self.model,
+            conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
+            log_url=getattr(ti, "log_url", None))
+        letter_id = DeadLetterHook(self.dead_letter_conn_id).store.add(letter)
+        self.log.info("recorded dead letter %s for %s.%s (%s)", letter_id, ti.dag_id, ti.task_id, summary)
+
+
+def task_inputs(task: Any) -> dict[str, Any]:
+    """The references a task was called with (TaskFlow arguments, an operator's templated fields), JSON-able."""
+    if task is None:
+        return {}
+    inputs: dict[str, Any] = {}
+    if getattr(task, "op_args", None):
+        inputs["args"] = list(task.op_args)
+    if getattr(task, "op_kwargs", None):
+        inputs["kwargs"] = dict(task.op_kwargs)
+    for name in getattr(task, "template_fields", ()):
+        if name not in {"op_args", "op_kwargs", "templates_dict"} and getattr(task, name, None) is not None:
+            inputs[name] = getattr(task, name)
+    return inputs

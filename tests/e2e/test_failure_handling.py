@@ -1,0 +1,128 @@
+"""Failure handling on the real platform: retries with backoff, alerts over real HTTP and SMTP, the dead-letter
+queue and its replay, a missed deadline, a killed worker."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from ml_platform import dead_letter_ops
+from ml_platform.airflow_api import AirflowClient
+from ml_platform.alert_sinks import read_alerts
+from ml_platform.layout import Layout
+from ml_platform.secrets import ensure_secrets
+from tests.conftest import REPO_ROOT
+from tests.e2e.test_platform import make
+
+pytestmark = pytest.mark.e2e
+DRILL = "platform_failure_drill"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e-failures"))
+    env = {**os.environ, **layout.port_env()}
+    started = make("up", env)
+    try:
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+        client.wait_for_dag(DRILL)
+        yield layout, env, client
+    finally:
+        make("down", env, timeout=180)
+
+
+def run_drill(client: AirflowClient, conf: dict, dag_id: str = DRILL, timeout: float = 180) -> tuple[str, str]:
+    run = client.trigger(dag_id, None, conf=conf)
+    return run["dag_run_id"], client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+
+
+def tries(client: AirflowClient, run_id: str, task_id: str = "fail_as_asked") -> list[dict]:
+    return client.request("GET", f"/dags/{DRILL}/dagRuns/{run_id}/taskInstances/{task_id}/tries")["task_instances"]
+
+
+def alerts_about(layout: Layout, run_id: str) -> list[dict]:
+    return [a for a in read_alerts(layout.alerts_file) if run_id in (a.get("text", "") + a.get("subject", ""))]
+
+
+def test_transient_failures_are_retried_with_exponential_backoff(platform):
+    layout, _, client = platform
+    run_id, state = run_drill(client, {"mode": "transient", "failures": 2})
+    assert state == "success"
+    attempts = sorted(tries(client, run_id), key=lambda t: t["try_number"])
+    assert [(t["try_number"], t["state"]) for t in attempts] == [(1, "failed"), (2, "failed"), (3, "success")]
+    gaps = [dt.datetime.fromisoformat(b["start_date"]) - dt.datetime.fromisoformat(a["end_date"])
+            for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[0] >= dt.timedelta(seconds=2) and gaps[1] >= dt.timedelta(seconds=4), gaps  # 2 s, then doubled
+    assert alerts_about(layout, run_id) == [], "a failure that healed itself alerts nobody"
+    assert [d for d in dead_letter_ops.store(layout).list(status=None) if d.run_id == run_id] == []
+
+
+def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platform):
+    layout, env, client = platform
+    run_id, state = run_drill(client, {"mode": "permanent"})
+    assert state == "failed"
+    assert [t["try_number"] for t in tries(client, run_id)] == [1], "a bug must not be retried"
+    deadline = time.monotonic() + 15
+    while len(alerts_about(layout, run_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    received = alerts_about(layout, run_id)
+    assert sorted(a["channel"] for a in received) == ["email", "slack"]
+    slack = next(a for a in received if a["channel"] == "slack")["text"]
+    assert "*platform*: task `fail_as_asked` failed for good (try 1, permanent error, not retried)" in slack
+    assert "Error: KeyError: \"drill: column 'amount' missing" in slack
+    assert f"Log: {layout.airflow_url}/dags/{DRILL}/runs/" in slack
+    email = next(a for a in received if a["channel"] == "email")
+    assert email["to"] == ["ml-alerts@localhost"] and "fail_as_asked failed: KeyError" in email["subject"]
+    [letter] = [d for d in dead_letter_ops.store(layout).list() if d.run_id == run_id]
+    assert (letter.task_id, letter.try_number, letter.exception_type) == ("fail_as_asked", 1, "KeyError")
+    assert letter.conf == {"mode": "permanent"} and letter.model == "platform"
+
+    client.request("POST", "/variables", json={"key": "platform_drill_fixed", "value": "yes"})  # the fix
+    cli = str(REPO_ROOT / ".venv/bin/ml-pipeline")
+    replayed = subprocess.run([cli, "dlq", "replay", str(letter.id)], env=env, capture_output=True, text=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"dead letter {letter.id}: replayed (cleared fail_as_asked in run {run_id}" in replayed.stdout
+    assert client.wait_for_run(DRILL, run_id, timeout=120) == "success"
+    listed = subprocess.run([cli, "dlq", "list"], env=env, capture_output=True, text=True).stdout
+    assert run_id not in listed  # no longer pending
+    client.request("DELETE", "/variables/platform_drill_fixed")
+
+
+def test_a_missed_deadline_alerts(platform):
+    layout, _, client = platform
+    run = client.trigger("platform_deadline_drill", None)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        missed = [a for a in alerts_about(layout, run["dag_run_id"]) if "missed its deadline" in a.get("text", "")
+                  + a.get("subject", "")]
+        if {a["channel"] for a in missed} == {"slack", "email"}:
+            break
+        time.sleep(1)
+    assert {a["channel"] for a in missed} == {"slack", "email"}
+    slack = next(a for a in missed if a["channel"] == "slack")["text"]
+    assert "*platform*: DAG run `platform_deadline_drill`" in slack and "deadline of 0.1 min" in slack
+
+
+def test_a_killed_worker_is_detected_and_its_task_retried(platform):
+    _, _, client = platform
+    run = client.trigger(DRILL, None, conf={"mode": "sleep", "sleep_seconds": 15})
+    run_id, deadline = run["dag_run_id"], time.monotonic() + 90
+    while time.monotonic() < deadline:
+        [ti] = client.task_instances(DRILL, run_id)
+        if ti["state"] == "running" and ti.get("pid"):
+            break
+        time.sleep(0.5)
+    task_process = psutil.Process(ti["pid"])
+    supervisor = task_process.parent()
+    for proc in (supervisor, task_process):  # the whole worker: the task supervisor and the task itself
+        os.kill(proc.pid, signal.SIGKILL)
+    assert client.wait_for_run(DRILL, run_id, timeout=240) == "success"
+    attempts = sorted(tries(client, run_id), key=lambda t: t["try_number"])
+    assert [t["try_number"] for t in attempts] == [1, 2]
+    assert attempts[-1]["state"] == "success"

@@ -1,0 +1,36 @@
+"""The dead-letter queue on the platform's real PostgreSQL: durable, idempotent per attempt, never deleted."""
+
+import pytest
+
+from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
+from ml_platform import database
+
+pytestmark = pytest.mark.integration
+
+
+def letter(run_id: str, try_number: int = 1, **changes) -> DeadLetter:
+    fields = {"dag_id": "ml_training_fraud_detection", "run_id": run_id, "task_id": "train_model", "map_index": -1,
+              "try_number": try_number, "exception_type": "KeyError", "exception_message": "'amount'",
+              "model": "fraud_detection", "conf": {"k": 1}, "inputs": {"kwargs": {"features": {"uri": "file:///x"}}}}
+    return DeadLetter(**{**fields, **changes})
+
+
+def test_entries_survive_a_new_connection_and_change_state_but_are_never_deleted(services):
+    layout, _ = services
+    url = database.database_url(layout, "ml_platform")
+    first = DeadLetterStore(url)
+    letter_id = first.add(letter("run-a"))
+    assert first.add(letter("run-a")) == letter_id  # the same attempt recorded twice stays one entry
+    other_try = first.add(letter("run-a", try_number=2))
+    first.engine.dispose()
+
+    again = DeadLetterStore(url)  # as after a restart of every component
+    pending = [d for d in again.list() if d.run_id == "run-a"]
+    assert [d.id for d in pending] == [letter_id, other_try]
+    assert pending[0].conf == {"k": 1} and pending[0].inputs["kwargs"]["features"]["uri"] == "file:///x"
+    discarded = again.mark(other_try, "discarded", "duplicate of the first try")
+    assert (discarded.status, discarded.note) == ("discarded", "duplicate of the first try")
+    assert [d.id for d in again.list() if d.run_id == "run-a"] == [letter_id]
+    assert {d.id for d in again.list(status=None) if d.run_id == "run-a"} == {letter_id, other_try}
+    with pytest.raises(LookupError, match="no dead letter with id 999999"):
+        again.get(999_999)
