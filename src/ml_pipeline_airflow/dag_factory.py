@@ -17,7 +17,7 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param, XComArg, get_parsing_c
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
-from ml_pipeline_airflow.notifications.alerts import TaskFailureAlert, deadline_alerts
+from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
 from ml_pipeline_airflow.tasks import training, validation
@@ -51,6 +51,7 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         default_args=default_args(config),
         deadline=deadline_alerts(config.model_name, config.alerts.deadline_minutes, config.alerts.slack_connection,
                                  config.alerts.email_connection, list(config.alerts.email_to)),
+        on_failure_callback=run_failure_alert(config),
         doc_md=_training_doc(config, path),
     ) as dag:
         cfg = str(path)
@@ -66,6 +67,13 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         registered = training.register_model(cfg, loaded, trained, evaluation)
         training.send_notification(cfg, loaded, trained, evaluation, registered)
     return dag
+
+
+def run_failure_alert(config: ModelConfig) -> DagRunFailureAlert:
+    """The DAG-level alert of a failed run (on top of the task-level ones)."""
+    alerts = config.alerts
+    return DagRunFailureAlert(config.model_name, alerts.slack_connection, alerts.email_connection,
+                              list(alerts.email_to))
 
 
 def _partitioned_inputs(cfg: str) -> tuple[XComArg, XComArg]:
@@ -95,6 +103,7 @@ def build_validation_dag(config: ModelConfig, path: Path, schedule: str | None) 
         max_active_runs=1,
         tags=["ml", "data-validation", config.model_name],
         default_args=default_args(config),
+        on_failure_callback=run_failure_alert(config),
         params={"partition_date": Param(None, type=["null", "string"], format="date",
                                         description="validate this day's partition (YYYY-MM-DD); "
                                                     "default: the run's date")},

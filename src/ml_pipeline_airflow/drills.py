@@ -18,7 +18,7 @@ import time
 
 from airflow.sdk import DAG, Param, Variable, get_current_context, task
 
-from ml_pipeline_airflow.notifications.alerts import TaskFailureAlert, deadline_alerts
+from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
 from ml_pipeline_airflow.tasks.training import run_classified
 
@@ -59,6 +59,7 @@ def build_drill_dags() -> dict[str, DAG]:
     """The two drill DAGs, by dag_id."""
     with DAG("platform_failure_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
              default_args=DRILL_ARGS, doc_md=__doc__,
+             on_failure_callback=DagRunFailureAlert(MODEL, email_to=["ml-alerts@localhost"]),
              params={"mode": Param("transient", enum=["transient", "permanent", "sleep"]),
                      "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer")}
              ) as failure_drill:

@@ -34,7 +34,7 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
         print(f"triggered {DAG_ID} run {run['dag_run_id']} through the REST API", flush=True)
         state = _follow(client, run["dag_run_id"])
         if state != "success":
-            print_failures(client, DAG_ID, run["dag_run_id"])
+            print_failures(client, DAG_ID, run["dag_run_id"], layout)
             return 1
         summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     finally:
@@ -55,13 +55,32 @@ def _follow(client: AirflowClient, run_id: str) -> str:
     return state
 
 
-def print_failures(client: AirflowClient, dag_id: str, run_id: str) -> None:
-    """Print the log tail of each failed task of a run."""
+def print_failures(client: AirflowClient, dag_id: str, run_id: str, layout: Layout | None = None) -> None:
+    """Print the log tail of each failed task of a run, and the alerts the local sinks received about it."""
     for ti in client.task_instances(dag_id, run_id):
         if ti["state"] in ("failed", "up_for_retry") and ti.get("try_number"):
             text = client.task_log(dag_id, run_id, ti["task_id"], ti["try_number"])
             tail = "\n".join(text.splitlines()[-40:])
             print(f"\n--- {ti['task_id']} failed (try {ti['try_number']}); log tail ---\n{tail}")
+    if layout is not None:
+        print_alerts(layout, run_id)
+
+
+def print_alerts(layout: Layout, run_id: str, wait_s: float = 10.0) -> None:
+    """Print the Slack messages and emails about ``run_id`` that the local sinks received."""
+    from ml_platform.alert_sinks import read_alerts
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        received = [a for a in read_alerts(layout.alerts_file) if run_id in a.get("text", "") + a.get("subject", "")]
+        if len(received) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for alert in received:
+        body = alert.get("text", "") if alert["channel"] == "slack" else alert.get("subject", "")
+        print(f"\n--- alert received by the local {alert['channel']} sink at {alert['received_at'][11:19]} ---\n{body}")
+    if received:
+        print("\n(`ml-pipeline alerts` lists every alert; `ml-pipeline dlq list` the failed tasks to replay)")
 
 
 def _print_summary(layout: Layout, s: dict, secrets: dict, wall_s: float) -> None:

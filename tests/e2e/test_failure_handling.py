@@ -68,11 +68,16 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platfo
     run_id, state = run_drill(client, {"mode": "permanent"})
     assert state == "failed"
     assert [t["try_number"] for t in tries(client, run_id)] == [1], "a bug must not be retried"
-    deadline = time.monotonic() + 15
-    while len(alerts_about(layout, run_id)) < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while len(alerts_about(layout, run_id)) < 4 and time.monotonic() < deadline:
         time.sleep(0.5)
-    received = alerts_about(layout, run_id)
-    assert sorted(a["channel"] for a in received) == ["email", "slack"]
+    task_alerts = [a for a in alerts_about(layout, run_id)
+                   if "failed for good" in a.get("text", "") or "fail_as_asked failed" in a.get("subject", "")]
+    run_alerts = [a for a in alerts_about(layout, run_id) if a not in task_alerts]
+    assert sorted(a["channel"] for a in task_alerts) == ["email", "slack"]  # one per channel: no retry, no repeat
+    assert sorted(a["channel"] for a in run_alerts) == ["email", "slack"]  # and the run's own failure
+    assert f"DAG run `{DRILL}` / `{run_id}` failed" in next(a for a in run_alerts if a["channel"] == "slack")["text"]
+    received = task_alerts
     slack = next(a for a in received if a["channel"] == "slack")["text"]
     assert "*platform*: task `fail_as_asked` failed for good (try 1, permanent error, not retried)" in slack
     assert "Error: KeyError: \"drill: column 'amount' missing" in slack

@@ -121,9 +121,12 @@ def test_bad_data_fails_fast_and_the_failing_task_log_is_printed(platform, capsy
     states = {t["task_id"]: (t["state"], t["try_number"]) for t in client.task_instances(DAG_ID, run["dag_run_id"])}
     assert states["validate_data"] == ("failed", 1), "bad data must not be retried"
     assert states["train_model"][0] == "upstream_failed"
-    print_failures(client, DAG_ID, run["dag_run_id"])
+    print_failures(client, DAG_ID, run["dag_run_id"], layout)
     printed = capsys.readouterr().out
     assert "validate_data failed (try 1); log tail" in printed
+    assert "--- alert received by the local slack sink" in printed
+    assert "--- alert received by the local email sink" in printed
+    assert "*fraud_detection*: task `validate_data` failed for good (try 1, permanent error, not retried)" in printed
     assert "data validation failed for fraud_detection on 7 partition(s)" in printed
     assert "amount: schema.required:amount expected column present, actual present=False" in printed
     newest = layout.lake / "transactions" / end.isoformat()

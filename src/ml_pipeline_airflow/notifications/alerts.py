@@ -66,6 +66,49 @@ class TaskFailureAlert:
         return notifiers
 
 
+RUN_SLACK_TEXT = (":x: *{{ alert.model }}*: DAG run `{{ dag_run.dag_id }}` / `{{ dag_run.run_id }}` failed "
+                  "({{ alert.reason }}). Failed tasks are in the dead-letter queue: `ml-pipeline dlq list`.\n"
+                  "Run: {{ alert.run_url }}")
+RUN_EMAIL_SUBJECT = "[ml-platform] {{ alert.model }}: DAG run {{ dag_run.dag_id }} / {{ dag_run.run_id }} failed"
+
+
+@dataclass
+class DagRunFailureAlert:
+    """A DAG's ``on_failure_callback``: one Slack message and one email per failed run.
+
+    Airflow runs DAG callbacks in the dag-processor, and they have known gaps in Airflow 3
+    (apache/airflow#63374), so this comes on top of the task-level alerts, never instead of them.
+    """
+
+    model: str
+    slack_conn_id: str | None = "slack_alerts"
+    smtp_conn_id: str | None = "smtp_default"
+    email_to: list[str] = field(default_factory=list)
+
+    def __call__(self, context: Any) -> None:
+        from airflow.sdk.configuration import conf
+
+        dag_run = context["dag_run"]
+        base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+        context["alert"] = {"model": self.model, "reason": context.get("reason") or "a task failed",
+                            "run_url": f"{base}/dags/{dag_run.dag_id}/runs/{dag_run.run_id}"}
+        notifiers: list[Any] = []
+        if self.slack_conn_id:
+            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+            notifiers.append(SlackWebhookNotifier(slack_webhook_conn_id=self.slack_conn_id, text=RUN_SLACK_TEXT))
+        if self.smtp_conn_id and self.email_to:
+            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+            notifiers.append(SmtpNotifier(to=self.email_to, smtp_conn_id=self.smtp_conn_id,
+                                          subject=RUN_EMAIL_SUBJECT, html_content=RUN_SLACK_TEXT))
+        for notifier in notifiers:
+            try:
+                notifier(context)
+            except Exception:
+                log.exception("run alert channel %s failed", type(notifier).__name__)
+
+
 def alert_fields(model: str, context: Any) -> dict[str, str]:
     """What every alert template shows: model, one-line error, full error, map index, why no retry."""
     from ml_pipeline.failures.classification import is_transient, one_line
