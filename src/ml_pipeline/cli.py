@@ -109,9 +109,18 @@ def _check_config(args: argparse.Namespace) -> int:
     if not files:
         print(f"no model configs found in {config_dir()}", file=sys.stderr)
         return 1
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.rules import RulesError
+
     configs, errors = load_model_configs(files)
+    for path, config in list(configs.items()):
+        try:
+            rules_for_model(config, path)
+        except RulesError as exc:
+            errors[path] = str(exc)
+            del configs[path]
     for path, config in configs.items():
-        print(f"ok     {path}  ->  {config.training_dag_id}")
+        print(f"ok     {path}  ->  {config.training_dag_id}, {config.validation_dag_id}")
     for error in errors.values():
         print(f"error  {error}", file=sys.stderr)
     return 1 if errors else 0
@@ -149,17 +158,18 @@ def _model_config(name: str):
 
 def _validate(args: argparse.Namespace) -> int:
     from ml_pipeline.config import ConfigError
-    from ml_pipeline.data.lake import parse_uri_map, resolve_uri, to_uri
+    from ml_pipeline.data.lake import to_uri
     from ml_pipeline.data.loader import MissingPartitionError
     from ml_pipeline.validation.model_rules import rules_for_model
     from ml_pipeline.validation.partition import validate_partition_uri
     from ml_pipeline.validation.rules import RulesError
 
     lake = to_uri(args.lake)
-    data = to_uri(args.data) if "://" not in args.data else args.data
-    data = resolve_uri(data, parse_uri_map(os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={lake}")))
+    data = _data_uri(args.data, lake)
     try:
         config, path = _model_config(args.model)
+        if args.value is not None and not config.data.partition_by:
+            raise ConfigError(f"--value: model {args.model} has no data.partition_by; validate the whole partition")
         report = validate_partition_uri(config, rules_for_model(config, path), data, lake, args.value)
     except (ConfigError, RulesError, MissingPartitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -174,6 +184,16 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if report.blocking else 0
 
 
+def _data_uri(location: str, lake: str) -> str:
+    """A partition given as a path, a URI or an entry id, as the validators name it (``s3://ml-data`` mapped)."""
+    from ml_pipeline.data.lake import parse_uri_map, resolve_uri, to_uri
+
+    if "://" not in location and "/" not in location:
+        return location  # a quarantine entry id
+    uri = to_uri(location) if "://" not in location else location.rstrip("/")
+    return resolve_uri(uri, parse_uri_map(os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={lake}")))
+
+
 def _quarantine(args: argparse.Namespace) -> int:
     from ml_pipeline.data.lake import to_uri
     from ml_pipeline.validation.quarantine import QuarantineError, QuarantineStore
@@ -181,7 +201,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     store = QuarantineStore(to_uri(args.lake))
     if args.action == "release":
         try:
-            entry = store.release(args.model, args.partition, args.reason)
+            entry = store.release(args.model, _data_uri(args.partition, to_uri(args.lake)), args.reason)
         except QuarantineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -15,8 +15,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ml_pipeline.validation.rules import RuleSet
-
 
 class ConfigError(ValueError):
     """A model config file is malformed; the message names the file and field."""
@@ -81,8 +79,9 @@ class ModelConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     alerts: AlertsConfig = AlertsConfig()
-    validation: RuleSet | None = Field(
-        default=None, description="This model's data validation rules (or config/schemas/<model>.yaml).")
+    validation: dict[str, Any] | None = Field(
+        default=None, description="This model's data validation rules, merged over the defaults (docs: "
+                                  "DAG_REFERENCE.md#data-validation-rules); `ml-pipeline check-config` checks them.")
 
     @property
     def training_dag_id(self) -> str:

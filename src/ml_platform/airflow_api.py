@@ -10,7 +10,11 @@ import httpx
 
 
 class AirflowApiError(RuntimeError):
-    """The Airflow API answered with an error."""
+    """The Airflow API answered with an error (``status``: its HTTP status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AirflowClient:
@@ -35,7 +39,8 @@ class AirflowClient:
                 self._token = None  # expired: log in again once
                 continue
             if response.status_code >= 400:
-                raise AirflowApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
+                raise AirflowApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}",
+                                      response.status_code)
             if response.status_code == 204 or not response.content:
                 return None
             ctype = response.headers.get("content-type", "")

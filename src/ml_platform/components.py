@@ -70,7 +70,9 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
             {"conn_type": "smtp", "host": "127.0.0.1", "port": layout.smtp_sink_port,
              "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml-platform@localhost",
                        "timeout": 10, "retry_limit": 2}})),
-        # The dead-letter queue's database (`ml_platform`) on the platform's PostgreSQL.
+        # The dead-letter queue's database (`ml_platform`) on the platform's PostgreSQL, and where entries wait
+        # when that database is unreachable (moved in by the next failure or `ml-pipeline dlq list`).
+        "ML_PLATFORM_DLQ_SPOOL": str(layout.dlq_spool),
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
             "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),

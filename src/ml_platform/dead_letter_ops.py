@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 
-from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
+from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, DeadLetterStore, drain_spool
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
@@ -14,8 +14,10 @@ from ml_platform.secrets import ensure_secrets
 
 
 def store(layout: Layout) -> DeadLetterStore:
-    """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL)."""
-    return DeadLetterStore(database.database_url(layout, "ml_platform"))
+    """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL), spooled entries moved in."""
+    dead_letters = DeadLetterStore(database.database_url(layout, "ml_platform"))
+    drain_spool(dead_letters, layout.dlq_spool)
+    return dead_letters
 
 
 def replay(layout: Layout, letter_id: int) -> DeadLetter:
@@ -30,13 +32,17 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
         raise ValueError(f"dead letter {letter_id} is already {letter.status} ({letter.note})")
     client = _client(layout)
     try:
-        client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
-        note = f"cleared {letter.task_id} in run {letter.run_id}"
+        cleared = client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
     except AirflowApiError as exc:
-        if "404" not in str(exc):
+        if exc.status != 404:
             raise
         run = client.trigger(letter.dag_id, None, conf=letter.conf or {})
         note = f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf"
+    else:
+        if not cleared.get("task_instances"):
+            raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
+                             "longer failed (rerun or cleared since); discard the entry if that was the fix")
+        note = f"cleared {letter.task_id} in run {letter.run_id}"
     return dlq.mark(letter_id, REPLAYED, f"{note} by {getpass.getuser()}")
 
 

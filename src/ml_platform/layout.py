@@ -45,6 +45,11 @@ class Layout:
         return self.home / "alerts" / "received.jsonl"
 
     @property
+    def dlq_spool(self) -> Path:
+        """Dead letters written while the database was unreachable, waiting to be moved in."""
+        return self.home / "dlq-spool"
+
+    @property
     def logs(self) -> Path:
         """One log file per component."""
         return self.home / "logs"

@@ -82,6 +82,9 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platfo
     assert "*platform*: task `fail_as_asked` failed for good (try 1, permanent error, not retried)" in slack
     assert "Error: KeyError: \"drill: column 'amount' missing" in slack
     assert f"Log: {layout.airflow_url}/dags/{DRILL}/runs/" in slack
+    listed_alerts = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "alerts"], env=env,
+                                   capture_output=True, text=True).stdout
+    assert "slack  :red_circle: *platform*: task `fail_as_asked` failed for good" in listed_alerts
     email = next(a for a in received if a["channel"] == "email")
     assert email["to"] == ["ml-alerts@localhost"] and "fail_as_asked failed: KeyError" in email["subject"]
     [letter] = [d for d in dead_letter_ops.store(layout).list() if d.run_id == run_id]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
+from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore, drain_spool, spool
 from ml_platform import database
 
 pytestmark = pytest.mark.integration
@@ -34,3 +34,17 @@ def test_entries_survive_a_new_connection_and_change_state_but_are_never_deleted
     assert {d.id for d in again.list(status=None) if d.run_id == "run-a"} == {letter_id, other_try}
     with pytest.raises(LookupError, match="no dead letter with id 999999"):
         again.get(999_999)
+
+
+def test_entries_written_while_the_database_is_down_are_spooled_then_moved_in(services, tmp_path):
+    layout, _ = services
+    down = DeadLetterStore("postgresql+psycopg2://nobody@127.0.0.1:1/ml_platform?connect_timeout=2")
+    with pytest.raises(Exception, match="Connection refused|could not connect"):
+        down.add(letter("run-spooled"))
+    path = spool(letter("run-spooled"), tmp_path / "spool")
+    assert path.exists()
+    store = DeadLetterStore(database.database_url(layout, "ml_platform"))
+    assert drain_spool(store, tmp_path / "spool") == 1
+    assert not list((tmp_path / "spool").glob("*.json"))
+    [moved] = [d for d in store.list() if d.run_id == "run-spooled"]
+    assert moved.inputs["kwargs"]["features"]["uri"] == "file:///x"

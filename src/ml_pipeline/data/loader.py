@@ -10,6 +10,18 @@ import polars as pl
 from ml_pipeline.data.lake import count_rows, exists, fingerprint, join_uri, list_parquet_files, read_parquet
 from ml_pipeline.data.validator import DataValidationError
 
+NULL_SLICE = "__null__"  # the partition_by value of rows whose column is null
+
+
+def slice_filter(column: str, value: str) -> pl.Expr:
+    """Rows whose ``column``, as text, is ``value`` (``NULL_SLICE``: rows where it is null)."""
+    return pl.col(column).is_null() if value == NULL_SLICE else pl.col(column).cast(pl.String) == value
+
+
+def slice_values(series: pl.Series) -> set[str]:
+    """The ``partition_by`` values of a column, as ``slice_filter`` matches them."""
+    return {NULL_SLICE if v is None else v for v in series.cast(pl.String).unique().to_list()}
+
 
 class MissingPartitionError(FileNotFoundError):
     """An expected daily partition has no data (yet)."""
@@ -73,8 +85,7 @@ def _rows_in(uri: str, digest: str, column: str | None, value: str | None) -> in
     files = list_parquet_files(uri)
     if column is None:
         return sum(count_rows(f) for f in files)
-    return sum(read_parquet(f, columns=[column]).filter(pl.col(column).cast(pl.String) == value).height
-               for f in files)
+    return sum(read_parquet(f, columns=[column]).filter(slice_filter(column, value)).height for f in files)
 
 
 def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> list[str]:
@@ -87,5 +98,5 @@ def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> 
                 frame = read_parquet(file, columns=[column])
             except pl.exceptions.ColumnNotFoundError as exc:
                 raise DataValidationError(f"{file}: no column '{column}' to partition by (data.partition_by)") from exc
-            values.update(str(v) for v in frame[column].unique().to_list())
+            values.update(slice_values(frame[column]))
     return sorted(values)

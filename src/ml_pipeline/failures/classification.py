@@ -31,17 +31,23 @@ TRANSIENT_NAMES = frozenset({
     "httpx.RemoteProtocolError", "httpx.ReadError", "botocore.exceptions.EndpointConnectionError",
     "botocore.exceptions.ConnectTimeoutError", "botocore.exceptions.ReadTimeoutError",
     "botocore.exceptions.ConnectionClosedError", "aiohttp.client_exceptions.ClientConnectionError",
-    "aiohttp.client_exceptions.ServerTimeoutError", "psycopg2.OperationalError", "sqlalchemy.exc.OperationalError",
+    "aiohttp.client_exceptions.ServerTimeoutError",
 })
+DATABASE_ERRORS = frozenset({"psycopg2.OperationalError", "sqlalchemy.exc.OperationalError"})
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-TRANSIENT_MLFLOW_CODES = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+# Not INTERNAL_ERROR: it is MlflowException's default code, raised for client-side mistakes too.
+TRANSIENT_MLFLOW_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether retrying ``exc`` may succeed: it, or an exception it was raised from, is transient."""
-    if _is_a(exc, PERMANENT_NAMES):
-        return False
-    return any(_transient_itself(e) for e in _chain(exc))
+    """Whether retrying ``exc`` may succeed: walking from ``exc`` to the exceptions it was raised from, the
+    first one known to be permanent (bad data, bad config) or transient decides; unknown ones are permanent."""
+    for link in _chain(exc):
+        if _is_a(link, PERMANENT_NAMES):
+            return False
+        if _transient_itself(link):
+            return True
+    return False
 
 
 def _transient_itself(exc: BaseException) -> bool:
@@ -51,12 +57,28 @@ def _transient_itself(exc: BaseException) -> bool:
         return True
     if getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES:
         return True
+    if _is_a(exc, DATABASE_ERRORS):
+        return _database_unreachable(exc)
     return http_status(exc) in TRANSIENT_STATUS
 
 
+def _database_unreachable(exc: BaseException) -> bool:
+    """A database error is transient when the server is unreachable or restarting, not for bad credentials."""
+    original = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    code = getattr(original, "pgcode", None)
+    if code:
+        return code.startswith(("08", "57P", "53"))  # connection exception, shutdown, insufficient resources
+    text = str(original).lower()
+    return not any(word in text for word in ("authentication failed", "does not exist", "permission denied"))
+
+
 def http_status(exc: BaseException) -> int | None:
-    """The HTTP status an exception carries (requests/httpx ``response.status_code``, botocore metadata)."""
-    status = getattr(exc, "status_code", None)
+    """The HTTP status an exception carries (requests/httpx ``response.status_code``, botocore metadata).
+
+    Only what the instance carries counts: Airflow's exceptions declare a class-level ``status_code = 500``
+    for its API, which says nothing about the failure.
+    """
+    status = vars(exc).get("status_code")
     response = getattr(exc, "response", None)
     if status is None and response is not None:
         status = getattr(response, "status_code", None)
@@ -79,7 +101,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
 def _is_a(exc: BaseException, names: frozenset[str]) -> bool:

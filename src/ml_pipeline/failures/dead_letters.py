@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+import logging
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +38,7 @@ dead_letters = sa.Table(
     sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="dead_letters_attempt"),
 )
 PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,9 @@ class DeadLetterStore:
     """Dead letters in one PostgreSQL database (any SQLAlchemy URL)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        # A host that drops packets must not hold up the alerts sent after the DLQ write: 5 s, then spool.
+        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
     def ensure_schema(self) -> None:
         """Create the table when it does not exist."""
@@ -76,6 +82,7 @@ class DeadLetterStore:
     def add(self, letter: DeadLetter) -> int:
         """Record a failed attempt; recording the same attempt twice keeps the first record. Return its id."""
         self.ensure_schema()
+        letter = _without_nul(letter)  # PostgreSQL text cannot hold NUL bytes
         row = {**{k: v for k, v in asdict(letter).items() if k not in {"id", "created_at", "status_changed_at"}},
                "conf": json.dumps(letter.conf or {}, default=str),
                "inputs": json.dumps(letter.inputs or {}, default=str), "created_at": dt.datetime.now(dt.UTC)}
@@ -115,7 +122,46 @@ class DeadLetterStore:
         return self.get(letter_id)
 
 
+def _without_nul(letter: DeadLetter) -> DeadLetter:
+    fields_with_text = {k: v.replace("\x00", "") for k, v in asdict(letter).items() if isinstance(v, str)}
+    return DeadLetter(**{**asdict(letter), **fields_with_text})
+
+
 def _letter(row: Any) -> DeadLetter:
     data = dict(row)
     data["conf"], data["inputs"] = json.loads(data["conf"] or "{}"), json.loads(data["inputs"] or "{}")
     return DeadLetter(**data)
+
+
+def spool(letter: DeadLetter, folder: Path) -> Path:
+    """Keep a dead letter in a local file when the database cannot take it (it is moved in later)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(letter), default=str))
+    tmp.rename(path)
+    return path
+
+
+def drain_spool(store: DeadLetterStore, folder: Path) -> int:
+    """Move spooled dead letters into the store (each file removed only once stored); return how many.
+
+    A file the store rejects is renamed ``*.rejected`` (kept, logged) so that it never blocks the others.
+    """
+    moved = 0
+    names = {f.name for f in fields(DeadLetter)} - {"id", "created_at", "status", "status_changed_at", "note"}
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            data = json.loads(path.read_text())
+            store.add(DeadLetter(**{k: v for k, v in data.items() if k in names}))
+        except sa.exc.OperationalError:
+            raise  # the database is still down: keep every file for the next attempt
+        except Exception:
+            log.exception("spooled dead letter %s cannot be stored; kept as %s.rejected", path, path.name)
+            path.rename(path.with_suffix(".rejected"))
+            continue
+        path.unlink()
+        moved += 1
+    if moved:
+        log.info("moved %d spooled dead letter(s) from %s into the queue", moved, folder)
+    return moved

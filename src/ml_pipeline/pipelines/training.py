@@ -12,6 +12,7 @@ imports for libraries it never calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import importlib.metadata
 import logging
@@ -20,7 +21,7 @@ import os
 import polars as pl
 
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
-from ml_pipeline.data.loader import load_partition, partition_values, window_uris
+from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
 from ml_pipeline.data.validator import DataValidationError, require_columns
 from ml_pipeline.features.registry import build_features
 from ml_pipeline.lineage import lineage_tags
@@ -45,39 +46,59 @@ def load_data(ctx: RunContext, partition: str | None = None) -> dict:
     The snapshot keeps the partitions in order and records each one's row count and fingerprint, so
     validation judges exactly the rows that are trained on, partition by partition.
     """
-    from ml_pipeline.data.lake import fingerprint
-
-    window = [(uri, _load_partition(ctx, uri))
-              for uri in window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)]
-    fingerprints = [fingerprint(uri)[0] for uri, _ in window]
+    uris = window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
+    loads = [_load_partition(ctx, uri) for uri in uris]
+    window = [(uri, part) for uri, (part, _, _) in zip(uris, loads, strict=True)]
     name = "snapshot.parquet"
     if partition is not None:
         column = ctx.config.data.partition_by
-        window = [(uri, part.filter(pl.col(column).cast(pl.String) == partition)) for uri, part in window]
+        window = [(uri, part.filter(slice_filter(column, partition))) for uri, part in window]
         name = f"{column}={partition}/snapshot.parquet"
     # diagonal: a partition missing a column still loads, and validation sees it as missing (partition_columns)
     frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
     snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
     target = ctx.config.data.target_column
-    positive_rate = float(frame[target].mean()) if target in frame.columns and frame.height else None
+    mean = frame[target].mean() if target in frame.columns and frame[target].dtype.is_numeric() else None
+    positive_rate = float(mean) if mean is not None else None  # a broken target is validate_data's to report
     log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
     return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
-            "partitions": [uri for uri, _ in window], "partition_rows": [part.height for _, part in window],
+            "partitions": uris, "partition_rows": [part.height for _, part in window],
             "partition_columns": [part.columns for _, part in window],
-            "fingerprints": fingerprints, "positive_rate": positive_rate, "partition": partition}
+            "partition_snapshots": _exact_partitions(ctx, window, name),
+            "fingerprints": [digest for _, digest, _ in loads],
+            "file_times": [str(newest) if newest else None for _, _, newest in loads],
+            "positive_rate": positive_rate, "partition": partition}
 
 
-def _load_partition(ctx: RunContext, uri: str) -> pl.DataFrame:
-    """Read one partition; an unreadable one is quarantined before the run fails."""
+def _exact_partitions(ctx: RunContext, window: list[tuple[str, pl.DataFrame]], name: str) -> list[str] | None:
+    """When partitions disagree on column types, the snapshot's relaxed types would hide which one is wrong:
+    keep each partition's rows as they were for validation. None when every partition has the same schema."""
+    if all(part.schema == window[0][1].schema for _, part in window):
+        return None
+    folder = name.removesuffix("snapshot.parquet") + "partitions"
+    return [write_parquet(part, ctx.artifact_uri(f"{folder}/{i:03d}.parquet")) for i, (_, part) in enumerate(window)]
+
+
+def _load_partition(ctx: RunContext, uri: str) -> tuple[pl.DataFrame, str, dt.datetime | None]:
+    """Read one partition with its fingerprint and newest file time; an unreadable one is quarantined first.
+
+    Files that change while being read (an upstream job still writing) are a transient failure: retried later.
+    """
+    from ml_pipeline.data.lake import fingerprint
+    from ml_pipeline.failures.classification import TransientError
     from ml_pipeline.validation.model_rules import rules_for_model
     from ml_pipeline.validation.partition import partition_ref, record_unreadable
 
+    before = fingerprint(uri)
     try:
-        return load_partition(uri)
+        frame = load_partition(uri)
     except DataValidationError as exc:
         record_unreadable(ctx.config, rules_for_model(ctx.config, ctx.config_path),
                           partition_ref(ctx.dataset_uri, uri), ctx.lake_uri, str(exc))
         raise
+    if fingerprint(uri) != before:
+        raise TransientError(f"partition {uri} changed while it was read (still being written?); retry later")
+    return frame, before[0], before[1]
 
 
 def combine_partitions(ctx: RunContext, loaded: list[dict], features: list[dict]) -> dict:
@@ -107,10 +128,13 @@ def validate_data(ctx: RunContext, loaded: dict) -> dict:
     frame = read_parquet(loaded["snapshot_uri"])
     column = ctx.config.data.partition_by if loaded.get("partition") is not None else None
     reports, offset = [], 0
-    for uri, rows, columns, digest in zip(loaded["partitions"], loaded["partition_rows"],
-                                          loaded["partition_columns"], loaded["fingerprints"], strict=True):
-        ref = PartitionRef(ctx.dataset_uri, uri, digest, column=column, value=loaded.get("partition"))
-        rows_of_partition = frame.slice(offset, rows).select(columns)
+    exact = loaded.get("partition_snapshots")
+    for i, (uri, rows, columns, digest, newest) in enumerate(zip(
+            loaded["partitions"], loaded["partition_rows"], loaded["partition_columns"], loaded["fingerprints"],
+            loaded["file_times"], strict=True)):
+        ref = PartitionRef(ctx.dataset_uri, uri, digest, dt.datetime.fromisoformat(newest) if newest else None,
+                           column=column, value=loaded.get("partition"))
+        rows_of_partition = read_parquet(exact[i]) if exact else frame.slice(offset, rows).select(columns)
         reports.append(check_partition(rows_of_partition, ctx.config, rules, ref, ctx.lake_uri))
         offset += rows
     folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")

@@ -201,6 +201,9 @@ def _freshness_checks(rules: RuleSet, schema: pl.Schema, facts: PartitionFacts) 
     expected = (f"newest ≥ {cutoff:%Y-%m-%d %H:%M} UTC "
                 f"(at most {rule.max_age_hours:g} h before {facts.reference_time:%Y-%m-%d %H:%M})")
     column = rule.column
+    if column and column in schema and not isinstance(schema[column], pl.Datetime):
+        return [RuleCheck("freshness.max_age", "freshness", column, rule.severity, expected, {},
+                          precondition=f"cannot check: {column} is {schema[column]}, not a datetime")]
     if column and isinstance(schema.get(column), pl.Datetime):
         newest = _as_utc(pl.col(column), schema[column]).max()
         age_hours = (pl.lit(facts.reference_time) - newest).dt.total_seconds() / 3600
@@ -222,19 +225,24 @@ def _uniqueness_checks(rules: RuleSet, schema: pl.Schema) -> list[RuleCheck]:
     if key:
         # 64-bit row hashes: the same answer as comparing the rows (collisions ~1e-8 at 1 M rows), a tenth the memory
         hashed = pl.struct(key).hash(seed=0)
-        dup = 1 - hashed.n_unique() / pl.len().clip(1)
+        dup = _duplicate_fraction(hashed)
         checks.append(_aggregate(f"uniqueness.key:{','.join(key)}", "uniqueness", ",".join(key), rule.severity,
                                  f"≤ {rule.max_duplicate_key_fraction:.2%} rows repeat a key",
                                  {"duplicate_fraction": dup}, dup <= rule.max_duplicate_key_fraction,
                                  offending=hashed.is_duplicated()))
     if rule.max_duplicate_row_fraction is not None:
         every = pl.struct(pl.all()).hash(seed=0)
-        dup = 1 - every.n_unique() / pl.len().clip(1)
+        dup = _duplicate_fraction(every)
         checks.append(_aggregate("uniqueness.rows", "uniqueness", None, rule.severity,
                                  f"≤ {rule.max_duplicate_row_fraction:.2%} duplicate rows",
                                  {"duplicate_fraction": dup}, dup <= rule.max_duplicate_row_fraction,
                                  offending=every.is_duplicated()))
     return checks
+
+
+def _duplicate_fraction(hashed: pl.Expr) -> pl.Expr:
+    """Share of rows repeating an earlier row's hash (0 for an empty frame)."""
+    return pl.when(pl.len() == 0).then(0.0).otherwise(1 - hashed.n_unique() / pl.len())
 
 
 def _missing_checks(rules: RuleSet, schema: pl.Schema) -> list[RuleCheck]:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
-from ml_pipeline.validation.rules import RulesError, RuleSet, merge_rules, read_rules_file
+from ml_pipeline.validation.rules import RuleSet, merge_rules, read_rules_file
 
 GLOBAL_RULES_FILE = "data_validation_rules.yaml"
 SCHEMAS_DIR = "schemas"
@@ -49,11 +49,10 @@ def validation_schedule(config: ModelConfig, config_path: Path) -> str | None:
 
 
 def _merge(config: ModelConfig, config_path: Path, implied: list[dict]) -> RuleSet:
-    sources = [read_rules_file(rules_dir(config_path) / GLOBAL_RULES_FILE), *implied]
+    folder = rules_dir(config_path)
+    sources = [(str(folder / GLOBAL_RULES_FILE), read_rules_file(folder / GLOBAL_RULES_FILE))]
+    sources += [(f"rules implied by {config_path}", rules) for rules in implied]
     if config.validation is not None:
-        sources.append(config.validation.model_dump(mode="json", exclude_unset=True))
-    sources += [read_rules_file(path) for path in model_rule_files(config, config_path)]
-    try:
-        return merge_rules(*sources)
-    except ValueError as exc:
-        raise RulesError(f"rules of model {config.model_name} ({config_path}) do not combine: {exc}") from exc
+        sources.append((f"{config_path} (validation:)", config.validation))
+    sources += [(str(path), read_rules_file(path)) for path in model_rule_files(config, config_path)]
+    return merge_rules(*sources)

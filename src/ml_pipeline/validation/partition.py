@@ -15,7 +15,7 @@ import polars as pl
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import fingerprint, join_uri
-from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, row_counts
+from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, row_counts, slice_filter
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.validation.checks import PartitionFacts
 from ml_pipeline.validation.engine import validate_frame
@@ -53,7 +53,8 @@ def partition_ref(dataset_uri: str, data_uri: str, column: str | None = None,
 def partition_facts(ref: PartitionRef, rules: RuleSet, now: dt.datetime | None = None) -> PartitionFacts:
     """Freshness is judged at the end of the partition's day (or now, if earlier); volume against earlier days."""
     now = now or dt.datetime.now(dt.UTC)
-    day = partition_day(ref.data_uri)
+    folder = ref.data_uri.rsplit("/", 1)[0] if ref.data_uri.endswith(".parquet") else ref.data_uri
+    day = partition_day(folder)
     if day is None:
         return PartitionFacts(now, ref.newest_file_time, [])
     end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -117,7 +118,7 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     except DataValidationError as exc:
         return record_unreadable(config, rules, ref, lake_uri, str(exc))
     if column is not None:
-        frame = frame.filter(pl.col(column).cast(pl.String) == value)
+        frame = frame.filter(slice_filter(column, value))
     return check_partition(frame, config, rules, ref, lake_uri)
 
 

@@ -54,6 +54,9 @@ class QuarantineStore:
         entry_id = self.entry_id(report.data_uri, report.scope)
         entry = self.get(report.model, report.data_uri, report.scope)
         now = _now()
+        if report.blocking and entry is not None and entry["status"] == RELEASED and \
+                entry["release"]["fingerprint"] == report.fingerprint:
+            return entry  # released while this validation ran: the person's decision stands
         if report.blocking:
             same = entry is not None and entry["status"] == QUARANTINED and entry["fingerprint"] == report.fingerprint
             entry = {"id": entry_id, "model": report.model, "data_uri": report.data_uri, "scope": report.scope,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -145,37 +145,34 @@ class RulesError(ValueError):
     """A rules file is malformed; the message names the file and the field."""
 
 
-def parse_rules(raw: Any, source: str) -> dict:
-    """Check one source of rules against the schema; return it as given (only the fields it sets)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise RulesError(f"{source}: expected a mapping of rules, got {type(raw).__name__}")
-    try:
-        RuleSet.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()]
-        raise RulesError(f"{source}: invalid validation rules: " + "; ".join(problems)) from None
-    return raw
-
-
 def read_rules_file(path: Path) -> dict:
-    """Rules from a YAML or JSON file, checked; ``{}`` when the file does not exist."""
+    """The rules a YAML or JSON file sets (checked when merged); ``{}`` when the file does not exist."""
     if not path.exists():
         return {}
     try:
         raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise RulesError(f"{path}: cannot read rules: {exc}") from exc
-    return parse_rules(raw, str(path))
+    if raw is not None and not isinstance(raw, dict):
+        raise RulesError(f"{path}: expected a mapping of rules, got {type(raw).__name__}")
+    return raw or {}
 
 
-def merge_rules(*sources: dict) -> RuleSet:
-    """Deep-merge rule sources (later wins, field by field) into one ``RuleSet``."""
+def merge_rules(*sources: tuple[str, dict]) -> RuleSet:
+    """Deep-merge named rule sources, later ones winning field by field, into one ``RuleSet``.
+
+    A source may set only part of a rule (``rate: {severity: warning}``); after each source the merged rules
+    must be valid, so an error names the source that made them invalid, and the field.
+    """
     merged: dict = {}
-    for source in sources:
+    for name, source in sources:
         merged = _deep_merge(merged, source)
-    return RuleSet.model_validate(merged)
+        try:
+            rules = RuleSet.model_validate(merged)
+        except ValidationError as exc:
+            problems = [f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()]
+            raise RulesError(f"{name}: invalid validation rules: " + "; ".join(problems)) from None
+    return rules if sources else RuleSet()
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -42,28 +42,36 @@ class TaskFailureAlert:
     email_to: list[str] = field(default_factory=list)
 
     def __call__(self, context: Any) -> None:
-        context["alert"] = alert_fields(self.model, context)
-        for notifier in self.notifiers():
-            try:
-                notifier(context)
-            except Exception:  # one channel down must not silence the others
-                log.exception("alert channel %s failed", type(notifier).__name__)
-
-    def notifiers(self) -> list[Any]:
-        """The dead-letter notifier, then one notifier per configured channel."""
         from ml_pipeline_airflow.notifications.dead_letter import DeadLetterNotifier
 
-        notifiers: list[Any] = [DeadLetterNotifier(model=self.model)]
-        if self.slack_conn_id:
-            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+        context["alert"] = alert_fields(self.model, context)
+        notify_each([DeadLetterNotifier(model=self.model),
+                     *channel_notifiers(self.slack_conn_id, self.smtp_conn_id, self.email_to, SLACK_TEXT,
+                                        EMAIL_SUBJECT, EMAIL_HTML)], context)
 
-            notifiers.append(SlackWebhookNotifier(slack_webhook_conn_id=self.slack_conn_id, text=SLACK_TEXT))
-        if self.smtp_conn_id and self.email_to:
-            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-            notifiers.append(SmtpNotifier(to=self.email_to, smtp_conn_id=self.smtp_conn_id, subject=EMAIL_SUBJECT,
-                                          html_content=EMAIL_HTML))
-        return notifiers
+def channel_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str], text: str,
+                      subject: str, html: str) -> list[Any]:
+    """The providers' Slack and SMTP notifiers for the configured channels."""
+    notifiers: list[Any] = []
+    if slack_conn_id:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        notifiers.append(SlackWebhookNotifier(slack_webhook_conn_id=slack_conn_id, text=text))
+    if smtp_conn_id and email_to:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        notifiers.append(SmtpNotifier(to=email_to, smtp_conn_id=smtp_conn_id, subject=subject, html_content=html))
+    return notifiers
+
+
+def notify_each(notifiers: list[Any], context: Any) -> None:
+    """Run every notifier; one channel down must not silence the others."""
+    for notifier in notifiers:
+        try:
+            notifier(context)
+        except Exception:
+            log.exception("alert channel %s failed", type(notifier).__name__)
 
 
 RUN_SLACK_TEXT = (":x: *{{ alert.model }}*: DAG run `{{ dag_run.dag_id }}` / `{{ dag_run.run_id }}` failed "
@@ -92,21 +100,8 @@ class DagRunFailureAlert:
         base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
         context["alert"] = {"model": self.model, "reason": context.get("reason") or "a task failed",
                             "run_url": f"{base}/dags/{dag_run.dag_id}/runs/{dag_run.run_id}"}
-        notifiers: list[Any] = []
-        if self.slack_conn_id:
-            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-
-            notifiers.append(SlackWebhookNotifier(slack_webhook_conn_id=self.slack_conn_id, text=RUN_SLACK_TEXT))
-        if self.smtp_conn_id and self.email_to:
-            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-            notifiers.append(SmtpNotifier(to=self.email_to, smtp_conn_id=self.smtp_conn_id,
-                                          subject=RUN_EMAIL_SUBJECT, html_content=RUN_SLACK_TEXT))
-        for notifier in notifiers:
-            try:
-                notifier(context)
-            except Exception:
-                log.exception("run alert channel %s failed", type(notifier).__name__)
+        notify_each(channel_notifiers(self.slack_conn_id, self.smtp_conn_id, self.email_to, RUN_SLACK_TEXT,
+                                      RUN_EMAIL_SUBJECT, RUN_SLACK_TEXT), context)
 
 
 def alert_fields(model: str, context: Any) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -25,7 +28,7 @@ class DeadLetterNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         from ml_pipeline.failures.classification import one_line
-        from ml_pipeline.failures.dead_letters import DeadLetter
+        from ml_pipeline.failures.dead_letters import DeadLetter, drain_spool, spool
 
         ti, exception = context["ti"], context.get("exception")
         summary = one_line(exception) if isinstance(exception, BaseException) else str(exception or "unknown error")
@@ -36,8 +39,23 @@ class DeadLetterNotifier(BaseNotifier):
             exception_message=str(exception or summary)[:20_000], model=self.model,
             conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
             log_url=getattr(ti, "log_url", None))
-        letter_id = DeadLetterHook(self.dead_letter_conn_id).store.add(letter)
+        try:
+            store = DeadLetterHook(self.dead_letter_conn_id).store
+            letter_id = store.add(letter)
+        except Exception:  # the database is down: keep the entry on disk, the next failure or `dlq list` moves it
+            path = spool(letter, spool_dir())
+            self.log.exception("dead-letter database unreachable: entry kept in %s", path)
+            return
         self.log.info("recorded dead letter %s for %s.%s (%s)", letter_id, ti.dag_id, ti.task_id, summary)
+        try:
+            drain_spool(store, spool_dir())
+        except Exception:
+            self.log.exception("spooled dead letters stay in %s for now", spool_dir())
+
+
+def spool_dir() -> Path:
+    """Where dead letters wait when the database is unreachable: ``ML_PLATFORM_DLQ_SPOOL``."""
+    return Path(os.environ.get("ML_PLATFORM_DLQ_SPOOL", Path(tempfile.gettempdir()) / "ml-platform-dlq-spool"))
 
 
 def task_inputs(task: Any) -> dict[str, Any]:

@@ -54,6 +54,40 @@ def test_permanent_failures_are_not(exc):
     assert not is_transient(exc)
 
 
+def test_the_first_known_link_of_the_chain_decides():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        raise AirflowFailException("DataValidationError: bad rows") from DataValidationError("bad rows")
+    except AirflowFailException as exc:
+        assert not is_transient(exc), "Airflow's class-level status_code=500 is no HTTP 500"
+    assert is_transient(raised_while_handling(KeyError("x"), TimeoutError("slow")))  # raised during a timeout
+    try:
+        try:
+            raise ConnectionError("down")
+        except ConnectionError:
+            raise KeyError("bug") from None
+    except KeyError as exc:
+        assert not is_transient(exc), "`from None` hides the context"
+
+
+class PgError(Exception):
+    def __init__(self, message: str, pgcode: str | None = None) -> None:
+        super().__init__(message)
+        self.pgcode = pgcode
+
+
+PgError.__module__, PgError.__qualname__ = "psycopg2", "OperationalError"
+
+
+def test_database_errors_are_transient_only_when_the_server_is_unreachable():
+    assert is_transient(PgError('connection to server on socket "/run/.s.PGSQL.5432" failed: Connection refused'))
+    assert is_transient(PgError("the database system is shutting down", pgcode="57P03"))
+    assert not is_transient(PgError('password authentication failed for user "airflow"'))
+    assert not is_transient(PgError('database "ml_platform" does not exist'))
+    assert not is_transient(MlflowLikeError("INTERNAL_ERROR"))  # MlflowException's default code
+
+
 def test_http_status_and_one_line_summary():
     assert http_status(HttpError(502)) == 502 and http_status(KeyError("x")) is None
     assert one_line(KeyError("amount")) == "KeyError: 'amount'"

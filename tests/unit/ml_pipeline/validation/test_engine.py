@@ -22,7 +22,7 @@ def frame(n: int = 20) -> pl.DataFrame:
 
 
 def failures(data: pl.DataFrame, rules: dict, facts: PartitionFacts = FACTS) -> dict:
-    results = validate_frame(data, merge_rules(BASE, rules), facts)
+    results = validate_frame(data, merge_rules(("base", BASE), ("test", rules)), facts)
     return {r.id: r for r in results if not r.passed}
 
 

@@ -136,3 +136,20 @@ def test_cli_validate_prints_the_summary_and_exits_non_zero_on_errors(lake, caps
     assert "quarantined: release with `ml-pipeline quarantine release --model fraud_detection" in out
     assert main(["validate", "--model", "fraud_detection", "--data", str(lake / "nope"), "--lake", str(lake)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_mistyped_column_in_one_partition_fails_only_that_partition(ctx, lake):
+    rewrite(lake, lambda rows: rows.with_columns(pl.col("is_fraud").cast(pl.String)))
+    with pytest.raises(DataValidationError) as error:
+        validate(ctx)
+    message = str(error.value)
+    assert "on 1 partition(s):" in message and f"transactions/{DAY}:" in message
+    assert "is_fraud: schema.dtype:is_fraud expected int, actual dtype=String" in message
+    assert [e["data_uri"].rsplit("/", 1)[-1] for e in QuarantineStore(to_uri(lake)).list()] == [DAY.isoformat()]
+
+
+def test_empty_partition_reports_no_phantom_duplicates(ctx, lake):
+    rewrite(lake, lambda rows: rows.head(0))
+    with pytest.raises(DataValidationError) as error:
+        validate(ctx)
+    assert "uniqueness" not in str(error.value)

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from ml_pipeline.config import ConfigError, load_model_config
+from ml_pipeline.cli import main
+from ml_pipeline.config import load_model_config
 from ml_pipeline.validation.model_rules import rules_for_model
-from ml_pipeline.validation.rules import RulesError, read_rules_file
+from ml_pipeline.validation.rules import RulesError
 from tests.unit.ml_pipeline.test_config import FRAUD
 
 
@@ -47,14 +48,22 @@ def test_malformed_rules_name_the_file_and_the_field(rules_dir):
     bad = rules_dir / "schemas" / "fraud_detection.yaml"
     bad.write_text("columns:\n  amount:\n    range: {severity: error}\n    mean: {min: 5, max: 1}\n")
     with pytest.raises(RulesError) as error:
-        read_rules_file(bad)
+        rules_for_model(load_model_config(FRAUD), FRAUD)
     assert str(error.value) == (f"{bad}: invalid validation rules: field 'columns.amount.range': Value error, give "
                                 "min, max or both; field 'columns.amount.mean': Value error, min 5.0 is greater "
                                 "than max 1.0")
 
 
-def test_unknown_rule_in_a_model_config_is_a_config_error(tmp_path):
+def test_a_source_may_change_part_of_a_rule(rules_dir):
+    schema_file = rules_dir / "schemas" / "fraud_detection.yaml"
+    schema_file.write_text("columns:\n  is_fraud:\n    rate: {severity: warning}\n")
+    rate = rules_for_model(load_model_config(FRAUD), FRAUD).columns["is_fraud"].rate
+    assert (rate.min, rate.max, rate.severity) == (0.0001, 0.9999, "warning")  # bounds implied by the config
+
+
+def test_unknown_rule_in_a_model_config_is_reported_by_check_config(tmp_path, capsys):
     config_path = tmp_path / "m.yaml"
     config_path.write_text(FRAUD.read_text() + "validation:\n  freshnes: {max_age_hours: 1}\n")
-    with pytest.raises(ConfigError, match=r"field 'validation.freshnes': Extra inputs are not permitted"):
-        load_model_config(config_path)
+    assert main(["check-config", str(config_path)]) == 1
+    assert "m.yaml (validation:): invalid validation rules: field 'freshnes': Extra inputs are not permitted" in (
+        capsys.readouterr().err)
