@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts clean
+.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,9 @@ bench-validation: install
 
 bench-alerts: install
 	$(BIN)/python benchmarks/alert_latency.py
+
+bench-features: install
+	$(BIN)/python benchmarks/features.py
 
 clean: down
 	rm -rf .platform

@@ -90,3 +90,27 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     assert trained["mlflow_run_id"] == client.get_model_version_by_alias("fraud_detection", "champion").run_id
     assert len(client.search_model_versions("name = 'fraud_detection'")) == len(versions_before)
     assert registered["aliases"] == ["challenger", "champion"]
+
+
+def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(dag_run, monkeypatch):
+    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
+
+    layout, run_id = dag_run
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", f'{{"conn_type": "http", "host": "127.0.0.1", '
+                                                      f'"port": {layout.mlflow_port}}}')
+    hook, client = MlflowHook(), MlflowClient(layout.mlflow_url)
+    champion = client.get_model_version_by_alias("fraud_detection", "champion")
+    assert hook.best_run("fraud_detection", "holdout_auc").info.run_id == champion.run_id
+    assert hook.best_run("no_such_experiment", "holdout_auc") is None
+    lineage = hook.version_lineage("fraud_detection", "champion")
+    assert lineage["version"] == champion.version and lineage["lineage.run_id"] == run_id
+    assert lineage["lineage.data.hash"] == champion.tags["lineage.data.hash"]
+    moved = hook.promote("fraud_detection", champion.version, alias="blue")
+    assert moved == {"model": "fraud_detection", "alias": "blue", "version": champion.version, "previous": None}
+    assert client.get_model_version_by_alias("fraud_detection", "blue").version == champion.version
+    second = client.create_model_version("fraud_detection", champion.source, run_id=champion.run_id,
+                                         model_id=champion.source.removeprefix("models:/"), await_creation_for=60)
+    moved = hook.promote("fraud_detection", second.version)
+    assert moved["previous"] == champion.version
+    assert client.get_model_version_by_alias("fraud_detection", "previous_champion").version == champion.version
+    assert client.get_model_version_by_alias("fraud_detection", "champion").version == second.version

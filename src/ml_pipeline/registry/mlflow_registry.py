@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
 # skops refuses unknown types on load; these are the only non-sklearn types our models hold.
 MODEL_URI_TAG = "ml.model_uri"
 TRUSTED_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
@@ -89,3 +90,33 @@ def register_once(client: MlflowClient, name: str, run_id: str, model_uri: str,
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     return client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags),
                                        await_creation_for=60, model_id=model_id)
+
+
+def best_run(client: MlflowClient, experiment: str, metric: str, maximize: bool = True) -> Any | None:
+    """The finished run of experiment ``experiment`` (a name) with the best ``metric``, or None."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    order = f"metrics.`{metric}` {'DESC' if maximize else 'ASC'}"
+    runs = client.search_runs([found.experiment_id], f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e308",
+                              max_results=1, order_by=[order])
+    return runs[0] if runs else None
+
+
+def promote(client: MlflowClient, name: str, version: str, alias: str = CHAMPION,
+            previous_alias: str | None = PREVIOUS_CHAMPION) -> dict[str, str | None]:
+    """Point ``alias`` at ``version``; the version it pointed at before keeps ``previous_alias``."""
+    before = alias_version(client, name, alias)
+    if previous_alias and before is not None and before.version != str(version):
+        client.set_registered_model_alias(name, previous_alias, before.version)
+    client.set_registered_model_alias(name, alias, str(version))
+    return {"model": name, "alias": alias, "version": str(version),
+            "previous": before.version if before is not None else None}
+
+
+def version_lineage(client: MlflowClient, name: str, version_or_alias: str) -> dict[str, str]:
+    """The lineage tags (data snapshot and hash, code commit, config, run) of a version, by number or alias."""
+    version = (client.get_model_version(name, version_or_alias) if str(version_or_alias).isdigit()
+               else client.get_model_version_by_alias(name, version_or_alias))
+    tags = {k: v for k, v in version.tags.items() if k.startswith("lineage.")}
+    return {"model": name, "version": version.version, "run_id": version.run_id, **tags}

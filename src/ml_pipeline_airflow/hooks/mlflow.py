@@ -45,3 +45,21 @@ class MlflowHook(BaseHook):
         from mlflow import MlflowClient
 
         return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def best_run(self, experiment: str, metric: str, maximize: bool = True) -> Any | None:
+        """The finished run of ``experiment`` with the best ``metric`` (None when there is none)."""
+        from ml_pipeline.registry import mlflow_registry
+
+        return mlflow_registry.best_run(self.get_conn(), experiment, metric, maximize)
+
+    def promote(self, model_name: str, version: str, alias: str = "champion") -> dict:
+        """Move ``alias`` to ``version``; the version it left keeps ``previous_champion``."""
+        from ml_pipeline.registry import mlflow_registry
+
+        return mlflow_registry.promote(self.get_conn(), model_name, version, alias)
+
+    def version_lineage(self, model_name: str, version_or_alias: str) -> dict[str, str]:
+        """Data snapshot, code commit, config and run that produced a model version (number or alias)."""
+        from ml_pipeline.registry import mlflow_registry
+
+        return mlflow_registry.version_lineage(self.get_conn(), model_name, version_or_alias)
