@@ -1,0 +1,1 @@
+"""Sensors: waiting for external data without holding worker slots."""

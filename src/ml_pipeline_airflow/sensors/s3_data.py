@@ -1,0 +1,95 @@
+"""``S3DataSensor``: wait for a raw-data partition on S3 that is big enough and fresh, on the triggerer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+
+class S3DataSensor(S3KeySensor):
+    """Wait until ``s3://<bucket>/<prefix>*.parquet`` holds at least ``min_size_mb``, written within ``max_age_hours``.
+
+    Deferrable by default: between checks the wait lives on the triggerer (the Amazon provider's
+    ``S3KeyTrigger``), so fifty waiting runs hold no worker slot. When ``timeout`` passes, the task fails
+    with what was missing (no files, too little data, or only old files) and after how long.
+
+    :param prefix: the partition's key prefix, e.g. ``transactions/2026-11-20/`` (templated).
+    :param bucket_name: the bucket (templated).
+    :param min_size_mb: the partition's files must add up to at least this many MB.
+    :param max_age_hours: the newest file must be at most this old.
+    :param pattern: file name pattern under the prefix.
+    """
+
+    template_fields: Sequence[str] = (*S3KeySensor.template_fields, "prefix")
+    ui_color = "#c8e6f5"
+
+    def __init__(self, *, prefix: str, bucket_name: str, min_size_mb: float = 0.0, max_age_hours: float | None = None,
+                 pattern: str = "*.parquet", deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(bucket_key=f"{prefix.rstrip('/')}/{pattern}", bucket_name=bucket_name, wildcard_match=True,
+                         check_fn=self._enough_fresh_data, deferrable=deferrable,
+                         metadata_keys=["Key", "Size", "LastModified"], **kwargs)
+        self.prefix = prefix
+        self.min_size_mb = min_size_mb
+        self.max_age_hours = max_age_hours
+
+    def _enough_fresh_data(self, files: list[dict], **_: Any) -> bool:
+        """Whether the matching files are big and fresh enough (logs what is still missing)."""
+        verdict = self._missing(files)
+        if verdict:
+            self.log.info("s3://%s/%s not ready: %s", self.bucket_name, self.prefix, verdict)
+        return verdict is None
+
+    def _missing(self, files: list[dict]) -> str | None:
+        if not files:
+            return "no files"
+        size_mb = sum(f.get("Size") or 0 for f in files) / 2**20
+        if size_mb < self.min_size_mb:
+            return f"{len(files)} file(s), {size_mb:.2f} MB < min_size_mb {self.min_size_mb:g}"
+        if self.max_age_hours is not None:
+            newest = max(_as_datetime(f.get("LastModified")) for f in files)
+            age_h = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
+            if age_h > self.max_age_hours:
+                return f"newest file is {age_h:.1f} h old > max_age_hours {self.max_age_hours:g}"
+        return None
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except Exception as exc:
+            if type(exc).__name__ not in {"TaskDeferralTimeout", "AirflowSensorTimeout"}:
+                raise
+            raise AirflowSensorTimeout(self._timeout_message()) from exc
+
+    def execute(self, context: Any) -> None:
+        try:
+            super().execute(context)
+        except AirflowSensorTimeout as exc:
+            raise AirflowSensorTimeout(self._timeout_message()) from exc
+
+    def _timeout_message(self) -> str:
+        """What was still missing when the sensor gave up, and after how long."""
+        try:
+            files = [{"Size": f.get("Size"), "LastModified": f.get("LastModified")}
+                     for f in self.hook.iter_file_metadata(self.prefix.rstrip("/") + "/", self.bucket_name)
+                     if f["Key"].endswith(self.bucket_key.rsplit("*", 1)[-1])]
+            missing = self._missing(files) or "the data arrived just now"
+        except Exception as exc:  # the store itself is unreachable
+            missing = f"could not list the prefix ({exc})"
+        return (f"s3://{self.bucket_name}/{self.prefix}: gave up after {self.timeout:g} s waiting for ≥ "
+                f"{self.min_size_mb:g} MB of {self.bucket_key.rsplit('/', 1)[-1]}"
+                + (f" newer than {self.max_age_hours:g} h" if self.max_age_hours is not None else "")
+                + f"; still missing: {missing}")
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    """S3's LastModified, as returned by boto3 (datetime) or after the trigger's JSON round trip (string)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return dt.datetime.min.replace(tzinfo=dt.UTC)
