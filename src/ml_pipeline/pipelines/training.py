@@ -54,7 +54,7 @@ def load_data(ctx: RunContext, partition: str | None = None) -> dict:
         column = ctx.config.data.partition_by
         window = [(uri, part.filter(slice_filter(column, partition))) for uri, part in window]
         name = f"{column}={partition}/snapshot.parquet"
-    # diagonal: a partition missing a column still loads, and validation sees it as missing (partition_columns)
+    # diagonal: a partition missing a column still loads; validation reads it as it was (partition_snapshots)
     frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
     snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
     target = ctx.config.data.target_column
@@ -63,7 +63,6 @@ def load_data(ctx: RunContext, partition: str | None = None) -> dict:
     log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
     return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
             "partitions": uris, "partition_rows": [part.height for _, part in window],
-            "partition_columns": [part.columns for _, part in window],
             "partition_snapshots": _exact_partitions(ctx, window, name),
             "fingerprints": [digest for _, digest, _ in loads],
             "file_times": [str(newest) if newest else None for _, _, newest in loads],
@@ -71,8 +70,8 @@ def load_data(ctx: RunContext, partition: str | None = None) -> dict:
 
 
 def _exact_partitions(ctx: RunContext, window: list[tuple[str, pl.DataFrame]], name: str) -> list[str] | None:
-    """When partitions disagree on column types, the snapshot's relaxed types would hide which one is wrong:
-    keep each partition's rows as they were for validation. None when every partition has the same schema."""
+    """When partitions disagree on their columns or types, the snapshot's relaxed schema would hide which one is
+    wrong: keep each partition's rows as they were for validation. None when every partition has the same schema."""
     if all(part.schema == window[0][1].schema for _, part in window):
         return None
     folder = name.removesuffix("snapshot.parquet") + "partitions"
@@ -125,22 +124,20 @@ def validate_data(ctx: RunContext, loaded: dict) -> dict:
     from ml_pipeline.validation.report import failure_message
 
     rules = rules_for_model(ctx.config, ctx.config_path)
-    frame = read_parquet(loaded["snapshot_uri"])
+    exact = loaded.get("partition_snapshots")
+    frame = None if exact else read_parquet(loaded["snapshot_uri"])
     column = ctx.config.data.partition_by if loaded.get("partition") is not None else None
     reports, offset = [], 0
-    exact = loaded.get("partition_snapshots")
-    for i, (uri, rows, columns, digest, newest) in enumerate(zip(
-            loaded["partitions"], loaded["partition_rows"], loaded["partition_columns"], loaded["fingerprints"],
-            loaded["file_times"], strict=True)):
+    for i, (uri, rows, digest, newest) in enumerate(zip(
+            loaded["partitions"], loaded["partition_rows"], loaded["fingerprints"], loaded["file_times"], strict=True)):
         ref = PartitionRef(ctx.dataset_uri, uri, digest, dt.datetime.fromisoformat(newest) if newest else None,
                            column=column, value=loaded.get("partition"))
-        rows_of_partition = read_parquet(exact[i]) if exact else frame.slice(offset, rows).select(columns)
+        rows_of_partition = read_parquet(exact[i]) if exact else frame.slice(offset, rows)
         reports.append(check_partition(rows_of_partition, ctx.config, rules, ref, ctx.lake_uri))
         offset += rows
     folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")
     for report in reports:
         write_report(report, f"{folder}/{report.data_uri.rstrip('/').rsplit('/', 1)[-1]}")
-    for report in reports:
         log.info("%s", report.summary())
     if any(report.blocking for report in reports):
         raise DataValidationError(failure_message(reports))

@@ -50,11 +50,16 @@ def partition_ref(dataset_uri: str, data_uri: str, column: str | None = None,
     return PartitionRef(dataset_uri, data_uri, digest, newest, column, value)
 
 
+def partition_folder(data_uri: str) -> str:
+    """The daily partition folder of ``data_uri`` (itself, or the folder of one parquet file in it)."""
+    data_uri = data_uri.rstrip("/")
+    return data_uri.rsplit("/", 1)[0] if data_uri.endswith(".parquet") else data_uri
+
+
 def partition_facts(ref: PartitionRef, rules: RuleSet, now: dt.datetime | None = None) -> PartitionFacts:
     """Freshness is judged at the end of the partition's day (or now, if earlier); volume against earlier days."""
     now = now or dt.datetime.now(dt.UTC)
-    folder = ref.data_uri.rsplit("/", 1)[0] if ref.data_uri.endswith(".parquet") else ref.data_uri
-    day = partition_day(folder)
+    day = partition_day(partition_folder(ref.data_uri))
     if day is None:
         return PartitionFacts(now, ref.newest_file_time, [])
     end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -83,12 +88,9 @@ def publish(report: ValidationReport, ref: PartitionRef, lake_uri: str) -> Valid
 
 def report_dir(ref: PartitionRef, model: str) -> str:
     """``<partition>/_validation/<model>[/<column>=<value>]``: the report lives next to the data it judges."""
-    base = ref.data_uri.rstrip("/")
-    if base.endswith(".parquet"):
-        base = base.rsplit("/", 1)[0] + "/_validation/" + base.rsplit("/", 1)[1].removesuffix(".parquet")
-    else:
-        base += "/_validation"
-    return join_uri(base, model, ref.scope or "")
+    folder = partition_folder(ref.data_uri)
+    file_stem = ref.data_uri.rstrip("/")[len(folder):].strip("/").removesuffix(".parquet")  # "" for a folder
+    return join_uri(folder, "_validation", file_stem, model, ref.scope or "")
 
 
 def write_report(report: ValidationReport, folder_uri: str) -> str:
@@ -110,9 +112,8 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     from ml_pipeline.data.lake import read_parquet
 
     data_uri = data_uri.rstrip("/")
-    folder = data_uri.rsplit("/", 1)[0] if data_uri.endswith(".parquet") else data_uri
     column = config.data.partition_by if value is not None else None
-    ref = partition_ref(folder.rsplit("/", 1)[0], data_uri, column, value)
+    ref = partition_ref(partition_folder(data_uri).rsplit("/", 1)[0], data_uri, column, value)
     try:
         frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)
     except DataValidationError as exc:
