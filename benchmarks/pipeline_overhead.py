@@ -27,7 +27,8 @@ from pathlib import Path
 from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
-from ml_pipeline.pipelines import training
+from ml_pipeline.feature_store.settings import FeatureStoreSettings
+from ml_pipeline.pipelines import features, training
 from ml_pipeline.pipelines.context import RunContext
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
@@ -36,8 +37,21 @@ from ml_platform.secrets import ensure_secrets
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "ml_training_fraud_detection"
 DAY = dt.date(2026, 11, 20)
-STEPS = ["load_data", "validate_data", "engineer_features", "train_model", "evaluate_model", "register_model",
-         "send_notification"]
+FEATURE_DAG_ID = "feature_engineering_fraud_detection"
+STEPS = ["load_data", "validate_data", "wait_for_features", "engineer_features", "train_model", "evaluate_model",
+         "register_model", "send_notification"]
+
+
+def compute_features_through_airflow(layout) -> float:
+    """The feature DAG once, before training (training reads its derived features from the store)."""
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag(FEATURE_DAG_ID)
+    t0 = time.perf_counter()
+    run = client.trigger(FEATURE_DAG_ID, f"{DAY.isoformat()}T04:00:00Z")
+    if client.wait_for_run(FEATURE_DAG_ID, run["dag_run_id"], timeout=3600) != "success":
+        raise SystemExit(f"feature run failed; see {layout.logs}")
+    return time.perf_counter() - t0
 
 
 def run_through_airflow(layout, logical_time: str) -> dict:
@@ -65,7 +79,10 @@ def run_in_process(layout) -> dict:
     config = load_model_config(path)
     config = config.model_copy(update={"model_name": f"{config.model_name}_in_process"})
     ctx = RunContext(config, path, DAY, layout.lake.as_uri(), layout.mlflow_url, DAG_ID, "benchmark_in_process",
-                     uri_map={"s3://ml-data": layout.lake.as_uri()})
+                     uri_map={"s3://ml-data": layout.lake.as_uri()},
+                     feature_store=FeatureStoreSettings(root=join_uri(layout.lake.as_uri(), "feature_store")))
+    feature_run = [features.compute_day(ctx, day) for day in features.pending_days(ctx)]  # its own model name
+    features.write_to_feature_store(ctx, feature_run)
     times, t0 = {}, time.perf_counter()
 
     def timed(name, fn, *args):
@@ -76,9 +93,11 @@ def run_in_process(layout) -> dict:
 
     loaded = timed("load_data", training.load_data)
     timed("validate_data", training.validate_data, loaded)
-    features = timed("engineer_features", training.engineer_features, loaded)
-    trained = timed("train_model", training.train_model, loaded, features)
-    evaluation = timed("evaluate_model", training.evaluate_model, features, trained)
+    timed("wait_for_features", lambda c, got: features.features_ready(c, got["partitions"], got["fingerprints"]),
+          loaded)
+    table = timed("engineer_features", training.engineer_features, loaded)
+    trained = timed("train_model", training.train_model, loaded, table)
+    evaluation = timed("evaluate_model", training.evaluate_model, table, trained)
     registered = timed("register_model", training.register_model, loaded, trained, evaluation)
     timed("send_notification", training.summarize_run, loaded, trained, evaluation, registered)
     return {"wall_s": time.perf_counter() - t0, "task_s": times, "rows": loaded["rows"]}
@@ -99,6 +118,7 @@ def main() -> int:
     startup = time.perf_counter() - t0
     try:
         # The first task after a platform start pays a one-time worker warm-up (~12 s here): measure it apart.
+        feature_run_s = compute_features_through_airflow(layout)
         cold = run_through_airflow(layout, "05:00:00")
         airflow = run_through_airflow(layout, "06:00:00")
         os.environ["MLFLOW_TRACKING_URI"] = layout.mlflow_url
@@ -114,6 +134,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "rows": airflow["rows"],
         "platform_startup_s": round(startup, 1),
+        "airflow_feature_run_s": round(feature_run_s, 2),
         "airflow_cold_first_run_s": round(cold["wall_s"], 2),
         "cold_first_task_s": round(cold["task_s"]["load_data"], 2),
         "airflow_trigger_to_success_s": round(airflow["wall_s"], 2),

@@ -33,9 +33,13 @@ class DataConfig(_Strict):
     timestamp_column: str = Field(default="event_time", description="Event time: orders the time-based split.")
     partition_by: str | None = Field(
         default=None, description="Column whose values split load/validate/features into one task each.")
+    min_partition_mb: float = Field(default=0.0, ge=0, description="on S3, the validation DAG waits until a day's "
+                                                                   "files add up to this many MB")
+    poke_interval_seconds: float = Field(default=300, gt=0, description="how often sensors check for a landed "
+                                                                         "partition")
     features: list[str] = Field(min_length=1)
     feature_functions: list[str] | None = Field(
-        default=None, description="Registered feature functions to run; default: those producing a listed feature.")
+        default=None, description="Registered feature views to join; default: those producing a listed feature.")
 
 
 class TrainingConfig(_Strict):
@@ -63,6 +67,17 @@ class AlertsConfig(_Strict):
     deadline_minutes: float = Field(default=120, gt=0, description="alert when a DAG run takes longer than this")
 
 
+class FeatureStoreConfig(_Strict):
+    """How a model's derived features are computed into the feature store and waited for by training."""
+
+    schedule: str | None = Field(default="5 * * * *", description="cron of feature_engineering_<model> (UTC); "
+                                                                      "null: only when triggered")
+    lookback_days: int | None = Field(default=None, ge=1, le=366,
+                                      description="daily partitions each feature run checks (data.lookback_days)")
+    wait_timeout_minutes: float = Field(default=60, gt=0, description="training waits this long for fresh "
+                                                                      "features of its window, then fails")
+
+
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
@@ -79,6 +94,7 @@ class ModelConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     alerts: AlertsConfig = AlertsConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
     validation: dict[str, Any] | None = Field(
         default=None, description="This model's data validation rules, merged over the defaults (docs: "
                                   "DAG_REFERENCE.md#data-validation-rules); `ml-pipeline check-config` checks them.")
@@ -92,6 +108,18 @@ class ModelConfig(_Strict):
     def validation_dag_id(self) -> str:
         """The Airflow dag_id of the DAG that validates each new data partition."""
         return f"data_validation_{self.model_name}"
+
+    @property
+    def feature_dag_id(self) -> str:
+        """The Airflow dag_id of the DAG that computes this model's features into the feature store."""
+        return f"feature_engineering_{self.model_name}"
+
+    @property
+    def uses_feature_store(self) -> bool:
+        """Whether the model has derived features: they come from the feature store, computed by their own DAG."""
+        from ml_pipeline.features.registry import views_for
+
+        return bool(views_for(self.data.features, self.data.feature_functions))
 
     def content_hash(self) -> str:
         """Stable hash of the effective config (defaults included), for lineage."""

@@ -13,14 +13,23 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, XComArg, get_parsing_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    XComArg,
+    get_parsing_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
-from ml_pipeline_airflow.tasks import training, validation
+from ml_pipeline_airflow.tasks import features, training, validation
 
 log = logging.getLogger(__name__)
 CONFIG_ERROR_TAG = "config-error"
@@ -44,7 +53,7 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     with DAG(
         dag_id=config.training_dag_id,
         description=config.description or f"Train {config.model_name}",
-        schedule=_timetable(config.schedule),
+        schedule=_training_schedule(config),
         catchup=False,
         max_active_runs=1,
         tags=["ml", "training", config.model_name],
@@ -56,11 +65,15 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     ) as dag:
         cfg = str(path)
         if config.data.partition_by:
-            loaded, features = _partitioned_inputs(cfg)
+            loaded, features = _partitioned_inputs(config, cfg)
         else:
             loaded = training.load_data(cfg)
             features = training.engineer_features(cfg, loaded)
-            validate_data(cfg, loaded) >> features
+            gate = validate_data(cfg, loaded)
+            if config.uses_feature_store:
+                gate >> wait_for_features(config, cfg, loaded) >> features
+            else:
+                gate >> features
         # Each task consumes its predecessors' XCom references, which also orders them.
         trained = training.train_model.override(pool=config.training.pool)(cfg, loaded, features)
         evaluation = training.evaluate_model(cfg, features, trained)
@@ -76,16 +89,78 @@ def run_failure_alert(config: ModelConfig) -> DagRunFailureAlert:
                               list(alerts.email_to))
 
 
-def _partitioned_inputs(cfg: str) -> tuple[XComArg, XComArg]:
+def _partitioned_inputs(config: ModelConfig, cfg: str) -> tuple[XComArg, XComArg]:
     """Load, validate and engineer features once per ``partition_by`` value, then combine for training."""
     partitions = training.list_partitions(cfg)
     loaded_parts = training.load_data.partial(config_path=cfg).expand(partition=partitions)
     validated = DataValidationOperator.partial(task_id="validate_data", config_path=cfg,
                                                map_index_template=training.PARTITION_LABEL).expand(loaded=loaded_parts)
     feature_parts = training.engineer_features.partial(config_path=cfg).expand(loaded=loaded_parts)
-    validated >> feature_parts
+    if config.uses_feature_store:
+        waited = features.wait_for_features.override(timeout=_wait_limit(config)).partial(
+            config_path=cfg, wait_seconds=config.feature_store.wait_timeout_minutes * 60,
+            feature_dag_id=config.feature_dag_id).expand(loaded=loaded_parts)
+        validated >> waited >> feature_parts
+    else:
+        validated >> feature_parts
     combined = training.combine_partitions(cfg, loaded_parts, feature_parts)
     return combined["loaded"], combined["features"]
+
+
+def wait_for_features(config: ModelConfig, cfg: str, loaded: XComArg) -> XComArg:
+    """Training's check that the store holds features computed from this run's snapshot (reschedule sensor)."""
+    return features.wait_for_features.override(timeout=_wait_limit(config))(
+        cfg, loaded, config.feature_store.wait_timeout_minutes * 60, config.feature_dag_id)
+
+
+def _wait_limit(config: ModelConfig) -> float:
+    """The sensor's own timeout, a backstop behind the task's clearer message at ``wait_timeout_minutes``."""
+    return config.feature_store.wait_timeout_minutes * 60 + 600
+
+
+def feature_asset(config: ModelConfig) -> Asset:
+    """The Airflow Asset of a model's features in the store: its feature DAG produces it, training consumes it."""
+    return Asset(name=f"{config.model_name}_features", uri=f"feast://ml_platform/{config.model_name}",
+                 group="features")
+
+
+def _training_schedule(config: ModelConfig):
+    """Models with store features train when their features are updated, and on their cron if they have one (the
+    daily guarantee: a clock run whose features are not fresh waits for them, then fails loudly)."""
+    timetable = _timetable(config.schedule)
+    if not config.uses_feature_store:
+        return timetable
+    asset = feature_asset(config)
+    return AssetOrTimeSchedule(timetable=timetable, assets=[asset]) if timetable else [asset]
+
+
+def build_feature_dag(config: ModelConfig, path: Path) -> DAG:
+    """The ``feature_engineering_<model>`` DAG: new/changed days → validate + compute each → write to the store."""
+    with DAG(
+        dag_id=config.feature_dag_id,
+        description=f"Compute {config.model_name}'s features into the feature store",
+        schedule=_timetable(config.feature_store.schedule),
+        catchup=False,
+        max_active_runs=1,
+        tags=["ml", "features", config.model_name],
+        default_args=default_args(config),
+        on_failure_callback=run_failure_alert(config),
+        doc_md=_feature_doc(config, path),
+    ) as dag:
+        cfg = str(path)
+        days = features.find_pending_days(cfg)
+        computed = features.compute_features.partial(config_path=cfg).expand(day=days)
+        features.write_to_feature_store.override(outlets=[feature_asset(config)])(cfg, computed)
+    return dag
+
+
+def build_all_feature_dags(directory: Path | None = None) -> dict[str, DAG]:
+    """One feature DAG per valid model config with derived features (raw-only models need none)."""
+    paths = sorted((directory or config_dir()).glob("*.yaml"))
+    configs, _ = load_model_configs(paths)
+    wanted = get_parsing_context().dag_id
+    return {config.feature_dag_id: build_feature_dag(config, path) for path, config in configs.items()
+            if config.uses_feature_store and wanted in (None, config.feature_dag_id)}
 
 
 def validate_data(cfg: str, loaded: XComArg) -> DataValidationOperator:
@@ -110,13 +185,44 @@ def build_validation_dag(config: ModelConfig, path: Path, schedule: str | None) 
         doc_md=_validation_doc(config, path),
     ) as dag:
         cfg = str(path)
-        data_uri = validation.wait_for_partition(cfg)
+        source = dataset_uri(config)
+        if source.startswith("s3://"):
+            data_uri = validation.landed_partition(cfg)
+            wait_on_s3(config, source) >> data_uri
+        else:
+            data_uri = validation.wait_for_partition.override(poke_interval=config.data.poke_interval_seconds)(cfg)
         values = validation.list_partition_values(cfg)
         data_uri >> values
         DataValidationOperator.partial(
             task_id="validate_partition", config_path=cfg, data_uri=data_uri,
             map_index_template=training.PARTITION_LABEL).expand(partition_value=values)
     return dag
+
+
+PARTITION_DAY = "{{ params.partition_date or ds }}"
+
+
+def dataset_uri(config: ModelConfig) -> str:
+    """Where the model's data lives in this deployment: ``data.source`` through ``ML_DATA_URI_MAP`` (or under
+    ``ML_LAKE_URI`` when relative), as the tasks will resolve it."""
+    import os
+
+    from ml_pipeline.data.uris import join_uri, parse_uri_map, resolve_uri
+
+    source = config.data.source
+    if "://" in source:
+        return resolve_uri(source, parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
+    return join_uri(os.environ.get("ML_LAKE_URI", ""), source)
+
+
+def wait_on_s3(config: ModelConfig, source: str):
+    """Data on S3: the Amazon provider's sensor, deferred to the triggerer (no worker slot while waiting)."""
+    from ml_pipeline_airflow.sensors.s3_data import S3DataSensor
+
+    bucket, _, prefix = source.removeprefix("s3://").partition("/")
+    return S3DataSensor(task_id="wait_for_partition", bucket_name=bucket, prefix=f"{prefix}/{PARTITION_DAY}/",
+                        min_size_mb=config.data.min_partition_mb, poke_interval=config.data.poke_interval_seconds,
+                        timeout=6 * 3600)
 
 
 def build_config_error_dag(path: Path, error: str, prefix: str = "ml_training") -> DAG:
@@ -187,10 +293,28 @@ def _training_doc(config: ModelConfig, path: Path) -> str:
             f"holdout AUC ≥ {config.deployment.min_auc_threshold} and beats the champion on the same holdout.")
 
 
+def _feature_doc(config: ModelConfig, path: Path) -> str:
+    views = ", ".join(f"`{v.name}`" for v in _views(config))
+    return (f"### {config.model_name} — features\n\n"
+            f"Every run (`{config.feature_store.schedule}`) finds the days of `{config.data.source}` whose features "
+            f"are missing or were computed from older data, validates each such day and computes its feature views "
+            f"({views}) into the offline store, then `write_to_feature_store` registers them in Feast and "
+            f"materializes the online store. Its outlet, the asset `{config.model_name}_features`, starts "
+            f"`{config.training_dag_id}`; a run with nothing new emits no event. Definitions: "
+            f"`src/ml_pipeline/features/registry.py`, selected by `data.features` in `{path.name}`.")
+
+
+def _views(config: ModelConfig):
+    from ml_pipeline.features.registry import views_for
+
+    return views_for(config.data.features, config.data.feature_functions)
+
+
 def _validation_doc(config: ModelConfig, path: Path) -> str:
     return (f"### {config.model_name} — data validation\n\n"
-            f"Waits for the day's partition of `{config.data.source}` (sensor in reschedule mode: no worker slot "
-            "held), then checks it against the model's rules (`config/data_validation_rules.yaml`, the "
+            f"Waits for the day's partition of `{config.data.source}` (on S3: `S3DataSensor`, deferred to the "
+            "triggerer; on a lake folder: a sensor in reschedule mode; neither holds a worker slot), then checks "
+            "it against the model's rules (`config/data_validation_rules.yaml`, the "
             f"`validation:` section of `{path.name}`, `config/schemas/{config.model_name}.yaml`). An `error` "
             "quarantines the partition and fails at once; the report is written next to the data "
             "(`_validation/`). Trigger with `partition_date` to re-check any day.")

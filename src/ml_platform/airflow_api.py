@@ -66,6 +66,23 @@ class AirflowClient:
         body = {"logical_date": logical_date, "conf": conf or {}}
         return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
 
+    def unpause(self, dag_id: str) -> None:
+        """Let the scheduler start ``dag_id`` (by its schedule or its assets)."""
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def wait_for_new_run(self, dag_id: str, known: set[str], run_type: str, timeout: float = 300.0) -> dict:
+        """Wait until a run of ``run_type`` not in ``known`` (run ids) appears, e.g. one an asset event started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for run in self.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]:
+                if run["run_type"] == run_type and run["dag_run_id"] not in known:
+                    return run
+            time.sleep(1)
+        raise AirflowApiError(f"no new {run_type} run of {dag_id} within {timeout:.0f}s")
+
+    def run_ids(self, dag_id: str) -> set[str]:
+        return {run["dag_run_id"] for run in self.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
+
     def run(self, dag_id: str, run_id: str) -> dict:
         """One DAG run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
@@ -77,8 +94,9 @@ class AirflowClient:
         while time.monotonic() - t0 < timeout:
             if on_task_change:
                 for ti in self.task_instances(dag_id, run_id):
-                    if seen.get(ti["task_id"]) != ti["state"]:
-                        seen[ti["task_id"]] = ti["state"]
+                    key = (ti["task_id"], ti.get("map_index", -1))
+                    if seen.get(key) != ti["state"]:
+                        seen[key] = ti["state"]
                         on_task_change(time.monotonic() - t0, ti)
             state = self.run(dag_id, run_id)["state"]
             if state in ("success", "failed"):

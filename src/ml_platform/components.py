@@ -76,6 +76,10 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
             "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),
+        # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production
+        # sets a SQL registry on PostgreSQL and a Redis online store in this connection's extras (docs/DESIGN.md).
+        "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": os.environ.get("AIRFLOW_CONN_FEATURE_STORE_DEFAULT", json.dumps(
+            {"conn_type": "generic", "extra": {"root": f"{layout.lake.as_uri()}/feature_store"}})),
         # The spec's bucket lives in the local lake in the embedded default; production sets its own map.
         "ML_DATA_URI_MAP": os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={layout.lake.as_uri()}"),
         "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),

@@ -1,4 +1,5 @@
-"""``make demo``: start the platform, generate data, train fraud detection through Airflow's API."""
+"""``make demo``: start the platform, generate data, compute fraud features through Airflow's API, and follow the
+training run that the features' asset starts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 
 DAG_ID = "ml_training_fraud_detection"
+FEATURE_DAG_ID = "feature_engineering_fraud_detection"
 DEMO_DAYS = 7
 RUN_TIMEOUT_S = 1800
 
@@ -29,10 +31,18 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
     try:
+        client.wait_for_dag(FEATURE_DAG_ID)
         client.wait_for_dag(DAG_ID)
-        run = client.trigger(DAG_ID, dt.datetime.now(dt.UTC).isoformat())
-        print(f"triggered {DAG_ID} run {run['dag_run_id']} through the REST API", flush=True)
-        state = _follow(client, run["dag_run_id"])
+        client.unpause(DAG_ID)  # its schedule: the feature asset (and 02:00 as the daily guarantee)
+        known = client.run_ids(DAG_ID)
+        features = client.trigger(FEATURE_DAG_ID, dt.datetime.now(dt.UTC).isoformat())
+        print(f"triggered {FEATURE_DAG_ID} run {features['dag_run_id']} through the REST API", flush=True)
+        if _follow(client, FEATURE_DAG_ID, features["dag_run_id"]) != "success":
+            print_failures(client, FEATURE_DAG_ID, features["dag_run_id"], layout)
+            return 1
+        run = client.wait_for_new_run(DAG_ID, known, "asset_triggered", timeout=120)
+        print(f"{DAG_ID} run {run['dag_run_id']} started by the feature asset's update", flush=True)
+        state = _follow(client, DAG_ID, run["dag_run_id"])
         if state != "success":
             print_failures(client, DAG_ID, run["dag_run_id"], layout)
             return 1
@@ -43,14 +53,15 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
     return 0
 
 
-def _follow(client: AirflowClient, run_id: str) -> str:
+def _follow(client: AirflowClient, dag_id: str, run_id: str) -> str:
     """Print task states as they change until the run finishes; return its final state."""
     t0 = time.monotonic()
 
     def show(elapsed: float, ti: dict) -> None:
-        print(f"  [{elapsed:6.1f}s] {ti['task_id']:<18} {ti['state'] or 'none'}", flush=True)
+        label = ti["task_id"] + (f"[{ti['rendered_map_index'] or ti['map_index']}]" if ti["map_index"] >= 0 else "")
+        print(f"  [{elapsed:6.1f}s] {label:<32} {ti['state'] or 'none'}", flush=True)
 
-    state = client.wait_for_run(DAG_ID, run_id, RUN_TIMEOUT_S, on_task_change=show)
+    state = client.wait_for_run(dag_id, run_id, RUN_TIMEOUT_S, on_task_change=show)
     print(f"run {state} after {time.monotonic() - t0:.1f}s")
     return state
 

@@ -12,8 +12,9 @@ from tests.conftest import REPO_ROOT
 
 DAGS_FOLDER = REPO_ROOT / "airflow" / "dags"
 DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
-TRAINING_TASKS = ["load_data", "validate_data", "engineer_features", "train_model", "evaluate_model",
-                  "register_model", "send_notification"]
+TRAINING_TASKS = ["load_data", "validate_data", "wait_for_features", "engineer_features", "train_model",
+                  "evaluate_model", "register_model", "send_notification"]
+FEATURE_TASKS = ["find_pending_days", "compute_features", "write_to_feature_store"]
 PARSE_PROBE = """
 import json, runpy, sys, time
 import airflow.sdk  # Airflow itself is loaded once per dag-processor, not per file
@@ -39,8 +40,11 @@ def test_fraud_training_dag_structure(dagbag):
     assert set(dag.tags) == {"ml", "training", "fraud_detection"}
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    assert dag.timetable.expression == "0 2 * * *"
-    assert dag.timetable.run_immediately == dt.timedelta(0)  # unpausing never runs a missed slot
+    # started by its features' asset, and by the clock as the daily guarantee
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == [
+        "fraud_detection_features"]
+    assert dag.timetable.timetable.expression == "0 2 * * *"
+    assert dag.timetable.timetable.run_immediately == dt.timedelta(0)  # unpausing never runs a missed slot
     assert [t.task_id for t in dag.topological_sort()] == TRAINING_TASKS
     for upstream, downstream in zip(TRAINING_TASKS, TRAINING_TASKS[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids
@@ -69,15 +73,45 @@ def test_training_validates_with_the_data_validation_operator(dagbag):
 
     task = dagbag.dags["ml_training_fraud_detection"].get_task("validate_data")
     assert isinstance(task, DataValidationOperator)
-    assert "load_data" in task.upstream_task_ids and "engineer_features" in task.downstream_task_ids
+    assert "load_data" in task.upstream_task_ids and "wait_for_features" in task.downstream_task_ids
 
 
-def test_each_model_has_a_data_validation_dag(dagbag):
-    dag = dagbag.dags["data_validation_fraud_detection"]
+def test_feature_dag_produces_the_asset_that_schedules_training_and_training_waits_for_fresh_features(dagbag):
+    dag = dagbag.dags["feature_engineering_fraud_detection"]
+    assert [t.task_id for t in dag.topological_sort()] == FEATURE_TASKS
+    assert dag.timetable.expression == "5 * * * *"
+    assert dag.get_task("compute_features").is_mapped
+    [outlet] = dag.get_task("write_to_feature_store").outlets
+    assert (outlet.name, outlet.uri) == ("fraud_detection_features", "feast://ml_platform/fraud_detection")
+    wait = dagbag.dags["ml_training_fraud_detection"].get_task("wait_for_features")
+    assert wait.mode == "reschedule" and wait.timeout == 60 * 60 + 600
+    assert "feature_engineering_recommendation" not in dagbag.dags  # raw columns only: no feature pipeline
+    assert dagbag.dags["ml_training_recommendation"].timetable.expression == "0 4 * * *"
+
+
+def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
+    from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+
+    monkeypatch.setenv("ML_DATA_URI_MAP", f"s3://ml-data={tmp_path.as_uri()}")  # the embedded default: a local lake
+    dags = build_all_validation_dags()
+    dag = dags["data_validation_fraud_detection"]
     assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "list_partition_values",
                                                             "validate_partition"]
     assert dag.timetable.expression == "15 * * * *"  # config/data_validation_rules.yaml
     sensor = dag.get_task("wait_for_partition")
     assert sensor.mode == "reschedule", "waiting for data must not hold a worker slot"
     assert "partition_date" in dag.params
-    assert "data_validation_recommendation" in dagbag.dags
+    assert "data_validation_recommendation" in dags
+
+
+def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
+    from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+    from ml_pipeline_airflow.sensors.s3_data import S3DataSensor
+
+    monkeypatch.delenv("ML_DATA_URI_MAP", raising=False)  # s3://ml-data/… is really on S3
+    dag = build_all_validation_dags()["data_validation_fraud_detection"]
+    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "landed_partition",
+                                                            "list_partition_values", "validate_partition"]
+    sensor = dag.get_task("wait_for_partition")
+    assert isinstance(sensor, S3DataSensor) and sensor.deferrable
+    assert (sensor.bucket_name, sensor.prefix) == ("ml-data", "transactions/{{ params.partition_date or ds }}/")

@@ -25,6 +25,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
+FEATURE_DAG_ID = "feature_engineering_fraud_detection"
 
 
 def group_members(pgid: int) -> list[int]:
@@ -69,14 +70,22 @@ def test_up_prints_the_urls_and_the_login_once(platform):
     assert str(layout.secrets_file) in again.stdout
 
 
-def test_training_run_triggered_through_the_rest_api_registers_a_model(platform):
+def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_model(platform):
+    """The feature DAG, triggered through the REST API, computes the features into the store; its asset event
+    makes the scheduler start the training DAG (nobody triggers it), which trains on those features."""
     layout, _, _ = platform
     day = dt.date(2026, 11, 20)
     generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), day, days=7, rows_per_day=8_000)
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag(FEATURE_DAG_ID)
     client.wait_for_dag(DAG_ID)
-    run = client.trigger(DAG_ID, "2026-11-20T06:00:00Z")
+    client.unpause(DAG_ID)
+    features = client.trigger(FEATURE_DAG_ID, "2026-11-20T06:00:00Z")
+    assert client.wait_for_run(FEATURE_DAG_ID, features["dag_run_id"], timeout=600) == "success"
+    computed = client.xcom(FEATURE_DAG_ID, features["dag_run_id"], "write_to_feature_store")
+    assert computed["days"] == [f"2026-11-{d}" for d in range(14, 21)]
+    run = client.wait_for_new_run(DAG_ID, set(), "asset_triggered", timeout=120)
     state = client.wait_for_run(DAG_ID, run["dag_run_id"], timeout=600)
     assert state == "success", [(t["task_id"], t["state"]) for t in client.task_instances(DAG_ID, run["dag_run_id"])]
     summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
@@ -84,8 +93,16 @@ def test_training_run_triggered_through_the_rest_api_registers_a_model(platform)
     assert version.tags["lineage.run_id"] == run["dag_run_id"]
     assert set(summary["aliases"]) == {"challenger", "champion"}
     assert summary["rows"] > 50_000 and summary["metrics"]["auc"] >= 0.85
+    assert summary["partitions"][-1].endswith("transactions/2026-11-20")  # the window of the asset event's days
     runs = client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
-    assert [r["run_type"] for r in runs] == ["manual"], "unpausing must not start a missed scheduled run"
+    assert [r["run_type"] for r in runs] == ["asset_triggered"], "unpausing must not start a missed scheduled run"
+    # Nothing new: a second feature run computes nothing, emits no asset event, and starts no training.
+    again = client.trigger(FEATURE_DAG_ID, "2026-11-20T07:00:00Z")
+    assert client.wait_for_run(FEATURE_DAG_ID, again["dag_run_id"], timeout=300) == "success"
+    states = {t["task_id"]: t["state"] for t in client.task_instances(FEATURE_DAG_ID, again["dag_run_id"])}
+    assert states["write_to_feature_store"] == "skipped"
+    time.sleep(5)
+    assert len(client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]) == 1
 
 
 def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):

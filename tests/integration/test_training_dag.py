@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
+from ml_pipeline.feature_store.settings import FeatureStoreSettings
 from ml_pipeline.pipelines import training
 from ml_pipeline.pipelines.context import RunContext
 
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 20)
 RUN_DAG = """
 import datetime as dt, sys
-from ml_pipeline_airflow.dag_factory import build_all_training_dags
-dag = build_all_training_dags()[sys.argv[1]]
+from ml_pipeline_airflow.dag_factory import build_all_feature_dags, build_all_training_dags
+dag = {**build_all_feature_dags(), **build_all_training_dags()}[sys.argv[1]]
 dag.deadline = None  # dag.test() of Airflow 3.3.2 crashes on DeadlineAlerts (docs/TROUBLESHOOTING.md)
 run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
 import collections
@@ -53,6 +54,7 @@ def task_counts(env: dict, dag_id: str) -> tuple[str, dict]:
 def dag_run(services):
     layout, env = services
     generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=10_000)
+    run_dag_test(env, "feature_engineering_fraud_detection")  # training reads its derived features from the store
     return layout, run_dag_test(env, "ml_training_fraud_detection")
 
 
@@ -81,7 +83,8 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     versions_before = client.search_model_versions("name = 'fraud_detection'")
     config_path = config_dir() / "fraud_detection.yaml"
     ctx = RunContext(load_model_config(config_path), config_path, DAY, layout.lake.as_uri(), layout.mlflow_url,
-                     "ml_training_fraud_detection", run_id, uri_map={"s3://ml-data": layout.lake.as_uri()})
+                     "ml_training_fraud_detection", run_id, uri_map={"s3://ml-data": layout.lake.as_uri()},
+                     feature_store=FeatureStoreSettings(root=join_uri(layout.lake.as_uri(), "feature_store")))
     loaded = training.load_data(ctx)
     features = training.engineer_features(ctx, loaded)
     trained = training.train_model(ctx, loaded, features)
@@ -114,3 +117,33 @@ def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(da
     assert moved["previous"] == champion.version
     assert client.get_model_version_by_alias("fraud_detection", "previous_champion").version == champion.version
     assert client.get_model_version_by_alias("fraud_detection", "champion").version == second.version
+
+
+def test_a_run_without_fresh_features_does_not_train(dag_run, services, tmp_path):
+    """New rows land in a partition after the features were computed: training waits for fresh features and, past
+    its wait limit, fails naming the stale days, without training."""
+    layout, _ = services
+    _, env = services
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    raw = (config_dir() / "fraud_detection.yaml").read_text()
+    (configs / "fraud_detection.yaml").write_text(raw.replace("wait_timeout_minutes: 60", "wait_timeout_minutes: 0.01"))
+    late = layout.lake / "transactions" / DAY.isoformat() / "part-late.parquet"
+    import polars as pl
+
+    pl.read_parquet(layout.lake / "transactions" / DAY.isoformat() / "part-00000.parquet").head(5).with_columns(
+        pl.format("late-{}", pl.int_range(5)).alias("transaction_id")).write_parquet(late)
+    try:
+        env = {**env, "ML_PIPELINE_CONFIG_DIR": str(configs), "ML_PIPELINE_RULES_DIR": str(config_dir().parent)}
+        script = RUN_DAG.replace("sys.exit(0 if run.state == \"success\" else 1)", "")
+        script += "print('STATES', {ti.task_id: ti.state for ti in run.get_task_instances()})\n"
+        result = subprocess.run([sys.executable, "-c", script, "ml_training_fraud_detection"], env=env,
+                                capture_output=True, text=True, timeout=900)
+    finally:
+        late.unlink()
+    output = result.stdout + result.stderr
+    states = ast.literal_eval(next(line for line in result.stdout.splitlines() if line.startswith("STATES "))[7:])
+    assert states["wait_for_features"] == "failed"
+    assert states["engineer_features"] == states["train_model"] == "upstream_failed"
+    assert f"{DAY} card_windows: " in output and "changed since" in output
+    assert "Run (or fix) feature_engineering_fraud_detection, then clear this task." in output

@@ -21,7 +21,7 @@ import polars as pl
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import to_uri
 from ml_pipeline.validation.quarantine import QuarantineStore
-from ml_pipeline_airflow.dag_factory import build_all_training_dags, build_all_validation_dags
+from ml_pipeline_airflow.dag_factory import build_all_feature_dags, build_all_training_dags, build_all_validation_dags
 
 DAY = dt.date(2026, 11, 20)
 lake = os.environ["ML_LAKE_URI"]
@@ -50,15 +50,19 @@ def run(dag, minute, **kwargs):
     return dag_run.state, {ti.task_id: [ti.state, ti.try_number] for ti in dag_run.get_task_instances()}, dag_run.run_id
 
 training = build_all_training_dags()["ml_training_fraud_detection"]
+features = build_all_feature_dags()["feature_engineering_fraud_detection"]
 results = {}
 for minute, kind in enumerate(sys.argv[1:]):
     partition = dataset(kind, BREAK[kind])
+    if kind == "warning":  # training waits for features computed from exactly this data
+        results["features_warning"] = run(features, 30)[0]
     state, tasks, run_id = run(training, minute)
     entries = [e for e in QuarantineStore(lake).list("fraud_detection") if e["data_uri"] == partition]
     results[kind] = {"state": state, "tasks": tasks, "run_id": run_id,
                      "failures": entries[0]["failures"] if entries else []}
     if kind == "statistics":  # a person accepts the data: the same data now trains
         QuarantineStore(lake).release("fraud_detection", partition, reason="refunds are negative this week")
+        results["features_released"] = run(features, 35)[0]
         results["released"] = dict(zip(["state", "tasks"], run(training, 50)))
     if kind == "warning":  # the landed partition through the data validation DAG
         validation = build_all_validation_dags()["data_validation_fraud_detection"]
@@ -97,12 +101,14 @@ def test_each_rule_kind_blocks_training_without_a_retry(results, kind):
 
 
 def test_released_partition_trains(results):
+    assert results["features_released"] == "success"  # the feature pipeline also accepts the released data
     assert results["released"]["state"] == "success"
     assert results["released"]["tasks"]["register_model"][0] == "success"
 
 
 def test_a_warning_does_not_block_and_its_report_is_logged_to_the_mlflow_run(results, services, tmp_path):
     layout, _ = services
+    assert results["features_warning"] == "success"
     assert results["warning"]["state"] == "success" and results["warning"]["failures"] == []
     client = MlflowClient(layout.mlflow_url)
     [run] = client.search_runs([client.get_experiment_by_name("fraud_detection").experiment_id],

@@ -1,4 +1,4 @@
-"""Read and write the data lake through URIs (``file://`` today, ``s3://`` later).
+"""Read and write the data lake through URIs (``file://``, or ``s3://`` through s3fs).
 
 Every path is a URI resolved by fsspec, so the same code reads a local folder
 and an object store. Nothing here knows about Airflow.
@@ -8,42 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import fsspec
 import polars as pl
 
-
-def to_uri(location: str | Path) -> str:
-    """Return ``location`` as a URI, turning a bare local path into ``file://``."""
-    text = str(location)
-    if "://" in text:
-        return text.rstrip("/")
-    return Path(text).expanduser().resolve().as_uri()
-
-
-def parse_uri_map(text: str | None) -> dict[str, str]:
-    """Parse ``"s3://ml-data=file:///lake,gs://b=…"`` into a prefix map (the environment's setting)."""
-    pairs = [item.split("=", 1) for item in (text or "").split(",") if item.strip()]
-    bad = [item for item in pairs if len(item) != 2 or "://" not in item[0]]
-    if bad:
-        raise ValueError(f"ML_DATA_URI_MAP: expected 'scheme://prefix=uri' pairs separated by commas, got {text!r}")
-    return {prefix.strip().rstrip("/"): target.strip().rstrip("/") for prefix, target in pairs}
-
-
-def resolve_uri(uri: str, uri_map: dict[str, str]) -> str:
-    """Rewrite ``uri`` through the longest matching prefix of ``uri_map`` (unchanged when none matches)."""
-    uri = uri.rstrip("/")
-    for prefix in sorted(uri_map, key=len, reverse=True):
-        if uri == prefix or uri.startswith(prefix + "/"):
-            return uri_map[prefix] + uri[len(prefix):]
-    return uri
-
-
-def join_uri(base: str, *parts: str) -> str:
-    """Join URI path segments with single slashes."""
-    cleaned = [base.rstrip("/")] + [p.strip("/") for p in parts if p]
-    return "/".join(cleaned)
+# The URI helpers live in a module without data libraries (DAG files use them); re-exported here.
+from ml_pipeline.data.uris import join_uri as join_uri
+from ml_pipeline.data.uris import parse_uri_map as parse_uri_map
+from ml_pipeline.data.uris import resolve_uri as resolve_uri
+from ml_pipeline.data.uris import to_uri as to_uri
 
 
 def exists(uri: str) -> bool:

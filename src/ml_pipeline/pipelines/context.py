@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import join_uri, resolve_uri
+from ml_pipeline.feature_store.settings import FeatureStoreSettings
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class RunContext:
     dag_id: str
     run_id: str
     uri_map: Mapping[str, str] = field(default_factory=dict)
+    feature_store: FeatureStoreSettings | None = None
 
     @property
     def dataset_uri(self) -> str:

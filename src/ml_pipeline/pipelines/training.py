@@ -23,7 +23,7 @@ import polars as pl
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
 from ml_pipeline.data.validator import DataValidationError, require_columns
-from ml_pipeline.features.registry import build_features
+from ml_pipeline.features.registry import add_request_features, build_features
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.training.split import split_by_time
@@ -150,9 +150,16 @@ STATUS_ORDER = ["passed", "warning", "released", "failed"]
 
 
 def engineer_features(ctx: RunContext, loaded: dict) -> dict:
-    """Compute the model's features from the snapshot and write the feature table."""
+    """The snapshot with the model's features (derived ones read point in time from the feature store), written
+    as this run's feature table."""
     data = ctx.config.data
-    features = build_features(read_parquet(loaded["snapshot_uri"]), data.features, data.feature_functions)
+    snapshot = read_parquet(loaded["snapshot_uri"])
+    if ctx.config.uses_feature_store and ctx.feature_store is not None:
+        from ml_pipeline.pipelines.features import historical_features
+
+        features = add_request_features(historical_features(ctx, snapshot), data.features)
+    else:  # no store (an in-process run): the same views, computed over the snapshot itself
+        features = build_features(snapshot, data.features, data.feature_functions)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
     folder = f"{data.partition_by}={loaded['partition']}/" if loaded.get("partition") is not None else ""
     uri = write_parquet(features, ctx.artifact_uri(f"{folder}features.parquet"))

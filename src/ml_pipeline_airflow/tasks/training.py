@@ -6,6 +6,7 @@ bad config fail the task at once: retrying cannot fix them.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable
@@ -26,16 +27,31 @@ def run_context(config_path: str) -> RunContext:
     from ml_pipeline.config import load_model_config
     from ml_pipeline.data.lake import parse_uri_map, to_uri
     from ml_pipeline.pipelines.context import RunContext
+    from ml_pipeline_airflow.hooks.feature_store import FeatureStoreHook
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 
-    dag_run = get_current_context()["dag_run"]
-    when = dag_run.logical_date or dag_run.run_after
+    context = get_current_context()
+    dag_run = context["dag_run"]
     lake = os.environ.get("ML_LAKE_URI")
     if not lake:
         raise RuntimeError("ML_LAKE_URI is not set: point it at the data lake root (file://… or s3://…)")
-    return RunContext(load_model_config(config_path), Path(config_path), when.date(), to_uri(lake),
+    config = load_model_config(config_path)
+    return RunContext(config, Path(config_path), run_date(context), to_uri(lake),
                       MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id,
-                      uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
+                      uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")),
+                      feature_store=FeatureStoreHook().settings if config.uses_feature_store else None)
+
+
+def run_date(context) -> dt.date:
+    """The last day of the run's data window: for a run started by feature asset events, the newest day those
+    events computed; otherwise the run's logical date (or, without one, when it was due)."""
+    dag_run = context["dag_run"]
+    if dag_run.run_type == "asset_triggered":
+        days = [day for events in context["triggering_asset_events"].values() for event in events
+                for day in (event.extra or {}).get("days", [])]
+        if days:
+            return max(dt.date.fromisoformat(day) for day in days)
+    return (dag_run.logical_date or dag_run.run_after).date()
 
 
 def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
@@ -53,11 +69,12 @@ def run_classified(call: Callable[[], Any]) -> Any:
     from ml_pipeline.config import ConfigError
     from ml_pipeline.data.validator import DataValidationError
     from ml_pipeline.failures.classification import TransientError, is_transient, one_line
+    from ml_pipeline.feature_store.settings import FeatureStoreConfigError
     from ml_pipeline.validation.rules import RulesError
 
     try:
         return call()
-    except (DataValidationError, ConfigError, RulesError) as exc:
+    except (DataValidationError, ConfigError, RulesError, FeatureStoreConfigError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     except TransientError:
         raise
@@ -102,7 +119,7 @@ def combine_partitions(config_path: str, loaded: list[dict], features: list[dict
 
 @task(map_index_template=PARTITION_LABEL)
 def engineer_features(config_path: str, loaded: dict) -> dict:
-    """Write the feature table of this run."""
+    """Write the feature table of this run (derived features read point in time from the feature store)."""
     from ml_pipeline.pipelines import training
 
     label_partition(loaded.get("partition"))

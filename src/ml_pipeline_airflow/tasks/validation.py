@@ -30,3 +30,15 @@ def list_partition_values(config_path: str) -> list[str | None]:
     from ml_pipeline.pipelines import validation
 
     return run_step(lambda ctx: validation.partition_slices(ctx, partition_day()), config_path)
+
+
+@task
+def landed_partition(config_path: str) -> str:
+    """The run's partition URI once a sensor outside the lake code (``S3DataSensor``) has seen it land."""
+    from ml_pipeline.data.loader import MissingPartitionError
+    from ml_pipeline.pipelines import validation
+
+    uri = run_step(lambda ctx: validation.landed_partition(ctx, partition_day()), config_path)
+    if uri is None:
+        raise MissingPartitionError(f"{config_path}: the sensor saw the partition, but it has no parquet files now")
+    return uri

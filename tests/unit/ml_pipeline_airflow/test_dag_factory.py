@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ml_pipeline.config import config_dir
-from ml_pipeline_airflow.dag_factory import CONFIG_ERROR_TAG, build_all_training_dags
+from ml_pipeline_airflow.dag_factory import CONFIG_ERROR_TAG, build_all_feature_dags, build_all_training_dags
 
 FRAUD = config_dir() / "fraud_detection.yaml"
 
@@ -28,7 +28,7 @@ def test_one_dag_per_config_with_schedule_retries_and_tags_from_it(configs):
     dags = build_all_training_dags(configs)
     assert sorted(dags) == ["ml_training_model_0", "ml_training_model_1", "ml_training_model_2"]
     dag = dags["ml_training_model_2"]
-    assert dag.timetable.expression == "0 2 * * *"
+    assert dag.timetable.timetable.expression == "0 2 * * *"
     assert set(dag.tags) == {"ml", "training", "model_2"}
     assert {t.retries for t in dag.tasks} == {3}
 
@@ -55,10 +55,24 @@ def test_partition_by_maps_load_validate_and_features_and_combines_for_training(
     write_model(tmp_path, "by_region", data={**yaml.safe_load(FRAUD.read_text())["data"], "partition_by": "region"})
     dag = build_all_training_dags(tmp_path)["ml_training_by_region"]
     mapped = {t.task_id for t in dag.tasks if t.is_mapped}
-    assert mapped == {"load_data", "validate_data", "engineer_features"}
+    assert mapped == {"load_data", "validate_data", "wait_for_features", "engineer_features"}
     assert dag.get_task("list_partitions").downstream_task_ids == {"load_data"}
     assert dag.get_task("combine_partitions").downstream_task_ids >= {"train_model"}
-    assert "engineer_features" in dag.get_task("validate_data").downstream_task_ids
+    assert dag.get_task("validate_data").downstream_task_ids == {"wait_for_features"}
+    assert "engineer_features" in dag.get_task("wait_for_features").downstream_task_ids
+
+
+def test_a_model_without_derived_features_keeps_its_clock_and_gets_no_feature_dag(tmp_path):
+    write_model(tmp_path, "raw_only", data={**yaml.safe_load(FRAUD.read_text())["data"],
+                                            "features": ["amount", "merchant_category"]})
+    write_model(tmp_path, "hourly_features", schedule=None, feature_store={"schedule": "30 * * * *"})
+    assert sorted(build_all_feature_dags(tmp_path)) == ["feature_engineering_hourly_features"]
+    dags = build_all_training_dags(tmp_path)
+    assert dags["ml_training_raw_only"].timetable.expression == "0 2 * * *"
+    assert "wait_for_features" not in dags["ml_training_raw_only"].task_ids
+    # no cron: the features' asset alone starts training
+    assert [a.name for a in dags["ml_training_hourly_features"].timetable.asset_condition.objects] == [
+        "hourly_features_features"]
 
 
 def test_training_runs_in_the_configured_pool(tmp_path):

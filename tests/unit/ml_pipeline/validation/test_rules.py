@@ -29,8 +29,8 @@ def test_repository_rules_merge_global_derived_and_model_rules():
 
 def test_defaults_alone_are_derived_from_the_model_config(rules_dir):
     rules = rules_for_model(load_model_config(FRAUD), FRAUD)
-    assert set(rules.columns) == {"amount", "merchant_category", "card_id", "transaction_id", "region",
-                                  "event_time", "is_fraud"}
+    assert set(rules.columns) == {"amount", "merchant_category", "card_id", "transaction_id", "event_time",
+                                  "is_fraud"}
     assert rules.columns["is_fraud"].categories.allowed == [0, 1]
     assert rules.completeness.critical_columns == ["is_fraud", "event_time"]
     assert rules.volume.min_rows == 1 and rules.freshness.max_age_hours == 48

@@ -1,0 +1,62 @@
+"""The offline store's files: one parquet file per feature view and day, and a manifest saying what it was computed
+from (each source partition's fingerprint), so anyone can tell whether a day's features are fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import fsspec
+
+from ml_pipeline.data.lake import join_uri, write_parquet
+from ml_pipeline.feature_store.settings import FeatureStoreSettings
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def data_uri(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> str:
+    return join_uri(settings.offline_uri(model, view), "data", f"{day.isoformat()}.parquet")
+
+
+def manifest_uri(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> str:
+    return join_uri(settings.offline_uri(model, view), "_manifest", f"{day.isoformat()}.json")
+
+
+def write_day(settings: FeatureStoreSettings, model: str, view: str, day: dt.date, table: pl.DataFrame,
+              sources: Mapping[str, str], run_id: str) -> dict:
+    """Write one day of a view, then its manifest (``sources``: partition URI → fingerprint it was computed from).
+
+    The manifest is written last: a day whose manifest matches the data is complete."""
+    uri = write_parquet(table, data_uri(settings, model, view, day))
+    manifest = {"model": model, "view": view, "day": day.isoformat(), "rows": table.height, "data_uri": uri,
+                "sources": dict(sources), "run_id": run_id,
+                "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    fs, path = fsspec.core.url_to_fs(manifest_uri(settings, model, view, day))
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "w") as handle:
+        json.dump(manifest, handle, indent=2)
+    return manifest
+
+
+def read_manifest(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> dict | None:
+    fs, path = fsspec.core.url_to_fs(manifest_uri(settings, model, view, day))
+    if not fs.exists(path):
+        return None
+    with fs.open(path) as handle:
+        return json.load(handle)
+
+
+def stale_reason(manifest: dict | None, current: Mapping[str, str]) -> str | None:
+    """Why a day's features do not match the data as it is now (``current``: partition URI → fingerprint of the
+    partitions the day depends on, a missing partition absent); None when they are fresh."""
+    if manifest is None:
+        return "not computed"
+    for uri, digest in manifest["sources"].items():
+        now = current.get(uri)
+        if now != digest:
+            return f"{uri} changed since ({'gone' if now is None else 'new fingerprint'})"
+    added = sorted(set(current) - set(manifest["sources"]))
+    return f"computed before {', '.join(added)} landed" if added else None

@@ -1,0 +1,116 @@
+"""Feast operations: register a model's views, materialize them online, read them point in time, look them up.
+
+Feast is imported here only (it takes seconds to import): DAG files never load this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ml_pipeline.config import ModelConfig
+from ml_pipeline.feature_store.settings import FeatureStoreSettings
+from ml_pipeline.features.registry import FeatureView, views_for
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = logging.getLogger(__name__)
+TIMESTAMP = "event_timestamp"  # the entity frame's timestamp column, as Feast names it
+
+
+def model_views(config: ModelConfig) -> list[FeatureView]:
+    return views_for(config.data.features, config.data.feature_functions)
+
+
+def open_store(settings: FeatureStoreSettings) -> FeatureStore:
+    from feast import FeatureStore
+
+    return FeatureStore(config=settings.repo_config())
+
+
+def feast_objects(settings: FeatureStoreSettings, config: ModelConfig) -> list:
+    """The Feast entities and feature views of ``config``'s model (one file source per view)."""
+    from feast import Entity, FileSource, ValueType
+    from feast import FeatureView as FeastView
+    from feast import Field as FeastField
+    from feast.types import Float64, Int32, Int64, String
+
+    types = {"int32": Int32, "int64": Int64, "float64": Float64, "string": String}
+    objects, entities = [], {}
+    for view in model_views(config):
+        entity = entities.setdefault(view.entity, Entity(name=view.entity, join_keys=[view.entity],
+                                                          value_type=ValueType.STRING))
+        name = settings.feast_name(config.model_name, view.name)
+        folder = f"{settings.offline_uri(config.model_name, view.name)}/data"
+        source = FileSource(name=f"{name}__files", path=folder.removeprefix("file://"),  # Feast: a path or s3://
+                            timestamp_field="event_time")
+        objects.append(FeastView(name=name, entities=[entity], ttl=view.ttl, source=source, online=True,
+                                 schema=[FeastField(name=n, dtype=types[t]) for n, t in view.features.items()],
+                                 description=view.description, tags={"model": config.model_name}))
+    return list(entities.values()) + objects
+
+
+def apply(store: FeatureStore, settings: FeatureStoreSettings, config: ModelConfig) -> None:
+    """Register (or update) the model's views in the store's registry."""
+    store.apply(feast_objects(settings, config))
+
+
+def materialize(store: FeatureStore, settings: FeatureStoreSettings, config: ModelConfig,
+                start: dt.datetime, end: dt.datetime) -> None:
+    """Load the latest row per entity of ``[start, end)`` into the online store."""
+    names = [settings.feast_name(config.model_name, view.name) for view in model_views(config)]
+    store.materialize(start_date=start, end_date=end, feature_views=names)
+
+
+def historical_features(store: FeatureStore, settings: FeatureStoreSettings, config: ModelConfig,
+                        frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the model's view features joined point in time from the offline store: each row gets, per
+    view, the latest feature row of its entity at or before the row's timestamp (within the view's ttl).
+
+    Feast sees each distinct (entity, timestamp) once and the result is joined back by those keys, so no
+    example is dropped or duplicated; an example without features gets nulls."""
+    timestamp = config.data.timestamp_column
+    for view in model_views(config):
+        keys = (frame.select(pl.col(view.entity), pl.col(timestamp).alias(TIMESTAMP))
+                .drop_nulls().unique(maintain_order=True))
+        refs = [f"{settings.feast_name(config.model_name, view.name)}:{name}" for name in view.features]
+        got = store.get_historical_features(entity_df=keys.to_pandas(), features=refs).to_df()
+        table = (pl.from_pandas(got[[view.entity, TIMESTAMP, *view.features]])
+                 .with_columns(pl.col(TIMESTAMP).cast(frame.schema[timestamp]),
+                               *(pl.col(n).cast(_TYPES[t]) for n, t in view.features.items()))
+                 .unique([view.entity, TIMESTAMP], keep="first"))
+        frame = frame.drop(*view.features, strict=False).join(
+            table, left_on=[view.entity, timestamp], right_on=[view.entity, TIMESTAMP], how="left",
+            maintain_order="left")
+    return frame
+
+
+class OnlineFeatures:
+    """Serving-time lookup of a model's latest features per entity (one store kept open)."""
+
+    def __init__(self, settings: FeatureStoreSettings, config: ModelConfig, store: FeatureStore | None = None):
+        self.store = store or open_store(settings)
+        self.views = model_views(config)
+        self.refs = [f"{settings.feast_name(config.model_name, v.name)}:{n}" for v in self.views for n in v.features]
+        self.keys = list(dict.fromkeys(v.entity for v in self.views))
+
+    def lookup(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+        """Features for each row's entity keys (e.g. ``card_id`` and ``merchant_category``), column → values in
+        row order; None where the store has nothing (fresh enough) for that entity."""
+        missing = [key for key in self.keys if any(key not in row for row in rows)]
+        if missing:
+            raise KeyError(f"online lookup rows need the entity key(s) {', '.join(missing)}")
+        entity_rows = [{key: row[key] for key in self.keys} for row in rows]
+        return self.store.get_online_features(features=self.refs, entity_rows=entity_rows).to_dict()
+
+
+def feature_names(config: ModelConfig) -> Iterable[str]:
+    return [name for view in model_views(config) for name in view.features]
+
+
+_TYPES = {"int32": pl.Int32, "int64": pl.Int64, "float64": pl.Float64, "string": pl.String}
