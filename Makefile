@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features clean
+.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ bench-alerts: install
 
 bench-features: install
 	$(BIN)/python benchmarks/features.py
+
+bench-feature-store: install
+	$(BIN)/python benchmarks/feature_store.py --separate-env
 
 clean: down
 	rm -rf .platform

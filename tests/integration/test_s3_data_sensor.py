@@ -117,7 +117,7 @@ if __name__ == "__main__":
 
 
 def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, s3_server, tmp_path):
-    """With the data on S3 (no URI map to a local folder), the validation DAG waits with ``S3DataSensor`` (deferred)
+    """With the data on S3 (the URI map points the config's bucket at another bucket, not a local folder), the validation DAG waits with ``S3DataSensor`` (deferred)
     and validates the partition through the same ``s3://`` reads production uses (s3fs): report next to the data."""
     from ml_pipeline.config import config_dir
     from ml_pipeline.data.generator import generate_day
@@ -125,14 +125,14 @@ def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, 
     _, env = services
     s3 = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key="test",
                       region_name="us-east-1")
-    s3.create_bucket(Bucket="ml-data")
+    s3.create_bucket(Bucket="landing")  # the config's s3://ml-data, mapped to this deployment's bucket
     import datetime as dt
     import io
 
     def land(day: dt.date) -> None:
         body = io.BytesIO()
         generate_day(day, 3_000).write_parquet(body)
-        s3.put_object(Bucket="ml-data", Key=f"transactions/{day}/part-00000.parquet", Body=body.getvalue())
+        s3.put_object(Bucket="landing", Key=f"transactions/{day}/part-00000.parquet", Body=body.getvalue())
 
     for offset in (1, 2):  # earlier days (the volume rule compares with them); the run's own day lands later
         land(dt.date(2026, 11, 20) - dt.timedelta(days=offset))
@@ -144,7 +144,7 @@ def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, 
     (configs / "fraud_detection.yaml").write_text(raw.replace("data:\n", "data:\n  poke_interval_seconds: 2\n", 1))
     dag_file = tmp_path / "validation_on_s3.py"
     dag_file.write_text(VALIDATION_ON_S3)
-    run_env = {key: value for key, value in env.items() if key != "ML_DATA_URI_MAP"}
+    run_env = {**env, "ML_DATA_URI_MAP": "s3://ml-data=s3://landing"}
     run_env.update({"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection), "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path),
                     "AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                     "AWS_DEFAULT_REGION": "us-east-1", "ML_LAKE_URI": (tmp_path / "lake").as_uri(),
@@ -155,7 +155,7 @@ def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, 
     for line in process.stdout:  # the day lands only once the sensor waits on its trigger
         seen.append(line)
         if "[DAG TEST] running trigger in line" in line and len(seen) < 10**6 and not s3.list_objects_v2(
-                Bucket="ml-data", Prefix="transactions/2026-11-20/").get("KeyCount"):
+                Bucket="landing", Prefix="transactions/2026-11-20/").get("KeyCount"):
             land(dt.date(2026, 11, 20))
     process.wait(timeout=600)
     output = "".join(seen)
@@ -165,5 +165,5 @@ def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, 
                                          "list_partition_values": "success", "validate_partition": "success"}, output[
         -8000:]
     assert "[DAG TEST] running trigger in line" in output, "the S3 wait must run on the triggerer"
-    report = s3.get_object(Bucket="ml-data", Key="transactions/2026-11-20/_validation/fraud_detection/report.json")
+    report = s3.get_object(Bucket="landing", Key="transactions/2026-11-20/_validation/fraud_detection/report.json")
     assert json.loads(report["Body"].read())["status"] in ("passed", "warning")
