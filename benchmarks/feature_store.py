@@ -70,7 +70,8 @@ def separate_env(work: Path) -> str:
     venv = work / "feast-venv"
     if not (venv / "bin" / "python").exists():
         subprocess.run([uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True)
-        subprocess.run([uv, "pip", "install", "--python", str(venv / "bin" / "python"), "feast==0.67.0"],
+        subprocess.run([uv, "pip", "install", "--compile-bytecode", "--python", str(venv / "bin" / "python"),
+                        "feast==0.67.0"],
                        check=True, capture_output=True)
     return str(venv / "bin" / "python")
 
@@ -136,11 +137,7 @@ def main() -> int:
             batch.append(time.perf_counter() - t0)
         assert sum(v is not None for v in got["transaction_count_1h"]) == len(rows)
 
-        repo = settings.repo_config()
-        repo_settings = {"project": repo.project, "provider": "local", "registry": repo.registry_config,
-                         "online_store": {"type": "sqlite", "path": repo.online_config.path},
-                         "offline_store": {"type": "file"}, "repo_path": str(repo.repo_path),
-                         "entity_key_serialization_version": 3}
+        repo_settings = settings.repo_config_fields()
         cold = {"this_env": cold_lookup(sys.executable, repo_settings, lookup.refs, rows[0], "transaction_count_1h", 3)}
         if args.separate_env:
             cold["separate_env"] = cold_lookup(separate_env(work), repo_settings, lookup.refs, rows[0],

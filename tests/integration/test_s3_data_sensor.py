@@ -117,8 +117,9 @@ if __name__ == "__main__":
 
 
 def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, s3_server, tmp_path):
-    """With the data on S3 (the URI map points the config's bucket at another bucket, not a local folder), the validation DAG waits with ``S3DataSensor`` (deferred)
-    and validates the partition through the same ``s3://`` reads production uses (s3fs): report next to the data."""
+    """With the data on S3 (the URI map points the config's bucket at another bucket, not a local folder), the
+    validation DAG waits with ``S3DataSensor`` (deferred) and validates the partition through the same ``s3://``
+    reads production uses (s3fs): the report lands next to the data."""
     from ml_pipeline.config import config_dir
     from ml_pipeline.data.generator import generate_day
 

@@ -61,17 +61,21 @@ class FeatureStoreSettings:
         """The Feast feature view of a model's view (Feast names are global to the project)."""
         return f"{model}__{view}"
 
-    def repo_config(self):
-        """Feast's ``RepoConfig`` for these settings."""
-        from feast.repo_config import RepoConfig
-
+    def repo_config_fields(self) -> dict[str, Any]:
+        """The fields of Feast's ``RepoConfig`` (JSON-able: a separate process can open the same store)."""
         local = self._local_root()
         registry = self.registry or str(_require_local(local, "registry") / "registry.db")
         online = self.online_store or {"type": "sqlite", "path": str(_require_local(local, "online_store")
                                                                      / "online.db")}
-        return RepoConfig(project=self.project, provider="local", registry=registry, online_store=online,
-                          offline_store={"type": "file"}, repo_path=local or Path.cwd(),
-                          entity_key_serialization_version=3)
+        return {"project": self.project, "provider": "local", "registry": registry, "online_store": online,
+                "offline_store": {"type": "file"}, "repo_path": str(local or Path.cwd()),
+                "entity_key_serialization_version": 3}
+
+    def repo_config(self):
+        """Feast's ``RepoConfig`` for these settings."""
+        from feast.repo_config import RepoConfig
+
+        return RepoConfig(**self.repo_config_fields())
 
     def _local_root(self) -> Path | None:
         if not self.root.startswith("file://"):
