@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import polars as pl
+
 from ml_pipeline.data.lake import fingerprint, list_parquet_files
 from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, partition_uri
 from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.failures.classification import TransientError
 from ml_pipeline.feature_store import offline
 from ml_pipeline.features.registry import views_for
 from ml_pipeline.pipelines.context import RunContext
@@ -53,12 +56,8 @@ def compute_day(ctx: RunContext, day: str) -> dict:
     validate_partition(ctx, uri)  # raises DataValidationError: bad data never becomes features
     sources = _sources(ctx, date)
     frames = [load_partition(source) for source in sorted(sources, key=partition_day)]
-    import polars as pl
-
     events = pl.concat(frames, how="diagonal_relaxed")
     if _sources(ctx, date) != sources:
-        from ml_pipeline.failures.classification import TransientError
-
         raise TransientError(f"partition {uri} changed while features were computed; retry later")
     start = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
     written = {}
