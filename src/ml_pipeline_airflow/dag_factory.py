@@ -207,12 +207,10 @@ def dataset_uri(config: ModelConfig) -> str:
     ``ML_LAKE_URI`` when relative), as the tasks will resolve it."""
     import os
 
-    from ml_pipeline.data.uris import join_uri, parse_uri_map, resolve_uri
+    from ml_pipeline.data.uris import parse_uri_map, source_uri
 
-    source = config.data.source
-    if "://" in source:
-        return resolve_uri(source, parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
-    return join_uri(os.environ.get("ML_LAKE_URI", ""), source)
+    return source_uri(config.data.source, os.environ.get("ML_LAKE_URI", ""),
+                      parse_uri_map(os.environ.get("ML_DATA_URI_MAP")))
 
 
 def wait_on_s3(config: ModelConfig, source: str):

@@ -35,3 +35,8 @@ def join_uri(base: str, *parts: str) -> str:
     """Join URI path segments with single slashes."""
     cleaned = [base.rstrip("/")] + [p.strip("/") for p in parts if p]
     return "/".join(cleaned)
+
+
+def source_uri(source: str, lake_uri: str, uri_map: dict[str, str]) -> str:
+    """Where a model's ``data.source`` lives: through the URI map when it is a URI, else under the lake."""
+    return resolve_uri(source, uri_map) if "://" in source else join_uri(lake_uri, source)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.feature_store.settings import FeatureStoreSettings
-from ml_pipeline.features.registry import FeatureView, views_for
+from ml_pipeline.features.registry import FeatureView, polars_type, views_for
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -82,7 +82,7 @@ def historical_features(store: FeatureStore, settings: FeatureStoreSettings, con
         got = store.get_historical_features(entity_df=keys.to_pandas(), features=refs).to_df()
         table = (pl.from_pandas(got[[view.entity, TIMESTAMP, *view.features]])
                  .with_columns(pl.col(TIMESTAMP).cast(frame.schema[timestamp]),
-                               *(pl.col(n).cast(_TYPES[t]) for n, t in view.features.items()))
+                               *(pl.col(n).cast(polars_type(t)) for n, t in view.features.items()))
                  .unique([view.entity, TIMESTAMP], keep="first"))
         frame = frame.drop(*view.features, strict=False).join(
             table, left_on=[view.entity, timestamp], right_on=[view.entity, TIMESTAMP], how="left",
@@ -108,9 +108,3 @@ class OnlineFeatures:
         entity_rows = [{key: row[key] for key in self.keys} for row in rows]
         return self.store.get_online_features(features=self.refs, entity_rows=entity_rows).to_dict()
 
-
-def feature_names(config: ModelConfig) -> Iterable[str]:
-    return [name for view in model_views(config) for name in view.features]
-
-
-_TYPES = {"int32": pl.Int32, "int64": pl.Int64, "float64": pl.Float64, "string": pl.String}

@@ -112,7 +112,7 @@ def point_in_time_join(frame: pl.DataFrame, table: pl.DataFrame, view: FeatureVi
     joined = left.join_asof(right, left_on=timestamp_column, right_on="_feature_time", by=view.entity,
                             strategy="backward", tolerance=view.ttl, check_sortedness=False)
     return joined.sort("_row").drop("_row", "_feature_time").with_columns(
-        pl.col(name).cast(_polars_type(kind)) for name, kind in view.features.items())
+        pl.col(name).cast(polars_type(kind)) for name, kind in view.features.items())
 
 
 def add_request_features(frame: pl.DataFrame, features: Iterable[str]) -> pl.DataFrame:
@@ -137,7 +137,8 @@ def build_features(frame: pl.DataFrame, features: Iterable[str], explicit: Itera
     return add_request_features(frame, features)
 
 
-def _polars_type(kind: str):
+def polars_type(kind: str):
+    """The polars type of a view's column type name."""
     import polars as pl
 
     return {"int32": pl.Int32, "int64": pl.Int64, "float64": pl.Float64, "string": pl.String}[kind]

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
-from ml_pipeline.data.lake import join_uri, resolve_uri
+from ml_pipeline.data.lake import join_uri
+from ml_pipeline.data.uris import source_uri
 from ml_pipeline.feature_store.settings import FeatureStoreSettings
 
 
@@ -31,8 +32,7 @@ class RunContext:
     @property
     def dataset_uri(self) -> str:
         """URI of the model's source dataset: ``data.source`` through the environment's URI map, or under the lake."""
-        source = self.config.data.source
-        return resolve_uri(source, dict(self.uri_map)) if "://" in source else join_uri(self.lake_uri, source)
+        return source_uri(self.config.data.source, self.lake_uri, dict(self.uri_map))
 
     @property
     def run_prefix(self) -> str:
