@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store clean
+.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,9 @@ bench-features: install
 
 bench-feature-store: install
 	$(BIN)/python benchmarks/feature_store.py --separate-env
+
+bench-serving: install
+	$(BIN)/python benchmarks/serving.py
 
 clean: down
 	rm -rf .platform

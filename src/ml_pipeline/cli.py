@@ -63,11 +63,22 @@ def main(argv: list[str] | None = None) -> int:
         if name == "discard":
             sub.add_argument("--reason", required=True)
     commands.add_parser("alerts", help="alerts the local Slack and email sinks received")
+    deployments = commands.add_parser("deployments", help="a model's promotions, rejections and rollbacks")
+    deployments.add_argument("model")
+    rollback = commands.add_parser("rollback", help="put a previous version back in production (verified)")
+    rollback.add_argument("model")
+    rollback.add_argument("--to", default=None, help="version to serve (default: previous_champion)")
+    rollback.add_argument("--reason", default="rolled back by hand", help="kept in the promotion history")
+    serve = commands.add_parser("serve", help="serve a model's champion over HTTP (what `make up` runs)")
+    serve.add_argument("model")
+    serve.add_argument("--port", type=int, default=8500)
+    serve.add_argument("--version", default=None, help="serve this version only (no alias)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     handlers = {"generate-data": _generate, "run-training": _run_training, "check-config": _check_config,
                 "new-model": _new_model, "validate": _validate, "quarantine": _quarantine,
-                "dlq": _dlq, "alerts": _alerts}
+                "dlq": _dlq, "alerts": _alerts, "deployments": _deployments, "rollback": _rollback,
+                "serve": _serve}
     return handlers[args.command](args)
 
 
@@ -259,4 +270,43 @@ def _alerts(args: argparse.Namespace) -> int:
     for alert in received:
         first = (alert.get("subject") or alert.get("text") or "").splitlines()[0][:200]
         print(f"{alert['received_at'][:19]}  {alert['channel']:<6} {first}")
+    return 0
+
+
+def _deployments(args: argparse.Namespace) -> int:
+    from ml_pipeline.deployment.history import describe
+    from ml_platform import deployment_ops as ops
+    from ml_platform.layout import Layout
+
+    layout = Layout.from_env()
+    aliases = ops.current_aliases(layout, args.model)
+    print(f"{args.model}: " + (", ".join(f"{alias} v{version}" for alias, version in aliases.items())
+                               or "not registered yet"))
+    print(describe(ops.history(layout, args.model)))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from ml_platform import deployment_ops as ops
+    from ml_platform.airflow_api import AirflowApiError
+    from ml_platform.layout import Layout
+
+    try:
+        run_id, state, event = ops.rollback(Layout.from_env(), args.model, args.to, args.reason)
+    except (AirflowApiError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if state != "success" or event is None:
+        print(f"rollback run {run_id} of model_deployment_{args.model} ended {state}: see its log in the Airflow UI",
+              file=sys.stderr)
+        return 1
+    print(f"{args.model}: v{event.from_version} → v{event.to_version} (verified, run {run_id}): {event.reason}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ml_pipeline.deployment import serving
+
+    serving.main(["--model", args.model, "--port", str(args.port),
+                  *(["--version", args.version] if args.version else [])])
     return 0

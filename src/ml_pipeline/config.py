@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -51,11 +51,42 @@ class TrainingConfig(_Strict):
     pool: str = Field(default="training_pool", description="Airflow pool that bounds concurrent training jobs.")
 
 
+class CanaryConfig(_Strict):
+    """The challenger's trial in a staging serving instance before it may become champion."""
+
+    enabled: bool = True
+    requests: int = Field(default=20, ge=1, description="requests sent to the staging instance")
+    rows_per_request: int = Field(default=50, ge=1)
+    max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="failed requests / requests")
+    max_p95_ms: float = Field(default=500.0, gt=0, description="latency p95 of the canary's requests")
+    score_tolerance: float = Field(default=1e-6, ge=0.0,
+                                   description="largest |served - offline| score on the same rows")
+    startup_timeout_seconds: float = Field(default=180.0, gt=0)
+
+
+class WatchConfig(_Strict):
+    """After promotion: the new champion's metric on labelled data that lands later; below it, roll back."""
+
+    window_days: int = Field(default=1, ge=0, le=30, description="days of new data to judge on; 0: no watch")
+    min_auc: float | None = Field(default=None, ge=0.0, le=1.0,
+                                  description="live AUC below this rolls back (default: min_auc_threshold)")
+    timeout_hours: float = Field(default=30.0, gt=0, description="no live data by then: keep the champion, warn")
+    poke_interval_seconds: float = Field(default=600.0, gt=0)
+
+
 class DeploymentConfig(_Strict):
-    """Gates a trained model must pass before promotion."""
+    """Gates a trained model must pass before promotion, and how it is put into production."""
 
     min_auc_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
-    endpoint_name: str | None = None
+    min_auc_improvement: float = Field(default=0.0, ge=0.0, le=1.0,
+                                       description="a challenger must beat the champion's AUC by this margin")
+    holdout_days: int = Field(default=1, ge=1, le=30,
+                              description="newest landed days both models are judged on at deployment")
+    endpoint_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                                      description="serving endpoint; null: registry-only promotion")
+    require_approval: bool = Field(default=False, description="a human approves each promotion (Airflow HITL)")
+    canary: CanaryConfig = CanaryConfig()
+    watch: WatchConfig = WatchConfig()
 
 
 class AlertsConfig(_Strict):
@@ -115,11 +146,27 @@ class ModelConfig(_Strict):
         return f"feature_engineering_{self.model_name}"
 
     @property
+    def deployment_dag_id(self) -> str:
+        """The Airflow dag_id of the DAG that gates, canaries, promotes and watches a new challenger."""
+        return f"model_deployment_{self.model_name}"
+
+    @property
     def uses_feature_store(self) -> bool:
         """Whether the model has derived features: they come from the feature store, computed by their own DAG."""
         from ml_pipeline.features.registry import views_for
 
         return bool(views_for(self.data.features, self.data.feature_functions))
+
+    @model_validator(mode="after")
+    def _holdout_not_trained_on(self) -> ModelConfig:
+        """Deployment judges on the newest days; they must lie in training's time-split holdout, not its training
+        part, or the challenger would be graded on rows it learnt from."""
+        newest = self.data.lookback_days * self.training.validation_split
+        if self.deployment.holdout_days > newest:
+            raise ValueError(f"deployment.holdout_days ({self.deployment.holdout_days}) must be at most "
+                             f"data.lookback_days × training.validation_split ({newest:g} days): the challenger "
+                             "trained on older days; lower holdout_days or raise validation_split")
+        return self
 
     def content_hash(self) -> str:
         """Stable hash of the effective config (defaults included), for lineage."""

@@ -29,7 +29,7 @@ from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
-from ml_pipeline_airflow.tasks import features, training, validation
+from ml_pipeline_airflow.tasks import deployment, features, training, validation
 
 log = logging.getLogger(__name__)
 CONFIG_ERROR_TAG = "config-error"
@@ -77,7 +77,8 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         # Each task consumes its predecessors' XCom references, which also orders them.
         trained = training.train_model.override(pool=config.training.pool)(cfg, loaded, features)
         evaluation = training.evaluate_model(cfg, features, trained)
-        registered = training.register_model(cfg, loaded, trained, evaluation)
+        registered = training.register_model.override(outlets=[challenger_asset(config)])(
+            cfg, loaded, trained, evaluation)
         training.send_notification(cfg, loaded, trained, evaluation, registered)
     return dag
 
@@ -132,6 +133,81 @@ def _training_schedule(config: ModelConfig):
         return timetable
     asset = feature_asset(config)
     return AssetOrTimeSchedule(timetable=timetable, assets=[asset]) if timetable else [asset]
+
+
+def challenger_asset(config: ModelConfig) -> Asset:
+    """The Airflow Asset of a model's newest registered version: training produces it, deployment consumes it."""
+    return Asset(name=f"{config.model_name}_challenger", uri=f"mlflow://models/{config.model_name}/challenger",
+                 group="models")
+
+
+def build_deployment_dag(config: ModelConfig, path: Path) -> DAG:
+    """The ``model_deployment_<model>`` DAG: gates → canary → [approval] → promote → verify → watch; rollback on
+    any failure after the promotion began. One run at a time per model: deployments never interleave."""
+    from ml_pipeline_airflow.sensors.model_performance import ModelPerformanceSensor
+
+    watch = config.deployment.watch
+    with DAG(
+        dag_id=config.deployment_dag_id,
+        description=f"Gate, canary, promote and watch each new {config.model_name} challenger",
+        schedule=[challenger_asset(config)],
+        catchup=False,
+        max_active_runs=1,
+        tags=["ml", "deployment", config.model_name],
+        default_args=default_args(config),
+        on_failure_callback=run_failure_alert(config),
+        params={"action": Param("deploy", enum=["deploy", "rollback"],
+                                description="deploy the challenger, or roll back the champion"),
+                "version": Param(None, type=["null", "string"], description="deploy this version (default: the "
+                                                                             "asset event's, else the challenger)"),
+                "to_version": Param(None, type=["null", "string"],
+                                    description="rollback target (default: previous_champion)"),
+                "reason": Param("", type="string", description="why (kept in the promotion history)")},
+        doc_md=_deployment_doc(config, path),
+    ) as dag:
+        cfg = str(path)
+        action = deployment.choose_action()
+        evaluation = deployment.evaluate_challenger(cfg)
+        canary = deployment.run_canary(cfg, evaluation)
+        deployment.check_gates(cfg, evaluation) >> canary
+        promoted = deployment.promote_challenger(cfg, evaluation, canary)
+        if config.deployment.require_approval:
+            canary >> approval(config, evaluation) >> promoted
+        verified = deployment.verify_production(cfg, evaluation, promoted)
+        watched = ModelPerformanceSensor(
+            task_id="watch_live_performance", config_path=cfg, evaluation=evaluation, on_failure_callback=[],
+            timeout=watch.timeout_hours * 3600, poke_interval=watch.poke_interval_seconds,
+            execution_timeout=dt.timedelta(hours=watch.timeout_hours + 1))
+        verified >> watched
+        rolled_back = deployment.roll_back(cfg, evaluation)
+        [promoted, verified, watched] >> rolled_back
+        manual = deployment.roll_back_by_hand(cfg)
+        action >> [evaluation, manual]
+        # The run fails when any step did (even when rolled back): leaves that skip would hide it otherwise.
+        dag.tasks >> deployment.fail_deployment()
+    return dag
+
+
+def approval(config: ModelConfig, evaluation: XComArg):
+    """``deployment.require_approval``: a person approves the promotion in the Airflow UI (HITL); rejecting
+    skips the promotion. Unanswered for a day, it is rejected."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    return ApprovalOperator(
+        task_id="approve_promotion", subject=f"Promote {config.model_name} to champion?",
+        body=("Challenger v{{ ti.xcom_pull(task_ids='evaluate_challenger')['challenger']['version'] }}: "
+              "{{ ti.xcom_pull(task_ids='evaluate_challenger')['decision']['reason'] }}. Canary: "
+              "{{ ti.xcom_pull(task_ids='run_canary') }}"),
+        defaults="Reject", response_timeout=dt.timedelta(days=1))
+
+
+def build_all_deployment_dags(directory: Path | None = None) -> dict[str, DAG]:
+    """One deployment DAG per valid model config."""
+    paths = sorted((directory or config_dir()).glob("*.yaml"))
+    configs, _ = load_model_configs(paths)
+    wanted = get_parsing_context().dag_id
+    return {config.deployment_dag_id: build_deployment_dag(config, path) for path, config in configs.items()
+            if wanted in (None, config.deployment_dag_id)}
 
 
 def build_feature_dag(config: ModelConfig, path: Path) -> DAG:
@@ -289,6 +365,24 @@ def _training_doc(config: ModelConfig, path: Path) -> str:
             "`register_model` → `send_notification`\n\n"
             f"Registered in MLflow as `{config.model_name}`: alias `challenger`, promoted to `champion` when its "
             f"holdout AUC ≥ {config.deployment.min_auc_threshold} and beats the champion on the same holdout.")
+
+
+def _deployment_doc(config: ModelConfig, path: Path) -> str:
+    dep = config.deployment
+    serving = (f"endpoint `{dep.endpoint_name}` (connection `serving_default`)" if dep.endpoint_name
+               else "no endpoint (registry-only: aliases move, nothing is served)")
+    return (f"### {config.model_name} — deployment\n\n"
+            f"Started by each new `challenger` that `{config.training_dag_id}` registers (asset "
+            f"`{config.model_name}_challenger`). `evaluate_challenger` scores it and the champion on the newest "
+            f"{dep.holdout_days} landed day(s); `check_gates` needs AUC ≥ {dep.min_auc_threshold} and, against a "
+            f"champion, + {dep.min_auc_improvement}. `run_canary` serves it in a staging instance "
+            f"({'on' if dep.canary.enabled else 'off'}), `promote_challenger` moves `champion` (the old one keeps "
+            f"`previous_champion`) and reloads {serving}, `verify_production` checks `/version` and smoke "
+            f"predictions, `watch_live_performance` judges the next {dep.watch.window_days} day(s) of labelled "
+            "data. Any failure after the promotion began runs `roll_back` (verified, alerted; a failed rollback "
+            "goes to the DLQ). Trigger with `action=rollback` (optional `to_version`) for a manual rollback: "
+            f"`ml-pipeline rollback {config.model_name}`. History: `ml-pipeline deployments {config.model_name}`. "
+            f"Config: `{path.name}`.")
 
 
 def _feature_doc(config: ModelConfig, path: Path) -> str:

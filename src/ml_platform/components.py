@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_pipeline.deployment.client import serving_argv
 from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
 
@@ -76,6 +77,10 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
             "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),
+        # Where each model endpoint answers; production names its load balancer's URLs here.
+        "AIRFLOW_CONN_SERVING_DEFAULT": os.environ.get("AIRFLOW_CONN_SERVING_DEFAULT", json.dumps(
+            {"conn_type": "generic", "extra": {"endpoints": {
+                name: f"http://127.0.0.1:{port}" for name, (_, port) in layout.serving_endpoints().items()}}})),
         # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production
         # sets a SQL registry on PostgreSQL and a Redis online store in this connection's extras (docs/DESIGN.md).
         "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": os.environ.get("AIRFLOW_CONN_FEATURE_STORE_DEFAULT", json.dumps(
@@ -103,10 +108,14 @@ def components(layout: Layout) -> list[Component]:
     sinks = [Component("alert-sinks", [sys.executable, "-m", "ml_platform.alert_sinks", "--http-port",
                                        str(layout.slack_sink_port), "--smtp-port", str(layout.smtp_sink_port),
                                        "--store", str(layout.alerts_file)])]
+    # One server per model endpoint: it serves the champion as soon as there is one, and follows the alias.
+    serving = [Component(f"serving-{name}", serving_argv(model, port, layout.mlflow_url))
+               for name, (model, port) in layout.serving_endpoints().items()]
     return embedded_database + sinks + [
         Component("mlflow", mlflow),
         Component("api-server", [airflow, "api-server"]),
         Component("scheduler", [airflow, "scheduler"]),
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),
+        *serving,
     ]

@@ -30,7 +30,7 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
     letter = dlq.get(letter_id)
     if letter.status != "pending":
         raise ValueError(f"dead letter {letter_id} is already {letter.status} ({letter.note})")
-    client = _client(layout)
+    client = client_for(layout)
     try:
         cleared = client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
     except AirflowApiError as exc:
@@ -65,6 +65,7 @@ def describe(letter: DeadLetter) -> str:
                       json.dumps(data["inputs"], indent=2, default=str), "exception", data["exception_message"]])
 
 
-def _client(layout: Layout) -> AirflowClient:
+def client_for(layout: Layout) -> AirflowClient:
+    """A REST client of the platform's Airflow, logged in as its admin."""
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     return AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])

@@ -1,5 +1,6 @@
-"""``make demo``: start the platform, generate data, compute fraud features through Airflow's API, and follow the
-training run that the features' asset starts."""
+"""``make demo``: start the platform, generate data, compute fraud features through Airflow's API, follow the
+training run that the features' asset starts and the deployment its new challenger starts, and end with the
+model answering over HTTP."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from ml_platform.secrets import ensure_secrets
 
 DAG_ID = "ml_training_fraud_detection"
 FEATURE_DAG_ID = "feature_engineering_fraud_detection"
+DEPLOYMENT_DAG_ID = "model_deployment_fraud_detection"
+ENDPOINT = "fraud-detection-api"
 DEMO_DAYS = 7
 RUN_TIMEOUT_S = 1800
 
@@ -33,8 +36,10 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
     try:
         client.wait_for_dag(FEATURE_DAG_ID)
         client.wait_for_dag(DAG_ID)
+        client.wait_for_dag(DEPLOYMENT_DAG_ID)
         client.unpause(DAG_ID)  # its schedule: the feature asset (and 02:00 as the daily guarantee)
-        known = client.run_ids(DAG_ID)
+        client.unpause(DEPLOYMENT_DAG_ID)  # its schedule: each new challenger training registers
+        known, known_deployments = client.run_ids(DAG_ID), client.run_ids(DEPLOYMENT_DAG_ID)
         features = client.trigger(FEATURE_DAG_ID, dt.datetime.now(dt.UTC).isoformat())
         print(f"triggered {FEATURE_DAG_ID} run {features['dag_run_id']} through the REST API", flush=True)
         if _follow(client, FEATURE_DAG_ID, features["dag_run_id"]) != "success":
@@ -47,9 +52,62 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
             print_failures(client, DAG_ID, run["dag_run_id"], layout)
             return 1
         summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
+        deployment = follow_deployment(client, known_deployments)
+        if deployment["outcome"] == "failed":
+            print_failures(client, DEPLOYMENT_DAG_ID, deployment["run_id"], layout)
+            return 1
     finally:
         client.close()
     _print_summary(layout, summary, secrets, time.monotonic() - started)
+    return _print_serving(layout, deployment)
+
+
+def follow_deployment(client: AirflowClient, known: set[str], timeout: float = 900.0) -> dict:
+    """Follow the deployment run the new challenger started until production is verified (its watch window then
+    waits for tomorrow's data on the triggerer), the challenger is rejected, or a step fails."""
+    run = client.wait_for_new_run(DEPLOYMENT_DAG_ID, known, "asset_triggered", timeout=120)
+    print(f"{DEPLOYMENT_DAG_ID} run {run['dag_run_id']} started by the new challenger", flush=True)
+    t0, seen = time.monotonic(), {}
+    while time.monotonic() - t0 < timeout:
+        states = {ti["task_id"]: ti["state"] for ti in client.task_instances(DEPLOYMENT_DAG_ID, run["dag_run_id"])}
+        for task_id, state in states.items():
+            if seen.get(task_id) != state:
+                seen[task_id] = state
+                print(f"  [{time.monotonic() - t0:6.1f}s] {task_id:<32} {state or 'none'}", flush=True)
+        run_state = client.run(DEPLOYMENT_DAG_ID, run["dag_run_id"])["state"]
+        outcome = ("promoted" if states.get("verify_production") == "success" else
+                   "rejected" if states.get("check_gates") == "success" and states.get("run_canary") == "skipped"
+                   else "failed" if run_state == "failed" else None)
+        if outcome:
+            evaluation = client.xcom(DEPLOYMENT_DAG_ID, run["dag_run_id"], "evaluate_challenger")
+            return {"run_id": run["dag_run_id"], "outcome": outcome, "evaluation": evaluation}
+        time.sleep(2)
+    return {"run_id": run["dag_run_id"], "outcome": "failed", "evaluation": None}
+
+
+def _print_serving(layout: Layout, deployment: dict) -> int:
+    """Say what the deployment decided, then ask the production endpoint for a prediction, as a user would."""
+    import json
+
+    from ml_pipeline.deployment.client import ServingClient, ServingError
+
+    evaluation = deployment["evaluation"]
+    decision = evaluation["decision"]
+    print(f"deployment       v{evaluation['challenger']['version']} {deployment['outcome']}: {decision['reason']} "
+          f"(holdout {', '.join(evaluation['holdout']['days'])}, `ml-pipeline deployments fraud_detection`)")
+    _, port = layout.serving_endpoints()[ENDPOINT]
+    url = f"http://127.0.0.1:{port}"
+    row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
+           "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
+    try:
+        answer = ServingClient(url).predict([row])
+    except ServingError as exc:
+        print(f"serving          {url} did not answer: {exc}")
+        return 1
+    print(f"serving          {url} serves v{answer['version']}; try it:\n"
+          f"  curl -s {url}/version\n"
+          f"  curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{json.dumps({'rows': [row]})}'\n"
+          f"  → {json.dumps(answer)}\nstop with `make down`")
     return 0
 
 
@@ -102,13 +160,11 @@ def _print_summary(layout: Layout, s: dict, secrets: dict, wall_s: float) -> Non
         f"rows used        {s['rows']:,} from {len(s['partitions'])} daily partitions ({first} … {last})",
         f"holdout metrics  AUC {m['auc']:.4f} · precision {m['precision']:.4f} · recall {m['recall']:.4f}"
         f" · F1 {m['f1']:.4f} ({m['rows']:,} rows)",
-        f"model            {s['model_name']} version {s['version']} · aliases: {', '.join(s['aliases'])}"
-        f" ({s['decision']['reason']})",
+        f"model            {s['model_name']} version {s['version']} registered as challenger",
         f"data snapshot    {s['snapshot_uri']} (sha256 {s['data_hash'][:16]}…)",
         f"model artifacts  {s['model_uri']} (MLflow run {s['mlflow_run_id']}, files under {layout.mlflow_artifacts})",
         f"Airflow UI       {layout.airflow_url}/dags/{s['dag_id']}"
         f"  (user '{secrets['admin_user']}', password in {layout.secrets_file})",
         f"MLflow UI        {layout.mlflow_url}/#/models/{s['model_name']}/versions/{s['version']}",
-        "stop with `make down`",
     ]
     print("\n" + "\n".join(lines))

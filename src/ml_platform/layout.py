@@ -22,6 +22,7 @@ class Layout:
     mlflow_port: int = 5000
     slack_sink_port: int = 8091
     smtp_sink_port: int = 8025
+    serving_port: int = 8500
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -30,14 +31,16 @@ class Layout:
         return cls(home, int(os.environ.get("ML_PLATFORM_AIRFLOW_PORT", "8080")),
                    int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")),
                    int(os.environ.get("ML_PLATFORM_SLACK_SINK_PORT", "8091")),
-                   int(os.environ.get("ML_PLATFORM_SMTP_SINK_PORT", "8025")))
+                   int(os.environ.get("ML_PLATFORM_SMTP_SINK_PORT", "8025")),
+                   int(os.environ.get("ML_PLATFORM_SERVING_PORT", "8500")))
 
     def port_env(self) -> dict[str, str]:
         """The environment variables that select this instance (for child processes and ``make``)."""
         return {"ML_PLATFORM_HOME": str(self.home), "ML_PLATFORM_AIRFLOW_PORT": str(self.airflow_port),
                 "ML_PLATFORM_MLFLOW_PORT": str(self.mlflow_port),
                 "ML_PLATFORM_SLACK_SINK_PORT": str(self.slack_sink_port),
-                "ML_PLATFORM_SMTP_SINK_PORT": str(self.smtp_sink_port)}
+                "ML_PLATFORM_SMTP_SINK_PORT": str(self.smtp_sink_port),
+                "ML_PLATFORM_SERVING_PORT": str(self.serving_port)}
 
     @property
     def alerts_file(self) -> Path:
@@ -97,6 +100,15 @@ class Layout:
         """The supervisor's view of its components: pids, restarts, phase."""
         return self.home / "state.json"
 
+    def serving_endpoints(self) -> dict[str, tuple[str, int]]:
+        """Model endpoints served by this instance: endpoint name → (model, port), ports from ``serving_port`` on,
+        in the order of the model configs' file names."""
+        from ml_pipeline.config import config_dir, load_model_configs
+
+        configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+        named = [(c.deployment.endpoint_name, c.model_name) for c in configs.values() if c.deployment.endpoint_name]
+        return {name: (model, self.serving_port + i) for i, (name, model) in enumerate(named)}
+
     @property
     def airflow_url(self) -> str:
         """Base URL of the Airflow API server and UI."""
@@ -111,7 +123,7 @@ class Layout:
     def on_free_ports(cls, home: Path) -> Layout:
         """An extra instance in ``home`` on free ports, beside (not instead of) the default one."""
         layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port(),
-                     slack_sink_port=free_port(), smtp_sink_port=free_port())
+                     slack_sink_port=free_port(), smtp_sink_port=free_port(), serving_port=free_port_range(4))
         layout.ensure_dirs()
         return layout
 
@@ -127,3 +139,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (for an instance's model endpoints)."""
+    for _ in range(50):
+        first = free_port()
+        if first + count < 65536 and all(_is_free(first + i) for i in range(1, count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

@@ -89,6 +89,49 @@ def test_feature_dag_produces_the_asset_that_schedules_training_and_training_wai
     assert dagbag.dags["ml_training_recommendation"].timetable.expression == "0 4 * * *"
 
 
+DEPLOYMENT_TASKS = ["choose_action", "evaluate_challenger", "check_gates", "run_canary", "promote_challenger",
+                    "verify_production", "watch_live_performance", "roll_back"]
+
+
+def test_a_registered_challenger_starts_the_deployment_dag_which_never_interleaves(dagbag):
+    from ml_pipeline_airflow.sensors.model_performance import ModelPerformanceSensor
+
+    [outlet] = dagbag.dags["ml_training_fraud_detection"].get_task("register_model").outlets
+    assert (outlet.name, outlet.uri) == ("fraud_detection_challenger", "mlflow://models/fraud_detection/challenger")
+    dag = dagbag.dags["model_deployment_fraud_detection"]
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == ["fraud_detection_challenger"]
+    assert dag.max_active_runs == 1  # one deployment of a model at a time: runs queue, never interleave
+    order = [t.task_id for t in dag.topological_sort()]
+    assert [t for t in order if t in DEPLOYMENT_TASKS] == DEPLOYMENT_TASKS
+    for upstream, downstream in zip(DEPLOYMENT_TASKS[1:], DEPLOYMENT_TASKS[2:], strict=False):
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    assert {"promote_challenger", "verify_production", "watch_live_performance"} <= dag.get_task(
+        "roll_back").upstream_task_ids
+    assert dag.get_task("roll_back").trigger_rule == "one_failed"
+    assert set(dag.get_task("fail_deployment").upstream_task_ids) == set(dag.task_ids) - {"fail_deployment"}
+    watch = dag.get_task("watch_live_performance")
+    assert isinstance(watch, ModelPerformanceSensor) and watch.deferrable and watch.timeout == 30 * 3600
+    assert watch.execution_timeout > dt.timedelta(hours=30)  # the 2-hour task default would cut the watch short
+    assert "approve_promotion" not in dag.task_ids  # deployment.require_approval is off
+    assert dag.params["action"] == "deploy"
+
+
+def test_require_approval_puts_a_human_between_canary_and_promotion(tmp_path, monkeypatch):
+    import yaml
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from ml_pipeline.config import config_dir
+    from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
+
+    config = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
+    config["deployment"]["require_approval"] = True
+    (tmp_path / "fraud_detection.yaml").write_text(yaml.safe_dump(config))
+    dag = build_all_deployment_dags(tmp_path)["model_deployment_fraud_detection"]
+    approval = dag.get_task("approve_promotion")
+    assert isinstance(approval, ApprovalOperator)
+    assert approval.upstream_task_ids == {"run_canary"} and "promote_challenger" in approval.downstream_task_ids
+
+
 def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
     from ml_pipeline_airflow.dag_factory import build_all_validation_dags
 

@@ -16,8 +16,9 @@ from mlflow import MlflowClient
 from ml_pipeline.config import config_dir
 from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
+from ml_pipeline.deployment.client import ServingClient
 from ml_platform.airflow_api import AirflowClient
-from ml_platform.demo import print_failures
+from ml_platform.demo import follow_deployment, print_failures
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
@@ -26,6 +27,7 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
 FEATURE_DAG_ID = "feature_engineering_fraud_detection"
+DEPLOYMENT_DAG_ID = "model_deployment_fraud_detection"
 
 
 def group_members(pgid: int) -> list[int]:
@@ -80,7 +82,9 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
     client.wait_for_dag(FEATURE_DAG_ID)
     client.wait_for_dag(DAG_ID)
+    client.wait_for_dag(DEPLOYMENT_DAG_ID)
     client.unpause(DAG_ID)
+    client.unpause(DEPLOYMENT_DAG_ID)  # the challenger training registers starts it (next test)
     features = client.trigger(FEATURE_DAG_ID, "2026-11-20T06:00:00Z")
     assert client.wait_for_run(FEATURE_DAG_ID, features["dag_run_id"], timeout=600) == "success"
     computed = client.xcom(FEATURE_DAG_ID, features["dag_run_id"], "write_to_feature_store")
@@ -91,7 +95,7 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     version = MlflowClient(layout.mlflow_url).get_model_version("fraud_detection", summary["version"])
     assert version.tags["lineage.run_id"] == run["dag_run_id"]
-    assert set(summary["aliases"]) == {"challenger", "champion"}
+    assert summary["aliases"] == ["challenger"]
     assert summary["rows"] > 50_000 and summary["metrics"]["auc"] >= 0.85
     assert summary["partitions"][-1].endswith("transactions/2026-11-20")  # the window of the asset event's days
     runs = client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
@@ -103,6 +107,33 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     assert states["write_to_feature_store"] == "skipped"
     time.sleep(5)
     assert len(client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]) == 1
+
+
+def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_interleave(platform):
+    """Training's challenger asset starts the deployment DAG (nobody triggers it): canary, promotion, and the
+    platform's own model server answers with the new champion. A second deployment queues behind the first,
+    which is still watching live performance on the triggerer: the two never run side by side."""
+    layout, _, _ = platform
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    deployment = follow_deployment(client, set())
+    assert deployment["outcome"] == "promoted", deployment
+    version = deployment["evaluation"]["challenger"]["version"]
+    _, port = layout.serving_endpoints()["fraud-detection-api"]
+    served = ServingClient(f"http://127.0.0.1:{port}")
+    assert served.version()["version"] == version
+    assert served.version()["lineage"]["lineage.dag_id"] == DAG_ID
+    row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
+           "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
+    assert 0.0 <= served.predict([row])["scores"][0] <= 1.0
+    first = deployment["run_id"]
+    states = {t["task_id"]: t["state"] for t in client.task_instances(DEPLOYMENT_DAG_ID, first)}
+    assert states["watch_live_performance"] == "deferred"  # tomorrow's labelled data has not landed
+    second = client.trigger(DEPLOYMENT_DAG_ID, None, conf={"version": version})
+    time.sleep(15)
+    assert client.run(DEPLOYMENT_DAG_ID, second["dag_run_id"])["state"] == "queued"
+    assert all(t["state"] in (None, "none") for t in client.task_instances(DEPLOYMENT_DAG_ID, second["dag_run_id"]))
+    assert client.run(DEPLOYMENT_DAG_ID, first)["state"] == "running"
 
 
 def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):

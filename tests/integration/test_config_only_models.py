@@ -21,9 +21,9 @@ def test_recommendation_model_trains_from_raw_columns(services):
     generate_dataset(join_uri(layout.lake.as_uri(), "impressions"), DAY, days=7, rows_per_day=6_000,
                      kind="impressions")
     run_id = run_dag_test(env, "ml_training_recommendation")
-    champion = MlflowClient(layout.mlflow_url).get_model_version_by_alias("recommendation", "champion")
-    assert champion.tags["lineage.run_id"] == run_id
-    assert float(champion.tags["holdout_auc"]) >= 0.6
+    challenger = MlflowClient(layout.mlflow_url).get_model_version_by_alias("recommendation", "challenger")
+    assert challenger.tags["lineage.run_id"] == run_id
+    assert float(challenger.tags["holdout_auc"]) >= 0.6
 
 
 def churn_day(day: dt.date, rows: int = 1_500) -> pl.DataFrame:

@@ -58,14 +58,14 @@ def dag_run(services):
     return layout, run_dag_test(env, "ml_training_fraud_detection")
 
 
-def test_dag_registers_a_champion_with_lineage(dag_run):
+def test_dag_registers_a_challenger_with_lineage(dag_run):
     layout, run_id = dag_run
     client = MlflowClient(layout.mlflow_url)
-    champion = client.get_model_version_by_alias("fraud_detection", "champion")
-    assert "challenger" in champion.aliases
-    run = client.get_run(champion.run_id)
+    challenger = client.get_model_version_by_alias("fraud_detection", "challenger")
+    assert challenger.aliases == ["challenger"]  # only the deployment DAG makes a champion
+    run = client.get_run(challenger.run_id)
     assert run.data.metrics["holdout_auc"] >= 0.85
-    tags = champion.tags
+    tags = challenger.tags
     assert tags["lineage.dag_id"] == "ml_training_fraud_detection"
     assert tags["lineage.run_id"] == run_id
     assert tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
@@ -90,9 +90,9 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     trained = training.train_model(ctx, loaded, features)
     evaluation = training.evaluate_model(ctx, features, trained)
     registered = training.register_model(ctx, loaded, trained, evaluation)
-    assert trained["mlflow_run_id"] == client.get_model_version_by_alias("fraud_detection", "champion").run_id
+    assert trained["mlflow_run_id"] == client.get_model_version_by_alias("fraud_detection", "challenger").run_id
     assert len(client.search_model_versions("name = 'fraud_detection'")) == len(versions_before)
-    assert registered["aliases"] == ["challenger", "champion"]
+    assert registered["aliases"] == ["challenger"]
 
 
 def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(dag_run, monkeypatch):
@@ -102,20 +102,21 @@ def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(da
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", f'{{"conn_type": "http", "host": "127.0.0.1", '
                                                       f'"port": {layout.mlflow_port}}}')
     hook, client = MlflowHook(), MlflowClient(layout.mlflow_url)
-    champion = client.get_model_version_by_alias("fraud_detection", "champion")
-    assert hook.best_run("fraud_detection", "holdout_auc").info.run_id == champion.run_id
+    challenger = client.get_model_version_by_alias("fraud_detection", "challenger")
+    assert hook.best_run("fraud_detection", "holdout_auc").info.run_id == challenger.run_id
     assert hook.best_run("no_such_experiment", "holdout_auc") is None
-    lineage = hook.version_lineage("fraud_detection", "champion")
-    assert lineage["version"] == champion.version and lineage["lineage.run_id"] == run_id
-    assert lineage["lineage.data.hash"] == champion.tags["lineage.data.hash"]
-    moved = hook.promote("fraud_detection", champion.version, alias="blue")
-    assert moved == {"model": "fraud_detection", "alias": "blue", "version": champion.version, "previous": None}
-    assert client.get_model_version_by_alias("fraud_detection", "blue").version == champion.version
-    second = client.create_model_version("fraud_detection", champion.source, run_id=champion.run_id,
-                                         model_id=champion.source.removeprefix("models:/"), await_creation_for=60)
+    lineage = hook.version_lineage("fraud_detection", "challenger")
+    assert lineage["version"] == challenger.version and lineage["lineage.run_id"] == run_id
+    assert lineage["lineage.data.hash"] == challenger.tags["lineage.data.hash"]
+    moved = hook.promote("fraud_detection", challenger.version, alias="blue")
+    assert moved == {"model": "fraud_detection", "alias": "blue", "version": challenger.version, "previous": None}
+    assert client.get_model_version_by_alias("fraud_detection", "blue").version == challenger.version
+    second = client.create_model_version("fraud_detection", challenger.source, run_id=challenger.run_id,
+                                         model_id=challenger.source.removeprefix("models:/"), await_creation_for=60)
+    hook.promote("fraud_detection", challenger.version)
     moved = hook.promote("fraud_detection", second.version)
-    assert moved["previous"] == champion.version
-    assert client.get_model_version_by_alias("fraud_detection", "previous_champion").version == champion.version
+    assert moved["previous"] == challenger.version
+    assert client.get_model_version_by_alias("fraud_detection", "previous_champion").version == challenger.version
     assert client.get_model_version_by_alias("fraud_detection", "champion").version == second.version
 
 

@@ -39,14 +39,20 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: fl
     )
 
 
-def promotion_decision(challenger_auc: float, champion_auc: float | None, min_auc: float) -> dict:
+def promotion_decision(challenger_auc: float, champion_auc: float | None, min_auc: float,
+                       min_improvement: float = 0.0) -> dict:
     """Whether the challenger becomes champion, and why (which gate missed by how much)."""
     passes = challenger_auc >= min_auc
-    beats = champion_auc is None or challenger_auc > champion_auc
+    needed = None if champion_auc is None else champion_auc + min_improvement
+    beats = needed is None or (challenger_auc > champion_auc and challenger_auc >= needed)
     if not passes:
         reason = f"auc {challenger_auc:.4f} is below min_auc_threshold {min_auc:.4f} by {min_auc - challenger_auc:.4f}"
     elif not beats:
-        reason = f"auc {challenger_auc:.4f} does not beat the champion's {champion_auc:.4f}"
+        margin = f" + margin {min_improvement:.4f}" if min_improvement else ""
+        reason = (f"auc {challenger_auc:.4f} does not beat the champion's {champion_auc:.4f}{margin} "
+                  f"(short by {max(needed - challenger_auc, 0.0):.4f})")
     else:
         reason = "first model" if champion_auc is None else f"beats champion auc {champion_auc:.4f}"
-    return {"promote": passes and beats, "passes_threshold": passes, "beats_champion": beats, "reason": reason}
+    return {"promote": passes and beats, "passes_threshold": passes, "beats_champion": beats, "reason": reason,
+            "challenger_auc": challenger_auc, "champion_auc": champion_auc, "min_auc_threshold": min_auc,
+            "min_auc_improvement": min_improvement}

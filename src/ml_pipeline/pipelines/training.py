@@ -219,7 +219,8 @@ def evaluate_model(ctx: RunContext, features: dict, trained: dict) -> dict:
 
 
 def register_model(ctx: RunContext, loaded: dict, trained: dict, evaluation: dict) -> dict:
-    """Register the model once, tag it with lineage, alias it challenger, maybe champion."""
+    """Register the model once, tag it with lineage, alias it challenger. Only the deployment pipeline moves
+    ``champion`` (gates on fresh data, canary, history): re-running an old training run never changes production."""
     from mlflow import MlflowClient
 
     from ml_pipeline.registry import mlflow_registry as registry
@@ -229,12 +230,8 @@ def register_model(ctx: RunContext, loaded: dict, trained: dict, evaluation: dic
     tags = {**_lineage(ctx, loaded), "holdout_auc": f"{evaluation['metrics']['auc']:.6f}",
             "promotion.reason": evaluation["decision"]["reason"]}
     version = registry.register_once(client, name, trained["mlflow_run_id"], trained["model_uri"], tags)
-    aliases = [registry.CHALLENGER]
     client.set_registered_model_alias(name, registry.CHALLENGER, version.version)
-    if evaluation["decision"]["promote"]:
-        client.set_registered_model_alias(name, registry.CHAMPION, version.version)
-        aliases.append(registry.CHAMPION)
-    return {"model_name": name, "version": version.version, "aliases": aliases,
+    return {"model_name": name, "version": version.version, "aliases": [registry.CHALLENGER],
             "model_uri": f"models:/{name}/{version.version}"}
 
 

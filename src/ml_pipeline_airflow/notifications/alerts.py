@@ -121,6 +121,18 @@ def alert_fields(model: str, context: Any) -> dict[str, str]:
             "map_label": f"[{map_index}]" if map_index is not None and map_index >= 0 else ""}
 
 
+DEPLOYMENT_TEXT = (":arrows_counterclockwise: *{{ alert.model }}*: {{ alert.summary }}\n"
+                   "DAG `{{ ti.dag_id }}` · run `{{ ti.run_id }}` · history: `ml-pipeline deployments "
+                   "{{ alert.model }}`")
+DEPLOYMENT_SUBJECT = "[ml-platform] {{ alert.model }}: {{ alert.summary }}"
+
+
+def deployment_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str]) -> list[Any]:
+    """Slack and email notifiers for what a deployment did (a rollback), on the model's alert channels."""
+    return channel_notifiers(slack_conn_id, smtp_conn_id, email_to, DEPLOYMENT_TEXT, DEPLOYMENT_SUBJECT,
+                             DEPLOYMENT_TEXT)
+
+
 DEADLINE_TEXT = (":alarm_clock: *{model}*: DAG run `{{{{ dag_run.dag_id }}}}` / `{{{{ dag_run.dag_run_id }}}}` "
                  "missed its deadline of {minutes:g} min (due {{{{ deadline.deadline_time }}}}); it is still running "
                  "or queued.")

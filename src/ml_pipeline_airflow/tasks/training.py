@@ -144,10 +144,14 @@ def evaluate_model(config_path: str, features: dict, trained: dict) -> dict:
 
 @task
 def register_model(config_path: str, loaded: dict, trained: dict, evaluation: dict) -> dict:
-    """Register the version, tag lineage, move the aliases."""
+    """Register the version with its lineage, alias it ``challenger``; its deployment DAG takes it from there."""
     from ml_pipeline.pipelines import training
 
-    return run_step(training.register_model, config_path, loaded, trained, evaluation)
+    registered = run_step(training.register_model, config_path, loaded, trained, evaluation)
+    context = get_current_context()
+    for outlet in context["outlets"]:  # the model's challenger asset: starts its deployment DAG
+        context["outlet_events"][outlet].extra = {"model": registered["model_name"], "version": registered["version"]}
+    return registered
 
 
 @task

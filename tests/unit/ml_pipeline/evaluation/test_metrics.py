@@ -26,3 +26,11 @@ def test_promotion_gates(auc, champion, promote, reason):
     decision = promotion_decision(auc, champion, 0.85)
     assert decision["promote"] is promote
     assert reason in decision["reason"]
+
+
+def test_a_challenger_must_beat_the_champion_by_the_margin():
+    decision = promotion_decision(0.905, 0.90, 0.85, min_improvement=0.01)
+    assert not decision["promote"] and decision["passes_threshold"]
+    assert "0.9050 does not beat the champion's 0.9000 + margin 0.0100 (short by 0.0050)" in decision["reason"]
+    assert promotion_decision(0.915, 0.90, 0.85, min_improvement=0.01)["promote"]
+    assert promotion_decision(0.80, None, 0.85, min_improvement=0.01)["challenger_auc"] == 0.80

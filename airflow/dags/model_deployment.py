@@ -1,0 +1,14 @@
+"""
+### Deployment pipelines
+
+One `model_deployment_<model_name>` DAG per model, started by each new `challenger`
+its training registers (an Asset event): `evaluate_challenger` (challenger vs champion
+on the same fresh holdout) → `check_gates` → `run_canary` (staging serving instance) →
+`promote_challenger` (aliases, production reload) → `verify_production` →
+`watch_live_performance` (deferrable); `roll_back` runs on any failure after the
+promotion began. `action=rollback` rolls back by hand through the same verified path.
+"""
+
+from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
+
+globals().update(build_all_deployment_dags())

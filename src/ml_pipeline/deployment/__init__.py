@@ -1,0 +1,1 @@
+"""Deployment: the model server, its client, and the promotion history."""

@@ -1,0 +1,109 @@
+"""Talk to a model server over HTTP, and start or stop one (the canary's staging instance)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ServingError(RuntimeError):
+    """A model server answered with an error, or not at all."""
+
+
+class ServingClient:
+    """The endpoints of one model server (``serving.py``)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> dict:
+        try:
+            response = httpx.request(method, f"{self.base_url}{path}", timeout=timeout or self.timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServingError(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ServingError(f"{method} {self.base_url}{path} answered {response.status_code}: "
+                               f"{response.text[:1000]}")
+        return response.json()
+
+    def health(self) -> dict:
+        """``/health``; ``ServingError`` unless the server has a model."""
+        return self._call("GET", "/health")
+
+    def version(self) -> dict:
+        """``/version``: model, version, run id, lineage tags."""
+        return self._call("GET", "/version")
+
+    def predict(self, rows: list[dict[str, Any]]) -> dict:
+        """``/predict``: the served version and one score per row."""
+        return self._call("POST", "/predict", json={"rows": rows})
+
+    def reload(self) -> dict:
+        """``/admin/reload``: serve the alias's version now; ``ServingError`` (409) when it was refused."""
+        return self._call("POST", "/admin/reload", timeout=max(self.timeout, 300.0))
+
+    def wait_healthy(self, timeout: float, process: subprocess.Popen | None = None,
+                     version: str | None = None) -> dict:
+        """Block until ``/health`` is ok (and serves ``version``); fail early if ``process`` exits."""
+        deadline, last = time.monotonic() + timeout, "no answer yet"
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise ServingError(f"server at {self.base_url} exited with code {process.returncode}: {last}")
+            try:
+                health = self.health()
+                if version is None or health.get("version") == str(version):
+                    return health
+                last = f"serving v{health.get('version')}, not v{version}"
+            except ServingError as exc:
+                last = str(exc)
+            time.sleep(0.5)
+        raise ServingError(f"server at {self.base_url} not healthy after {timeout:.0f} s: {last}")
+
+
+def serving_argv(model: str, port: int, tracking_uri: str, version: str | None = None,
+                 poll_seconds: float = 30.0) -> list[str]:
+    """Command line of a model server (the platform runs one per endpoint, the canary a pinned one)."""
+    argv = [sys.executable, "-m", "ml_pipeline.deployment.serving", "--model", model, "--port", str(port),
+            "--tracking-uri", tracking_uri, "--poll-seconds", str(poll_seconds)]
+    return argv + (["--version", str(version)] if version else [])
+
+
+@contextlib.contextmanager
+def running_server(model: str, port: int, tracking_uri: str, log_path: Path,
+                   version: str | None = None) -> Iterator[subprocess.Popen]:
+    """A model server process for the duration of the block, stopped (its whole process group) after."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(serving_argv(model, port, tracking_uri, version), stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,236 @@
+"""The model server: a model's ``champion`` (or one pinned version) over HTTP, swapped in place.
+
+``POST /predict`` takes rows of features and returns fraud-style probabilities (``predict_proba``), not the
+class labels ``mlflow models serve`` returns. A new champion is loaded *beside* the one serving, checked on a
+smoke row, and only then swapped in by one reference assignment: requests in flight finish on the model they
+started with, none is dropped, and a version that cannot load or score is refused while the old one keeps
+serving (``POST /admin/reload`` answers 409 with the reason). The alias is polled too, so a champion moved by
+hand in the MLflow UI is picked up within ``--poll-seconds``. docs/DESIGN.md "Serving" has the reasoning.
+
+Run: ``python -m ml_pipeline.deployment.serving --model fraud_detection --port 8500`` (``make up`` does it for
+every model with ``deployment.endpoint_name``); ``--version 7`` pins a version (the canary's staging instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("ml_pipeline.serving")
+
+
+class ModelLoadError(RuntimeError):
+    """A model version cannot be loaded or fails its smoke check: it is not served."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version in memory, with what ``/version`` reports about it."""
+
+    name: str
+    version: str
+    run_id: str
+    model: Any
+    features: list[str]
+    kinds: dict[str, str]
+    lineage: dict[str, str]
+    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, run and lineage tags (data snapshot, code commit, config)."""
+        return {"model": self.name, "version": self.version, "run_id": self.run_id, "loaded_at": self.loaded_at,
+                "features": self.features, "lineage": self.lineage}
+
+    def score(self, rows: list[dict[str, Any]]) -> list[float]:
+        """Probability of the positive class for each row; ``ValueError`` naming missing features."""
+        import pandas as pd
+
+        if not rows:
+            return []
+        missing = sorted({f for row in rows for f in self.features if f not in row})
+        if missing:
+            raise ValueError(f"rows lack feature(s) {missing}; model {self.name} v{self.version} needs "
+                             f"{self.features}")
+        frame = pd.DataFrame.from_records(rows, columns=self.features)
+        for name, kind in self.kinds.items():
+            frame[name] = frame[name].astype(object if kind == "string" else "float64")
+        return [float(s) for s in self.model.predict_proba(frame)[:, 1]]
+
+
+def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
+    """Load version ``version`` of registered model ``name`` and score a smoke row; ``ModelLoadError`` if not."""
+    import mlflow  # noqa: I001
+    from mlflow import MlflowClient
+
+    from ml_pipeline.registry import mlflow_registry as registry  # first: it switches MLflow's telemetry off
+
+    uri = f"models:/{name}/{version}"
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        found = MlflowClient(tracking_uri).get_model_version(name, version)
+        signature = mlflow.models.get_model_info(uri).signature
+        model = registry.load_model(tracking_uri, uri)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
+    if signature is None or signature.inputs is None:
+        raise ModelLoadError(f"{uri} was logged without an input signature: serving cannot check request rows "
+                             "against it; log the model with one (mlflow.models.infer_signature)")
+    inputs = signature.inputs.to_dict()
+    kinds = {spec["name"]: spec["type"] for spec in inputs}
+    loaded = LoadedModel(name, str(found.version), found.run_id, model, list(kinds), kinds,
+                         {k: v for k, v in found.tags.items() if k.startswith("lineage.")})
+    smoke = {f: ("" if kind == "string" else 0.0) for f, kind in kinds.items()}
+    try:
+        scores = loaded.score([smoke])
+    except Exception as exc:
+        raise ModelLoadError(f"{uri} fails its smoke prediction: {type(exc).__name__}: {str(exc)[:500]}") from exc
+    if not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
+        raise ModelLoadError(f"{uri} returns scores outside [0, 1] on its smoke row: {scores}")
+    return loaded
+
+
+class ModelServer:
+    """Holds the model being served and swaps it for the alias's version (or a pinned one) on reload."""
+
+    def __init__(self, name: str, tracking_uri: str, alias: str = "champion", version: str | None = None):
+        self.name, self.tracking_uri, self.alias, self.pinned = name, tracking_uri, alias, version
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+        self._reload_lock = threading.Lock()
+
+    def target_version(self) -> str | None:
+        """The version that should be served: the pinned one, or the alias's (None: the alias is not set)."""
+        if self.pinned:
+            return self.pinned
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, self.alias).version
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None  # no such model or alias yet: nothing to serve
+            raise
+
+    def reload(self) -> dict[str, Any]:
+        """Serve the target version: load and check it beside the current one, then swap. Idempotent."""
+        with self._reload_lock:
+            before = self.current.version if self.current else None
+            target = self.target_version()
+            if target is None:
+                self.current, self.last_error = None, f"model {self.name} has no '{self.alias}' alias"
+            elif target != before:
+                try:
+                    self.current = load_version(self.tracking_uri, self.name, target)
+                except ModelLoadError as exc:
+                    self.last_error = str(exc)
+                    log.error("keeping v%s: %s", before, exc)
+                    raise
+                self.last_error = None
+                log.info("serving %s v%s (was v%s)", self.name, target, before)
+            return {"model": self.name, "version": self.current.version if self.current else None,
+                    "previous": before, "changed": (self.current.version if self.current else None) != before}
+
+    def poll(self, seconds: float) -> None:
+        """Follow the alias forever (a daemon thread): a refused version is retried only when the alias moves."""
+        refused: str | None = None
+        while True:
+            try:
+                target = self.target_version()
+                if target != (self.current.version if self.current else None) and target != refused:
+                    self.reload()
+            except ModelLoadError:
+                refused = target
+            except Exception:
+                log.exception("cannot check alias %s of %s (serving goes on)", self.alias, self.name)
+            time.sleep(seconds)
+
+
+def create_app(server: ModelServer):
+    """The FastAPI app of one model server."""
+    from fastapi import Body, FastAPI, HTTPException
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(title=f"{server.name} serving", version="1")
+
+    @app.get("/health")
+    def health():
+        model = server.current
+        if model is None:
+            return JSONResponse({"status": "unavailable", "model": server.name,
+                                 "reason": server.last_error or "loading"}, status_code=503)
+        return {"status": "ok", "model": server.name, "version": model.version, "last_error": server.last_error}
+
+    @app.get("/version")
+    def version():
+        model = server.current
+        if model is None:
+            raise HTTPException(503, server.last_error or "no model loaded yet")
+        return {**model.describe(), "alias": None if server.pinned else server.alias}
+
+    @app.post("/predict")
+    def predict(body: dict = Body(...)):  # noqa: B008 - FastAPI's way of declaring a JSON body
+        model = server.current  # one reference: a swap during this request does not affect it
+        if model is None:
+            raise HTTPException(503, server.last_error or "no model loaded yet")
+        rows = body.get("rows", body.get("dataframe_records"))
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise HTTPException(422, 'expected {"rows": [{"feature": value, ...}, ...]}')
+        try:
+            scores = model.score(rows)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"model": model.name, "version": model.version, "scores": scores}
+
+    @app.post("/admin/reload")
+    def reload():
+        try:
+            return server.reload()
+        except Exception as exc:  # refused (409) or the registry is unreachable (503): the old model serves on
+            serving = server.current.version if server.current else None
+            return JSONResponse({"detail": f"{type(exc).__name__}: {exc}", "serving": serving},
+                                status_code=409 if isinstance(exc, ModelLoadError) else 503)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: load in the background (``/health`` is 503 until then), serve, follow the alias."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="registered model name")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"))
+    parser.add_argument("--alias", default="champion")
+    parser.add_argument("--version", default=None, help="serve this version only (no alias, no polling)")
+    parser.add_argument("--poll-seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    server = ModelServer(args.model, args.tracking_uri, args.alias, args.version)
+
+    def first_load() -> None:
+        try:
+            server.reload()
+        except Exception as exc:
+            server.last_error = str(exc)
+            log.exception("first load failed")
+            if args.version:  # a pinned (staging) server has nothing else to serve: exit, so its caller fails fast
+                os._exit(3)
+        if not args.version:
+            server.poll(args.poll_seconds)
+
+    threading.Thread(target=first_load, name="model-loader", daemon=True).start()
+    uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""``ModelPerformanceSensor``: after a promotion, judge the live model on the data that lands next."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger, missing_partitions
+
+
+class ModelPerformanceSensor(BaseSensorOperator):
+    """Wait until the labelled data of the watch window has landed, then compare the promoted model's metric
+    on it with the threshold: below it, the task fails (the deployment DAG then rolls back).
+
+    Deferrable by default: a watch of a day or more waits on the triggerer, not in a worker slot. With no data
+    by ``timeout`` the task is skipped (the champion stays; the log says which days never came).
+
+    :param config_path: the model's config file.
+    :param evaluation: the deployment's evaluation (challenger version, holdout days) — an XCom reference.
+    """
+
+    template_fields: Sequence[str] = ("evaluation",)
+    ui_color = "#f0e0c8"
+
+    def __init__(self, *, config_path: str, evaluation: Any, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.evaluation = evaluation
+        self.deferrable = deferrable
+
+    def _window(self) -> tuple[list[str], list[str]]:
+        from ml_pipeline.data.loader import partition_uri
+        from ml_pipeline.pipelines import deployment
+        from ml_pipeline_airflow.tasks.training import run_context
+
+        ctx = run_context(self.config_path)
+        days = deployment.live_window(ctx, self.evaluation)
+        return days, [partition_uri(ctx.dataset_uri, dt.date.fromisoformat(day)) for day in days]
+
+    def poke(self, context: Any) -> bool:
+        return not missing_partitions(self._window()[1])
+
+    def execute(self, context: Any) -> Any:
+        days, uris = self._window()
+        if not days:
+            raise AirflowSkipException("deployment.watch.window_days is 0: no watch after promotion")
+        if missing_partitions(uris):
+            if self.deferrable:
+                deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.timeout)
+                self.defer(trigger=LabelledDataTrigger(uris, deadline.isoformat(), self.poke_interval),
+                           method_name="execute_complete")
+            try:
+                super().execute(context)
+            except AirflowSensorTimeout as exc:
+                raise AirflowSkipException(f"no labelled data for the watch window: {exc}; the champion stays") \
+                    from exc
+        return self._judge(context, days)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Resume on a worker once the trigger fired: judge, or skip when the data never came."""
+        if event["status"] == "timeout":
+            raise AirflowSkipException(f"no labelled data for the watch window after {self.timeout:g} s "
+                                       f"(missing: {', '.join(event['missing'])}): the champion stays")
+        return self._judge(context, self._window()[0])
+
+    def _judge(self, context: Any, days: list[str]) -> dict:
+        from ml_pipeline.pipelines import deployment
+        from ml_pipeline_airflow.tasks.training import run_step
+
+        try:
+            return run_step(deployment.live_performance, self.config_path, self.evaluation, days)
+        except deployment.DeploymentError as exc:
+            context["ti"].xcom_push(key="failure", value=str(exc))
+            raise AirflowFailException(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Triggers: waits that run on the triggerer, holding no worker slot."""

@@ -1,0 +1,280 @@
+"""The deployment DAG with ``dag.test()`` against a real MLflow server, PostgreSQL and real model servers.
+
+One model's story, in order: a first challenger is promoted and served over HTTP; a worse one is rejected with
+the gate's numbers; a better one passes its canary and replaces the champion; a broken one is rolled back while
+a client hammers production (no request may fail); a manual rollback goes through the same verified path.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from ml_pipeline.config import config_dir
+from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
+from ml_pipeline.data.lake import join_uri
+from ml_pipeline.data.loader import load_partitions
+from ml_pipeline.deployment.client import ServingClient, free_port, running_server
+from ml_pipeline.deployment.history import DeploymentHistory
+from ml_pipeline.failures.dead_letters import DeadLetterStore
+from ml_pipeline.features.registry import build_features
+from ml_pipeline.registry import mlflow_registry as registry
+from ml_pipeline.training.trainer import to_model_input, train_classifier
+from ml_platform import database
+from ml_platform.alert_sinks import read_alerts
+
+pytestmark = pytest.mark.integration
+MODEL = "fraud_serving"
+ENDPOINT = "fraud-serving-api"
+DAG_ID = f"model_deployment_{MODEL}"
+LAST_DAY = dt.date(2026, 11, 21)
+RUN_DAG = """
+import json, sys
+from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
+dag = build_all_deployment_dags()[sys.argv[1]]
+run = dag.test(run_conf=json.loads(sys.argv[2]))
+states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+print("STATES", json.dumps({k: str(v) for k, v in states.items()}))
+print("RUN", run.run_id, run.state)
+"""
+
+
+def write_config(folder: Path, **deployment) -> None:
+    """The fraud config as ``fraud_serving`` on its own dataset, with test-sized deployment settings."""
+    config = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
+    config.update(model_name=MODEL, schedule=None)
+    config["data"]["source"] = "s3://ml-data/deploy_transactions/"
+    config["deployment"] = {"min_auc_threshold": 0.6, "endpoint_name": ENDPOINT, "holdout_days": 1,
+                            "canary": {"requests": 8, "rows_per_request": 25},
+                            "watch": {"window_days": 0}, **deployment}
+    (folder / "fraud_serving.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def stack(services, tmp_path_factory):
+    """Data, configs, a production model server and an alert sink, with the environment of ``dag.test()``."""
+    layout, env = services
+    home = tmp_path_factory.mktemp("deployment")
+    (home / "configs").mkdir()
+    write_config(home / "configs")
+    dataset = join_uri(layout.lake.as_uri(), "deploy_transactions")
+    generate_dataset(dataset, LAST_DAY, days=7, rows_per_day=4000, seed=7)
+    train, _ = load_partitions(dataset, LAST_DAY - dt.timedelta(days=1), 6)
+    features = yaml.safe_load((home / "configs" / "fraud_serving.yaml").read_text())["data"]["features"]
+    sinks = subprocess.Popen([sys.executable, "-m", "ml_platform.alert_sinks", "--http-port", str(http := free_port()),
+                              "--smtp-port", str(smtp := free_port()), "--store", str(home / "alerts.jsonl")],
+                             start_new_session=True)
+    port = free_port()
+    test_env = {**env, "ML_PIPELINE_CONFIG_DIR": str(home / "configs"),
+                "AIRFLOW_CONN_SERVING_DEFAULT": json.dumps(
+                    {"conn_type": "generic", "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}}),
+                "AIRFLOW_CONN_SLACK_ALERTS": json.dumps(
+                    {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{http}/services/T0/B0/x"}),
+                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                    {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp,
+                     "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml@localhost"}})}
+    try:
+        with running_server(MODEL, port, layout.mlflow_url, home / "serving.log") as server:
+            yield {"layout": layout, "env": test_env, "home": home, "server": server,
+                   "prod": ServingClient(f"http://127.0.0.1:{port}"), "features": features,
+                   "train": build_features(train, features), "client": MlflowClient(layout.mlflow_url)}
+    finally:
+        sinks.terminate()
+        sinks.wait(timeout=10)
+
+
+def register(stack: dict, signature: bool = True, **hyperparameters) -> str:
+    """Train on the six days before the holdout day, log and register a version, alias it challenger."""
+    import mlflow
+
+    train, features, client = stack["train"], stack["features"], stack["client"]
+    model = train_classifier(train, features, "is_fraud", hyperparameters, seed=1)
+    if signature:
+        run_id, uri = registry.log_training_run(
+            stack["layout"].mlflow_url, MODEL, f"deploy-test-{time.time_ns()}", {}, hyperparameters, model,
+            to_model_input(train.head(5), features), pip_requirements=["xgboost-cpu"])
+    else:  # what a hand-made script might log: the weights load and score offline, but no input signature
+        mlflow.set_tracking_uri(stack["layout"].mlflow_url)
+        with mlflow.start_run(experiment_id=registry.experiment_id(client, MODEL)) as run:
+            uri = mlflow.sklearn.log_model(model, name="model", pip_requirements=["xgboost-cpu"],
+                                           skops_trusted_types=registry.TRUSTED_TYPES).model_uri
+        run_id = run.info.run_id
+    version = registry.register_once(client, MODEL, run_id, uri, {}).version
+    client.set_registered_model_alias(MODEL, registry.CHALLENGER, version)
+    return version
+
+
+def deploy(stack: dict, conf: dict) -> tuple[str, dict, str]:
+    """Run the deployment DAG once in a fresh process: (run state, task states, output)."""
+    result = subprocess.run([sys.executable, "-c", RUN_DAG, DAG_ID, json.dumps(conf)], env=stack["env"],
+                            capture_output=True, text=True, timeout=600)
+    out = result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith("RUN "), out[-5000:]
+    states = json.loads(next(line for line in lines if line.startswith("STATES "))[7:])
+    return lines[-1].split()[2], states, out
+
+
+def champion(stack: dict) -> str | None:
+    found = registry.alias_version(stack["client"], MODEL, registry.CHAMPION)
+    return found.version if found else None
+
+
+def history(stack: dict) -> list:
+    return DeploymentHistory(database.database_url(stack["layout"], "ml_platform")).events(MODEL)
+
+
+def test_a_first_challenger_is_promoted_and_served_over_http(stack):
+    v1 = register(stack, max_depth=2, n_estimators=5, learning_rate=0.1)  # holdout auc ≈ 0.90
+    state, states, out = deploy(stack, {"version": v1})
+    assert state == "success", out[-5000:]
+    assert states["run_canary"] == "success" and states["roll_back"] == "skipped"
+    assert champion(stack) == v1
+    served = stack["prod"].version()
+    assert served["version"] == v1 and served["model"] == MODEL
+    rows = stack["train"].select(stack["features"]).head(3).to_dicts()
+    answer = httpx.post(f"{stack['prod'].base_url}/predict", json={"rows": rows}, timeout=10).json()
+    assert answer["version"] == v1 and len(answer["scores"]) == 3 and all(0 <= s <= 1 for s in answer["scores"])
+    [event] = history(stack)
+    assert (event.action, event.from_version, event.to_version) == ("promoted", None, v1)
+    assert "first model" in event.reason and event.details["canary"]["errors"] == 0
+
+
+def test_a_worse_challenger_is_rejected_with_the_gates_numbers(stack):
+    v1 = champion(stack)
+    v2 = register(stack, max_depth=1, n_estimators=2, learning_rate=0.05)  # ≈ 0.68
+    state, states, out = deploy(stack, {"version": v2})
+    assert state == "success" and states["run_canary"] == "skipped" and states["promote_challenger"] == "skipped"
+    assert "challenger rejected: auc 0." in out and "does not beat the champion's" in out
+    assert champion(stack) == v1 and stack["prod"].version()["version"] == v1
+    event = history(stack)[-1]
+    assert (event.action, event.to_version) == ("rejected", v2)
+    assert event.details["decision"]["challenger_auc"] < event.details["decision"]["champion_auc"]
+
+
+def test_a_better_challenger_passes_its_canary_and_replaces_the_champion(stack):
+    v1 = champion(stack)
+    v3 = register(stack, max_depth=3, n_estimators=30, learning_rate=0.1)  # ≈ 0.93
+    state, states, out = deploy(stack, {"version": v3})
+    assert state == "success", out[-5000:]
+    assert champion(stack) == v3 and stack["prod"].version()["version"] == v3
+    assert registry.alias_version(stack["client"], MODEL, registry.PREVIOUS_CHAMPION).version == v1
+    event = history(stack)[-1]
+    assert (event.action, event.from_version, event.to_version) == ("promoted", v1, v3)
+    assert event.details["canary"]["max_score_diff"] <= 1e-6 and event.details["canary"]["requests"] == 8
+    tags = stack["client"].get_model_version(MODEL, v3).tags
+    assert tags["deployment.last_action"] == "promoted" and tags["deployment.last_run"].startswith(DAG_ID)
+
+
+class Hammer(threading.Thread):
+    """Sends /predict to production in a loop; counts answers per version and every failure."""
+
+    def __init__(self, base_url: str, rows: list[dict]) -> None:
+        super().__init__(daemon=True)
+        self.base_url, self.rows, self.stop = base_url, rows, threading.Event()
+        self.versions: dict[str, int] = {}
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.post(f"{self.base_url}/predict", json={"rows": self.rows})
+                    response.raise_for_status()
+                    version = response.json()["version"]
+                    self.versions[version] = self.versions.get(version, 0) + 1
+                except Exception as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.02)
+
+
+def test_a_challenger_that_fails_its_health_check_is_rolled_back_without_a_failed_request(stack):
+    v3 = champion(stack)
+    v4 = register(stack, signature=False, max_depth=4, n_estimators=100, learning_rate=0.05)  # ≈ 0.93
+    write_config(stack["home"] / "configs", canary={"enabled": False})  # only production can catch it now
+    hammer = Hammer(stack["prod"].base_url, stack["train"].select(stack["features"]).head(5).to_dicts())
+    hammer.start()
+    try:
+        state, states, out = deploy(stack, {"version": v4})
+    finally:
+        hammer.stop.set()
+        hammer.join(timeout=30)
+        write_config(stack["home"] / "configs")
+    assert state == "failed" and states["promote_challenger"] == "failed", out[-5000:]
+    assert states["roll_back"] == "success" and states["fail_deployment"] == "failed", out[-5000:]
+    print(f"rollback under load: {sum(hammer.versions.values())} requests, {len(hammer.failures)} failed, "
+          f"versions served {hammer.versions}")
+    assert hammer.failures == [] and set(hammer.versions) == {v3} and sum(hammer.versions.values()) > 50
+    assert champion(stack) == v3 and stack["prod"].version()["version"] == v3
+    assert registry.alias_version(stack["client"], MODEL, registry.PREVIOUS_CHAMPION).version != v4
+    promoted, rolled = history(stack)[-2:]
+    assert (promoted.action, promoted.to_version) == ("promoted", v4)
+    assert (rolled.action, rolled.from_version, rolled.to_version) == ("rolled_back", v4, v3)
+    assert f"did not take v{v4}" in rolled.reason and "without an input signature" in rolled.reason
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alerts = [a for a in read_alerts(stack["home"] / "alerts.jsonl")
+                  if f"rolled back v{v4} → v{v3}" in json.dumps(a, ensure_ascii=False)]
+        if len(alerts) == 2:
+            break
+        time.sleep(0.5)
+    assert {a["channel"] for a in alerts} == {"slack", "email"}
+    letters = DeadLetterStore(database.database_url(stack["layout"], "ml_platform")).list(model=MODEL)
+    assert letters == []  # rolled back cleanly: nothing for a human to replay
+
+
+def test_a_manual_rollback_goes_through_the_same_verified_path(stack):
+    v3 = champion(stack)
+    previous = registry.alias_version(stack["client"], MODEL, registry.PREVIOUS_CHAMPION).version
+    state, states, out = deploy(stack, {"action": "rollback", "reason": "bad reviews"})
+    assert state == "success" and states["roll_back_by_hand"] == "success", out[-5000:]
+    assert states["evaluate_challenger"] == "skipped"
+    assert champion(stack) == previous and stack["prod"].version()["version"] == previous
+    event = history(stack)[-1]
+    assert (event.action, event.from_version, event.to_version) == ("rolled_back", v3, previous)
+    assert event.reason == "manual rollback: bad reviews"
+    state, _, out = deploy(stack, {"action": "rollback", "to_version": previous})
+    assert state == "failed" and f"v{previous} of {MODEL} is already the champion" in out
+
+
+def test_a_champion_that_underperforms_on_new_data_is_rolled_back_by_the_watch(stack):
+    before = champion(stack)
+    write_config(stack["home"] / "configs", canary={"enabled": False},
+                 watch={"window_days": 1, "poke_interval_seconds": 1, "timeout_hours": 1})
+    v5 = register(stack, max_depth=3, n_estimators=40, learning_rate=0.1)
+    next_day = LAST_DAY + dt.timedelta(days=1)
+    dataset = join_uri(stack["layout"].lake.as_uri(), "deploy_transactions")
+
+    def land_drifted_day_once_promoted() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if stack["prod"].version()["version"] == v5:
+                    break
+            time.sleep(0.2)
+        day = generate_day(next_day, 4000, seed=11)  # fraud no longer looks like it did: labels shuffled
+        write_day(day.with_columns(pl.col("is_fraud").shuffle(seed=3)), dataset, next_day)
+
+    lander = threading.Thread(target=land_drifted_day_once_promoted, daemon=True)
+    lander.start()
+    try:
+        state, states, out = deploy(stack, {"version": v5})
+    finally:
+        lander.join(timeout=60)
+        write_config(stack["home"] / "configs")
+    assert states["verify_production"] == "success" and states["watch_live_performance"] == "failed", out[-5000:]
+    assert states["roll_back"] == "success" and state == "failed"
+    assert champion(stack) == before and stack["prod"].version()["version"] == before
+    rolled = history(stack)[-1]
+    assert (rolled.action, rolled.from_version, rolled.to_version) == ("rolled_back", v5, before)
+    assert f"v{v5} underperforms live: auc 0." in rolled.reason and next_day.isoformat() in rolled.reason

@@ -1,0 +1,45 @@
+"""The watch window's trigger, run for real on the event loop against a lake folder."""
+
+import asyncio
+import datetime as dt
+
+from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger
+
+
+def first_event(trigger: LabelledDataTrigger):
+    async def run():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=30))
+
+
+def test_fires_once_every_partition_of_the_window_has_parquet_files(tmp_path):
+    days = [tmp_path / "2026-11-22", tmp_path / "2026-11-23"]
+    days[0].mkdir()
+    (days[0] / "part-0.parquet").write_bytes(b"x")
+    in_an_hour = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    trigger = LabelledDataTrigger([d.as_uri() for d in days], in_an_hour, poke_interval=0.05)
+
+    async def land_later():
+        await asyncio.sleep(0.3)
+        days[1].mkdir()
+        (days[1] / "part-0.parquet").write_bytes(b"x")
+
+    async def both():
+        lander = asyncio.create_task(land_later())
+        async for event in trigger.run():
+            await lander
+            return event.payload
+
+    assert asyncio.run(asyncio.wait_for(both(), timeout=30)) == {"status": "ready"}
+    path, kwargs = trigger.serialize()
+    assert path == "ml_pipeline_airflow.triggers.model_performance.LabelledDataTrigger"
+    assert LabelledDataTrigger(**kwargs).uris == trigger.uris
+
+
+def test_gives_up_at_its_deadline_naming_the_missing_days(tmp_path):
+    missing = (tmp_path / "2026-11-24").as_uri()
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+    assert first_event(LabelledDataTrigger([missing], past, poke_interval=0.05)) == {
+        "status": "timeout", "missing": [missing]}
