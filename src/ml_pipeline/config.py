@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
@@ -156,17 +156,6 @@ class ModelConfig(_Strict):
         from ml_pipeline.features.registry import views_for
 
         return bool(views_for(self.data.features, self.data.feature_functions))
-
-    @model_validator(mode="after")
-    def _holdout_not_trained_on(self) -> ModelConfig:
-        """Deployment judges on the newest days; they must lie in training's time-split holdout, not its training
-        part, or the challenger would be graded on rows it learnt from."""
-        newest = self.data.lookback_days * self.training.validation_split
-        if self.deployment.holdout_days > newest:
-            raise ValueError(f"deployment.holdout_days ({self.deployment.holdout_days}) must be at most "
-                             f"data.lookback_days × training.validation_split ({newest:g} days): the challenger "
-                             "trained on older days; lower holdout_days or raise validation_split")
-        return self
 
     def content_hash(self) -> str:
         """Stable hash of the effective config (defaults included), for lineage."""

@@ -78,6 +78,8 @@ def status(layout: Layout) -> int:
     if running:
         for name, healthy in _health(layout).items():
             print(f"  health {name:<12} {'healthy' if healthy else 'unhealthy'}")
+        for endpoint, (model, port) in layout.serving_endpoints().items():
+            print(f"  serving {endpoint} (http://127.0.0.1:{port}, {model}): {_serving_health(port)}")
     print(f"database: {'external ' + (database.external_url() or '') if database.external_url() else 'embedded'}")
     print(f"Airflow UI {layout.airflow_url} · MLflow UI {layout.mlflow_url} · login in {layout.secrets_file}")
     return 0
@@ -101,6 +103,15 @@ def _health(layout: Layout) -> dict[str, bool]:
     except (httpx.HTTPError, ValueError):
         pass
     return result
+
+
+def _serving_health(port: int) -> str:
+    """What a model server says of itself: the version it serves, or why it serves none."""
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"not answering ({type(exc).__name__})"
+    return f"serving v{body['version']}" if body.get("status") == "ok" else f"no model: {body.get('reason')}"
 
 
 def _wait_healthy(layout: Layout) -> bool:

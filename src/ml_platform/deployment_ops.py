@@ -34,7 +34,25 @@ def rollback(layout: Layout, model: str, to_version: str | None, reason: str, ti
     client = client_for(layout)
     dag_id = f"model_deployment_{model}"
     conf = {"action": "rollback", "to_version": to_version, "reason": f"{reason} (by {getpass.getuser()})"}
+    end_watches(client, dag_id, f"ended by a manual rollback: {reason}")
     run = client.trigger(dag_id, None, conf=conf)
     state = client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
     events = [e for e in history(layout, model) if e.run_id == run["dag_run_id"]]
     return run["dag_run_id"], state, events[-1] if events else None
+
+
+def end_watches(client, dag_id: str, note: str) -> list[str]:
+    """End the watch of a deployment that is waiting for tomorrow's data (mark it skipped): the person rolling back
+    has judged the champion already, and the rollback must not queue behind a day-long wait. A deployment that is
+    still gating, canarying or promoting is left alone: the rollback queues behind it (never interleaves)."""
+    ended = []
+    for run in client.request("GET", f"/dags/{dag_id}/dagRuns", params={"state": "running"})["dag_runs"]:
+        for ti in client.task_instances(dag_id, run["dag_run_id"]):
+            if ti["task_id"] == WATCH_TASK and ti["state"] in ("deferred", "up_for_reschedule"):
+                client.request("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{WATCH_TASK}",
+                               json={"new_state": "skipped", "note": note[:1000]})
+                ended.append(run["dag_run_id"])
+    return ended
+
+
+WATCH_TASK = "watch_live_performance"

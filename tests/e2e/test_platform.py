@@ -135,6 +135,26 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     assert all(t["state"] in (None, "none") for t in client.task_instances(DEPLOYMENT_DAG_ID, second["dag_run_id"]))
     assert client.run(DEPLOYMENT_DAG_ID, first)["state"] == "running"
 
+    # By hand, from the CLI: the rollback ends the first run's watch, queues behind the second, and serves v2.
+    mlflow = MlflowClient(layout.mlflow_url)
+    source = mlflow.get_model_version("fraud_detection", version)
+    other = mlflow.create_model_version("fraud_detection", source.source, run_id=source.run_id,
+                                        model_id=source.source.removeprefix("models:/"), await_creation_for=60).version
+    cli = [str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline")]
+    env = {**os.environ, **layout.port_env()}
+    rolled = subprocess.run([*cli, "rollback", "fraud_detection", "--to", other, "--reason", "e2e drill"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert f"v{version} → v{other} (verified" in rolled.stdout
+    assert served.version()["version"] == other
+    assert client.run(DEPLOYMENT_DAG_ID, first)["state"] == "success"  # its watch was ended, not failed
+    assert client.run(DEPLOYMENT_DAG_ID, second["dag_run_id"])["state"] == "success"  # already champion: rejected
+    history = subprocess.run([*cli, "deployments", "fraud_detection"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    # a rollback never leaves previous_champion on the version it rolled back from (v2 was never champion before)
+    assert f"fraud_detection: champion v{other}, challenger v{version}\n" in history.stdout, history.stdout
+    assert [line.split()[2] for line in history.stdout.splitlines()[2:]] == ["promoted", "rejected", "rolled_back"]
+
 
 def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):
     layout, env, _ = platform
