@@ -127,8 +127,12 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
            "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
     assert 0.0 <= served.predict([row])["scores"][0] <= 1.0
     first = deployment["run_id"]
-    states = {t["task_id"]: t["state"] for t in client.task_instances(DEPLOYMENT_DAG_ID, first)}
-    assert states["watch_live_performance"] == "deferred"  # tomorrow's labelled data has not landed
+    deadline, watch = time.monotonic() + 120, None
+    while watch != "deferred" and time.monotonic() < deadline:  # tomorrow's labelled data has not landed
+        time.sleep(1)
+        watch = {t["task_id"]: t["state"] for t in client.task_instances(DEPLOYMENT_DAG_ID, first)}.get(
+            "watch_live_performance")
+    assert watch == "deferred"
     second = client.trigger(DEPLOYMENT_DAG_ID, None, conf={"version": version})
     time.sleep(15)
     assert client.run(DEPLOYMENT_DAG_ID, second["dag_run_id"])["state"] == "queued"
