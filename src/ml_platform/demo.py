@@ -156,7 +156,7 @@ def _print_summary(layout: Layout, s: dict, secrets: dict, wall_s: float) -> Non
     m = s["metrics"]
     first, last = s["partitions"][0], s["partitions"][-1].rsplit("/", 1)[-1]
     lines = [
-        f"=== fraud detection: demo done in {wall_s:.0f}s (platform start, data, training run through Airflow) ===",
+        f"=== fraud detection: demo done in {wall_s:.0f}s (platform start, data, features, training, deployment) ===",
         f"rows used        {s['rows']:,} from {len(s['partitions'])} daily partitions ({first} … {last})",
         f"holdout metrics  AUC {m['auc']:.4f} · precision {m['precision']:.4f} · recall {m['recall']:.4f}"
         f" · F1 {m['f1']:.4f} ({m['rows']:,} rows)",
