@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from ml_platform import database
-from ml_platform.layout import Layout
+from ml_platform.layout import REPO_ROOT, Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import component_alive, is_alive, read_state, supervisor_pid
 from ml_platform.supervisor import stop_process_tree
@@ -153,7 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     log_cmd.add_argument("-n", "--lines", type=int, default=30)
     demo_cmd = commands.add_parser("demo", help="up, generate data, run the fraud pipeline, summarize")
     demo_cmd.add_argument("--rows-per-day", type=int, default=20_000)
+    env_cmd = commands.add_parser("compose-env", help="write docker-compose.yaml's .env with generated secrets")
+    env_cmd.add_argument("--path", type=Path, default=REPO_ROOT / ".env")
+    env_cmd.add_argument("--force", action="store_true", help="replace an existing file (new secrets)")
     args = parser.parse_args(argv)
+    if args.command == "compose-env":
+        from ml_platform.compose_env import write_compose_env
+
+        try:
+            print(f"wrote {write_compose_env(args.path, args.force)} (mode 0600); now `docker compose up -d`")
+        except FileExistsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     layout = Layout.from_env()
     if args.command == "logs":
         return logs(layout, args.component, args.lines)

@@ -24,12 +24,13 @@ def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
             "admin_user": ADMIN_USER,
             "admin_password": secrets.token_urlsafe(12),
         }
-        _write_private(path, json.dumps(values, indent=2))
-    _write_private(passwords_file, json.dumps({values["admin_user"]: values["admin_password"]}))
+        write_private(path, json.dumps(values, indent=2))
+    write_private(passwords_file, json.dumps({values["admin_user"]: values["admin_password"]}))
     return values
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

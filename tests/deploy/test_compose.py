@@ -1,0 +1,97 @@
+"""docker-compose.yaml, the Dockerfile and the Helm values agree with each other and hold no default secret.
+
+No Docker engine runs on our machines: these tests read the files. `docker compose config` runs too when the
+docker CLI has its compose plugin.
+"""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from ml_platform.compose_env import SECRET_NAMES, compose_env, write_compose_env
+from tests.conftest import REPO_ROOT
+
+COMPOSE = REPO_ROOT / "docker-compose.yaml"
+AIRFLOW_SERVICES = {"api-server", "scheduler", "dag-processor", "triggerer", "worker"}
+VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_every_component_of_the_celery_deployment_is_there_with_a_health_check(compose):
+    services = compose["services"]
+    assert AIRFLOW_SERVICES | {"postgres", "redis", "minio", "mlflow", "airflow-init"} <= set(services)
+    for name, service in services.items():
+        if name not in ("airflow-init", "create-buckets"):
+            assert "healthcheck" in service, f"{name} has no health check"
+    for name in AIRFLOW_SERVICES | {"mlflow", "airflow-init"}:
+        assert services[name]["image"] == "ml-platform:latest" and services[name]["build"] == "."
+    env = services["scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    broker = env["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith("redis://") and "@redis:6379" in broker
+    assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert "@postgres:5432/ml_platform" in env["AIRFLOW_CONN_ML_PLATFORM_DB"]
+    assert "s3://mlflow" in services["mlflow"]["command"] and "postgres:5432/mlflow" in services["mlflow"]["command"]
+    assert services["worker"]["command"] == "celery worker"
+    for name in AIRFLOW_SERVICES:  # one environment for every Airflow component (tasks see the same connections)
+        assert services[name]["environment"]["AIRFLOW_CONN_SERVING_DEFAULT"] == env["AIRFLOW_CONN_SERVING_DEFAULT"]
+    created = (REPO_ROOT / "deploy" / "compose" / "create-databases.sql").read_text()
+    assert all(f"CREATE DATABASE {db};" in created for db in ("mlflow", "ml_platform", "feast"))
+
+
+def test_the_serving_endpoint_matches_the_model_config(compose):
+    config = yaml.safe_load((REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml").read_text())
+    endpoints = yaml.safe_load(compose["services"]["scheduler"]["environment"]["AIRFLOW_CONN_SERVING_DEFAULT"])
+    url = endpoints["extra"]["endpoints"][config["deployment"]["endpoint_name"]]
+    host, port = url.removeprefix("http://").split(":")
+    serving = compose["services"][host]
+    assert serving["command"][serving["command"].index("--model") + 1] == config["model_name"]
+    assert serving["command"][serving["command"].index("--port") + 1] == port
+
+
+def test_no_secret_has_a_default_and_the_generated_env_provides_every_variable(tmp_path):
+    text = COMPOSE.read_text()
+    used = {match.group(1) for match in VARIABLE.finditer(text)}
+    for name in SECRET_NAMES + ("AIRFLOW_FERNET_KEY",):
+        assert name in used
+        assert re.search(rf"\$\{{{name}:-", text) is None, f"{name} must not have a default"
+        assert re.search(rf"\$\{{{name}:\?", text), f"{name} must be required (${{{name}:?…}})"
+    optional = {"AIRFLOW_CONN_SLACK_ALERTS", "AIRFLOW_CONN_SMTP_DEFAULT"}  # alerts are off until you set them
+    env = compose_env()
+    assert used - optional <= set(env), used - optional - set(env)
+    assert len(set(env[name] for name in SECRET_NAMES)) == len(SECRET_NAMES)  # all different, all random
+    assert compose_env()["POSTGRES_PASSWORD"] != env["POSTGRES_PASSWORD"]
+    path = write_compose_env(tmp_path / ".env")
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError, match="Fernet key"):
+        write_compose_env(path)
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "--env-file", str(path), "config", "-q"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def test_the_image_is_the_official_airflow_image_with_our_locked_package():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert [line for line in dockerfile.splitlines() if line.startswith("FROM")] == [
+        "FROM apache/airflow:3.3.2-python3.11"]
+    assert "uv export --frozen --no-dev" in dockerfile
+    assert "COPY --chown=airflow:0 airflow/dags /opt/airflow/dags" in dockerfile
+
+
+def test_helm_values_use_our_image_and_secrets_from_kubernetes():
+    values = yaml.safe_load((REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    assert values["images"]["airflow"]["repository"] == "ml-platform"
+    assert values["executor"] == "CeleryExecutor" and values["workers"]["keda"]["enabled"] is True
+    assert values["fernetKeySecretName"] and values["data"]["metadataSecretName"]
+    assert values["postgresql"]["enabled"] is False
+    text = (REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text()
+    assert "password:" not in text.lower().replace("passwordsecret", "")
+    assert "training_pool" in " ".join(values["migrateDatabaseJob"]["args"])
