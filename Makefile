@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,13 @@ demo: install
 	$(BIN)/ml-platform demo
 
 up: install
+	$(BIN)/ml-platform up
+
+# CeleryExecutor on a real PostgreSQL (metadata, MLflow, DLQ) and Redis (broker): this machine's by default.
+up-celery: install
+	ML_PLATFORM_EXECUTOR=celery \
+	ML_PLATFORM_DATABASE_URL=$${ML_PLATFORM_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432} \
+	ML_PLATFORM_REDIS_URL=$${ML_PLATFORM_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/ml-platform up
 
 down:

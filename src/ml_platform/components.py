@@ -22,6 +22,10 @@ BIN = Path(sys.executable).parent
 PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "4"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
+# `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
+EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
+CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
+REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,17 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "DO_NOT_TRACK": "true",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    if EXECUTOR == "celery":
+        env.update(celery_env(layout))
     return env
+
+
+def celery_env(layout: Layout) -> dict[str, str]:
+    """CeleryExecutor: Redis as broker, task states in the metadata database, one worker slot per parallelism."""
+    return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.database_url(layout, "airflow"),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM))}
 
 
 def components(layout: Layout) -> list[Component]:
@@ -117,5 +131,16 @@ def components(layout: Layout) -> list[Component]:
         Component("scheduler", [airflow, "scheduler"]),
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),
+        *celery_workers(layout),
         *serving,
     ]
+
+
+def celery_workers(layout: Layout) -> list[Component]:
+    """``ML_PLATFORM_CELERY_WORKERS`` Celery workers (none with the LocalExecutor); on other machines, run
+    ``airflow celery worker`` with the same environment instead."""
+    if EXECUTOR != "celery":
+        return []
+    return [Component(f"celery-worker-{i}", [str(BIN / "airflow"), "celery", "worker", "--celery-hostname",
+                                             f"worker{i}-{layout.airflow_port}@%h"])
+            for i in range(1, CELERY_WORKERS + 1)]

@@ -36,8 +36,15 @@ def external_url() -> str | None:
     return os.environ.get("ML_PLATFORM_DATABASE_URL") or None
 
 
+def database_name(name: str) -> str:
+    """A platform database's name on the server: ``ML_PLATFORM_DATABASE_PREFIX`` + ``name`` (several platforms, or
+    test runs, can share one external server)."""
+    return name if name == "postgres" else os.environ.get("ML_PLATFORM_DATABASE_PREFIX", "") + name
+
+
 def database_url(layout: Layout, database: str, driver: str = "psycopg2") -> str:
     """SQLAlchemy URL of ``database`` on the platform's server."""
+    database = database_name(database)
     external = external_url()
     if external:
         parts = urlsplit(external)
@@ -98,7 +105,7 @@ def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            for name in names:
+            for name in map(database_name, names):
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if cur.fetchone() is None:
                     cur.execute(f'CREATE DATABASE "{name}"')
