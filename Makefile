@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,9 @@ bench-feature-store: install
 
 bench-serving: install
 	$(BIN)/python benchmarks/serving.py
+
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
 
 clean: down
 	rm -rf .platform

@@ -8,6 +8,8 @@
 - ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried).
 
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
+``platform_scale_probe`` is three trivial tasks in a row: ``benchmarks/scale.py`` runs it 50+ times at once to
+measure the scheduler and executor alone (hand-off latencies), without any ML work.
 Operators run them after setting up alert channels; the end-to-end tests run them on every change.
 """
 
@@ -69,4 +71,13 @@ def build_drill_dags() -> dict[str, DAG]:
              deadline=deadline_alerts(MODEL, 0.1, "slack_alerts", "smtp_default", ["ml-alerts@localhost"])
              ) as deadline_drill:
         sleep_past_deadline()
-    return {dag.dag_id: dag for dag in (failure_drill, deadline_drill)}
+    with DAG("platform_scale_probe", schedule=None, catchup=False, max_active_runs=128,
+             tags=["ml", "platform", "benchmark"], default_args={"owner": "ml-platform", "retries": 0},
+             doc_md=__doc__) as scale_probe:
+        probe.override(task_id="first")() >> probe.override(task_id="second")() >> probe.override(task_id="third")()
+    return {dag.dag_id: dag for dag in (failure_drill, deadline_drill, scale_probe)}
+
+
+@task
+def probe() -> None:
+    """Do nothing: what is measured is the platform around it."""

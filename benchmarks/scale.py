@@ -1,0 +1,155 @@
+"""Scheduling latency at 50+ concurrent DAG runs: the embedded LocalExecutor vs CeleryExecutor, in the same run.
+
+For each executor, starts a platform instance on free ports (Celery: on the machine's PostgreSQL and Redis, with
+databases of its own, dropped afterwards), triggers ``--runs`` runs of ``platform_scale_probe`` (three trivial tasks
+in a row: the scheduler and executor alone, no ML work) through the REST API at once, waits for all, and reads
+every task instance's times back from the API:
+- run queued → first task running;
+- upstream success → downstream queued, and → downstream running (the hand-off, twice per run);
+- success rate, and throughput (task instances per second from the first queued run to the last task's end).
+
+Writes benchmarks/results/scale.json.
+
+    .venv/bin/python benchmarks/scale.py [--runs 50 --executors local,celery]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from feature_store import percentiles  # noqa: E402
+
+DAG_ID = "platform_scale_probe"
+POSTGRES = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("ML_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+
+
+def seconds(later: str | None, earlier: str | None) -> float | None:
+    if not later or not earlier:
+        return None
+    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds()
+
+
+def measure(executor: str, runs: int, home: Path, parallelism: int) -> dict:
+    """Start a platform with ``executor`` and ``parallelism`` task slots, run the probe ``runs`` times at once,
+    return the figures."""
+    from ml_platform.airflow_api import AirflowClient
+    from ml_platform.layout import Layout
+    from ml_platform.secrets import ensure_secrets
+
+    layout = Layout.on_free_ports(home)
+    (home / "no-models").mkdir(exist_ok=True)
+    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "no-models"),
+           "ML_PLATFORM_PARALLELISM": str(parallelism), "ML_PLATFORM_CELERY_CONCURRENCY": str(parallelism)}
+    prefix = None
+    if executor == "celery":
+        import redis
+
+        prefix = f"mlbench_{uuid.uuid4().hex[:8]}_"
+        redis.Redis.from_url(REDIS).flushdb()
+        env.update(ML_PLATFORM_EXECUTOR="celery", ML_PLATFORM_DATABASE_URL=POSTGRES, ML_PLATFORM_REDIS_URL=REDIS,
+                   ML_PLATFORM_DATABASE_PREFIX=prefix)
+    cli = str(REPO / ".venv" / "bin" / "ml-platform")
+    started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)
+    try:
+        if started.returncode != 0:
+            raise RuntimeError(f"{executor} platform did not start: {started.stdout[-2000:]}{started.stderr[-2000:]}")
+        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
+        client.wait_for_dag(DAG_ID, timeout=300)
+        client.unpause(DAG_ID)
+        t0 = time.monotonic()
+        run_ids = [client.trigger(DAG_ID, None)["dag_run_id"] for _ in range(runs)]
+        deadline = time.monotonic() + 1200
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline and len(states) < runs:
+            for run_id in run_ids:
+                if run_id not in states:
+                    state = client.run(DAG_ID, run_id)["state"]
+                    if state in ("success", "failed"):
+                        states[run_id] = state
+            time.sleep(2)
+        wall = time.monotonic() - t0
+        return summarize(executor, client, run_ids, states, wall, env)
+    finally:
+        subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
+        if prefix:
+            drop_databases(prefix)
+
+
+def summarize(executor: str, client, run_ids: list[str], states: dict[str, str], wall: float, env: dict) -> dict:
+    first_running, handoff_running, handoff_queued, ends, queued = [], [], [], [], []
+    for run_id in run_ids:
+        run = client.run(DAG_ID, run_id)
+        tis = {ti["task_id"]: ti for ti in client.task_instances(DAG_ID, run_id)}
+        chain = [tis.get(name) for name in ("first", "second", "third")]
+        queued.append(run["queued_at"])
+        if chain[0] and chain[0]["start_date"]:
+            first_running.append(seconds(chain[0]["start_date"], run["queued_at"]))
+        for up, down in zip(chain, chain[1:], strict=False):
+            if up and down and up["end_date"] and down["start_date"]:
+                handoff_running.append(seconds(down["start_date"], up["end_date"]))
+                handoff_queued.append(seconds(down["queued_when"], up["end_date"]))
+        ends += [ti["end_date"] for ti in chain if ti and ti["end_date"] and ti["state"] == "success"]
+    span = seconds(max(ends), min(queued)) if ends else None
+    settings = {k: env.get(k) for k in ("ML_PLATFORM_PARALLELISM", "ML_PLATFORM_API_WORKERS",
+                                        "ML_PLATFORM_CELERY_WORKERS", "ML_PLATFORM_CELERY_CONCURRENCY")}
+    return {"executor": executor, "runs": len(run_ids),
+            "succeeded": sum(1 for s in states.values() if s == "success"),
+            "success_rate": sum(1 for s in states.values() if s == "success") / len(run_ids),
+            "unfinished": len(run_ids) - len(states), "wall_s": round(wall, 1),
+            "tasks_per_s": round(len(ends) / span, 2) if span else None,
+            "run_queued_to_first_task_running": _p(first_running),
+            "upstream_success_to_downstream_queued": _p(handoff_queued),
+            "upstream_success_to_downstream_running": _p(handoff_running),
+            "settings": {k: v for k, v in settings.items() if v}}
+
+
+def _p(samples: list[float]) -> dict:
+    values = percentiles([s for s in samples if s is not None])
+    return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
+
+
+def drop_databases(prefix: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for name in ("airflow", "mlflow", "ml_platform"):
+            cur.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
+    admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--executors", default="local,celery")
+    parser.add_argument("--parallelism", default="4", help="task slots to compare, e.g. 4,16 (the platform's default "
+                                                           "is 4)")
+    args = parser.parse_args()
+    results = {"dag": DAG_ID, "runs": args.runs, "machine": {"cpus": os.cpu_count()}, "executors": {}}
+    for parallelism in map(int, args.parallelism.split(",")):
+        for executor in args.executors.split(","):
+            home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{executor}-"))
+            figures = measure(executor, args.runs, home, parallelism)
+            results["executors"][f"{executor}, parallelism {parallelism}"] = figures
+            print(json.dumps(figures, indent=2), flush=True)
+    out = REPO / "benchmarks" / "results" / "scale.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
