@@ -85,7 +85,9 @@ def measure(executor: str, runs: int, home: Path, parallelism: int) -> dict:
     finally:
         subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
         if prefix:
-            drop_databases(prefix)
+            from ml_platform.database import drop_databases
+
+            drop_databases(POSTGRES, prefix)
 
 
 def summarize(executor: str, client, run_ids: list[str], states: dict[str, str], wall: float, env: dict) -> dict:
@@ -119,17 +121,6 @@ def summarize(executor: str, client, run_ids: list[str], states: dict[str, str],
 def _p(samples: list[float]) -> dict:
     values = percentiles([s for s in samples if s is not None])
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
-
-
-def drop_databases(prefix: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        for name in ("airflow", "mlflow", "ml_platform"):
-            cur.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
-    admin.close()
 
 
 def main() -> None:

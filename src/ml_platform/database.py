@@ -116,3 +116,17 @@ def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None
 def _connect(layout: Layout, database: str):
     url = database_url(layout, database).replace("postgresql+psycopg2://", "postgresql://")
     return psycopg2.connect(url, connect_timeout=5)
+
+
+def drop_databases(server_url: str, prefix: str, names: tuple[str, ...] = DATABASES) -> None:
+    """Drop a prefixed platform's databases from an external server (tests and benchmarks clean up with it)."""
+    if not prefix:
+        raise ValueError("refusing to drop unprefixed databases: they may be a real platform's")
+    admin = psycopg2.connect(f"{server_url}/postgres", connect_timeout=5)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
+    finally:
+        admin.close()

@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 import redis
 
+from ml_platform import database
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
@@ -49,12 +50,7 @@ def celery_platform(tmp_path_factory):
         yield layout, prefix
     finally:
         make("down", env, timeout=180)
-        admin = psycopg2.connect(f"{SERVER}/postgres")
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            for name in ("airflow", "mlflow", "ml_platform"):
-                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
-        admin.close()
+        database.drop_databases(SERVER, prefix)
         redis.Redis.from_url(REDIS).flushdb()
 
 
