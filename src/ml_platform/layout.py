@@ -8,6 +8,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml_pipeline.deployment.client import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A unix socket path must fit in 107 bytes; fall back to a short folder when it would not.
 MAX_SOCKET_DIR = 80
@@ -132,13 +134,6 @@ class Layout:
         for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts,
                      self.alerts_file.parent):
             path.mkdir(parents=True, exist_ok=True)
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def free_port_range(count: int) -> int:

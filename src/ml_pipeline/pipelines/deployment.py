@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from ml_pipeline.data.lake import list_parquet_files, read_parquet, write_parquet
-from ml_pipeline.data.loader import load_partition, partition_uri
+from ml_pipeline.data.loader import load_partition, partition_day, partition_uri
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.deployment import history as hist
 from ml_pipeline.features.registry import build_features
@@ -49,12 +49,7 @@ def landed_days(ctx: RunContext) -> list[dt.date]:
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(ctx.dataset_uri)
-    days = []
-    for path in fs.ls(root, detail=False) if fs.exists(root) else []:
-        try:
-            days.append(dt.date.fromisoformat(path.rstrip("/").rsplit("/", 1)[-1]))
-        except ValueError:
-            continue
+    days = {partition_day(path) for path in (fs.ls(root, detail=False) if fs.exists(root) else [])} - {None}
     return sorted(day for day in days if list_parquet_files(partition_uri(ctx.dataset_uri, day)))
 
 
