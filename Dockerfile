@@ -1,14 +1,16 @@
 # The platform's image: the official Airflow 3.3.2 image with our package and its locked dependencies.
+# GPU workers: build with the CUDA XGBoost (`--build-arg XGBOOST=gpu`) and set ML_PLATFORM_GPUS.
 # Used by docker-compose.yaml (every Airflow component, Celery workers, MLflow, model servers) and by the Helm values
 # in deploy/helm/. Build: docker build -t ml-platform:latest .
 FROM apache/airflow:3.3.2-python3.11
 
+ARG XGBOOST=cpu
 USER airflow
 WORKDIR /opt/ml-platform
 COPY --chown=airflow:0 pyproject.toml uv.lock README.md ./
 # The exact versions of uv.lock (not Airflow's constraint file: it pins older celery/providers than our lock).
 RUN pip install --no-cache-dir "uv>=0.9" \
- && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt -o /tmp/requirements.txt \
+ && uv export --frozen --no-dev --extra ${XGBOOST} --no-hashes --no-emit-project --format requirements-txt -o /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 COPY --chown=airflow:0 src ./src

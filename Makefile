@@ -4,17 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
+# `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
+XGBOOST := $(if $(GPU),gpu,cpu)
 
 .PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-$(XGBOOST)
 
 # uv installs the exact versions of uv.lock; plain pip cannot resolve Airflow without its constraint files.
-$(VENV)/.installed: pyproject.toml uv.lock
+$(VENV)/.installed-$(XGBOOST): pyproject.toml uv.lock
 	@if [ ! -x "$(UV)" ]; then echo "uv not found: installing it with pip into .uv-bootstrap/"; \
 		python3 -m venv .uv-bootstrap && .uv-bootstrap/bin/pip install --quiet uv; fi
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python 3.11 --compile-bytecode
-	@touch $@
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python 3.11 --compile-bytecode --extra $(XGBOOST)
+	@rm -f $(VENV)/.installed-*; touch $@
 
 demo: install
 	$(BIN)/ml-platform demo

@@ -1,16 +1,21 @@
-"""Scheduling latency at 50+ concurrent DAG runs: the embedded LocalExecutor vs CeleryExecutor, in the same run.
+"""Scheduling latency at 50+ concurrent DAG runs: the embedded LocalExecutor vs CeleryExecutor, tuned vs Airflow's
+defaults, all in the same run.
 
-For each executor, starts a platform instance on free ports (Celery: on the machine's PostgreSQL and Redis, with
+For each profile, starts a platform instance on free ports (Celery: on the machine's PostgreSQL and Redis, with
 databases of its own, dropped afterwards), triggers ``--runs`` runs of ``platform_scale_probe`` (three trivial tasks
 in a row: the scheduler and executor alone, no ML work) through the REST API at once, waits for all, and reads
 every task instance's times back from the API:
 - run queued → first task running;
 - upstream success → downstream queued, and → downstream running (the hand-off, twice per run);
-- success rate, and throughput (task instances per second from the first queued run to the last task's end).
+- success rate, throughput (task instances per second from the first queued run to the last task's end), and the
+  CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks).
 
-Writes benchmarks/results/scale.json.
+Profiles: ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
+``*-untuned`` put back Airflow's values of every setting the platform tunes; ``celery-no-preload`` isolates the
+workers' preloading. Writes benchmarks/results/scale.json.
 
-    .venv/bin/python benchmarks/scale.py [--runs 50 --executors local,celery]
+    .venv/bin/python benchmarks/scale.py [--runs 50 --profiles local-untuned,local,celery-untuned,celery]
+                                         [--set AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY=32 …]
 """
 
 from __future__ import annotations
@@ -41,17 +46,16 @@ def seconds(later: str | None, earlier: str | None) -> float | None:
     return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds()
 
 
-def measure(executor: str, runs: int, home: Path, parallelism: int) -> dict:
-    """Start a platform with ``executor`` and ``parallelism`` task slots, run the probe ``runs`` times at once,
-    return the figures."""
+def measure(executor: str, runs: int, home: Path, settings: dict[str, str]) -> dict:
+    """Start a platform with ``executor`` and ``settings`` (environment variables), run the probe ``runs`` times
+    at once, return the figures."""
     from ml_platform.airflow_api import AirflowClient
     from ml_platform.layout import Layout
     from ml_platform.secrets import ensure_secrets
 
     layout = Layout.on_free_ports(home)
     (home / "no-models").mkdir(exist_ok=True)
-    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "no-models"),
-           "ML_PLATFORM_PARALLELISM": str(parallelism), "ML_PLATFORM_CELERY_CONCURRENCY": str(parallelism)}
+    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "no-models"), **settings}
     prefix = None
     if executor == "celery":
         import redis
@@ -81,7 +85,9 @@ def measure(executor: str, runs: int, home: Path, parallelism: int) -> dict:
                         states[run_id] = state
             time.sleep(2)
         wall = time.monotonic() - t0
-        return summarize(executor, client, run_ids, states, wall, env)
+        figures = summarize(executor, client, run_ids, states, wall, settings)
+        figures["cpu_s"] = component_cpu(layout)
+        return figures
     finally:
         subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
         if prefix:
@@ -90,7 +96,28 @@ def measure(executor: str, runs: int, home: Path, parallelism: int) -> dict:
             drop_databases(POSTGRES, prefix)
 
 
-def summarize(executor: str, client, run_ids: list[str], states: dict[str, str], wall: float, env: dict) -> dict:
+def component_cpu(layout) -> dict[str, float]:
+    """CPU seconds each long-running component has used, its worker processes included (API-server and MLflow
+    workers) but not the task processes (the scheduler's LocalExecutor workers, a Celery worker's pool): what the
+    platform costs beside the tasks, on a machine it shares with them."""
+    import psutil
+
+    from ml_platform.state import read_state
+
+    used = {}
+    for name, entry in read_state(layout.state_file)["components"].items():
+        try:
+            process = psutil.Process(entry["pid"])
+            tree = [process] if name == "scheduler" or name.startswith("celery-worker") else \
+                [process, *process.children(recursive=True)]
+            used[name] = round(sum(p.cpu_times().user + p.cpu_times().system for p in tree), 1)
+        except (psutil.NoSuchProcess, TypeError):
+            continue
+    return used
+
+
+def summarize(executor: str, client, run_ids: list[str], states: dict[str, str], wall: float,
+              settings: dict[str, str]) -> dict:
     first_running, handoff_running, handoff_queued, ends, queued = [], [], [], [], []
     for run_id in run_ids:
         run = client.run(DAG_ID, run_id)
@@ -105,8 +132,6 @@ def summarize(executor: str, client, run_ids: list[str], states: dict[str, str],
                 handoff_queued.append(seconds(down["queued_when"], up["end_date"]))
         ends += [ti["end_date"] for ti in chain if ti and ti["end_date"] and ti["state"] == "success"]
     span = seconds(max(ends), min(queued)) if ends else None
-    settings = {k: env.get(k) for k in ("ML_PLATFORM_PARALLELISM", "ML_PLATFORM_API_WORKERS",
-                                        "ML_PLATFORM_CELERY_WORKERS", "ML_PLATFORM_CELERY_CONCURRENCY")}
     return {"executor": executor, "runs": len(run_ids),
             "succeeded": sum(1 for s in states.values() if s == "success"),
             "success_rate": sum(1 for s in states.values() if s == "success") / len(run_ids),
@@ -115,7 +140,7 @@ def summarize(executor: str, client, run_ids: list[str], states: dict[str, str],
             "run_queued_to_first_task_running": _p(first_running),
             "upstream_success_to_downstream_queued": _p(handoff_queued),
             "upstream_success_to_downstream_running": _p(handoff_running),
-            "settings": {k: v for k, v in settings.items() if v}}
+            "settings": settings or "the platform's defaults"}
 
 
 def _p(samples: list[float]) -> dict:
@@ -123,21 +148,41 @@ def _p(samples: list[float]) -> dict:
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
 
 
+# Airflow's own values of the settings the platform tunes (src/ml_platform/components.py, SCHEDULER_TUNING), and
+# its task slots before tuning: the "untuned" profiles measure the platform as it was, in the same run.
+AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "4", "ML_PLATFORM_PRELOAD": "0",
+                    "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
+                    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
+                    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
+                    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5"}
+PROFILES = {
+    "local-untuned": ("local", AIRFLOW_DEFAULTS),
+    "local": ("local", {}),
+    "celery-untuned": ("celery", AIRFLOW_DEFAULTS),
+    "celery": ("celery", {}),
+    "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--executors", default="local,celery")
-    parser.add_argument("--parallelism", default="4", help="task slots to compare, e.g. 4,16 (the platform's default "
-                                                           "is 4)")
+    parser.add_argument("--profiles", default="local-untuned,local,celery-untuned,celery",
+                        help=f"comma-separated, of: {', '.join(PROFILES)}")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for every profile (to try a setting)")
+    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "scale.json"))
     args = parser.parse_args()
-    results = {"dag": DAG_ID, "runs": args.runs, "machine": {"cpus": os.cpu_count()}, "executors": {}}
-    for parallelism in map(int, args.parallelism.split(",")):
-        for executor in args.executors.split(","):
-            home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{executor}-"))
-            figures = measure(executor, args.runs, home, parallelism)
-            results["executors"][f"{executor}, parallelism {parallelism}"] = figures
-            print(json.dumps(figures, indent=2), flush=True)
-    out = REPO / "benchmarks" / "results" / "scale.json"
+    extra = dict(item.split("=", 1) for item in args.set)
+    results = {"dag": DAG_ID, "runs": args.runs, "machine": {"cpus": os.cpu_count()}, "profiles": {}}
+    for name in args.profiles.split(","):
+        executor, settings = PROFILES[name]
+        home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-"))
+        figures = measure(executor, args.runs, home, {**settings, **extra})
+        results["profiles"][name] = figures
+        print(name, json.dumps(figures, indent=2), flush=True)
+    out = Path(args.output)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

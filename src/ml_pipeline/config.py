@@ -48,7 +48,13 @@ class TrainingConfig(_Strict):
     hyperparameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
     validation_split: float = Field(default=0.2, gt=0.0, lt=0.9)
     seed: int = 42
-    pool: str = Field(default="training_pool", description="Airflow pool that bounds concurrent training jobs.")
+    device: Literal["auto", "cpu", "gpu"] = Field(
+        default="auto", description="auto: the GPU when the platform and worker have one (and the GPU extra is "
+                                    "installed), else the CPU; gpu: a GPU or fail; cpu: never a GPU")
+    pool: str | None = Field(default=None, description="Airflow pool that bounds concurrent training jobs; default "
+                                                       "by device: `gpu` (one slot per GPU) or `training`")
+    priority_weight: int = Field(default=1, ge=1, le=1000, description="who trains first when the pool is full: "
+                                                                       "higher first")
 
 
 class CanaryConfig(_Strict):

@@ -26,6 +26,7 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
+from ml_pipeline.training.resources import platform_gpus, pool_problem, training_pool
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
@@ -75,12 +76,21 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
             else:
                 gate >> features
         # Each task consumes its predecessors' XCom references, which also orders them.
-        trained = training.train_model.override(pool=config.training.pool)(cfg, loaded, features)
+        trained = train_model(config)(cfg, loaded, features)
         evaluation = training.evaluate_model(cfg, features, trained)
         registered = training.register_model.override(outlets=[challenger_asset(config)])(
             cfg, loaded, trained, evaluation)
         training.send_notification(cfg, loaded, trained, evaluation, registered)
     return dag
+
+
+def train_model(config: ModelConfig):
+    """The training task in its pool (``gpu``: one slot per GPU, or ``training``) with the model's priority: when
+    the pool is full, higher-priority models train first (``absolute``: the weight is the config's, not summed
+    over downstream tasks)."""
+    pool = training_pool(config.training.device, config.training.pool, platform_gpus())
+    return training.train_model.override(pool=pool, priority_weight=config.training.priority_weight,
+                                         weight_rule="absolute")
 
 
 def run_failure_alert(config: ModelConfig) -> DagRunFailureAlert:
@@ -318,9 +328,12 @@ def build_all_training_dags(directory: Path | None = None) -> dict[str, DAG]:
     configs, errors = load_model_configs(paths)
     wanted = get_parsing_context().dag_id
     dags = {}
+    gpus = platform_gpus()
     for path, config in configs.items():
         if wanted in (None, config.training_dag_id):
-            dags[config.training_dag_id] = build_training_dag(config, path)
+            problem = pool_problem(config.training.device, config.training.pool, gpus)
+            dags[config.training_dag_id] = (build_config_error_dag(path, f"{path}: {problem}") if problem
+                                            else build_training_dag(config, path))
     for path, error in errors.items():
         log.error("skipping model config %s", error)
         dag_id = f"ml_training_{_safe_id(path.stem)}"

@@ -1,9 +1,9 @@
 """The platform's components: their command lines and the environment they share.
 
-Sizing for a 2-core machine (see docs/DESIGN.md): four task processes at most
-(Airflow's default of 32 only thrashes two cores), two API-server workers (one
-worker timed out Task Execution API calls under 50 concurrent runs), one MLflow
-worker pair.
+Sizing for a 2-core machine (see docs/DESIGN.md): eight task processes at most
+(training is bounded by its pools; Airflow's default of 32 only thrashes two
+cores), two API-server workers (one worker timed out Task Execution API calls
+under 50 concurrent runs), one MLflow worker pair.
 """
 
 from __future__ import annotations
@@ -15,17 +15,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_pipeline.deployment.client import serving_argv
+from ml_pipeline.training.resources import GPU_POOL, TRAINING_POOL, detect_gpus, platform_gpus
 from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
 
 BIN = Path(sys.executable).parent
-PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "4"))
+PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "8"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
 # `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
 CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The pools that bound training (docs/DESIGN.md): `gpu`, one slot per GPU (ML_PLATFORM_GPUS, else detected), and
+# `training` for CPU jobs (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
+GPUS = platform_gpus() if "ML_PLATFORM_GPUS" in os.environ else detect_gpus()
+TRAINING_SLOTS = int(os.environ.get("ML_PLATFORM_TRAINING_SLOTS", "1"))
+
+
+# Scheduler settings for 50+ concurrent runs (docs/DESIGN.md, "Scheduling at scale"; measured by
+# `make bench-scale`); the environment overrides each.
+SCHEDULER_TUNING = {
+    # every active run is looked at in each scheduler loop (Airflow: 20 of them), so a finished task's downstream
+    # is scheduled in the next loop, not two or three loops later
+    "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "64",
+    # up to 64 scheduled task instances are queued per loop (Airflow: 16)
+    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "64",
+    # an idle loop sleeps 0.25 s (Airflow: 1 s) before looking again
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+    # DAG files re-parsed every 60 s (Airflow: 30 s): parsing every model's DAGs costs CPU the tasks need; a new
+    # config file still appears within a minute
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+    # a task's calls to the Task Execution API wait up to 15 s (Airflow: 5 s) before retrying: when many tasks
+    # start at once on a small machine, 5 s timed out five times in a row and failed the task before it ran
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "15",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
             "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),
+        "ML_PLATFORM_GPUS": str(GPUS),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
         # Where each model endpoint answers; production names its load balancer's URLs here.
         "AIRFLOW_CONN_SERVING_DEFAULT": os.environ.get("AIRFLOW_CONN_SERVING_DEFAULT", json.dumps(
             {"conn_type": "generic", "extra": {"endpoints": {
@@ -97,6 +122,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "DO_NOT_TRACK": "true",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    env.update({name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()})
     if EXECUTOR == "celery":
         env.update(celery_env(layout))
     return env
@@ -107,7 +133,19 @@ def celery_env(layout: Layout) -> dict[str, str]:
     return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.database_url(layout, "airflow"),
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM))}
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM)),
+            # Airflow's Celery settings, plus workers that import the task stack once, before forking (DESIGN.md)
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "ml_pipeline_airflow.celery_config.CELERY_CONFIG",
+            # a task unacknowledged this long is redelivered: above the longest task (execution_timeout 2 h)
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600"}
+
+
+def pools() -> dict[str, dict]:
+    """The Airflow pools the platform creates (``airflow pools import`` format)."""
+    return {TRAINING_POOL: {"slots": TRAINING_SLOTS, "include_deferred": False,
+                            "description": "Model training on CPUs (training.device: cpu, or auto without a GPU)"},
+            GPU_POOL: {"slots": GPUS, "include_deferred": False,
+                       "description": "Model training on GPUs: one slot per GPU, so jobs never share a card"}}
 
 
 def components(layout: Layout) -> list[Component]:

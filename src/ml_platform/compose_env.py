@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from ml_pipeline.training.resources import detect_gpus
 from ml_platform.secrets import write_private
 
 # Every variable docker-compose.yaml requires (`${NAME:?…}`); values are generated, never shipped.
@@ -21,6 +22,8 @@ def compose_env() -> dict[str, str]:
     values["MINIO_ROOT_USER"] = "ml-platform"
     values["AIRFLOW_ADMIN_USER"] = "admin"
     values["CELERY_WORKERS"] = "2"
+    values["ML_PLATFORM_GPUS"] = str(detect_gpus())  # this host's GPUs: the gpu pool's slots
+    values["ML_PLATFORM_TRAINING_SLOTS"] = "2"
     return values
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ import time
 import psutil
 
 from ml_platform import database
-from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env
+from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env, pools
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import write_state
@@ -28,11 +29,6 @@ from ml_platform.state import write_state
 log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 30.0
-# One-shot steps before the components start: schema migration, then the pools DAGs use.
-BOOTSTRAP_COMMANDS = (
-    ("db", "migrate"),
-    ("pools", "set", "training_pool", "1", "Model training: one job at a time on this machine"),
-)
 
 
 class Supervisor:
@@ -76,8 +72,10 @@ class Supervisor:
                 self._start(spec)
         database.wait_ready(self.layout)
         database.ensure_databases(self.layout)
-        log.info("migrating the Airflow metadata database")
-        for argv in BOOTSTRAP_COMMANDS:
+        log.info("migrating the Airflow metadata database; creating the pools")
+        pools_file = self.layout.home / "pools.json"
+        pools_file.write_text(json.dumps(pools(), indent=2))
+        for argv in (("db", "migrate"), ("pools", "import", str(pools_file))):
             with open(self.layout.logs / "airflow-bootstrap.log", "ab") as out:
                 subprocess.run([str(BIN / "airflow"), *argv], env=self.env, stdout=out,
                                stderr=subprocess.STDOUT, check=True)

@@ -82,7 +82,7 @@ def test_the_image_is_the_official_airflow_image_with_our_locked_package():
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert [line for line in dockerfile.splitlines() if line.startswith("FROM")] == [
         "FROM apache/airflow:3.3.2-python3.11"]
-    assert "uv export --frozen --no-dev" in dockerfile
+    assert "uv export --frozen --no-dev --extra ${XGBOOST}" in dockerfile and "ARG XGBOOST=cpu" in dockerfile
     assert "COPY --chown=airflow:0 airflow/dags /opt/airflow/dags" in dockerfile
 
 
@@ -94,4 +94,6 @@ def test_helm_values_use_our_image_and_secrets_from_kubernetes():
     assert values["postgresql"]["enabled"] is False
     text = (REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text()
     assert "password:" not in text.lower().replace("passwordsecret", "")
-    assert "training_pool" in " ".join(values["migrateDatabaseJob"]["args"])
+    pools = " ".join(values["migrateDatabaseJob"]["args"])
+    gpus = next(e["value"] for e in values["env"] if e["name"] == "ML_PLATFORM_GPUS")
+    assert "pools set training 2" in pools and f"pools set gpu {gpus} " in pools  # slots = the GPUs DAGs assume

@@ -3,38 +3,71 @@ queue and its replay, a missed deadline, a killed worker."""
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import time
 
 import psutil
+import psycopg2
 import pytest
 
-from ml_platform import dead_letter_ops
+from ml_platform import database, dead_letter_ops
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from tests.conftest import REPO_ROOT
 from tests.e2e.test_platform import make
+from tests.support.platforms import EXECUTORS, executor_env
 
 pytestmark = pytest.mark.e2e
 DRILL = "platform_failure_drill"
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e-failures"))
-    env = {**os.environ, **layout.port_env()}
-    started = make("up", env)
+@pytest.fixture(scope="module", params=EXECUTORS)
+def platform(request, tmp_path_factory):
+    """The platform on the embedded default, then on CeleryExecutor with the real PostgreSQL and Redis."""
+    layout = Layout.on_free_ports(tmp_path_factory.mktemp(f"e2e-failures-{request.param}"))
+    (layout.home / "no-models").mkdir()  # the drill DAGs only: no model servers to start
+    with executor_env(request.param):
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(layout.home / "no-models")}
+        started = make("up", env)
+        try:
+            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+            secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+            client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+            client.wait_for_dag(DRILL)
+            yield layout, env, client
+        finally:
+            make("down", env, timeout=180)
+
+
+def test_tasks_run_on_the_chosen_executor(platform, request):
+    """On Celery, a real worker runs the task (its Celery task id is recorded): the test that fails when a celery
+    release breaks the Celery provider (celery 5.7.0 vs apache-airflow-providers-celery 3.26.0, pinned away)."""
+    layout, _, client = platform
+    executor = request.node.callspec.params["platform"]
+    run_id, state = run_drill(client, {"mode": "transient", "failures": 0})
+    assert state == "success"
+    [ti] = client.task_instances(DRILL, run_id)
+    # the metadata database: the real server's under Celery, the embedded one else
+    conn = psycopg2.connect(database.database_url(layout, "airflow").replace("+psycopg2", ""))
     try:
-        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
-        client.wait_for_dag(DRILL)
-        yield layout, env, client
+        with conn.cursor() as cur:
+            cur.execute("SELECT external_executor_id FROM task_instance WHERE dag_id = %s AND run_id = %s",
+                        (DRILL, run_id))
+            [(celery_task_id,)] = cur.fetchall()
     finally:
-        make("down", env, timeout=180)
+        conn.close()
+    if executor == "celery":
+        assert celery_task_id and len(celery_task_id) == 36, celery_task_id  # a Celery task uuid
+        assert ti["hostname"] and ti["queue"] == "default"
+        worker_log = (layout.logs / "celery-worker-1.log").read_text()  # it imported the task stack before forking
+        preloaded = re.search(r"preloaded the task stack in [\d.]+s \(\d+ modules, 0 failed\)", worker_log)
+        assert preloaded, worker_log[-2000:]
+    else:
+        assert celery_task_id is None  # the LocalExecutor sets none
 
 
 def run_drill(client: AirflowClient, conf: dict, dag_id: str = DRILL, timeout: float = 180) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.conftest import REPO_ROOT
+from tests.support.platforms import EXECUTORS, executor_env
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
@@ -45,21 +46,24 @@ def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedPr
                           text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e"))
+@pytest.fixture(scope="module", params=EXECUTORS)
+def platform(request, tmp_path_factory):
+    """The platform on the embedded default, then on CeleryExecutor with the real PostgreSQL and Redis: every test
+    of this module runs on both."""
+    layout = Layout.on_free_ports(tmp_path_factory.mktemp(f"e2e-{request.param}"))
     configs = layout.home / "model_configs"  # starts with fraud only; a test drops more files in
     configs.mkdir()
     shutil.copy(config_dir() / "fraud_detection.yaml", configs)
     shutil.copy(REPO_ROOT / "config" / "data_validation_rules.yaml", layout.home)  # rules live beside the configs
     shutil.copytree(REPO_ROOT / "config" / "schemas", layout.home / "schemas")
-    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(configs)}
-    started = make("up", env)
-    try:
-        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        yield layout, env, started.stdout
-    finally:
-        make("down", env, timeout=180)
+    with executor_env(request.param):
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(configs)}
+        started = make("up", env)
+        try:
+            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+            yield layout, env, started.stdout
+        finally:
+            make("down", env, timeout=180)
 
 
 def test_up_prints_the_urls_and_the_login_once(platform):
@@ -245,7 +249,7 @@ def test_up_recovers_after_the_supervisor_itself_is_killed(platform):
     restarted = make("up", env)
     report = restarted.stdout[-3000:] + restarted.stderr[-2000:] + (layout.logs / "supervisor.log").read_text()[-3000:]
     assert restarted.returncode == 0, report
-    assert "stopping orphaned postgres" in restarted.stdout, report
+    assert "stopping orphaned scheduler" in restarted.stdout, report
     assert not any(is_alive(pid) for pid in old_pids), report
     assert read_state(layout.state_file)["phase"] == "running", report
 

@@ -171,6 +171,7 @@ def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
     from mlflow import MlflowClient
 
     from ml_pipeline.registry import mlflow_registry as registry
+    from ml_pipeline.training.resources import choose_device
     from ml_pipeline.training.trainer import to_model_input, train_classifier
 
     client = MlflowClient(ctx.tracking_uri)
@@ -183,12 +184,15 @@ def train_model(ctx: RunContext, loaded: dict, features: dict) -> dict:
         log.info("run key %s already trained as MLflow run %s: reusing it", run_key, existing[0])
         return {"mlflow_run_id": existing[0], "model_uri": existing[1], **sizes}
     cfg = ctx.config
+    device = choose_device(cfg.training.device)
+    log.info("training %s on %s (%s)", cfg.model_name, device.device, device.reason)
     model = train_classifier(train, cfg.data.features, cfg.data.target_column,
-                             cfg.training.hyperparameters, cfg.training.seed, _threads())
+                             cfg.training.hyperparameters, cfg.training.seed, _threads(), device.device)
     run_id, model_uri = registry.log_training_run(
-        ctx.tracking_uri, cfg.model_name, run_key, _lineage(ctx, loaded),
+        ctx.tracking_uri, cfg.model_name, run_key, {**_lineage(ctx, loaded), "training.device_reason": device.reason},
         params={**cfg.training.hyperparameters, "features": ",".join(cfg.data.features),
-                "validation_split": cfg.training.validation_split, "seed": cfg.training.seed, **sizes},
+                "validation_split": cfg.training.validation_split, "seed": cfg.training.seed,
+                "device": device.device, **sizes},
         model=model, input_example=to_model_input(train.head(5), cfg.data.features),
         pip_requirements=_pip_requirements())
     registry.log_texts(client, run_id, _validation_reports(ctx))
@@ -287,8 +291,19 @@ def _lineage(ctx: RunContext, loaded: dict) -> dict[str, str]:
 
 
 def _pip_requirements() -> list[str]:
-    names = ("mlflow", "scikit-learn", "pandas", "numpy", "xgboost-cpu")
+    names = ("mlflow", "scikit-learn", "pandas", "numpy", _xgboost_distribution())
     return [f"{n}=={importlib.metadata.version(n)}" for n in names]
+
+
+def _xgboost_distribution() -> str:
+    """``xgboost-cpu`` by default, ``xgboost`` (CUDA build) with the GPU extra."""
+    for name in ("xgboost-cpu", "xgboost"):
+        try:
+            importlib.metadata.version(name)
+            return name
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    raise RuntimeError("XGBoost is not installed: run `make install` (or `make install GPU=1` for the GPU build)")
 
 
 def _threads() -> int:

@@ -70,11 +70,12 @@ def run_classified(call: Callable[[], Any]) -> Any:
     from ml_pipeline.data.validator import DataValidationError
     from ml_pipeline.failures.classification import TransientError, is_transient, one_line
     from ml_pipeline.feature_store.settings import FeatureStoreConfigError
+    from ml_pipeline.training.resources import DeviceUnavailableError
     from ml_pipeline.validation.rules import RulesError
 
     try:
         return call()
-    except (DataValidationError, ConfigError, RulesError, FeatureStoreConfigError) as exc:
+    except (DataValidationError, ConfigError, RulesError, FeatureStoreConfigError, DeviceUnavailableError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     except TransientError:
         raise

@@ -75,9 +75,27 @@ def test_a_model_without_derived_features_keeps_its_clock_and_gets_no_feature_da
         "hourly_features_features"]
 
 
-def test_training_runs_in_the_configured_pool(tmp_path):
-    write_model(tmp_path, "gpu_model", training={"pool": "gpu_pool", "hyperparameters": {"max_depth": 3}})
-    write_model(tmp_path, "cpu_model")
+def test_training_takes_its_pool_and_priority_from_the_config(tmp_path, monkeypatch):
+    write_model(tmp_path, "named_pool", training={"pool": "big_jobs", "priority_weight": 7})
+    write_model(tmp_path, "auto_model")
+    write_model(tmp_path, "cpu_model", training={"device": "cpu"})
+    train = build_all_training_dags(tmp_path)["ml_training_named_pool"].get_task("train_model")
+    assert (train.pool, train.priority_weight, train.weight_rule) == ("big_jobs", 7, "absolute")
+    monkeypatch.setenv("ML_PLATFORM_GPUS", "0")
     dags = build_all_training_dags(tmp_path)
-    assert dags["ml_training_gpu_model"].get_task("train_model").pool == "gpu_pool"
-    assert dags["ml_training_cpu_model"].get_task("train_model").pool == "training_pool"
+    assert dags["ml_training_auto_model"].get_task("train_model").pool == "training"
+    assert dags["ml_training_auto_model"].get_task("load_data").pool == "default_pool"
+    monkeypatch.setenv("ML_PLATFORM_GPUS", "2")  # the platform has GPUs: auto takes the gpu pool, cpu never does
+    dags = build_all_training_dags(tmp_path)
+    assert dags["ml_training_auto_model"].get_task("train_model").pool == "gpu"
+    assert dags["ml_training_cpu_model"].get_task("train_model").pool == "training"
+
+
+def test_a_gpu_model_on_a_platform_without_gpus_is_a_config_error_not_a_task_waiting_forever(tmp_path, monkeypatch):
+    write_model(tmp_path, "needs_gpu", training={"device": "gpu"})
+    monkeypatch.setenv("ML_PLATFORM_GPUS", "0")
+    dag = build_all_training_dags(tmp_path)["ml_training_needs_gpu"]
+    assert CONFIG_ERROR_TAG in dag.tags
+    assert "needs_gpu.yaml: field 'training.device': gpu, but the platform has no GPU" in dag.description
+    monkeypatch.setenv("ML_PLATFORM_GPUS", "1")
+    assert build_all_training_dags(tmp_path)["ml_training_needs_gpu"].get_task("train_model").pool == "gpu"

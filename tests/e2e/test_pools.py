@@ -1,0 +1,134 @@
+"""Twenty models' training is scheduled at the same moment on CeleryExecutor (real PostgreSQL and Redis): the task
+instances' own start and end times prove that the `gpu` pool (1 slot) and the `training` pool (3 slots) were never
+exceeded, that a waiting model with a higher priority was never passed over, and that every model finished.
+
+No GPU here: the platform is told it has one (`ML_PLATFORM_GPUS=1`), so `training.device: auto` models take the
+`gpu` pool, and on the worker they fall back to the CPU, which their MLflow run records.
+"""
+
+import copy
+import datetime as dt
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from ml_pipeline.config import config_dir
+from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.lake import join_uri
+from ml_platform.airflow_api import AirflowClient
+from ml_platform.layout import Layout
+from ml_platform.secrets import ensure_secrets
+from tests.conftest import REPO_ROOT
+from tests.e2e.test_platform import make
+from tests.support.platforms import executor_env
+
+pytestmark = pytest.mark.e2e
+MODELS = 20
+SLOTS = {"gpu": 1, "training": 3}
+AUTO = {0, 5, 10, 15}  # these take the gpu pool (the platform says it has a GPU), the other 16 the training pool
+
+
+def model_configs(folder) -> dict[str, dict]:
+    """Twenty click-through models on the impressions data, four `device: auto` and sixteen `device: cpu`,
+    priority 1…20, small enough that the test measures the scheduler, not XGBoost."""
+    base = yaml.safe_load((config_dir() / "recommendation.yaml").read_text())
+    configs = {}
+    for i in range(MODELS):
+        raw = copy.deepcopy(base)
+        raw.update(model_name=f"ctr_{i:02d}", schedule=None)
+        raw["data"]["lookback_days"] = 2
+        raw["training"]["hyperparameters"]["n_estimators"] = 10
+        raw["training"].update(device="auto" if i in AUTO else "cpu", priority_weight=i + 1)
+        raw["deployment"].pop("endpoint_name")  # registry only: twenty model servers would not fit two cores
+        (folder / f"ctr_{i:02d}.yaml").write_text(yaml.safe_dump(raw))
+        configs[f"ml_training_ctr_{i:02d}"] = raw
+    return configs
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e-pools"))
+    folder = layout.home / "model_configs"
+    folder.mkdir()
+    configs = model_configs(folder)
+    shutil.copy(REPO_ROOT / "config" / "data_validation_rules.yaml", layout.home)
+    generate_dataset(join_uri(layout.lake.as_uri(), "impressions"), dt.date(2026, 11, 20), days=2,
+                     rows_per_day=1_500, kind="impressions")
+    with executor_env("celery"):
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(folder),
+               "ML_PLATFORM_GPUS": str(SLOTS["gpu"]), "ML_PLATFORM_TRAINING_SLOTS": str(SLOTS["training"]),
+               "ML_PLATFORM_PARALLELISM": "8",  # four training slots, four for everything else
+               "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}  # the configs never change here
+        started = make("up", env)
+        try:
+            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+            secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+            yield layout, configs, AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+        finally:
+            make("down", env, timeout=180)
+
+
+def most_at_once(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    """The largest number of intervals open at one instant (one ending as another starts: not overlapping)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = peak = 0
+    for _, step in events:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+def wait_for_training(client: AirflowClient, runs: dict[str, str], timeout: float) -> dict[str, dict]:
+    """Each run's ``train_model`` task instance once every one has finished (or the first failure)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        trains = {dag_id: client.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/train_model")
+                  for dag_id, run_id in runs.items()}
+        states = {ti["state"] for ti in trains.values()}
+        if states <= {"success"} or states & {"failed", "upstream_failed"} or time.monotonic() > deadline:
+            return trains
+        time.sleep(5)
+
+
+def at(ti: dict, field: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(ti[field])
+
+
+def test_twenty_models_train_at_once_and_the_pools_are_never_exceeded(platform):
+    layout, configs, client = platform
+    for dag_id in configs:
+        client.wait_for_dag(dag_id, timeout=300)
+        client.unpause(dag_id)
+    runs = {dag_id: client.trigger(dag_id, "2026-11-20T06:00:00Z")["dag_run_id"] for dag_id in configs}
+    trains = wait_for_training(client, runs, timeout=900)
+    assert {ti["state"] for ti in trains.values()} == {"success"}, {d: ti["state"] for d, ti in trains.items()}
+    states = {dag_id: client.wait_for_run(dag_id, run_id, timeout=600) for dag_id, run_id in runs.items()}
+    assert set(states.values()) == {"success"}, states  # every model went on to evaluate, register and notify
+
+    for dag_id, ti in trains.items():  # each model's pool and priority come from its config
+        expected_pool = "gpu" if configs[dag_id]["training"]["device"] == "auto" else "training"
+        assert (ti["pool"], ti["priority_weight"]) == (expected_pool, configs[dag_id]["training"]["priority_weight"])
+    for pool, slots in SLOTS.items():
+        members = [ti for ti in trains.values() if ti["pool"] == pool]
+        assert len(members) == (len(AUTO) if pool == "gpu" else MODELS - len(AUTO))
+        running = [(at(ti, "start_date"), at(ti, "end_date")) for ti in members]
+        assert most_at_once(running) <= slots, f"pool {pool} ran more than its {slots} slot(s) at once"
+        waiting = [(at(ti, "scheduled_when"), at(ti, "end_date")) for ti in members]
+        assert most_at_once(waiting) > slots, f"pool {pool} was never contended: the test proved nothing"
+        # The pool hands a free slot to the highest-priority waiting task: none waited while a lower one went.
+        for ti in members:
+            passed_over = [other["dag_id"] for other in members if other["priority_weight"] > ti["priority_weight"]
+                           and at(other, "scheduled_when") < at(ti, "queued_when") - dt.timedelta(seconds=2)
+                           and at(other, "queued_when") > at(ti, "queued_when")]
+            assert passed_over == [], f"{ti['dag_id']} (priority {ti['priority_weight']}) went before {passed_over}"
+
+    mlflow = MlflowClient(layout.mlflow_url)
+    for dag_id, reason in (("ml_training_ctr_00", "training.device is auto: XGBoost is the CPU-only build"),
+                           ("ml_training_ctr_01", "training.device is cpu")):
+        run = mlflow.get_run(client.xcom(dag_id, runs[dag_id], "train_model")["mlflow_run_id"])
+        assert run.data.params["device"] == "cpu"
+        assert run.data.tags["training.device_reason"].startswith(reason), run.data.tags["training.device_reason"]

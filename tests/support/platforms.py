@@ -1,0 +1,62 @@
+"""Platform instances for end-to-end tests, on either executor.
+
+``local``: the embedded default (LocalExecutor, embedded PostgreSQL). ``celery``: `make up-celery`'s shape,
+CeleryExecutor on this machine's real PostgreSQL (databases under a unique prefix, dropped afterwards) and Redis
+(a test database, flushed). Without PostgreSQL or Redis the Celery tests are skipped loudly; `.ci/run` sets
+ML_REQUIRE_SERVICES=1, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+import redis
+
+from ml_platform import database
+
+EXECUTORS = ["local", "celery"]
+SERVER = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("ML_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+def require_services() -> None:
+    """Skip (fail under ML_REQUIRE_SERVICES) unless the real PostgreSQL and Redis answer."""
+    try:
+        psycopg2.connect(f"{SERVER}/postgres", connect_timeout=3).close()
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except (psycopg2.OperationalError, redis.RedisError) as exc:
+        message = f"!!! Celery mode NOT TESTED: PostgreSQL ({SERVER}) or Redis ({REDIS}) unreachable: {exc}"
+        if os.environ.get("ML_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextlib.contextmanager
+def executor_env(executor: str) -> Iterator[dict[str, str]]:
+    """The settings of a platform on ``executor``, set in this process while it lives (the tests and the CLIs they
+    run reach the platform's databases with the same code); its external databases are dropped afterwards."""
+    if executor == "local":
+        extra = {}
+    else:
+        require_services()
+        extra = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": SERVER, "ML_PLATFORM_REDIS_URL": REDIS,
+                 "ML_PLATFORM_DATABASE_PREFIX": f"mltest_{uuid.uuid4().hex[:8]}_"}
+        redis.Redis.from_url(REDIS).flushdb()
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield extra
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if executor == "celery":
+            database.drop_databases(SERVER, extra["ML_PLATFORM_DATABASE_PREFIX"])
+            redis.Redis.from_url(REDIS).flushdb()
