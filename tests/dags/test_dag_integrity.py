@@ -65,7 +65,9 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file):
     result = json.loads(probe.stdout.strip().splitlines()[-1])
     print(f"{dag_file.name}: parsed in {result['seconds']:.3f}s")
     assert result["heavy"] == [], "DAG files must import ML libraries inside tasks"
-    assert result["seconds"] < 1.0
+    # A guard against a catastrophe (an ML library imported at parse time costs 5-10 s), not a timing: the figure
+    # is `benchmarks/dag_parse.py`'s. 1 s was too tight on a loaded 2-core machine (1.0-1.6 s for an unchanged file).
+    assert result["seconds"] < 3.0
 
 
 def test_training_validates_with_the_data_validation_operator(dagbag):
