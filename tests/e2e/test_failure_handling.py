@@ -135,6 +135,7 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platfo
     client.request("DELETE", "/variables/platform_drill_fixed")
 
 
+@pytest.mark.executor_independent  # deadlines are the triggerer's
 def test_a_missed_deadline_alerts(platform):
     layout, _, client = platform
     run = client.trigger("platform_deadline_drill", None)

@@ -66,6 +66,7 @@ def platform(request, tmp_path_factory):
             make("down", env, timeout=180)
 
 
+@pytest.mark.executor_independent
 def test_up_prints_the_urls_and_the_login_once(platform):
     layout, env, output = platform
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
@@ -225,6 +226,7 @@ def test_data_validation_dag_checks_a_landed_partition_on_the_platform(platform)
     assert result["status"] == "passed" and result["data_uri"].endswith("transactions/2026-11-20")
 
 
+@pytest.mark.executor_independent
 def test_a_killed_component_is_restarted_and_the_restart_is_visible(platform):
     layout, env, _ = platform
     before = read_state(layout.state_file)["components"]["scheduler"]
@@ -241,6 +243,7 @@ def test_a_killed_component_is_restarted_and_the_restart_is_visible(platform):
     assert "restarting scheduler (restart #1)" in (layout.logs / "supervisor.log").read_text()
 
 
+@pytest.mark.executor_independent
 def test_up_recovers_after_the_supervisor_itself_is_killed(platform):
     layout, env, _ = platform
     state = read_state(layout.state_file)
