@@ -165,6 +165,7 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     assert [line.split()[2] for line in history.stdout.splitlines()[2:]] == ["promoted", "rejected", "rolled_back"]
 
 
+@pytest.mark.executor_independent  # the dag-processor's: training on Celery is the test above
 def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):
     layout, env, _ = platform
     configs = Path(env["ML_PIPELINE_CONFIG_DIR"])
