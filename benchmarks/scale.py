@@ -11,10 +11,13 @@ every task instance's times back from the API:
   CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks).
 
 Profiles: ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
-``*-untuned`` put back Airflow's values of every setting the platform tunes; ``celery-no-preload`` isolates the
-workers' preloading. Writes benchmarks/results/scale.json.
+``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes (the baseline: bare
+Airflow's choices, on this machine, in this run); ``*-no-preload`` isolate the executors' preloading; ``*-pipelines``
+start 20 real training pipelines (``tests/support/fleet.py``) with the probe runs. The Airflow REST API is polled
+once per DAG every 2 s while the runs go (not once per run: the observer must not load the API server the tasks
+use). Writes benchmarks/results/scale.json.
 
-    .venv/bin/python benchmarks/scale.py [--runs 50 --profiles local-untuned,local,celery-untuned,celery]
+    .venv/bin/python benchmarks/scale.py [--runs 50 --profiles local-airflow-defaults,local,...]
                                          [--set AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY=32 …]
 """
 
@@ -28,16 +31,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
 from feature_store import percentiles  # noqa: E402
 
+from tests.support.fleet import write_fleet  # noqa: E402  (the pool test's twenty models)
+from tests.support.platforms import executor_env  # noqa: E402  (the e2e tests' Celery setup)
+
 DAG_ID = "platform_scale_probe"
-POSTGRES = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("ML_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 
 
 def seconds(later: str | None, earlier: str | None) -> float | None:
@@ -52,89 +55,64 @@ PROBE_CHAIN = ("first", "second", "third")
 PIPELINE_SETTINGS = {"ML_PLATFORM_GPUS": "1", "ML_PLATFORM_TRAINING_SLOTS": "3"}
 
 
-def write_pipelines(home: Path, lake: Path, count: int) -> list[str]:
-    """``count`` small click-through models on two days of impressions (1,500 rows a day), one in five with
-    ``training.device: auto`` (the gpu pool: the platform is told it has one GPU), the others on CPUs; returns
-    their training DAG ids."""
-    import shutil
-
-    import yaml
-
-    from ml_pipeline.data.generator import generate_dataset
-    from ml_pipeline.data.lake import join_uri
-
-    folder = home / "models"
-    folder.mkdir(exist_ok=True)
-    shutil.copy(REPO / "config" / "data_validation_rules.yaml", home)
-    base = yaml.safe_load((REPO / "config" / "model_configs" / "recommendation.yaml").read_text())
-    for i in range(count):
-        raw = {**base, "model_name": f"ctr_{i:02d}", "schedule": None,
-               "data": {**base["data"], "lookback_days": 2},
-               "training": {**base["training"], "device": "auto" if i % 5 == 0 else "cpu", "priority_weight": i + 1,
-                            "hyperparameters": {**base["training"]["hyperparameters"], "n_estimators": 10}},
-               "deployment": {k: v for k, v in base["deployment"].items() if k != "endpoint_name"}}
-        (folder / f"ctr_{i:02d}.yaml").write_text(yaml.safe_dump(raw))
-    generate_dataset(join_uri(lake.as_uri(), "impressions"), dt.date(2026, 11, 20), days=2, rows_per_day=1_500,
-                     kind="impressions")
-    return [f"ml_training_ctr_{i:02d}" for i in range(count)]
-
-
 def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipelines: int = 0) -> dict:
     """Start a platform with ``executor`` and ``settings`` (environment variables); start ``pipelines`` training
     runs of small real models and ``runs - pipelines`` runs of the probe, all at once; return the figures."""
-    from ml_platform.airflow_api import AirflowClient
     from ml_platform.layout import Layout
-    from ml_platform.secrets import ensure_secrets
 
     layout = Layout.on_free_ports(home)
     (home / "models").mkdir(exist_ok=True)
-    models = write_pipelines(home, layout.lake, pipelines) if pipelines else []
+    models = list(write_fleet(home / "models", layout.lake, pipelines)) if pipelines else []
     settings = {**settings, **(PIPELINE_SETTINGS if pipelines else {})}
-    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"), **settings}
-    prefix = None
-    if executor == "celery":
-        import redis
+    with executor_env(executor):  # Celery: the machine's PostgreSQL and Redis, databases of its own, dropped after
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"), **settings}
+        cli = str(REPO / ".venv" / "bin" / "ml-platform")
+        try:
+            started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)
+            if started.returncode != 0:
+                raise RuntimeError(f"{executor} platform did not start: {started.stdout[-2000:]}"
+                                   f"{started.stderr[-2000:]}")
+            return run_at_once(layout, executor, runs, models, settings)
+        finally:
+            subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
 
-        prefix = f"mlbench_{uuid.uuid4().hex[:8]}_"
-        redis.Redis.from_url(REDIS).flushdb()
-        env.update(ML_PLATFORM_EXECUTOR="celery", ML_PLATFORM_DATABASE_URL=POSTGRES, ML_PLATFORM_REDIS_URL=REDIS,
-                   ML_PLATFORM_DATABASE_PREFIX=prefix)
-    cli = str(REPO / ".venv" / "bin" / "ml-platform")
-    try:
-        started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)
-        if started.returncode != 0:
-            raise RuntimeError(f"{executor} platform did not start: {started.stdout[-2000:]}{started.stderr[-2000:]}")
-        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
-        for dag_id in [DAG_ID, *models]:
-            client.wait_for_dag(dag_id, timeout=300)
-            client.unpause(dag_id)
-        t0 = time.monotonic()
-        started_runs = [(dag_id, client.trigger(dag_id, "2026-11-20T06:00:00Z")["dag_run_id"]) for dag_id in models]
-        started_runs += [(DAG_ID, client.trigger(DAG_ID, None)["dag_run_id"]) for _ in range(runs - len(models))]
-        deadline = time.monotonic() + 1800
-        states: dict[tuple[str, str], str] = {}
-        while time.monotonic() < deadline and len(states) < len(started_runs):
-            for key in started_runs:
-                if key not in states:
-                    state = client.run(*key)["state"]
-                    if state in ("success", "failed"):
-                        states[key] = state
-            time.sleep(2)
-        wall = time.monotonic() - t0
-        figures = {"executor": executor, "wall_s": round(wall, 1), "settings": settings or "the platform's defaults",
-                   "probe": summarize(client, [k for k in started_runs if k[0] == DAG_ID], states, PROBE_CHAIN)}
-        if models:
-            figures["pipelines"] = summarize(client, [k for k in started_runs if k[0] != DAG_ID], states,
-                                             PIPELINE_CHAIN)
-        figures["cpu_s"] = component_cpu(layout)
-        return figures
-    finally:
-        subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
-        if prefix:
-            from ml_platform.database import drop_databases
 
-            drop_databases(POSTGRES, prefix)
+def run_at_once(layout, executor: str, runs: int, models: list[str], settings: dict[str, str]) -> dict:
+    """Trigger the pipelines' and the probe's runs at once, wait for all of them, and read their figures back."""
+    from ml_platform.airflow_api import AirflowClient
+    from ml_platform.secrets import ensure_secrets
+
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
+    for dag_id in [DAG_ID, *models]:
+        client.wait_for_dag(dag_id, timeout=300)
+        client.unpause(dag_id)
+    t0 = time.monotonic()
+    started_runs = [(dag_id, client.trigger(dag_id, "2026-11-20T06:00:00Z")["dag_run_id"]) for dag_id in models]
+    started_runs += [(DAG_ID, client.trigger(DAG_ID, None)["dag_run_id"]) for _ in range(runs - len(models))]
+    deadline = time.monotonic() + 1800
+    states: dict[tuple[str, str], str] = {}
+    while time.monotonic() < deadline and len(states) < len(started_runs):
+        time.sleep(2)
+        states.update(finished_runs(client, {dag_id for dag_id, _ in started_runs}))
+    wall = time.monotonic() - t0
+    figures = {"executor": executor, "wall_s": round(wall, 1), "settings": settings or "the platform's defaults",
+               "probe": summarize(client, [k for k in started_runs if k[0] == DAG_ID], states, PROBE_CHAIN)}
+    if models:
+        figures["pipelines"] = summarize(client, [k for k in started_runs if k[0] != DAG_ID], states, PIPELINE_CHAIN)
+    figures["cpu_s"] = component_cpu(layout)
+    return figures
+
+
+def finished_runs(client, dag_ids: set[str]) -> dict[tuple[str, str], str]:
+    """The finished runs of ``dag_ids``: one REST call per DAG, not one per run (polling 50 runs one by one every
+    2 s costs the API server — the component that serves the tasks' own API calls — more CPU than the tasks)."""
+    done = {}
+    for dag_id in dag_ids:
+        page = client.request("GET", f"/dags/{dag_id}/dagRuns",
+                              params={"state": ["success", "failed"], "limit": 1000})["dag_runs"]
+        done.update({(dag_id, run["dag_run_id"]): run["state"] for run in page})
+    return done
 
 
 def component_cpu(layout) -> dict[str, float]:
@@ -196,20 +174,24 @@ def _p(samples: list[float]) -> dict:
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
 
 
-# Airflow's (and MLflow's) own values of the settings the platform tunes (src/ml_platform/components.py), and its
-# task slots before tuning: the "untuned" profiles measure the platform as it was, in the same run.
-UNTUNED = {"ML_PLATFORM_PARALLELISM": "4", "ML_PLATFORM_PRELOAD": "0", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true",
+# Airflow's (and MLflow's) own values of every setting the platform tunes (src/ml_platform/components.py): the
+# "airflow-defaults" profiles measure bare Airflow's choices on the same machine, in the same run (the baseline).
+AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4",
+                    "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_PRELOAD": "0",
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true",
                     "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
                     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
                     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
                     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
                     "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5"}
 PROFILES = {  # name: (executor, settings, real pipelines among the runs)
-    "local-untuned": ("local", UNTUNED, 0),
+    "local-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 0),
     "local": ("local", {}, 0),
-    "celery-untuned": ("celery", UNTUNED, 0),
+    "celery-airflow-defaults": ("celery", AIRFLOW_DEFAULTS, 0),
     "celery": ("celery", {}, 0),
+    "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
     "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
+    "local-pipelines-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),
 }
@@ -218,8 +200,8 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--profiles", default="local-untuned,local,celery-untuned,celery,local-pipelines,"
-                                              "celery-pipelines",
+    parser.add_argument("--profiles", default="local-airflow-defaults,local,celery-airflow-defaults,celery,"
+                                              "local-pipelines,celery-pipelines",
                         help=f"comma-separated, of: {', '.join(PROFILES)}")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every profile (to try a setting)")

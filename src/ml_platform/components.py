@@ -23,13 +23,13 @@ BIN = Path(sys.executable).parent
 PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "8"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
+LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
 # `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
 CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The pools that bound training (docs/DESIGN.md): `gpu`, one slot per GPU (ML_PLATFORM_GPUS, else detected), and
+# The pools that bound training (docs/DESIGN.md): `gpu`, one slot per GPU (gpus()), and
 # `training` for CPU jobs (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
-GPUS = platform_gpus() if "ML_PLATFORM_GPUS" in os.environ else detect_gpus()
 TRAINING_SLOTS = int(os.environ.get("ML_PLATFORM_TRAINING_SLOTS", "1"))
 
 
@@ -52,6 +52,12 @@ SCHEDULER_TUNING = {
 }
 
 
+def gpus() -> int:
+    """The platform's GPUs: ``ML_PLATFORM_GPUS``, else this machine's (``nvidia-smi -L``, asked when ``up`` builds
+    the environment, not by every ``ml-platform`` command)."""
+    return platform_gpus() if "ML_PLATFORM_GPUS" in os.environ else detect_gpus()
+
+
 @dataclass(frozen=True)
 class Component:
     """One long-running process under supervision."""
@@ -69,7 +75,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(layout.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "airflow" / "dags"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Airflow's LocalExecutor, importing the task stack before it forks its workers (docs/DESIGN.md)
+        "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR,
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
@@ -105,7 +112,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
             "postgresql+psycopg2://", "postgresql://"),
         "ML_LAKE_URI": layout.lake.as_uri(),
-        "ML_PLATFORM_GPUS": str(GPUS),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
+        "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
         # Where each model endpoint answers; production names its load balancer's URLs here.
         "AIRFLOW_CONN_SERVING_DEFAULT": os.environ.get("AIRFLOW_CONN_SERVING_DEFAULT", json.dumps(
             {"conn_type": "generic", "extra": {"endpoints": {
@@ -144,7 +151,7 @@ def pools() -> dict[str, dict]:
     """The Airflow pools the platform creates (``airflow pools import`` format)."""
     return {TRAINING_POOL: {"slots": TRAINING_SLOTS, "include_deferred": False,
                             "description": "Model training on CPUs (training.device: cpu, or auto without a GPU)"},
-            GPU_POOL: {"slots": GPUS, "include_deferred": False,
+            GPU_POOL: {"slots": gpus(), "include_deferred": False,
                        "description": "Model training on GPUs: one slot per GPU, so jobs never share a card"}}
 
 

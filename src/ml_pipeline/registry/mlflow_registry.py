@@ -7,6 +7,7 @@ Airflow task never creates a duplicate run or model version.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,19 @@ def _import_skops_quietly() -> None:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+def warm_up() -> None:
+    """Do once, in a process that tasks fork from, what logging or loading a model would do in each of them: import
+    skops (quietly), and build MLflow's map of installed distributions (it reads the metadata of every one, ~300
+    here, to check a logged model's pip requirements: seconds of CPU per training otherwise)."""
+    _import_skops_quietly()
+    try:
+        from mlflow.utils import requirements_utils
+
+        requirements_utils._init_packages_to_modules_map()
+    except Exception as exc:  # noqa: BLE001 - an MLflow release without this helper: each task builds it itself
+        logging.getLogger(__name__).warning("could not prepare MLflow's requirement checks: %s", exc)
+
+
 # skops refuses unknown types on load; these are the only non-sklearn types our models hold.
 MODEL_URI_TAG = "ml.model_uri"
 TRUSTED_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]

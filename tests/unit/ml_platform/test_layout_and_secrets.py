@@ -26,7 +26,7 @@ def test_embedded_default_uses_a_socket_and_production_an_external_server(tmp_pa
     layout = Layout(tmp_path, airflow_port=18080, mlflow_port=15000)
     env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://postgres@/airflow?host={tmp_path}/run"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"].endswith(".PreloadingLocalExecutor")  # Airflow's, preloading
     assert '"port": 15000' in env["AIRFLOW_CONN_MLFLOW_DEFAULT"]
     assert [c.name for c in components(layout)][0] == "postgres"
     monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://ml:pw@db.internal:5432")

@@ -1,0 +1,74 @@
+"""Import the task stack once, in the process the task processes fork from.
+
+Both executors run a task in a process forked from a long-lived one (the LocalExecutor's workers, forked from the
+scheduler; a Celery worker's pool, forked from its master). What that process imported before forking, every task
+gets for free: Airflow's task runner, our DAG factory, and the ML libraries (MLflow, scikit-learn, XGBoost, polars,
+pandera, Feast, skops), which otherwise cost seconds of CPU per task — on a busy machine the largest part of a
+short task's wall time (docs/DESIGN.md, "Scheduling at scale"). ``ML_PLATFORM_PRELOAD=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+
+log = logging.getLogger(__name__)
+
+# In import order: Airflow's task runner first (every task), then what the DAG files and the ML tasks import.
+PRELOADED_MODULES = (
+    "airflow.sdk.execution_time.task_runner",
+    "airflow.sdk.execution_time.supervisor",
+    "ml_pipeline_airflow.dag_factory",
+    "ml_pipeline_airflow.drills",
+    # what building the DAGs imports lazily: every task parses its DAG file
+    "airflow.providers.slack.notifications.slack_webhook",
+    "airflow.providers.smtp.notifications.smtp",
+    "ml_pipeline.features.registry",
+    "polars",
+    "pyarrow.parquet",
+    "pandas",
+    "sklearn.pipeline",
+    "xgboost",
+    "mlflow",
+    "mlflow.sklearn",
+    "mlflow.pyfunc",
+    # loads MLflow's request-header plugins without Feast's, and imports skops quietly (its import scans every
+    # loaded module for scipy ufuncs: seconds, once per process here, not once per training)
+    "ml_pipeline.registry.mlflow_registry",
+    "feast",  # the feature steps use it: seconds of CPU to import
+    "pandera.polars",
+    "ml_pipeline.pipelines.training",
+    "ml_pipeline.pipelines.deployment",
+)
+
+
+def enabled() -> bool:
+    return os.environ.get("ML_PLATFORM_PRELOAD", "1") != "0"
+
+
+def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> list[str]:
+    """Import ``modules``; return those that failed (a missing optional library must not stop a worker)."""
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - reported, and the task imports it again (and fails there)
+            log.warning("preloading %s failed: %s", name, exc)
+            failed.append(name)
+    if "ml_pipeline.registry.mlflow_registry" in modules and "ml_pipeline.registry.mlflow_registry" not in failed:
+        from ml_pipeline.registry.mlflow_registry import warm_up
+
+        warm_up()
+    return failed
+
+
+def preload_task_stack() -> None:
+    """What an executor calls before it forks: the stack preloaded (unless turned off), and a log line saying so."""
+    if not enabled():
+        return
+    started = time.monotonic()
+    failed = preload()
+    log.info("preloaded the task stack in %.1fs (%d modules, %d failed)", time.monotonic() - started,
+             len(PRELOADED_MODULES), len(failed))

@@ -1,0 +1,38 @@
+"""Both executors import the task stack once before forking: the LocalExecutor in the scheduler before its workers,
+Celery in the worker master before its pool. Otherwise Airflow's executors, unchanged."""
+
+import subprocess
+import sys
+
+from ml_pipeline_airflow.celery_config import CELERY_CONFIG
+from ml_pipeline_airflow.executors.preload import PRELOADED_MODULES, preload
+
+
+def test_celery_keeps_airflows_defaults():
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    assert CELERY_CONFIG == DEFAULT_CELERY_CONFIG
+    assert CELERY_CONFIG["task_acks_late"] is True and CELERY_CONFIG["worker_prefetch_multiplier"] == 1
+
+
+def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised():
+    code = ("import sys; from ml_pipeline_airflow.executors.preload import preload; "
+            "failed = preload(); from mlflow.utils import requirements_utils as r; "
+            "print(failed, 'skops.io' in sys.modules, bool(r._MODULES_TO_PACKAGES))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[] True True", out.stdout + out.stderr[-2000:]
+    assert preload(("no_such_module_for_the_test",)) == ["no_such_module_for_the_test"]
+    assert PRELOADED_MODULES[0] == "airflow.sdk.execution_time.task_runner"
+
+
+def test_the_local_executor_preloads_before_its_workers_fork():
+    """A real PreloadingLocalExecutor started in a fresh interpreter: the stack is imported by the time its
+    worker processes exist, and turned off by ML_PLATFORM_PRELOAD=0."""
+    code = ("import sys, multiprocessing as mp; mp.set_start_method('fork')\n"
+            "from ml_pipeline_airflow.executors.local_executor import PreloadingLocalExecutor\n"
+            "ex = PreloadingLocalExecutor(parallelism=1); ex.start()\n"
+            "print(len(ex.workers), 'xgboost' in sys.modules, 'feast' in sys.modules); ex.end()")
+    for flag, expected in (("1", "1 True True"), ("0", "1 False False")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                             env={**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag})
+        assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
