@@ -87,6 +87,10 @@ def run_at_once(layout, executor: str, runs: int, models: list[str], settings: d
     for dag_id in [DAG_ID, *models]:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)
+    import psutil
+
+    idle_used = psutil.virtual_memory().used
+    peak_used = idle_used
     t0 = time.monotonic()
     started_runs = [(dag_id, client.trigger(dag_id, "2026-11-20T06:00:00Z")["dag_run_id"]) for dag_id in models]
     started_runs += [(DAG_ID, client.trigger(DAG_ID, None)["dag_run_id"]) for _ in range(runs - len(models))]
@@ -95,8 +99,11 @@ def run_at_once(layout, executor: str, runs: int, models: list[str], settings: d
     while time.monotonic() < deadline and len(states) < len(started_runs):
         time.sleep(2)
         states.update(finished_runs(client, {dag_id for dag_id, _ in started_runs}))
+        peak_used = max(peak_used, psutil.virtual_memory().used)
     wall = time.monotonic() - t0
     figures = {"executor": executor, "wall_s": round(wall, 1), "settings": settings or "the platform's defaults",
+               # the machine's memory in use (page cache aside): the platform started and idle, and at its peak
+               "memory_used_gb": {"idle": round(idle_used / 2**30, 2), "peak": round(peak_used / 2**30, 2)},
                "probe": summarize(client, [k for k in started_runs if k[0] == DAG_ID], states, PROBE_CHAIN)}
     if models:
         figures["pipelines"] = summarize(client, [k for k in started_runs if k[0] != DAG_ID], states, PIPELINE_CHAIN)

@@ -71,7 +71,9 @@ def build_drill_dags() -> dict[str, DAG]:
              deadline=deadline_alerts(MODEL, 0.1, "slack_alerts", "smtp_default", ["ml-alerts@localhost"])
              ) as deadline_drill:
         sleep_past_deadline()
-    with DAG("platform_scale_probe", schedule=None, catchup=False, max_active_runs=128,
+    # Its runs stand for 50+ different DAGs' runs: neither Airflow's per-DAG cap on active runs (16) nor on running
+    # tasks (16) applies, so what limits them is the scheduler and the executor.
+    with DAG("platform_scale_probe", schedule=None, catchup=False, max_active_runs=128, max_active_tasks=128,
              tags=["ml", "platform", "benchmark"], default_args={"owner": "ml-platform", "retries": 0},
              doc_md=__doc__) as scale_probe:
         probe.override(task_id="first")() >> probe.override(task_id="second")() >> probe.override(task_id="third")()

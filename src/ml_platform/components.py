@@ -1,9 +1,9 @@
 """The platform's components: their command lines and the environment they share.
 
-Sizing for a 2-core machine (see docs/DESIGN.md): eight task processes at most
-(training is bounded by its pools; Airflow's default of 32 only thrashes two
-cores), two API-server workers (one worker timed out Task Execution API calls
-under 50 concurrent runs), one MLflow worker pair.
+Sizing (docs/DESIGN.md, "Scheduling at scale", measured by `make bench-scale`): 32 task processes at once, Airflow's
+default (tasks are forked from a process that has imported their stack, so a light task costs little; the heavy
+step, training, is bounded by its pools), two API-server workers (one timed out Task Execution API calls under 50
+concurrent runs), one MLflow worker pair.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
 
 BIN = Path(sys.executable).parent
-PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "8"))
+# Task processes at once on one machine: the LocalExecutor's workers, or each Celery worker's concurrency.
+PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "32"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
 LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
 # `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
 CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
+CELERY_CONCURRENCY = int(os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM)))
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
 # The pools that bound training (docs/DESIGN.md): `gpu`, one slot per GPU (gpus()), and
 # `training` for CPU jobs (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
@@ -136,11 +138,16 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
 
 
 def celery_env(layout: Layout) -> dict[str, str]:
-    """CeleryExecutor: Redis as broker, task states in the metadata database, one worker slot per parallelism."""
+    """CeleryExecutor: Redis as broker, task states in the metadata database, ``CELERY_CONCURRENCY`` task processes
+    per worker, and the scheduler queueing up to twice the workers' slots."""
     return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            # The scheduler learns that a Celery task ended only when it reads the result backend; with parallelism
+            # equal to the workers' slots, a slot stood empty until then (hand-off → queued p95 8.6 s; with twice
+            # the slots 1.6 s: a freed worker process takes the next task waiting in the broker at once).
+            "AIRFLOW__CORE__PARALLELISM": str(2 * CELERY_WORKERS * CELERY_CONCURRENCY),
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.database_url(layout, "airflow"),
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM)),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
             # Airflow's Celery settings, plus workers that import the task stack once, before forking (DESIGN.md)
             "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "ml_pipeline_airflow.celery_config.CELERY_CONFIG",
             # a task unacknowledged this long is redelivered: above the longest task (execution_timeout 2 h)

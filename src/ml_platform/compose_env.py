@@ -18,6 +18,7 @@ SECRET_NAMES = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "A
 def compose_env() -> dict[str, str]:
     """Fresh values for every variable the compose file needs."""
     values = {name: secrets.token_urlsafe(24) for name in SECRET_NAMES}
+    values["AIRFLOW_JWT_SECRET"] = secrets.token_urlsafe(64)  # HS512 wants 64 bytes or more
     values["AIRFLOW_FERNET_KEY"] = Fernet.generate_key().decode()
     values["MINIO_ROOT_USER"] = "ml-platform"
     values["AIRFLOW_ADMIN_USER"] = "admin"

@@ -19,7 +19,7 @@ def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
     else:
         values = {
             "fernet_key": Fernet.generate_key().decode(),
-            "jwt_secret": secrets.token_urlsafe(32),
+            "jwt_secret": secrets.token_urlsafe(64),  # HS512 wants 64 bytes or more (the API server warns below)
             "api_secret_key": secrets.token_urlsafe(32),
             "admin_user": ADMIN_USER,
             "admin_password": secrets.token_urlsafe(12),

@@ -97,3 +97,17 @@ def test_helm_values_use_our_image_and_secrets_from_kubernetes():
     pools = " ".join(values["migrateDatabaseJob"]["args"])
     gpus = next(e["value"] for e in values["env"] if e["name"] == "ML_PLATFORM_GPUS")
     assert "pools set training 2" in pools and f"pools set gpu {gpus} " in pools  # slots = the GPUs DAGs assume
+
+
+def test_compose_and_helm_carry_the_platforms_scheduler_settings(compose):
+    """The settings `make bench-scale` measured (components.SCHEDULER_TUNING) reach every deployment shape."""
+    from ml_platform.components import SCHEDULER_TUNING
+
+    env = compose["services"]["scheduler"]["environment"]
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text())["config"]
+    for name, value in SCHEDULER_TUNING.items():
+        section, key = name.removeprefix("AIRFLOW__").lower().split("__")
+        assert env[name] == value, f"docker-compose.yaml: {name} is {env.get(name)!r}, the platform uses {value}"
+        assert str(config[section][key]) == value, f"helm values: config.{section}.{key} differs from {value}"
+    # Celery: the scheduler queues up to twice the workers' slots (compose: two workers)
+    assert int(env["AIRFLOW__CORE__PARALLELISM"]) == 2 * 2 * int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"])

@@ -35,7 +35,6 @@ def platform(tmp_path_factory):
     with executor_env("celery"):
         env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(folder),
                "ML_PLATFORM_GPUS": str(SLOTS["gpu"]), "ML_PLATFORM_TRAINING_SLOTS": str(SLOTS["training"]),
-               "ML_PLATFORM_PARALLELISM": "8",  # four training slots, four for everything else
                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}  # the configs never change here
         started = make("up", env)
         try:
