@@ -198,7 +198,7 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "celery": ("celery", {}, 0),
     "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
     "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
-    "local-pipelines-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 20),
+    "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),
 }
@@ -208,12 +208,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--profiles", default="local-airflow-defaults,local,celery-airflow-defaults,celery,"
-                                              "local-pipelines,celery-pipelines",
+                                              "local-pipelines-no-preload,local-pipelines,celery-pipelines",
                         help=f"comma-separated, of: {', '.join(PROFILES)}")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every profile (to try a setting)")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "scale.json"))
     args = parser.parse_args()
+    unknown = [name for name in args.profiles.split(",") if name not in PROFILES]
+    if unknown:
+        parser.error(f"unknown profile(s) {', '.join(unknown)}: choose from {', '.join(PROFILES)}")
     extra = dict(item.split("=", 1) for item in args.set)
     results = {"probe_dag": DAG_ID, "runs_at_once": args.runs, "machine": {"cpus": os.cpu_count()}, "profiles": {}}
     for name in args.profiles.split(","):
