@@ -182,7 +182,13 @@ def components(layout: Layout) -> list[Component]:
         # of CPU at start and 2 GB of memory on a 2-core machine
         Component("mlflow", mlflow, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
-        Component("api-server", [airflow, "api-server"]),
+        # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's
+        # database pool (5 + 10 overflow) ran dry under 50 concurrent runs (requests waited 30 s for a connection
+        # and failed); 8 + 24 per worker stays within PostgreSQL's connections with everything else.
+        Component("api-server", [airflow, "api-server"], env={
+            name: os.environ.get(name, value) for name, value in (
+                ("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE", "8"),
+                ("AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW", "24"))}),
         Component("scheduler", [airflow, "scheduler"]),
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),
