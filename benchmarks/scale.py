@@ -145,7 +145,8 @@ def component_cpu(layout) -> dict[str, float]:
 def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[str, ...]) -> dict:
     """Latencies of these runs, their success and throughput. A hand-off into ``train_model`` waits for a pool
     slot by design: it is reported apart (``pool_wait``), not as scheduling latency."""
-    first_running, handoff_running, handoff_queued, pool_wait, ends, queued, run_s = [], [], [], [], [], [], []
+    first_running, first_queued, handoff_running, handoff_queued = [], [], [], []
+    pool_wait, ends, queued, run_s = [], [], [], []
     for dag_id, run_id in keys:
         run = client.run(dag_id, run_id)
         tis = {ti["task_id"]: ti for ti in client.task_instances(dag_id, run_id)}
@@ -154,6 +155,7 @@ def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[st
         run_s.append(seconds(run["end_date"], run["queued_at"]))
         if tasks[0] and tasks[0]["start_date"]:
             first_running.append(seconds(tasks[0]["start_date"], run["queued_at"]))
+            first_queued.append(seconds(tasks[0]["queued_when"], run["queued_at"]))
         for up, down in zip(tasks, tasks[1:], strict=False):
             if up and down and up["end_date"] and down["start_date"]:
                 if down["task_id"] == "train_model":
@@ -167,6 +169,7 @@ def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[st
     figures = {"runs": len(keys), "succeeded": succeeded, "success_rate": round(succeeded / len(keys), 3),
                "unfinished": sum(1 for key in keys if key not in states),
                "tasks_per_s": round(len(ends) / span, 2) if span else None,
+               "run_queued_to_first_task_queued": _p(first_queued),
                "run_queued_to_first_task_running": _p(first_running),
                "upstream_success_to_downstream_queued": _p(handoff_queued),
                "upstream_success_to_downstream_running": _p(handoff_running),
@@ -204,6 +207,33 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
 }
 
 
+LABELS = {"local": "LocalExecutor", "celery": "CeleryExecutor (1 worker)"}
+
+
+def table(results: dict) -> str:
+    """The README's markdown table of a results file."""
+    lines = ["| profile | runs | runs ok | tasks/s | run queued → first task running p95 | hand-off → queued p95 | "
+             "hand-off → running p50 / p95 / p99 | run queued → end p95 | memory used peak | "
+             "platform CPU s (scheduler, API server, MLflow) |", "|" + "---|" * 10]
+    for name, figures in results["profiles"].items():
+        cpu = figures["cpu_s"]
+        cpu_s = ", ".join(str(cpu.get(c, "—")) for c in ("scheduler", "api-server", "mlflow"))
+        for part in ("probe", "pipelines"):
+            if part not in figures:
+                continue
+            f = figures[part]
+            what = {"probe": "probe runs", "pipelines": "20 training pipelines"}[part] if "pipelines" in figures \
+                else ""
+            label = f"{LABELS[figures['executor']]}, `{name}`" + (f" — {what}" if what else "")
+            first, queued = f["run_queued_to_first_task_running"], f["upstream_success_to_downstream_queued"]
+            running, end = f["upstream_success_to_downstream_running"], f["run_queued_to_end"]
+            lines.append(f"| {label} | {f['runs']} | {f['succeeded']}/{f['runs']} | {f['tasks_per_s']} | "
+                         f"{first.get('p95_s')} s | {queued.get('p95_s')} s | {running.get('p50_s')} / "
+                         f"{running.get('p95_s')} / {running.get('p99_s')} s | {end.get('p95_s')} s | "
+                         f"{figures['memory_used_gb']['peak']} GB | {cpu_s} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -213,7 +243,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every profile (to try a setting)")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "scale.json"))
+    parser.add_argument("--table", action="store_true", help="print the README table of --output and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.output).read_text())))
+        return
     unknown = [name for name in args.profiles.split(",") if name not in PROFILES]
     if unknown:
         parser.error(f"unknown profile(s) {', '.join(unknown)}: choose from {', '.join(PROFILES)}")
@@ -227,6 +261,7 @@ def main() -> None:
         print(name, json.dumps(figures, indent=2), flush=True)
     out = Path(args.output)
     out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
     print(f"wrote {out}")
 
 
