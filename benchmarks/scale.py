@@ -184,11 +184,13 @@ def _p(samples: list[float]) -> dict:
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
 
 
-# Airflow's (and MLflow's) own values of every setting the platform tunes (src/ml_platform/components.py): the
-# "airflow-defaults" profiles measure bare Airflow's choices on the same machine, in the same run (the baseline).
+# Airflow's own values of every Airflow setting the platform tunes (src/ml_platform/components.py), and no
+# preloading: the "airflow-defaults" profiles measure Airflow's choices on the same machine, in the same run (the
+# baseline). MLflow's job queues stay off in both (not an Airflow setting: on, they cost the baseline ~25 s of CPU).
 AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4",
                     "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_PRELOAD": "0",
-                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "5",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "10",
                     "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
                     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
                     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
