@@ -66,9 +66,7 @@ def _import_skops_quietly() -> None:
         warnings.simplefilter("ignore")
         import skops.io  # noqa: F401
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous_champion"
+
 def warm_up() -> None:
     """Do once, in a process that tasks fork from, what logging or loading a model would do in each of them: import
     skops (quietly), and build MLflow's map of installed distributions (it reads the metadata of every one, ~300
@@ -82,8 +80,11 @@ def warm_up() -> None:
         logging.getLogger(__name__).warning("could not prepare MLflow's requirement checks: %s", exc)
 
 
-# skops refuses unknown types on load; these are the only non-sklearn types our models hold.
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
 MODEL_URI_TAG = "ml.model_uri"
+# skops refuses unknown types on load; these are the only non-sklearn types our models hold.
 TRUSTED_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
 
 
