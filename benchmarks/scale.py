@@ -79,6 +79,8 @@ def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipe
 
 def run_at_once(layout, executor: str, runs: int, models: list[str], settings: dict[str, str]) -> dict:
     """Trigger the pipelines' and the probe's runs at once, wait for all of them, and read their figures back."""
+    import psutil
+
     from ml_platform.airflow_api import AirflowClient
     from ml_platform.secrets import ensure_secrets
 
@@ -87,8 +89,6 @@ def run_at_once(layout, executor: str, runs: int, models: list[str], settings: d
     for dag_id in [DAG_ID, *models]:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)
-    import psutil
-
     idle_used = psutil.virtual_memory().used
     peak_used = idle_used
     t0 = time.monotonic()
@@ -250,6 +250,10 @@ def main() -> None:
     if args.table:
         print(table(json.loads(Path(args.output).read_text())))
         return
+    from ml_platform.components import SCHEDULER_TUNING
+
+    if untracked := set(SCHEDULER_TUNING) - set(AIRFLOW_DEFAULTS):  # a new tuned setting needs its baseline value
+        parser.error(f"AIRFLOW_DEFAULTS lacks Airflow's value of {', '.join(sorted(untracked))}")
     unknown = [name for name in args.profiles.split(",") if name not in PROFILES]
     if unknown:
         parser.error(f"unknown profile(s) {', '.join(unknown)}: choose from {', '.join(PROFILES)}")

@@ -1,9 +1,9 @@
 """A fleet of small click-through models for the tests and benchmarks that run many pipelines at once.
 
-Each is ``config/model_configs/recommendation.yaml`` renamed ``ctr_NN``: two days of impressions (1,500 rows a day,
-so that what is measured is the platform, not XGBoost), ten trees, priority ``NN + 1``, registry only (twenty model
-servers would not fit two cores). One model in five has ``training.device: auto`` (the `gpu` pool when the platform
-says it has a GPU), the others ``cpu`` (the `training` pool).
+Each is the checkout's ``config/model_configs/recommendation.yaml`` renamed ``ctr_NN``: two days of impressions
+(1,500 rows a day, so that what is measured is the platform, not XGBoost), ten trees, priority ``NN + 1``, registry
+only (twenty model servers would not fit two cores). One model in five has ``training.device: auto`` (the `gpu` pool
+when the platform says it has a GPU), the others ``cpu`` (the `training` pool).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from ml_pipeline.config import config_dir
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 
+CONFIG = Path(__file__).resolve().parents[2] / "config"  # the checkout's, whatever ML_PIPELINE_CONFIG_DIR says
 DAY = dt.date(2026, 11, 20)
 
 
@@ -29,9 +29,9 @@ def on_auto(index: int) -> bool:
 def write_fleet(folder: Path, lake: Path, count: int = 20) -> dict[str, dict]:
     """Write ``count`` model configs into ``folder`` (the validation rules beside it) and their data into ``lake``;
     return each model's config by training DAG id."""
-    base = yaml.safe_load((config_dir() / "recommendation.yaml").read_text())
+    base = yaml.safe_load((CONFIG / "model_configs" / "recommendation.yaml").read_text())
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(config_dir().parent / "data_validation_rules.yaml", folder.parent)
+    shutil.copy(CONFIG / "data_validation_rules.yaml", folder.parent)
     configs = {}
     for i in range(count):
         raw = copy.deepcopy(base)

@@ -16,6 +16,7 @@ import time
 
 log = logging.getLogger(__name__)
 
+REGISTRY = "ml_pipeline.registry.mlflow_registry"
 # In import order: Airflow's task runner first (every task), then what the DAG files and the ML tasks import.
 PRELOADED_MODULES = (
     "airflow.sdk.execution_time.task_runner",
@@ -36,7 +37,7 @@ PRELOADED_MODULES = (
     "mlflow.pyfunc",
     # loads MLflow's request-header plugins without Feast's, and imports skops quietly (its import scans every
     # loaded module for scipy ufuncs: seconds, once per process here, not once per training)
-    "ml_pipeline.registry.mlflow_registry",
+    REGISTRY,
     "feast",  # the feature steps use it: seconds of CPU to import
     "pandera.polars",
     "ml_pipeline.pipelines.training",
@@ -57,10 +58,8 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - reported, and the task imports it again (and fails there)
             log.warning("preloading %s failed: %s", name, exc)
             failed.append(name)
-    if "ml_pipeline.registry.mlflow_registry" in modules and "ml_pipeline.registry.mlflow_registry" not in failed:
-        from ml_pipeline.registry.mlflow_registry import warm_up
-
-        warm_up()
+    if REGISTRY in modules and REGISTRY not in failed:  # and what the registry does on first use in each task
+        importlib.import_module(REGISTRY).warm_up()
     return failed
 
 
