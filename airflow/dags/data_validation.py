@@ -7,6 +7,6 @@ One `data_validation_<model_name>` DAG per model config: `wait_for_partition`
 is quarantined until it is fixed or released (`ml-pipeline quarantine`).
 """
 
-from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
 
-globals().update(build_all_validation_dags())
+globals().update(build_dags(VALIDATION))

@@ -7,6 +7,6 @@ features: `find_pending_days` → `compute_features` (one per new or changed day
 model's feature asset, schedules `ml_training_<model_name>`.
 """
 
-from ml_pipeline_airflow.dag_factory import build_all_feature_dags
+from ml_pipeline_airflow.dag_kinds import FEATURES, build_dags
 
-globals().update(build_all_feature_dags())
+globals().update(build_dags(FEATURES))

@@ -7,6 +7,6 @@ One `ml_training_<model_name>` DAG per YAML file in `config/model_configs/`
 `evaluate_model` → `register_model` → `send_notification`.
 """
 
-from ml_pipeline_airflow.dag_factory import build_all_training_dags
+from ml_pipeline_airflow.dag_kinds import TRAINING, build_dags
 
-globals().update(build_all_training_dags())
+globals().update(build_dags(TRAINING))

@@ -9,6 +9,6 @@ on the same fresh holdout) → `check_gates` → `run_canary` (staging serving i
 promotion began. `action=rollback` rolls back by hand through the same verified path.
 """
 
-from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
+from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, build_dags
 
-globals().update(build_all_deployment_dags())
+globals().update(build_dags(DEPLOYMENT))

@@ -10,14 +10,50 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ml_pipeline.errors import PermanentError
+from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, ModelType
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """A model config file is malformed; the message names the file and field."""
+
+
+CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+# Upper bounds of what becomes a duration or a count in a DAG: past them a typo (1e300) would overflow Airflow's
+# timedeltas and break the model's DAGs instead of being refused here.
+DAY_SECONDS = 86_400.0
+WEEK_MINUTES = 7 * 24 * 60.0
+
+
+def check_cron(value: str | None) -> str | None:
+    """``value`` when it is a cron expression Airflow schedules by (five fields, or a preset), else ``ValueError``."""
+    if value is None:
+        return None
+    from croniter import croniter  # Airflow's own cron parser: what the scheduler accepts, we accept
+
+    expression = value.strip()
+    if expression in CRON_PRESETS or (len(expression.split()) == 5 and croniter.is_valid(expression)):
+        return value
+    raise ValueError(f"{value!r} is not a cron expression: five fields (minute hour day-of-month month "
+                     f"day-of-week, UTC), e.g. '0 2 * * *', or one of {', '.join(CRON_PRESETS)}; null for manual "
+                     "runs only")
+
+
+def check_email(value: str) -> str:
+    """``value`` when it looks like an e-mail address (``name@domain``), else ``ValueError``."""
+    name, at, domain = value.partition("@")
+    if not (name and at and domain) or any(c.isspace() for c in value) or "@" in domain:
+        raise ValueError(f"{value!r} is not an e-mail address: write it as name@domain")
+    return value
+
+
+Cron = Annotated[str | None, AfterValidator(check_cron)]
+Email = Annotated[str, AfterValidator(check_email)]
 
 
 class _Strict(BaseModel):
@@ -35,8 +71,8 @@ class DataConfig(_Strict):
         default=None, description="Column whose values split load/validate/features into one task each.")
     min_partition_mb: float = Field(default=0.0, ge=0, description="on S3, the validation DAG waits until a day's "
                                                                    "files add up to this many MB")
-    poke_interval_seconds: float = Field(default=300, gt=0, description="how often sensors check for a landed "
-                                                                         "partition")
+    poke_interval_seconds: float = Field(default=300, gt=0, le=DAY_SECONDS,
+                                         description="how often sensors check for a landed partition")
     features: list[str] = Field(min_length=1)
     feature_functions: list[str] | None = Field(
         default=None, description="Registered feature views to join; default: those producing a listed feature.")
@@ -61,13 +97,13 @@ class CanaryConfig(_Strict):
     """The challenger's trial in a staging serving instance before it may become champion."""
 
     enabled: bool = True
-    requests: int = Field(default=20, ge=1, description="requests sent to the staging instance")
-    rows_per_request: int = Field(default=50, ge=1)
+    requests: int = Field(default=20, ge=1, le=10_000, description="requests sent to the staging instance")
+    rows_per_request: int = Field(default=50, ge=1, le=10_000)
     max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="failed requests / requests")
-    max_p95_ms: float = Field(default=500.0, gt=0, description="latency p95 of the canary's requests")
+    max_p95_ms: float = Field(default=500.0, gt=0, le=600_000, description="latency p95 of the canary's requests")
     score_tolerance: float = Field(default=1e-6, ge=0.0,
                                    description="largest |served - offline| score on the same rows")
-    startup_timeout_seconds: float = Field(default=180.0, gt=0)
+    startup_timeout_seconds: float = Field(default=180.0, gt=0, le=3600)
 
 
 class WatchConfig(_Strict):
@@ -76,8 +112,9 @@ class WatchConfig(_Strict):
     window_days: int = Field(default=1, ge=0, le=30, description="days of new data to judge on; 0: no watch")
     min_auc: float | None = Field(default=None, ge=0.0, le=1.0,
                                   description="live AUC below this rolls back (default: min_auc_threshold)")
-    timeout_hours: float = Field(default=30.0, gt=0, description="no live data by then: keep the champion, warn")
-    poke_interval_seconds: float = Field(default=600.0, gt=0)
+    timeout_hours: float = Field(default=30.0, gt=0, le=24 * 90,
+                                 description="no live data by then: keep the champion, warn (at most 90 days)")
+    poke_interval_seconds: float = Field(default=600.0, gt=0, le=DAY_SECONDS)
 
 
 class DeploymentConfig(_Strict):
@@ -100,33 +137,36 @@ class AlertsConfig(_Strict):
 
     slack_connection: str | None = Field(default="slack_alerts", description="slackwebhook connection; null: none")
     email_connection: str | None = Field(default="smtp_default", description="smtp connection; null: no email")
-    email_to: list[str] = Field(default_factory=lambda: ["ml-alerts@localhost"])
-    deadline_minutes: float = Field(default=120, gt=0, description="alert when a DAG run takes longer than this")
+    email_to: list[Email] = Field(default_factory=lambda: ["ml-alerts@localhost"])
+    deadline_minutes: float = Field(default=120, gt=0, le=WEEK_MINUTES,
+                                    description="alert when a DAG run takes longer than this (at most a week)")
 
 
 class FeatureStoreConfig(_Strict):
     """How a model's derived features are computed into the feature store and waited for by training."""
 
-    schedule: str | None = Field(default="5 * * * *", description="cron of feature_engineering_<model> (UTC); "
-                                                                      "null: only when triggered")
+    schedule: Cron = Field(default="5 * * * *", description="cron of feature_engineering_<model> (UTC); "
+                                                               "null: only when triggered")
     lookback_days: int | None = Field(default=None, ge=1, le=366,
                                       description="daily partitions each feature run checks (data.lookback_days)")
-    wait_timeout_minutes: float = Field(default=60, gt=0, description="training waits this long for fresh "
-                                                                      "features of its window, then fails")
+    wait_timeout_minutes: float = Field(default=60, gt=0, le=WEEK_MINUTES,
+                                        description="training waits this long for fresh features of its window, "
+                                                    "then fails")
 
 
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
     model_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    model_type: Literal["xgboost"] = "xgboost"
+    model_type: ModelType = Field(default=DEFAULT_MODEL_TYPE, description="the estimator (estimators/registry.py)")
     description: str = ""
     owner: str = "ml-platform"
-    schedule: str | None = "0 2 * * *"
+    schedule: Cron = Field(default="0 2 * * *", description="cron of the training DAG (UTC); null: manual")
     retries: int = Field(default=3, ge=0, le=10)
-    retry_delay_seconds: float = Field(default=30, gt=0, description="first retry delay; doubles (retry_backoff)")
-    retry_backoff: float = Field(default=2.0, ge=1.0, description="multiplier of the delay between retries")
-    max_retry_delay_seconds: float = Field(default=600, gt=0)
+    retry_delay_seconds: float = Field(default=30, gt=0, le=DAY_SECONDS,
+                                       description="first retry delay; doubles (retry_backoff)")
+    retry_backoff: float = Field(default=2.0, ge=1.0, le=10.0, description="multiplier of the delay between retries")
+    max_retry_delay_seconds: float = Field(default=600, gt=0, le=DAY_SECONDS)
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
@@ -136,25 +176,14 @@ class ModelConfig(_Strict):
         default=None, description="This model's data validation rules, merged over the defaults (docs: "
                                   "DAG_REFERENCE.md#data-validation-rules); `ml-pipeline check-config` checks them.")
 
-    @property
-    def training_dag_id(self) -> str:
-        """The Airflow dag_id of this model's training pipeline."""
-        return f"ml_training_{self.model_name}"
+    @model_validator(mode="after")
+    def _device_the_estimator_can_use(self) -> ModelConfig:
+        from ml_pipeline.estimators.registry import get_estimator
 
-    @property
-    def validation_dag_id(self) -> str:
-        """The Airflow dag_id of the DAG that validates each new data partition."""
-        return f"data_validation_{self.model_name}"
-
-    @property
-    def feature_dag_id(self) -> str:
-        """The Airflow dag_id of the DAG that computes this model's features into the feature store."""
-        return f"feature_engineering_{self.model_name}"
-
-    @property
-    def deployment_dag_id(self) -> str:
-        """The Airflow dag_id of the DAG that gates, canaries, promotes and watches a new challenger."""
-        return f"model_deployment_{self.model_name}"
+        if self.training.device == "gpu" and not get_estimator(self.model_type).supports_gpu:
+            raise ValueError(f"field 'training.device': gpu, but model_type {self.model_type} trains on the CPU "
+                             "only; set training.device to auto or cpu")
+        return self
 
     @property
     def uses_feature_store(self) -> bool:
@@ -187,7 +216,10 @@ def load_model_config(path: str | Path) -> ModelConfig:
 def _describe(path: Path, exc: ValidationError) -> str:
     problems = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if not err["loc"]:  # a check across fields: its message names them
+            problems.append(err["msg"].removeprefix("Value error, "))
+            continue
+        field = ".".join(str(p) for p in err["loc"])
         got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
         problems.append(f"field '{field}': {err['msg']}{got}")
     return f"{path}: invalid model config: " + "; ".join(problems)
@@ -222,7 +254,7 @@ def load_model_configs(paths: list[Path]) -> tuple[dict[Path, ModelConfig], dict
 STARTER_CONFIG = """\
 # {name}: one file per model; `ml-pipeline check-config` validates it without Airflow.
 model_name: {name}
-model_type: xgboost
+model_type: xgboost          # the estimator: xgboost or lightgbm
 description: What this model predicts, for whom.
 schedule: "0 3 * * *"        # cron, UTC; null for manual runs only
 retries: 3                   # per task, with exponential backoff

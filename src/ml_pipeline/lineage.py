@@ -6,11 +6,13 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-TRACKED_PACKAGES = ("apache-airflow-core", "apache-airflow-task-sdk", "ml-pipeline", "mlflow",
-                    "xgboost-cpu", "xgboost", "scikit-learn", "polars")
+# Every model's stack; the model's own library comes from its estimator (estimators/registry.py).
+TRACKED_PACKAGES = ("apache-airflow-core", "apache-airflow-task-sdk", "ml-pipeline", "mlflow", "scikit-learn",
+                    "polars")
 
 
 def code_dir() -> Path:
@@ -30,10 +32,13 @@ def code_version(repo: Path | None = None) -> dict[str, str]:
     return {"git_commit": commit, "git_dirty": str(dirty).lower()}
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape a model, plus Python's."""
+def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Installed versions of the packages that shape every model and of ``extra`` ones, plus Python's.
+
+    A package that is not installed is left out.
+    """
     versions = {"python": platform.python_version()}
-    for name in TRACKED_PACKAGES:
+    for name in (*TRACKED_PACKAGES, *extra):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -42,8 +47,10 @@ def package_versions() -> dict[str, str]:
 
 
 def lineage_tags(*, partitions: list[str], data_hash: str, snapshot_uri: str, config_hash: str,
-                 config_path: str, dag_id: str, run_id: str) -> dict[str, str]:
-    """The tags every MLflow run and model version of a pipeline carries."""
+                 config_path: str, dag_id: str, run_id: str, model_type: str) -> dict[str, str]:
+    """The tags every MLflow run and model version of a pipeline carries; ``model_type`` adds its library's version."""
+    from ml_pipeline.estimators.registry import get_estimator
+
     tags = {
         "lineage.data.partitions": ",".join(partitions),
         "lineage.data.hash": data_hash,
@@ -52,9 +59,11 @@ def lineage_tags(*, partitions: list[str], data_hash: str, snapshot_uri: str, co
         "lineage.config.path": config_path,
         "lineage.dag_id": dag_id,
         "lineage.run_id": run_id,
+        "lineage.model_type": model_type,
     }
     tags.update({f"lineage.code.{k}": v for k, v in code_version().items()})
-    tags.update({f"lineage.version.{k}": v for k, v in package_versions().items()})
+    versions = package_versions(get_estimator(model_type).distributions)
+    tags.update({f"lineage.version.{k}": v for k, v in versions.items()})
     return tags
 
 

@@ -22,7 +22,7 @@ from airflow.sdk import DAG, Param, Variable, get_current_context, task
 
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
-from ml_pipeline_airflow.tasks.training import run_classified
+from ml_pipeline_airflow.runtime import run_classified
 
 MODEL = "platform"
 FIXED_VARIABLE = "platform_drill_fixed"

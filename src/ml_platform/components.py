@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_pipeline.deployment.client import serving_argv
-from ml_pipeline.training.resources import GPU_POOL, TRAINING_POOL, detect_gpus, platform_gpus
+from ml_pipeline.training.resources import detect_gpus
+from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
 
@@ -55,8 +56,11 @@ SCHEDULER_TUNING = {
 
 
 def gpus() -> int:
-    """The platform's GPUs: ``ML_PLATFORM_GPUS``, else this machine's (``nvidia-smi -L``, asked when ``up`` builds
-    the environment, not by every ``ml-platform`` command)."""
+    """The platform's GPUs: ``ML_PLATFORM_GPUS``, else this machine's.
+
+    This machine's come from ``nvidia-smi -L``, asked when ``up`` builds the environment, not by every
+    ``ml-platform`` command.
+    """
     return platform_gpus() if "ML_PLATFORM_GPUS" in os.environ else detect_gpus()
 
 
@@ -111,8 +115,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         # The dead-letter queue's database (`ml_platform`) on the platform's PostgreSQL, and where entries wait
         # when that database is unreachable (moved in by the next failure or `ml-pipeline dlq list`).
         "ML_PLATFORM_DLQ_SPOOL": str(layout.dlq_spool),
-        "AIRFLOW_CONN_ML_PLATFORM_DB": database.database_url(layout, "ml_platform").replace(
-            "postgresql+psycopg2://", "postgresql://"),
+        "AIRFLOW_CONN_ML_PLATFORM_DB": database.airflow_connection(layout, database.PLATFORM_DATABASE),
         "ML_LAKE_URI": layout.lake.as_uri(),
         "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
         # Where each model endpoint answers; production names its load balancer's URLs here.
@@ -138,8 +141,10 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
 
 
 def celery_env(layout: Layout) -> dict[str, str]:
-    """CeleryExecutor: Redis as broker, task states in the metadata database, ``CELERY_CONCURRENCY`` task processes
-    per worker, and the scheduler queueing up to twice the workers' slots."""
+    """CeleryExecutor: Redis as broker and task states in the metadata database.
+
+    Each worker runs ``CELERY_CONCURRENCY`` task processes, and the scheduler queues up to twice the workers' slots.
+    """
     return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             # The scheduler learns that a Celery task ended only when it reads the result backend; with parallelism
             # equal to the workers' slots, a slot stood empty until then (hand-off → queued p95 8.6 s; with twice
@@ -198,8 +203,10 @@ def components(layout: Layout) -> list[Component]:
 
 
 def celery_workers(layout: Layout) -> list[Component]:
-    """``ML_PLATFORM_CELERY_WORKERS`` Celery workers (none with the LocalExecutor); on other machines, run
-    ``airflow celery worker`` with the same environment instead."""
+    """``ML_PLATFORM_CELERY_WORKERS`` Celery workers (none with the LocalExecutor).
+
+    On other machines, run ``airflow celery worker`` with the same environment instead.
+    """
     if EXECUTOR != "celery":
         return []
     return [Component(f"celery-worker-{i}", [str(BIN / "airflow"), "celery", "worker", "--celery-hostname",

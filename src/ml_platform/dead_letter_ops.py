@@ -9,8 +9,8 @@ from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, D
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
+from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
-from ml_platform.secrets import ensure_secrets
 
 
 def store(layout: Layout) -> DeadLetterStore:
@@ -30,20 +30,27 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
     letter = dlq.get(letter_id)
     if letter.status != "pending":
         raise ValueError(f"dead letter {letter_id} is already {letter.status} ({letter.note})")
-    client = client_for(layout)
+    client = airflow_client(layout)
+    try:
+        note = _rerun(client, letter)
+    finally:
+        client.close()
+    return dlq.mark(letter_id, REPLAYED, f"{note} by {getpass.getuser()}")
+
+
+def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
+    """Clear the failed task in its run (or trigger a new run with the same conf when that run is gone); say which."""
     try:
         cleared = client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
     except AirflowApiError as exc:
         if exc.status != 404:
             raise
         run = client.trigger(letter.dag_id, None, conf=letter.conf or {})
-        note = f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf"
-    else:
-        if not cleared.get("task_instances"):
-            raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
-                             "longer failed (rerun or cleared since); discard the entry if that was the fix")
-        note = f"cleared {letter.task_id} in run {letter.run_id}"
-    return dlq.mark(letter_id, REPLAYED, f"{note} by {getpass.getuser()}")
+        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf"
+    if not cleared.get("task_instances"):
+        raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
+                         "longer failed (rerun or cleared since); discard the entry if that was the fix")
+    return f"cleared {letter.task_id} in run {letter.run_id}"
 
 
 def discard(layout: Layout, letter_id: int, reason: str) -> DeadLetter:
@@ -64,8 +71,3 @@ def describe(letter: DeadLetter) -> str:
     return "\n".join([*head, "conf", json.dumps(data["conf"], indent=2), "inputs",
                       json.dumps(data["inputs"], indent=2, default=str), "exception", data["exception_message"]])
 
-
-def client_for(layout: Layout) -> AirflowClient:
-    """A REST client of the platform's Airflow, logged in as its admin."""
-    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-    return AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])

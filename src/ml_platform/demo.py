@@ -1,29 +1,53 @@
-"""``make demo``: start the platform, generate data, compute fraud features through Airflow's API, follow the
-training run that the features' asset starts and the deployment its new challenger starts, and end with the
-model answering over HTTP."""
+"""``make demo``: start the platform and take a model from generated data to answering over HTTP.
+
+It generates data, computes fraud features through Airflow's API, follows the training run that the features' asset
+starts and the deployment its new challenger starts, and ends with the model answering over HTTP.
+
+It starts the platform through ``ml_platform.lifecycle`` (as ``ml-platform up`` does) and asks the DAG kinds of
+``ml_pipeline_airflow.dag_kinds`` for the DAG ids (imported when the demo runs: ``ml-platform --help`` stays fast).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+from typing import NamedTuple
 
+from ml_platform import lifecycle
 from ml_platform.airflow_api import AirflowClient
-from ml_platform.cli import up
+from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
-from ml_platform.secrets import ensure_secrets
 
-DAG_ID = "ml_training_fraud_detection"
-FEATURE_DAG_ID = "feature_engineering_fraud_detection"
-DEPLOYMENT_DAG_ID = "model_deployment_fraud_detection"
+MODEL = "fraud_detection"
 ENDPOINT = "fraud-detection-api"
 DEMO_DAYS = 7
 RUN_TIMEOUT_S = 1800
+
+say = functools.partial(print, flush=True)
+
+
+class DagIds(NamedTuple):
+    """The ids of one model's DAGs that the demo drives."""
+
+    features: str
+    training: str
+    deployment: str
+
+
+def dag_ids(model: str = MODEL) -> DagIds:
+    """The model's feature, training and deployment DAG ids, as the DAG kinds name them."""
+    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, TRAINING
+
+    return DagIds(FEATURES.dag_id(model), TRAINING.dag_id(model), DEPLOYMENT.dag_id(model))
 
 
 def run_demo(layout: Layout, rows_per_day: int) -> int:
     """The whole demo; returns the process exit code."""
     started = time.monotonic()
-    if up(layout) != 0:
+    platform = lifecycle.start(layout, on_progress=say)
+    print(platform.describe())
+    if not platform.healthy:
         return 1
     today = dt.datetime.now(dt.UTC).date()
     print(f"\ngenerating {DEMO_DAYS} days x {rows_per_day:,} transactions ending {today} ...", flush=True)
@@ -31,55 +55,68 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
     from ml_pipeline.data.lake import join_uri
 
     generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), today, DEMO_DAYS, rows_per_day)
-    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    ids = dag_ids()
+    client = airflow_client(layout)
     try:
-        client.wait_for_dag(FEATURE_DAG_ID)
-        client.wait_for_dag(DAG_ID)
-        client.wait_for_dag(DEPLOYMENT_DAG_ID)
-        client.unpause(DAG_ID)  # its schedule: the feature asset (and 02:00 as the daily guarantee)
-        client.unpause(DEPLOYMENT_DAG_ID)  # its schedule: each new challenger training registers
-        known, known_deployments = client.run_ids(DAG_ID), client.run_ids(DEPLOYMENT_DAG_ID)
-        features = client.trigger(FEATURE_DAG_ID, dt.datetime.now(dt.UTC).isoformat())
-        print(f"triggered {FEATURE_DAG_ID} run {features['dag_run_id']} through the REST API", flush=True)
-        if _follow(client, FEATURE_DAG_ID, features["dag_run_id"]) != "success":
-            print_failures(client, FEATURE_DAG_ID, features["dag_run_id"], layout)
+        client.wait_for_dag(ids.features)
+        client.wait_for_dag(ids.training)
+        client.wait_for_dag(ids.deployment)
+        client.unpause(ids.training)  # its schedule: the feature asset (and 02:00 as the daily guarantee)
+        client.unpause(ids.deployment)  # its schedule: each new challenger training registers
+        known, known_deployments = client.run_ids(ids.training), client.run_ids(ids.deployment)
+        features = client.trigger(ids.features, dt.datetime.now(dt.UTC).isoformat())
+        print(f"triggered {ids.features} run {features['dag_run_id']} through the REST API", flush=True)
+        if _follow(client, ids.features, features["dag_run_id"]) != "success":
+            print_failures(client, ids.features, features["dag_run_id"], layout)
             return 1
-        run = client.wait_for_new_run(DAG_ID, known, "asset_triggered", timeout=120)
-        print(f"{DAG_ID} run {run['dag_run_id']} started by the feature asset's update", flush=True)
-        state = _follow(client, DAG_ID, run["dag_run_id"])
+        run = client.wait_for_new_run(ids.training, known, "asset_triggered", timeout=120)
+        print(f"{ids.training} run {run['dag_run_id']} started by the feature asset's update", flush=True)
+        state = _follow(client, ids.training, run["dag_run_id"])
         if state != "success":
-            print_failures(client, DAG_ID, run["dag_run_id"], layout)
+            print_failures(client, ids.training, run["dag_run_id"], layout)
             return 1
-        summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
-        deployment = follow_deployment(client, known_deployments)
+        summary = client.xcom(ids.training, run["dag_run_id"], "send_notification")
+        deployment = follow_deployment(client, known_deployments, dag_id=ids.deployment)
         if deployment["outcome"] == "failed":
-            print_failures(client, DEPLOYMENT_DAG_ID, deployment["run_id"], layout)
+            print_failures(client, ids.deployment, deployment["run_id"], layout)
             return 1
     finally:
         client.close()
-    _print_summary(layout, summary, secrets, time.monotonic() - started)
+    _print_summary(layout, summary, platform.admin_user, time.monotonic() - started)
     return _print_serving(layout, deployment)
 
 
-def follow_deployment(client: AirflowClient, known: set[str], timeout: float = 900.0) -> dict:
-    """Follow the deployment run the new challenger started until production is verified (its watch window then
-    waits for tomorrow's data on the triggerer), the challenger is rejected, or a step fails."""
-    run = client.wait_for_new_run(DEPLOYMENT_DAG_ID, known, "asset_triggered", timeout=120)
-    print(f"{DEPLOYMENT_DAG_ID} run {run['dag_run_id']} started by the new challenger", flush=True)
+def follow_deployment(client: AirflowClient, known: set[str], timeout: float = 900.0,
+                      dag_id: str | None = None) -> dict:
+    """Follow the new challenger's deployment run until production is verified, it is rejected, or a step fails.
+
+    Once production is verified, the run's watch window waits for tomorrow's data on the triggerer.
+
+    Args:
+        client: The platform's Airflow REST client.
+        known: Run ids of the deployment DAG from before the challenger registered.
+        timeout: Seconds to follow the run.
+        dag_id: The deployment DAG (default: the demo model's).
+
+    Returns:
+        ``run_id``, ``outcome`` (promoted, rejected or failed) and the ``evaluation`` the run made.
+    """
+    dag_id = dag_id or dag_ids().deployment
+    run = client.wait_for_new_run(dag_id, known, "asset_triggered", timeout=120)
+    print(f"{dag_id} run {run['dag_run_id']} started by the new challenger", flush=True)
     t0, seen = time.monotonic(), {}
     while time.monotonic() - t0 < timeout:
-        states = {ti["task_id"]: ti["state"] for ti in client.task_instances(DEPLOYMENT_DAG_ID, run["dag_run_id"])}
+        states = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run["dag_run_id"])}
         for task_id, state in states.items():
             if seen.get(task_id) != state:
                 seen[task_id] = state
                 print(f"  [{time.monotonic() - t0:6.1f}s] {task_id:<32} {state or 'none'}", flush=True)
-        run_state = client.run(DEPLOYMENT_DAG_ID, run["dag_run_id"])["state"]
+        run_state = client.run(dag_id, run["dag_run_id"])["state"]
         outcome = ("promoted" if states.get("verify_production") == "success" else
                    "rejected" if states.get("check_gates") == "success" and states.get("run_canary") == "skipped"
                    else "failed" if run_state == "failed" else None)
         if outcome:
-            evaluation = client.xcom(DEPLOYMENT_DAG_ID, run["dag_run_id"], "evaluate_challenger")
+            evaluation = client.xcom(dag_id, run["dag_run_id"], "evaluate_challenger")
             return {"run_id": run["dag_run_id"], "outcome": outcome, "evaluation": evaluation}
         time.sleep(2)
     return {"run_id": run["dag_run_id"], "outcome": "failed", "evaluation": None}
@@ -94,7 +131,7 @@ def _print_serving(layout: Layout, deployment: dict) -> int:
     evaluation = deployment["evaluation"]
     decision = evaluation["decision"]
     print(f"deployment       v{evaluation['challenger']['version']} {deployment['outcome']}: {decision['reason']} "
-          f"(holdout {', '.join(evaluation['holdout']['days'])}, `ml-pipeline deployments fraud_detection`)")
+          f"(holdout {', '.join(evaluation['holdout']['days'])}, `ml-pipeline deployments {MODEL}`)")
     _, port = layout.serving_endpoints()[ENDPOINT]
     url = f"http://127.0.0.1:{port}"
     row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
@@ -152,7 +189,8 @@ def print_alerts(layout: Layout, run_id: str, wait_s: float = 10.0) -> None:
         print("\n(`ml-pipeline alerts` lists every alert; `ml-pipeline dlq list` the failed tasks to replay)")
 
 
-def _print_summary(layout: Layout, s: dict, secrets: dict, wall_s: float) -> None:
+def _print_summary(layout: Layout, s: dict, admin_user: str, wall_s: float) -> None:
+    """The demo's closing summary: the data, the metrics, the registered model and where to look at them."""
     m = s["metrics"]
     first, last = s["partitions"][0], s["partitions"][-1].rsplit("/", 1)[-1]
     lines = [
@@ -164,7 +202,7 @@ def _print_summary(layout: Layout, s: dict, secrets: dict, wall_s: float) -> Non
         f"data snapshot    {s['snapshot_uri']} (sha256 {s['data_hash'][:16]}…)",
         f"model artifacts  {s['model_uri']} (MLflow run {s['mlflow_run_id']}, files under {layout.mlflow_artifacts})",
         f"Airflow UI       {layout.airflow_url}/dags/{s['dag_id']}"
-        f"  (user '{secrets['admin_user']}', password in {layout.secrets_file})",
+        f"  (user '{admin_user}', password in {layout.secrets_file})",
         f"MLflow UI        {layout.mlflow_url}/#/models/{s['model_name']}/versions/{s['version']}",
     ]
     print("\n" + "\n".join(lines))

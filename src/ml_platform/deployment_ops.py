@@ -1,13 +1,31 @@
-"""Operate a running platform's deployments: the promotion history and manual rollbacks (``ml-pipeline``)."""
+"""Operate a running platform's deployments: the promotion history and manual rollbacks (``ml-pipeline``).
+
+A rollback runs through the model's deployment DAG, whose id the deployment DAG kind owns
+(``ml_pipeline_airflow.dag_kinds.DEPLOYMENT``, imported when a rollback runs).
+"""
 
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 
 from ml_pipeline.deployment.history import DeploymentEvent, DeploymentHistory
 from ml_platform import database
-from ml_platform.dead_letter_ops import client_for
+from ml_platform.airflow_api import AirflowClient
+from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
+
+WATCH_TASK = "watch_live_performance"
+
+
+@dataclass(frozen=True)
+class RollbackRun:
+    """A manual rollback's deployment run: where it ran, how it ended, what it recorded."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    event: DeploymentEvent | None  # the history event the run recorded (None when it recorded none)
 
 
 def history(layout: Layout, model: str) -> list[DeploymentEvent]:
@@ -27,24 +45,38 @@ def current_aliases(layout: Layout, model: str) -> dict[str, str]:
     return {alias: version.version for alias, version in found.items() if version is not None}
 
 
-def rollback(layout: Layout, model: str, to_version: str | None, reason: str, timeout: float = 900.0) -> tuple[
-        str, str, DeploymentEvent | None]:
-    """Roll ``model`` back through its deployment DAG (``action=rollback``): queued behind any deployment in
-    progress, never beside it. Returns (run id, final state, the history event it recorded)."""
-    client = client_for(layout)
-    dag_id = f"model_deployment_{model}"
+def deployment_dag_id(model: str) -> str:
+    """The id of ``model``'s deployment DAG, as the deployment DAG kind names it."""
+    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT
+
+    return DEPLOYMENT.dag_id(model)
+
+
+def rollback(layout: Layout, model: str, to_version: str | None, reason: str, timeout: float = 900.0) -> RollbackRun:
+    """Roll ``model`` back through its deployment DAG (``action=rollback``) and wait for the run to end.
+
+    The run is queued behind any deployment in progress, never beside it.
+    """
+    dag_id = deployment_dag_id(model)
     conf = {"action": "rollback", "to_version": to_version, "reason": f"{reason} (by {getpass.getuser()})"}
-    end_watches(client, dag_id, f"ended by a manual rollback: {reason}")
-    run = client.trigger(dag_id, None, conf=conf)
-    state = client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+    client = airflow_client(layout)
+    try:
+        end_watches(client, dag_id, f"ended by a manual rollback: {reason}")
+        run = client.trigger(dag_id, None, conf=conf)
+        state = client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+    finally:
+        client.close()
     events = [e for e in history(layout, model) if e.run_id == run["dag_run_id"]]
-    return run["dag_run_id"], state, events[-1] if events else None
+    return RollbackRun(dag_id, run["dag_run_id"], state, events[-1] if events else None)
 
 
-def end_watches(client, dag_id: str, note: str) -> list[str]:
-    """End the watch of a deployment that is waiting for tomorrow's data (mark it skipped): the person rolling back
-    has judged the champion already, and the rollback must not queue behind a day-long wait. A deployment that is
-    still gating, canarying or promoting is left alone: the rollback queues behind it (never interleaves)."""
+def end_watches(client: AirflowClient, dag_id: str, note: str) -> list[str]:
+    """End the watch of a deployment that is waiting for tomorrow's data (mark it skipped).
+
+    The person rolling back has judged the champion already, and the rollback must not queue behind a day-long
+    wait. A deployment that is still gating, canarying or promoting is left alone: the rollback queues behind it
+    (never interleaves).
+    """
     ended = []
     for run in client.request("GET", f"/dags/{dag_id}/dagRuns", params={"state": "running"})["dag_runs"]:
         for ti in client.task_instances(dag_id, run["dag_run_id"]):
@@ -53,6 +85,3 @@ def end_watches(client, dag_id: str, note: str) -> list[str]:
                                json={"new_state": "skipped", "note": note[:1000]})
                 ended.append(run["dag_run_id"])
     return ended
-
-
-WATCH_TASK = "watch_live_performance"

@@ -103,8 +103,10 @@ class Layout:
         return self.home / "state.json"
 
     def serving_endpoints(self) -> dict[str, tuple[str, int]]:
-        """Model endpoints served by this instance: endpoint name → (model, port), ports from ``serving_port`` on,
-        in the order of the model configs' file names."""
+        """Model endpoints served by this instance: endpoint name → (model, port).
+
+        Ports go from ``serving_port`` on, in the order of the model configs' file names.
+        """
         from ml_pipeline.config import config_dir, load_model_configs
 
         configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))

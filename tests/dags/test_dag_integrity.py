@@ -123,22 +123,22 @@ def test_require_approval_puts_a_human_between_canary_and_promotion(tmp_path, mo
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     from ml_pipeline.config import config_dir
-    from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
+    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, build_dags
 
     config = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
     config["deployment"]["require_approval"] = True
     (tmp_path / "fraud_detection.yaml").write_text(yaml.safe_dump(config))
-    dag = build_all_deployment_dags(tmp_path)["model_deployment_fraud_detection"]
+    dag = build_dags(DEPLOYMENT, tmp_path)["model_deployment_fraud_detection"]
     approval = dag.get_task("approve_promotion")
     assert isinstance(approval, ApprovalOperator)
     assert approval.upstream_task_ids == {"run_canary"} and "promote_challenger" in approval.downstream_task_ids
 
 
 def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
-    from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+    from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
 
     monkeypatch.setenv("ML_DATA_URI_MAP", f"s3://ml-data={tmp_path.as_uri()}")  # the embedded default: a local lake
-    dags = build_all_validation_dags()
+    dags = build_dags(VALIDATION)
     dag = dags["data_validation_fraud_detection"]
     assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "list_partition_values",
                                                             "validate_partition"]
@@ -150,11 +150,11 @@ def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
 
 
 def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
-    from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+    from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
     from ml_pipeline_airflow.sensors.s3_data import S3DataSensor
 
     monkeypatch.delenv("ML_DATA_URI_MAP", raising=False)  # s3://ml-data/… is really on S3
-    dag = build_all_validation_dags()["data_validation_fraud_detection"]
+    dag = build_dags(VALIDATION)["data_validation_fraud_detection"]
     assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "landed_partition",
                                                             "list_partition_values", "validate_partition"]
     sensor = dag.get_task("wait_for_partition")

@@ -111,3 +111,18 @@ def test_compose_and_helm_carry_the_platforms_scheduler_settings(compose):
         assert str(config[section][key]) == value, f"helm values: config.{section}.{key} differs from {value}"
     # Celery: the scheduler queues up to twice the workers' slots (compose: two workers)
     assert int(env["AIRFLOW__CORE__PARALLELISM"]) == 2 * 2 * int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"])
+
+
+def test_compose_and_helm_create_the_platform_databases_tables_with_the_schema_migration(compose):
+    import re
+
+    helm = " ".join(yaml.safe_load((REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+                    ["migrateDatabaseJob"]["args"])
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    [from_helm] = re.findall(r"python -c '([^']+)'", helm)
+    [from_compose] = re.findall(r"python -c '([^']+)'", init)
+    assert from_helm == from_compose
+    assert helm.index("db migrate") < helm.index(from_helm) and init.index("db migrate") < init.index(from_compose)
+    from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
+
+    assert "H().create_schema()" in from_helm and callable(PlatformDatabaseHook().create_schema)

@@ -1,8 +1,13 @@
-"""The dead-letter queue on the platform's real PostgreSQL: durable, idempotent per attempt, never deleted."""
+"""The dead-letter queue on the platform's real PostgreSQL: durable, idempotent per attempt, never deleted.
+
+The tables come from the platform's start (``database.ensure_databases``, run by the ``services`` fixture as by
+``ml-platform up``): no store here creates one.
+"""
 
 import pytest
 
 from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore, drain_spool, spool
+from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 from ml_platform import database
 
 pytestmark = pytest.mark.integration
@@ -48,3 +53,14 @@ def test_entries_written_while_the_database_is_down_are_spooled_then_moved_in(se
     assert not list((tmp_path / "spool").glob("*.json"))
     [moved] = [d for d in store.list() if d.run_id == "run-spooled"]
     assert moved.inputs["kwargs"]["features"]["uri"] == "file:///x"
+
+
+def test_the_hook_on_the_platforms_own_connection_writes_where_the_commands_read(services, monkeypatch):
+    layout, _ = services
+    # the connection the platform gives every component: the embedded server's socket folder as host
+    monkeypatch.setenv("AIRFLOW_CONN_ML_PLATFORM_DB", database.airflow_connection(layout, "ml_platform"))
+    hook = PlatformDatabaseHook()
+    letter_id = hook.dead_letters.add(letter("run-hook"))
+    hook.engine.dispose()
+    [read] = [d for d in DeadLetterStore(database.database_url(layout, "ml_platform")).list() if d.run_id == "run-hook"]
+    assert read.id == letter_id

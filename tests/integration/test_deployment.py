@@ -26,6 +26,7 @@ from ml_pipeline.data.lake import join_uri
 from ml_pipeline.data.loader import load_partitions
 from ml_pipeline.deployment.client import ServingClient, free_port, running_server
 from ml_pipeline.deployment.history import DeploymentHistory
+from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline.failures.dead_letters import DeadLetterStore
 from ml_pipeline.features.registry import build_features
 from ml_pipeline.registry import mlflow_registry as registry
@@ -38,10 +39,11 @@ MODEL = "fraud_serving"
 ENDPOINT = "fraud-serving-api"
 DAG_ID = f"model_deployment_{MODEL}"
 LAST_DAY = dt.date(2026, 11, 21)
+XGBOOST = get_estimator("xgboost")
 RUN_DAG = """
 import json, sys
-from ml_pipeline_airflow.dag_factory import build_all_deployment_dags
-dag = build_all_deployment_dags()[sys.argv[1]]
+from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, build_dags
+dag = build_dags(DEPLOYMENT)[sys.argv[1]]
 run = dag.test(run_conf=json.loads(sys.argv[2]))
 states = {ti.task_id: ti.state for ti in run.get_task_instances()}
 print("STATES", json.dumps({k: str(v) for k, v in states.items()}))
@@ -107,7 +109,7 @@ def register(stack: dict, signature: bool = True, **hyperparameters) -> str:
         mlflow.set_tracking_uri(stack["layout"].mlflow_url)
         with mlflow.start_run(experiment_id=registry.experiment_id(client, MODEL)) as run:
             uri = mlflow.sklearn.log_model(model, name="model", pip_requirements=["xgboost-cpu"],
-                                           skops_trusted_types=registry.TRUSTED_TYPES).model_uri
+                                           skops_trusted_types=list(XGBOOST.trusted_types)).model_uri
         run_id = run.info.run_id
     version = registry.register_once(client, MODEL, run_id, uri, {}).version
     client.set_registered_model_alias(MODEL, registry.CHALLENGER, version)

@@ -107,9 +107,9 @@ def test_a_deferred_wait_that_times_out_says_what_was_missing(s3_server, monkeyp
 
 VALIDATION_ON_S3 = """
 import datetime as dt, json
-from ml_pipeline_airflow.dag_factory import build_all_validation_dags
+from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
 
-dag = build_all_validation_dags()["data_validation_fraud_detection"]
+dag = build_dags(VALIDATION)["data_validation_fraud_detection"]
 if __name__ == "__main__":
     run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
     print("RESULT " + json.dumps({ti.task_id: ti.state for ti in run.get_task_instances()}))

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 20)
 RUN_DAG = """
 import datetime as dt, sys
-from ml_pipeline_airflow.dag_factory import build_all_feature_dags, build_all_training_dags
-dag = {**build_all_feature_dags(), **build_all_training_dags()}[sys.argv[1]]
+from ml_pipeline_airflow.dag_kinds import FEATURES, TRAINING, build_dags
+dag = {**build_dags(FEATURES), **build_dags(TRAINING)}[sys.argv[1]]
 dag.deadline = None  # dag.test() of Airflow 3.3.2 crashes on DeadlineAlerts (docs/TROUBLESHOOTING.md)
 run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC))
 import collections

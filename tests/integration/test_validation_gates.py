@@ -21,7 +21,7 @@ import polars as pl
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import to_uri
 from ml_pipeline.validation.quarantine import QuarantineStore
-from ml_pipeline_airflow.dag_factory import build_all_feature_dags, build_all_training_dags, build_all_validation_dags
+from ml_pipeline_airflow.dag_kinds import FEATURES, TRAINING, VALIDATION, build_dags
 
 DAY = dt.date(2026, 11, 20)
 lake = os.environ["ML_LAKE_URI"]
@@ -49,8 +49,8 @@ def run(dag, minute, **kwargs):
     dag_run = dag.test(logical_date=dt.datetime(2026, 11, 20, 6, minute, tzinfo=dt.UTC), **kwargs)
     return dag_run.state, {ti.task_id: [ti.state, ti.try_number] for ti in dag_run.get_task_instances()}, dag_run.run_id
 
-training = build_all_training_dags()["ml_training_fraud_detection"]
-features = build_all_feature_dags()["feature_engineering_fraud_detection"]
+training = build_dags(TRAINING)["ml_training_fraud_detection"]
+features = build_dags(FEATURES)["feature_engineering_fraud_detection"]
 results = {}
 for minute, kind in enumerate(sys.argv[1:]):
     partition = dataset(kind, BREAK[kind])
@@ -65,7 +65,7 @@ for minute, kind in enumerate(sys.argv[1:]):
         results["features_released"] = run(features, 35)[0]
         results["released"] = dict(zip(["state", "tasks"], run(training, 50)))
     if kind == "warning":  # the landed partition through the data validation DAG
-        validation = build_all_validation_dags()["data_validation_fraud_detection"]
+        validation = build_dags(VALIDATION)["data_validation_fraud_detection"]
         results["validation_dag"] = dict(zip(["state", "tasks"], run(validation, 55)))
 print("RESULTS " + json.dumps(results))
 """

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
 from ml_platform import database
-from ml_platform.components import components, platform_env
+from ml_platform.components import BIN, components, platform_env
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.supervisor import stop_process_tree
@@ -40,6 +41,28 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
         for spec, proc in reversed(procs):
             stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
             proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def mlflow_server(home: Path, port: int) -> Iterator[str]:
+    """A bare MLflow server on a SQLite backend in ``home``; yield its URL, stop it (its whole process tree) after.
+
+    Started again on the same ``home`` and port, it serves the same registry: what an outage test needs.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    argv = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "--artifacts-destination", (home / "artifacts").as_uri(), "--serve-artifacts"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # seven idle job consumers otherwise
+    with open(home / "mlflow.log", "ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=home)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process_tree(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 def wait_http(url: str, timeout: float) -> None:

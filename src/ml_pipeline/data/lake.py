@@ -36,8 +36,11 @@ def list_parquet_files(folder_uri: str) -> list[str]:
 
 
 def fingerprint(uri: str) -> tuple[str, dt.datetime | None]:
-    """Identity of the data at ``uri`` (its parquet files' names, sizes and modification times) and the newest
-    modification time: unchanged files give the same fingerprint, so a verdict on them can be reused."""
+    """Identity of the data at ``uri`` and its newest modification time.
+
+    The identity covers its parquet files' names, sizes and modification times: unchanged files give the same
+    fingerprint, so a verdict on them can be reused.
+    """
     fs, path = fsspec.core.url_to_fs(uri)
     infos = [fs.info(path)] if fs.isfile(path) else [
         fs.info(p) for p in sorted(fs.ls(path, detail=False)) if p.endswith(".parquet")] if fs.exists(path) else []

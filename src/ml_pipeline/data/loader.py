@@ -9,6 +9,7 @@ import polars as pl
 
 from ml_pipeline.data.lake import count_rows, exists, fingerprint, join_uri, list_parquet_files, read_parquet
 from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.errors import TransientError
 
 NULL_SLICE = "__null__"  # the partition_by value of rows whose column is null
 
@@ -23,7 +24,7 @@ def slice_values(series: pl.Series) -> set[str]:
     return {NULL_SLICE if v is None else v for v in series.cast(pl.String).unique().to_list()}
 
 
-class MissingPartitionError(FileNotFoundError):
+class MissingPartitionError(TransientError, FileNotFoundError):
     """An expected daily partition has no data (yet)."""
 
 

@@ -6,8 +6,10 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from ml_pipeline.errors import PermanentError
 
-class DataValidationError(ValueError):
+
+class DataValidationError(PermanentError, ValueError):
     """Bad input data: retrying cannot help, the data must be fixed."""
 
 

@@ -14,9 +14,19 @@ from typing import Any
 
 import httpx
 
+from ml_pipeline.errors import PipelineError
 
-class ServingError(RuntimeError):
-    """A model server answered with an error, or not at all."""
+
+class ServingError(PipelineError, RuntimeError):
+    """A model server answered with an error, or not at all.
+
+    Neither permanent nor transient by itself: the classification reads its ``status_code`` (a 503 while the
+    server cannot reach the registry heals, a 409 refusal does not) or the network error it was raised from.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ServingClient:
@@ -33,7 +43,7 @@ class ServingClient:
             raise ServingError(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
             raise ServingError(f"{method} {self.base_url}{path} answered {response.status_code}: "
-                               f"{response.text[:1000]}")
+                               f"{response.text[:1000]}", response.status_code)
         return response.json()
 
     def health(self) -> dict:

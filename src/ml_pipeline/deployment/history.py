@@ -8,13 +8,13 @@ The same facts are tagged on the model versions in MLflow (``deployment.*``) for
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from ml_pipeline.stores.sql import SqlStore, StoredRecord, metadata
+
 deployment_events = sa.Table(
     "deployment_events", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
@@ -33,7 +33,7 @@ PROMOTED, REJECTED, CANARY_FAILED, ROLLED_BACK, ROLLBACK_FAILED = (
 
 
 @dataclass(frozen=True)
-class DeploymentEvent:
+class DeploymentEvent(StoredRecord):
     """One change (or refused change) of what a model's endpoint serves."""
 
     model: str
@@ -47,43 +47,28 @@ class DeploymentEvent:
     id: int | None = None
     created_at: dt.datetime | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
-        return json.loads(json.dumps(asdict(self), default=str))
 
+class DeploymentHistory(SqlStore[DeploymentEvent]):
+    """The durable log, in the platform database (``ml_platform``); its table is made by ``create_schema``."""
 
-class DeploymentHistory:
-    """The durable log, in one SQL database (the platform's ``ml_platform`` PostgreSQL database)."""
-
-    def __init__(self, url: str) -> None:
-        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    table = deployment_events
+    record_type = DeploymentEvent
+    json_columns = ("details",)
 
     def record(self, event: DeploymentEvent) -> DeploymentEvent:
         """Append an event; the same action by the same DAG run is recorded once (task retries)."""
-        metadata.create_all(self.engine, checkfirst=True)
-        row = {**{k: v for k, v in asdict(event).items() if k not in {"id", "created_at"}},
-               "details": json.dumps(event.details or {}, default=str), "created_at": dt.datetime.now(dt.UTC)}
-        with self.engine.begin() as conn:
-            if event.run_id:
-                same = sa.select(deployment_events).where(
-                    deployment_events.c.model == event.model, deployment_events.c.action == event.action,
-                    deployment_events.c.run_id == event.run_id, deployment_events.c.to_version == event.to_version)
-                existing = conn.execute(same).mappings().first()
-                if existing is not None:
-                    return _event(existing)
-            new_id = conn.execute(deployment_events.insert().values(**row).returning(deployment_events.c.id))
-            return DeploymentEvent(**{**asdict(event), "id": new_id.scalar_one(), "created_at": row["created_at"]})
+        with self.connect(write=True) as conn:
+            key = ("model", "action", "run_id", "to_version") if event.run_id else ()
+            return self.fetch(conn, self.insert_once(conn, event, key))
 
     def events(self, model: str, limit: int | None = None) -> list[DeploymentEvent]:
         """A model's events, oldest first (the newest ``limit`` when given)."""
-        metadata.create_all(self.engine, checkfirst=True)
         query = sa.select(deployment_events).where(deployment_events.c.model == model).order_by(
             deployment_events.c.id.desc())
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [_event(row) for row in reversed(conn.execute(query).mappings().all())]
+        with self.connect() as conn:
+            return [self.from_row(row) for row in reversed(conn.execute(query).mappings().all())]
 
     def champion_before(self, model: str, version: str) -> str | None:
         """The version that was champion when ``version`` was last promoted (to restore ``previous_champion``)."""
@@ -91,12 +76,6 @@ class DeploymentHistory:
             if event.action in (PROMOTED, ROLLED_BACK) and event.to_version == version:
                 return event.from_version
         return None
-
-
-def _event(row: Any) -> DeploymentEvent:
-    data = dict(row)
-    data["details"] = json.loads(data["details"] or "{}")
-    return DeploymentEvent(**data)
 
 
 def describe(events: list[DeploymentEvent]) -> str:

@@ -23,10 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml_pipeline.errors import PermanentError, TransientError
+from ml_pipeline.failures.classification import is_transient
+
 log = logging.getLogger("ml_pipeline.serving")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PermanentError, RuntimeError):
     """A model version cannot be loaded or fails its smoke check: it is not served."""
 
 
@@ -41,12 +44,13 @@ class LoadedModel:
     features: list[str]
     kinds: dict[str, str]
     lineage: dict[str, str]
+    model_type: str = ""
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def describe(self) -> dict[str, Any]:
-        """Name, version, run and lineage tags (data snapshot, code commit, config)."""
-        return {"model": self.name, "version": self.version, "run_id": self.run_id, "loaded_at": self.loaded_at,
-                "features": self.features, "lineage": self.lineage}
+        """Name, version, run, estimator (``model_type``) and lineage tags (data snapshot, code commit, config)."""
+        return {"model": self.name, "version": self.version, "run_id": self.run_id, "model_type": self.model_type,
+                "loaded_at": self.loaded_at, "features": self.features, "lineage": self.lineage}
 
     def score(self, rows: list[dict[str, Any]]) -> list[float]:
         """Probability of the positive class for each row; ``ValueError`` naming missing features."""
@@ -65,7 +69,11 @@ class LoadedModel:
 
 
 def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Load version ``version`` of registered model ``name`` and score a smoke row; ``ModelLoadError`` if not."""
+    """Load version ``version`` of registered model ``name`` and score a smoke row; ``ModelLoadError`` if not.
+
+    Any estimator's model loads the same way: the registry adapter trusts the types of the estimator that the
+    model's MLmodel file names (``registry.load_model``).
+    """
     import mlflow  # noqa: I001
     from mlflow import MlflowClient
 
@@ -75,7 +83,8 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     try:
         mlflow.set_tracking_uri(tracking_uri)
         found = MlflowClient(tracking_uri).get_model_version(name, version)
-        signature = mlflow.models.get_model_info(uri).signature
+        info = mlflow.models.get_model_info(uri)
+        signature = info.signature
         model = registry.load_model(tracking_uri, uri)
     except Exception as exc:
         raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
@@ -85,7 +94,8 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     inputs = signature.inputs.to_dict()
     kinds = {spec["name"]: spec["type"] for spec in inputs}
     loaded = LoadedModel(name, str(found.version), found.run_id, model, list(kinds), kinds,
-                         {k: v for k, v in found.tags.items() if k.startswith("lineage.")})
+                         {k: v for k, v in found.tags.items() if k.startswith("lineage.")},
+                         registry.logged_model_type(info.metadata))
     smoke = {f: ("" if kind == "string" else 0.0) for f, kind in kinds.items()}
     try:
         scores = loaded.score([smoke])
@@ -106,18 +116,18 @@ class ModelServer:
         self._reload_lock = threading.Lock()
 
     def target_version(self) -> str | None:
-        """The version that should be served: the pinned one, or the alias's (None: the alias is not set)."""
+        """The version that should be served: the pinned one, or the alias's (None: the alias is not set).
+
+        Raises:
+            TransientError: MLflow is unreachable or failing; the model being served stays.
+        """
         if self.pinned:
             return self.pinned
+        from ml_pipeline.registry import mlflow_registry as registry  # noqa: I001 - first: telemetry off
         from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
 
-        try:
-            return MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, self.alias).version
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None  # no such model or alias yet: nothing to serve
-            raise
+        found = registry.alias_version(MlflowClient(self.tracking_uri), self.name, self.alias)
+        return found.version if found else None
 
     def reload(self) -> dict[str, Any]:
         """Serve the target version: load and check it beside the current one, then swap. Idempotent."""
@@ -132,6 +142,8 @@ class ModelServer:
                 except ModelLoadError as exc:
                     self.last_error = str(exc)
                     log.error("keeping v%s: %s", before, exc)
+                    if exc.__cause__ is not None and is_transient(exc.__cause__):  # e.g. MLflow went down
+                        raise TransientError(f"cannot load v{target} now, will retry: {exc}") from exc
                     raise
                 self.last_error = None
                 log.info("serving %s v%s (was v%s)", self.name, target, before)
@@ -139,7 +151,11 @@ class ModelServer:
                     "previous": before, "changed": (self.current.version if self.current else None) != before}
 
     def poll(self, seconds: float) -> None:
-        """Follow the alias forever (a daemon thread): a refused version is retried only when the alias moves."""
+        """Follow the alias forever (a daemon thread).
+
+        A refused version is retried only when the alias moves; while MLflow is unreachable the model being
+        served stays (an outage is never read as "the alias is gone").
+        """
         refused: str | None = None
         while True:
             try:
@@ -148,6 +164,9 @@ class ModelServer:
                     self.reload()
             except ModelLoadError:
                 refused = target
+            except TransientError as exc:
+                log.warning("cannot follow alias %s of %s now (serving v%s on): %s", self.alias, self.name,
+                            self.current.version if self.current else None, exc)
             except Exception:
                 log.exception("cannot check alias %s of %s (serving goes on)", self.alias, self.name)
             time.sleep(seconds)

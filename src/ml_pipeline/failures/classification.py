@@ -5,25 +5,20 @@ other service, a database that is restarting, a partition that has not landed ye
 Permanent: everything else — bad data, a bad config, a bug (``KeyError``, ``TypeError``). Retrying wastes time
 and delays the alert, so these fail at once.
 
-Exceptions are matched by qualified class name, so this module imports no client library and none of the
-core's data modules: Airflow imports it when it parses a DAG (the retry policy names ``TransientError``).
+Our own errors say which they are by type (``ml_pipeline.errors``). Client libraries' exceptions are matched by
+qualified class name, so this module imports no client library: Airflow imports it when it parses a DAG.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+# TransientError lives in ml_pipeline.errors; importing it from here keeps working.
+from ml_pipeline.errors import PermanentError, TransientError
 
-class TransientError(RuntimeError):
-    """A failure that may succeed when retried; wraps (``__cause__``) the original exception."""
-
-
-PERMANENT_NAMES = frozenset({"ml_pipeline.data.validator.DataValidationError", "ml_pipeline.config.ConfigError",
-                             "ml_pipeline.validation.rules.RulesError"})
 TRANSIENT: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
-# Transport-level failures of client libraries (and a partition that has not landed yet), by qualified name.
+# Transport-level failures of client libraries, by qualified name.
 TRANSIENT_NAMES = frozenset({
-    "ml_pipeline.data.loader.MissingPartitionError",
     "requests.exceptions.ConnectionError", "requests.exceptions.Timeout", "requests.exceptions.ConnectTimeout",
     "requests.exceptions.ReadTimeout", "requests.exceptions.ChunkedEncodingError",
     "urllib3.exceptions.MaxRetryError", "urllib3.exceptions.NewConnectionError", "urllib3.exceptions.ProtocolError",
@@ -40,10 +35,13 @@ TRANSIENT_MLFLOW_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EX
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether retrying ``exc`` may succeed: walking from ``exc`` to the exceptions it was raised from, the
-    first one known to be permanent (bad data, bad config) or transient decides; unknown ones are permanent."""
+    """Whether retrying ``exc`` may succeed.
+
+    Walking from ``exc`` to the exceptions it was raised from, the first one known to be permanent (a
+    ``PermanentError``: bad data, bad config, a failed gate) or transient decides; unknown ones are permanent.
+    """
     for link in _chain(exc):
-        if _is_a(link, PERMANENT_NAMES):
+        if isinstance(link, PermanentError):
             return False
         if _transient_itself(link):
             return True

@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from ml_pipeline.stores.sql import SchemaMissingError, SqlStore, StoredRecord, metadata
+
 dead_letters = sa.Table(
     "dead_letters", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
@@ -38,11 +39,12 @@ dead_letters = sa.Table(
     sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="dead_letters_attempt"),
 )
 PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
+ATTEMPT = ("dag_id", "run_id", "task_id", "map_index", "try_number")  # one entry per failed attempt
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(StoredRecord):
     """One task attempt that failed for good, with what is needed to understand and replay it."""
 
     dag_id: str
@@ -62,75 +64,50 @@ class DeadLetter:
     status_changed_at: dt.datetime | None = None
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
-        return json.loads(json.dumps(asdict(self), default=str))
 
+class DeadLetterStore(SqlStore[DeadLetter]):
+    """Dead letters in the platform database (``ml_platform``); its table is made by ``create_schema``."""
 
-class DeadLetterStore:
-    """Dead letters in one PostgreSQL database (any SQLAlchemy URL)."""
-
-    def __init__(self, url: str) -> None:
-        # A host that drops packets must not hold up the alerts sent after the DLQ write: 5 s, then spool.
-        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-
-    def ensure_schema(self) -> None:
-        """Create the table when it does not exist."""
-        metadata.create_all(self.engine, checkfirst=True)
+    table = dead_letters
+    record_type = DeadLetter
+    json_columns = ("conf", "inputs")
 
     def add(self, letter: DeadLetter) -> int:
         """Record a failed attempt; recording the same attempt twice keeps the first record. Return its id."""
-        self.ensure_schema()
-        letter = _without_nul(letter)  # PostgreSQL text cannot hold NUL bytes
-        row = {**{k: v for k, v in asdict(letter).items() if k not in {"id", "created_at", "status_changed_at"}},
-               "conf": json.dumps(letter.conf or {}, default=str),
-               "inputs": json.dumps(letter.inputs or {}, default=str), "created_at": dt.datetime.now(dt.UTC)}
-        key = {k: row[k] for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
-        with self.engine.begin() as conn:
-            existing = conn.execute(sa.select(dead_letters.c.id).filter_by(**key)).scalar()
-            if existing is not None:
-                return existing
-            return conn.execute(dead_letters.insert().values(**row).returning(dead_letters.c.id)).scalar_one()
+        with self.connect(write=True) as conn:
+            return self.insert_once(conn, _without_nul(letter), ATTEMPT)
 
     def list(self, status: str | None = PENDING, model: str | None = None) -> list[DeadLetter]:
         """Entries, oldest first; ``status=None`` lists every entry."""
-        self.ensure_schema()
         query = sa.select(dead_letters).order_by(dead_letters.c.id)
         if status:
             query = query.where(dead_letters.c.status == status)
         if model:
             query = query.where(dead_letters.c.model == model)
-        with self.engine.connect() as conn:
-            return [_letter(row) for row in conn.execute(query).mappings()]
+        with self.connect() as conn:
+            return [self.from_row(row) for row in conn.execute(query).mappings()]
 
     def get(self, letter_id: int) -> DeadLetter:
         """One entry; ``LookupError`` naming the id when there is none."""
-        self.ensure_schema()
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(dead_letters).where(dead_letters.c.id == letter_id)).mappings().first()
-        if row is None:
+        with self.connect() as conn:
+            letter = self.fetch(conn, letter_id)
+        if letter is None:
             raise LookupError(f"no dead letter with id {letter_id}; see `ml-pipeline dlq list --all`")
-        return _letter(row)
+        return letter
 
     def mark(self, letter_id: int, status: str, note: str) -> DeadLetter:
         """Move an entry to ``replayed`` or ``discarded`` with a note (what was done, by whom)."""
         self.get(letter_id)
-        with self.engine.begin() as conn:
+        with self.connect(write=True) as conn:
             conn.execute(dead_letters.update().where(dead_letters.c.id == letter_id).values(
                 status=status, status_changed_at=dt.datetime.now(dt.UTC), note=note))
         return self.get(letter_id)
 
 
 def _without_nul(letter: DeadLetter) -> DeadLetter:
+    """The letter without NUL bytes in its text: PostgreSQL text cannot hold them."""
     fields_with_text = {k: v.replace("\x00", "") for k, v in asdict(letter).items() if isinstance(v, str)}
     return DeadLetter(**{**asdict(letter), **fields_with_text})
-
-
-def _letter(row: Any) -> DeadLetter:
-    data = dict(row)
-    data["conf"], data["inputs"] = json.loads(data["conf"] or "{}"), json.loads(data["inputs"] or "{}")
-    return DeadLetter(**data)
 
 
 def spool(letter: DeadLetter, folder: Path) -> Path:
@@ -154,8 +131,8 @@ def drain_spool(store: DeadLetterStore, folder: Path) -> int:
         try:
             data = json.loads(path.read_text())
             store.add(DeadLetter(**{k: v for k, v in data.items() if k in names}))
-        except sa.exc.OperationalError:
-            raise  # the database is still down: keep every file for the next attempt
+        except (sa.exc.OperationalError, SchemaMissingError):
+            raise  # the database is down or not prepared yet: keep every file for the next attempt
         except Exception:
             log.exception("spooled dead letter %s cannot be stored; kept as %s.rejected", path, path.name)
             path.rename(path.with_suffix(".rejected"))

@@ -1,5 +1,8 @@
-"""The offline store's files: one parquet file per feature view and day, and a manifest saying what it was computed
-from (each source partition's fingerprint), so anyone can tell whether a day's features are fresh."""
+"""The offline store's files: one parquet file per feature view and day, and a manifest of what it came from.
+
+The manifest says what the day was computed from (each source partition's fingerprint), so anyone can tell whether a
+day's features are fresh.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ def write_day(settings: FeatureStoreSettings, model: str, view: str, day: dt.dat
               sources: Mapping[str, str], run_id: str) -> dict:
     """Write one day of a view, then its manifest (``sources``: partition URI → fingerprint it was computed from).
 
-    The manifest is written last: a day whose manifest matches the data is complete."""
+    The manifest is written last: a day whose manifest matches the data is complete.
+    """
     uri = write_parquet(table, data_uri(settings, model, view, day))
     manifest = {"model": model, "view": view, "day": day.isoformat(), "rows": table.height, "data_uri": uri,
                 "sources": dict(sources), "run_id": run_id,
@@ -50,8 +54,10 @@ def read_manifest(settings: FeatureStoreSettings, model: str, view: str, day: dt
 
 
 def stale_reason(manifest: dict | None, current: Mapping[str, str]) -> str | None:
-    """Why a day's features do not match the data as it is now (``current``: partition URI → fingerprint of the
-    partitions the day depends on, a missing partition absent); None when they are fresh."""
+    """Why a day's features do not match the data as it is now; None when they are fresh.
+
+    ``current`` maps partition URI → fingerprint of the partitions the day depends on, a missing partition absent.
+    """
     if manifest is None:
         return "not computed"
     for uri, digest in manifest["sources"].items():

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ml_pipeline.data.uris import join_uri, to_uri
+from ml_pipeline.errors import PermanentError
 
 PROJECT = "ml_platform"
 
 
-class FeatureStoreConfigError(ValueError):
+class FeatureStoreConfigError(PermanentError, ValueError):
     """The feature store settings are unusable; the message names the field and the fix."""
 
 

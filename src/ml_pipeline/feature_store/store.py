@@ -69,11 +69,14 @@ def materialize(store: FeatureStore, settings: FeatureStoreSettings, config: Mod
 
 def historical_features(store: FeatureStore, settings: FeatureStoreSettings, config: ModelConfig,
                         frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the model's view features joined point in time from the offline store: each row gets, per
-    view, the latest feature row of its entity at or before the row's timestamp (within the view's ttl).
+    """``frame`` with the model's view features joined point in time from the offline store.
+
+    Each row gets, per view, the latest feature row of its entity at or before the row's timestamp (within the
+    view's ttl).
 
     Feast sees each distinct (entity, timestamp) once and the result is joined back by those keys, so no
-    example is dropped or duplicated; an example without features gets nulls."""
+    example is dropped or duplicated; an example without features gets nulls.
+    """
     timestamp = config.data.timestamp_column
     for view in model_views(config):
         keys = (frame.select(pl.col(view.entity), pl.col(timestamp).alias(TIMESTAMP))
@@ -100,8 +103,10 @@ class OnlineFeatures:
         self.keys = list(dict.fromkeys(v.entity for v in self.views))
 
     def lookup(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list]:
-        """Features for each row's entity keys (e.g. ``card_id`` and ``merchant_category``), column → values in
-        row order; None where the store has nothing (fresh enough) for that entity."""
+        """Features for each row's entity keys (e.g. ``card_id`` and ``merchant_category``), column → values.
+
+        Values are in row order; None where the store has nothing (fresh enough) for that entity.
+        """
         missing = [key for key in self.keys if any(key not in row for row in rows)]
         if missing:
             raise KeyError(f"online lookup rows need the entity key(s) {', '.join(missing)}")

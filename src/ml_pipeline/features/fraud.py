@@ -56,9 +56,12 @@ def card_window_table(events: pl.DataFrame, start: dt.datetime, end: dt.datetime
 
 
 def category_stats_table(events: pl.DataFrame, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
-    """Merchant-category statistics on the hour: for each hour ``h`` in ``[start, end)`` and each category, the
-    count and mean amount of its transactions in ``[h - 24 h, h)``. A transaction at ``t`` is joined to the latest
-    snapshot at or before ``t``, so it sees at most the past 24 h up to its own hour, never itself or later."""
+    """Merchant-category statistics on the hour.
+
+    For each hour ``h`` in ``[start, end)`` and each category, the count and mean amount of its transactions in
+    ``[h - 24 h, h)``. A transaction at ``t`` is joined to the latest snapshot at or before ``t``, so it sees at
+    most the past 24 h up to its own hour, never itself or later.
+    """
     require_columns(events, ("merchant_category", "amount", "event_time"), where="category_stats_table input")
     first = _ceil_hour(start)
     hours = pl.datetime_range(first, end, "1h", closed="left", time_zone="UTC", time_unit="us", eager=True)

@@ -74,8 +74,10 @@ def _ratio(numerator: str, denominator: str) -> pl.Expr:
 
 
 def views_for(features: Iterable[str], explicit: Iterable[str] | None = None) -> list[FeatureView]:
-    """The views to join: those named explicitly, else those producing a requested feature (directly or through
-    a request feature)."""
+    """The views to join: those named explicitly, else those producing a requested feature.
+
+    A view produces a requested feature directly or through a request feature.
+    """
     if explicit is not None:
         unknown = sorted(set(explicit) - set(FEATURE_VIEWS))
         if unknown:
@@ -103,8 +105,11 @@ def required_input_columns(features: Iterable[str], explicit: Iterable[str] | No
 
 def point_in_time_join(frame: pl.DataFrame, table: pl.DataFrame, view: FeatureView,
                        timestamp_column: str = "event_time") -> pl.DataFrame:
-    """Add ``view``'s features to each row of ``frame`` as of the row's time: the latest row of ``table`` for the
-    same entity at or before it, no older than the view's ttl (null when there is none). Rows keep their order."""
+    """Add ``view``'s features to each row of ``frame`` as of the row's time.
+
+    Each row gets the latest row of ``table`` for the same entity at or before it, no older than the view's ttl
+    (null when there is none). Rows keep their order.
+    """
     import polars as pl
 
     right = table.rename({"event_time": "_feature_time"}).sort("_feature_time")
@@ -123,8 +128,11 @@ def add_request_features(frame: pl.DataFrame, features: Iterable[str]) -> pl.Dat
 
 def build_features(frame: pl.DataFrame, features: Iterable[str], explicit: Iterable[str] | None = None,
                    timestamp_column: str = "event_time") -> pl.DataFrame:
-    """Compute the views over ``frame`` itself and join them point in time: the in-memory twin of reading them
-    from the feature store (tests compare the two). Raw-only models get ``frame`` back as it is."""
+    """Compute the views over ``frame`` itself and join them point in time.
+
+    The in-memory twin of reading them from the feature store (tests compare the two). Raw-only models get
+    ``frame`` back as it is.
+    """
     features = list(features)
     views = views_for(features, explicit)
     if not views:

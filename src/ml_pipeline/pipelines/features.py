@@ -1,5 +1,7 @@
-"""The feature pipeline's steps: find the days whose features are missing or stale, compute each day's feature
-views (validated data only), write them to the offline store, register and materialize them online.
+"""The feature pipeline's steps: find stale days, compute their feature views, write and materialize them.
+
+The days whose features are missing or stale are found, each day's feature views computed from validated data
+only, written to the offline store, then registered and materialized online.
 
 Training and serving read the store; ``features_ready`` is how training checks that the features of its
 window were computed from exactly the data it trains on.
@@ -15,7 +17,7 @@ import polars as pl
 from ml_pipeline.data.lake import fingerprint, list_parquet_files
 from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, partition_uri
 from ml_pipeline.data.validator import DataValidationError
-from ml_pipeline.failures.classification import TransientError
+from ml_pipeline.errors import TransientError
 from ml_pipeline.feature_store import offline
 from ml_pipeline.features.registry import views_for
 from ml_pipeline.pipelines.context import RunContext
@@ -47,8 +49,10 @@ def pending_days(ctx: RunContext) -> list[str]:
 
 
 def compute_day(ctx: RunContext, day: str) -> dict:
-    """Validate one day's partition, compute every view for that day from it and the day before (the windows'
-    look-back), write the files and their manifests."""
+    """Validate one day's partition, compute every view for that day, write the files and their manifests.
+
+    Views are computed from the day and the day before (the windows' look-back).
+    """
     from ml_pipeline.pipelines.validation import validate_partition
 
     date = dt.date.fromisoformat(day)
@@ -87,8 +91,10 @@ def write_to_feature_store(ctx: RunContext, computed: list[dict]) -> dict:
 
 
 def features_ready(ctx: RunContext, partitions: list[str], fingerprints: list[str]) -> tuple[bool, list[str]]:
-    """Whether every view has fresh features for every partition of a training snapshot (URIs and the
-    fingerprints they had when loaded); otherwise which days and why."""
+    """Whether every view has fresh features for every partition of a training snapshot; else which days, why.
+
+    ``partitions`` and ``fingerprints`` are the snapshot's partition URIs and the fingerprints they had when loaded.
+    """
     current = dict(zip(partitions, fingerprints, strict=True))
     problems = []
     for uri in partitions:
@@ -111,8 +117,10 @@ def historical_features(ctx: RunContext, frame):
 
 
 def _sources(ctx: RunContext, day: dt.date) -> dict[str, str]:
-    """The partitions a day's features are computed from (the day and the day before, where they exist), with
-    their fingerprints now."""
+    """The partitions a day's features are computed from, with their fingerprints now.
+
+    They are the day and the day before, where they exist.
+    """
     uris = [partition_uri(ctx.dataset_uri, day - dt.timedelta(days=1)), partition_uri(ctx.dataset_uri, day)]
     return {uri: fingerprint(uri)[0] for uri in uris if list_parquet_files(uri)}
 

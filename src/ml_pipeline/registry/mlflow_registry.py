@@ -20,6 +20,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from ml_pipeline.errors import PermanentError, TransientError
+from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, get_estimator
+
 
 def _load_request_headers_without_feast() -> None:
     """Load MLflow's request-header providers, all but Feast's.
@@ -27,7 +30,8 @@ def _load_request_headers_without_feast() -> None:
     Feast registers one; MLflow loads every provider at its first REST call, and loading Feast's imports all of
     Feast: 5–10 s of CPU in every task that talks to MLflow, measured on two cores. It would also send a
     Kubernetes service-account token, when there is one, with each of our calls. We never use Feast's MLflow data
-    sources. Must run before the first REST call; does nothing if MLflow has loaded them already."""
+    sources. Must run before the first REST call; does nothing if MLflow has loaded them already.
+    """
     import sys
 
     name = "mlflow.tracking.request_header.registry"
@@ -56,7 +60,8 @@ def _import_skops_quietly() -> None:
 
     At import skops looks each of scipy's ufuncs up in every loaded module; in an Airflow task each lookup on one
     of Airflow's deprecated-alias modules emits a warning that is formatted and logged: ~16 s per training task,
-    measured on two cores."""
+    measured on two cores.
+    """
     import sys
     import warnings
 
@@ -68,9 +73,11 @@ def _import_skops_quietly() -> None:
 
 
 def warm_up() -> None:
-    """Do once, in a process that tasks fork from, what logging or loading a model would do in each of them: import
-    skops (quietly), and build MLflow's map of installed distributions (it reads the metadata of every one, ~300
-    here, to check a logged model's pip requirements: seconds of CPU per training otherwise)."""
+    """Do once, in a process that tasks fork from, what logging or loading a model would do in each of them.
+
+    That is: import skops (quietly), and build MLflow's map of installed distributions (it reads the metadata of
+    every one, ~300 here, to check a logged model's pip requirements: seconds of CPU per training otherwise).
+    """
     _import_skops_quietly()
     try:
         from mlflow.utils import requirements_utils
@@ -84,8 +91,9 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 MODEL_URI_TAG = "ml.model_uri"
-# skops refuses unknown types on load; these are the only non-sklearn types our models hold.
-TRUSTED_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
+MODEL_TYPE_TAG = "ml.model_type"
+# The key of the MLmodel file's metadata naming the model's estimator: loading trusts that estimator's types only.
+MODEL_TYPE_KEY = "model_type"
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -103,17 +111,24 @@ def find_finished_run(client: MlflowClient, experiment: str, run_key: str) -> tu
 
 def log_training_run(tracking_uri: str, experiment: str, run_key: str, tags: Mapping[str, str],
                      params: Mapping[str, Any], model: Any, input_example: Any,
-                     pip_requirements: list[str]) -> tuple[str, str]:
-    """Log params, tags and the sklearn model in a new run; return (run_id, model_uri)."""
+                     pip_requirements: list[str], model_type: str = DEFAULT_MODEL_TYPE) -> tuple[str, str]:
+    """Log params, tags and the sklearn model of estimator ``model_type`` in a new run; return (run_id, model_uri).
+
+    The model is saved with skops, which refuses on save, as on load, any type its estimator does not trust; the
+    MLmodel file records ``model_type`` so that a loader knows which types to trust.
+    """
+    estimator = get_estimator(model_type)
     _import_skops_quietly()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(tags={**tags, "ml.run_key": run_key}) as run:
+    with mlflow.start_run(tags={**tags, "ml.run_key": run_key, MODEL_TYPE_TAG: model_type}) as run:
         mlflow.log_params(params)
         signature = mlflow.models.infer_signature(input_example, model.predict_proba(input_example)[:, 1])
         info = mlflow.sklearn.log_model(model, name="model", signature=signature,
                                         input_example=input_example, pip_requirements=pip_requirements,
-                                        skops_trusted_types=TRUSTED_TYPES)
+                                        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                                        skops_trusted_types=list(estimator.trusted_types),
+                                        metadata={MODEL_TYPE_KEY: model_type}, model_type=model_type)
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return run.info.run_id, info.model_uri
 
@@ -124,19 +139,97 @@ def log_texts(client: MlflowClient, run_id: str, texts: Mapping[str, str]) -> No
         client.log_text(run_id, text, artifact_file)
 
 
+def logged_model_type(metadata: Mapping[str, Any] | None) -> str:
+    """The ``model_type`` an MLmodel file's metadata names.
+
+    A model logged before types were recorded has the default one (the only type there was).
+    """
+    return str((metadata or {}).get(MODEL_TYPE_KEY, DEFAULT_MODEL_TYPE))
+
+
 def load_model(tracking_uri: str, model_uri: str) -> Any:
-    """Load a logged sklearn model over the tracking server."""
+    """Load a logged sklearn model over the tracking server, trusting only the types of its estimator.
+
+    skops loads the model with the trusted types of the estimator its MLmodel file names, not with the list the
+    file itself carries (whoever wrote the artifact wrote that list).
+
+    Raises:
+        UnknownModelTypeError: The model names an estimator that is not registered here.
+        PermanentError: The model was not saved with skops (pickle formats run code on load: refused).
+    """
+    import tempfile
+
+    from mlflow.models import Model
+
     mlflow.set_tracking_uri(tracking_uri)
     _import_skops_quietly()
-    return mlflow.sklearn.load_model(model_uri)
+    import skops.io
+
+    with tempfile.TemporaryDirectory(prefix="model-") as folder:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder,
+                                                    tracking_uri=tracking_uri)
+        logged = Model.load(local)
+        flavor = logged.flavors.get("sklearn", {})
+        if flavor.get("serialization_format") != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
+            raise PermanentError(f"{model_uri} is not a scikit-learn model saved with skops "
+                                 f"({flavor.get('serialization_format', 'no sklearn flavor')}): not loaded")
+        estimator = get_estimator(logged_model_type(logged.metadata))
+        return skops.io.load(os.path.join(local, flavor["pickled_model"]), trusted=list(estimator.trusted_types))
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """The version carrying ``alias``, or None when the model or alias does not exist."""
+    """The version carrying ``alias``, or None when the model or alias does not exist.
+
+    Raises:
+        TransientError: MLflow is unreachable or failing: "no answer" is never read as "no alias".
+    """
     try:
         return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
+    except MlflowException as exc:
+        return _none_if_not_found(exc)
+
+
+def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion | None:
+    """Version ``version`` of model ``name``, or None when it does not exist.
+
+    Raises:
+        TransientError: MLflow is unreachable or failing.
+    """
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        return _none_if_not_found(exc)
+
+
+# What MLflow 3.17's server answers for a model or version that does not exist; a missing alias of an existing
+# model is INVALID_PARAMETER_VALUE ("Registered model alias champion not found.").
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST"})
+# Client errors that a later try may not meet (MLflow maps REQUEST_LIMIT_EXCEEDED to 429).
+RETRYABLE_CLIENT_STATUS = frozenset({408, 429})
+
+
+def is_not_found(exc: MlflowException) -> bool:
+    """Whether MLflow answered that the model, version or alias asked for does not exist."""
+    return exc.error_code in NOT_FOUND_CODES or (
+        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc.message).lower())
+
+
+def _none_if_not_found(exc: MlflowException) -> None:
+    """None when ``exc`` says "does not exist"; otherwise raise what it means.
+
+    Raises:
+        TransientError: MLflow is unreachable or failing (connection refused, timeout, HTTP 429 or 5xx: the
+            client's own error for a dead connection is an ``INTERNAL_ERROR``, 500).
+        MlflowException: ``exc`` itself for any other client error (a malformed request): permanent.
+    """
+    from ml_pipeline.failures.classification import one_line
+
+    if is_not_found(exc):
         return None
+    status = exc.get_http_status_code()
+    if 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUS:
+        raise exc
+    raise TransientError(f"MLflow registry unreachable or failing: {one_line(exc)}") from exc
 
 
 def register_once(client: MlflowClient, name: str, run_id: str, model_uri: str,

@@ -3,7 +3,8 @@
 Two pools bound training: ``gpu`` (one slot per GPU, so two jobs never share a card) and ``training`` (CPU
 jobs). A model's ``training.device`` picks: ``cpu`` always the ``training`` pool and the CPU; ``gpu`` the
 ``gpu`` pool and a GPU (an error without one); ``auto`` the ``gpu`` pool when the platform has GPUs, and at
-run time the GPU when this worker has one and XGBoost was built with CUDA (the ``gpu`` extra), else the CPU.
+run time the GPU when this worker has one and the model's estimator can use it (``estimators/``: XGBoost's CUDA
+build, the ``gpu`` extra), else the CPU.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import subprocess
 from dataclasses import dataclass
 from typing import Literal
 
+from ml_pipeline.errors import PermanentError
+
 GPU_POOL = "gpu"
 TRAINING_POOL = "training"
 Device = Literal["auto", "cpu", "gpu"]
 
 
-class DeviceUnavailableError(RuntimeError):
+class DeviceUnavailableError(PermanentError, RuntimeError):
     """The config demands a GPU this worker cannot give: retrying on the same worker cannot help."""
 
 
@@ -68,30 +71,10 @@ def pool_problem(device: Device, pool: str | None, gpus: int) -> str | None:
 
 @dataclass(frozen=True)
 class DeviceChoice:
-    """The XGBoost ``device`` a job trains on, and why (recorded with the run)."""
+    """The device a job trains on, as its estimator names it, and why (recorded with the run).
+
+    Each estimator resolves ``training.device`` into one (``Estimator.choose_device``).
+    """
 
     device: Literal["cuda", "cpu"]
     reason: str
-
-
-def xgboost_has_cuda() -> bool:
-    """Whether the installed XGBoost was built with CUDA (the full ``xgboost`` wheel, not ``xgboost-cpu``)."""
-    import xgboost
-
-    return bool(xgboost.build_info().get("USE_CUDA"))
-
-
-def choose_device(requested: Device, *, cuda_built: bool | None = None, gpus: int | None = None) -> DeviceChoice:
-    """Resolve ``training.device`` on this worker (``cuda_built``/``gpus`` detected when not given)."""
-    if requested == "cpu":
-        return DeviceChoice("cpu", "training.device is cpu")
-    cuda_built = xgboost_has_cuda() if cuda_built is None else cuda_built
-    gpus = detect_gpus() if gpus is None else gpus
-    if cuda_built and gpus > 0:
-        return DeviceChoice("cuda", f"training.device is {requested}: {gpus} GPU(s) and a CUDA build of XGBoost")
-    missing = ("XGBoost is the CPU-only build (xgboost-cpu): install the GPU extra, `make install GPU=1`"
-               if not cuda_built else "no GPU on this worker (nvidia-smi -L lists none)")
-    if requested == "gpu":
-        raise DeviceUnavailableError(f"training.device is gpu but {missing}; or set training.device to auto "
-                                     "(GPU when there is one, else CPU)")
-    return DeviceChoice("cpu", f"training.device is auto: {missing}, so the CPU")

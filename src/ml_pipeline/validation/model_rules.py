@@ -13,8 +13,11 @@ SCHEMAS_DIR = "schemas"
 
 
 def rules_dir(config_path: Path) -> Path:
-    """Folder holding ``data_validation_rules.yaml`` and ``schemas/``: ``ML_PIPELINE_RULES_DIR``, else the
-    parent of the model config's folder (``config/`` for ``config/model_configs/<model>.yaml``)."""
+    """Folder holding ``data_validation_rules.yaml`` and ``schemas/``.
+
+    ``ML_PIPELINE_RULES_DIR``, else the parent of the model config's folder (``config/`` for
+    ``config/model_configs/<model>.yaml``).
+    """
     return Path(os.environ.get("ML_PIPELINE_RULES_DIR", Path(config_path).resolve().parent.parent))
 
 

@@ -17,12 +17,13 @@ import re
 import fsspec
 
 from ml_pipeline.data.lake import join_uri
+from ml_pipeline.errors import PermanentError
 from ml_pipeline.validation.report import ValidationReport
 
 QUARANTINED, RELEASED, RESOLVED = "quarantined", "released", "resolved"
 
 
-class QuarantineError(LookupError):
+class QuarantineError(PermanentError, LookupError):
     """No quarantine entry matches what was asked for."""
 
 

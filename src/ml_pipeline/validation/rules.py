@@ -21,6 +21,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ml_pipeline.config import Cron
+from ml_pipeline.errors import PermanentError
+
 Severity = Literal["error", "warning"]
 DType = Literal["int", "float", "numeric", "string", "bool", "datetime", "date"]
 
@@ -133,15 +136,15 @@ class RuleSet(_Rule):
     completeness: Completeness | None = None
     uniqueness: Uniqueness | None = None
     volume: Volume = Volume()
-    schedule: str | None = Field(default="15 * * * *",
-                                 description="cron (UTC) of the data_validation DAG that checks new partitions")
+    schedule: Cron = Field(default="15 * * * *",
+                           description="cron (UTC) of the data_validation DAG that checks new partitions")
 
     def content_hash(self) -> str:
         """Stable hash of the effective rules, recorded in every report."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
-class RulesError(ValueError):
+class RulesError(PermanentError, ValueError):
     """A rules file is malformed; the message names the file and the field."""
 
 

@@ -1,8 +1,8 @@
 """Airflow's LocalExecutor, with the task stack preloaded in the scheduler before it forks its workers.
 
 The platform's embedded default names it in ``[core] executor``. Each worker, and each task process forked from a
-worker, inherits the imports (``preload.py``): a training task no longer spends seconds importing MLflow, XGBoost
-and polars. Nothing else changes.
+worker, inherits the imports (``preload.py``): a training task no longer spends seconds importing MLflow, its
+model's library and polars. Nothing else changes.
 """
 
 from __future__ import annotations

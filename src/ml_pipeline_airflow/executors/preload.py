@@ -2,9 +2,10 @@
 
 Both executors run a task in a process forked from a long-lived one (the LocalExecutor's workers, forked from the
 scheduler; a Celery worker's pool, forked from its master). What that process imported before forking, every task
-gets for free: Airflow's task runner, our DAG factory, and the ML libraries (MLflow, scikit-learn, XGBoost, polars,
-pandera, Feast, skops), which otherwise cost seconds of CPU per task — on a busy machine the largest part of a
-short task's wall time (docs/DESIGN.md, "Scheduling at scale"). ``ML_PLATFORM_PRELOAD=0`` turns it off.
+gets for free: Airflow's task runner, our DAG factory, and the ML libraries (MLflow, scikit-learn, every registered
+estimator's library, polars, pandera, Feast, skops), which otherwise cost seconds of CPU per task — on a busy
+machine the largest part of a short task's wall time (docs/DESIGN.md, "Scheduling at scale").
+``ML_PLATFORM_PRELOAD=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import os
 import time
 
+from ml_pipeline.estimators.registry import preload_modules
+
 log = logging.getLogger(__name__)
 
 REGISTRY = "ml_pipeline.registry.mlflow_registry"
@@ -21,7 +24,7 @@ REGISTRY = "ml_pipeline.registry.mlflow_registry"
 PRELOADED_MODULES = (
     "airflow.sdk.execution_time.task_runner",
     "airflow.sdk.execution_time.supervisor",
-    "ml_pipeline_airflow.dag_factory",
+    "ml_pipeline_airflow.dag_kinds",
     "ml_pipeline_airflow.drills",
     # what building the DAGs imports lazily: every task parses its DAG file
     "airflow.providers.slack.notifications.slack_webhook",
@@ -31,7 +34,7 @@ PRELOADED_MODULES = (
     "pyarrow.parquet",
     "pandas",
     "sklearn.pipeline",
-    "xgboost",
+    *preload_modules(),  # each registered estimator's library (estimators/registry.py)
     "mlflow",
     "mlflow.sklearn",
     "mlflow.pyfunc",

@@ -9,19 +9,20 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from ml_pipeline_airflow.hooks.dead_letter import DeadLetterHook
+from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
 
 class DeadLetterNotifier(BaseNotifier):
     """Write the failed attempt — task, try, error, the run's conf, the task's inputs — to the DLQ.
 
-    :param model: the model the DAG belongs to.
-    :param dead_letter_conn_id: connection of the DLQ's database.
+    Args:
+        model: The model the DAG belongs to.
+        dead_letter_conn_id: Connection of the DLQ's database.
     """
 
     template_fields = ("model",)
 
-    def __init__(self, *, model: str | None = None, dead_letter_conn_id: str = DeadLetterHook.default_conn_name):
+    def __init__(self, *, model: str | None = None, dead_letter_conn_id: str = PlatformDatabaseHook.default_conn_name):
         super().__init__()
         self.model = model
         self.dead_letter_conn_id = dead_letter_conn_id
@@ -40,7 +41,7 @@ class DeadLetterNotifier(BaseNotifier):
             conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
             log_url=getattr(ti, "log_url", None))
         try:
-            store = DeadLetterHook(self.dead_letter_conn_id).store
+            store = PlatformDatabaseHook(self.dead_letter_conn_id).dead_letters
             letter_id = store.add(letter)
         except Exception:  # the database is down: keep the entry on disk, the next failure or `dlq list` moves it
             path = spool(letter, spool_dir())

@@ -16,10 +16,11 @@ class DataValidationOperator(BaseOperator):
     ``partition_value`` of the model's ``data.partition_by`` column). A partition that breaks an ``error``
     rule is quarantined and the task fails with every failed check; reports are written next to the data.
 
-    :param config_path: the model's config file.
-    :param loaded: the ``load_data`` result (templated; an XCom reference in a DAG).
-    :param data_uri: a partition folder or parquet file (templated).
-    :param partition_value: only the rows whose ``data.partition_by`` column has this value (templated).
+    Args:
+        config_path: The model's config file.
+        loaded: The ``load_data`` result (templated; an XCom reference in a DAG).
+        data_uri: A partition folder or parquet file (templated).
+        partition_value: Only the rows whose ``data.partition_by`` column has this value (templated).
     """
 
     template_fields: Sequence[str] = ("loaded", "data_uri", "partition_value")
@@ -35,7 +36,7 @@ class DataValidationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict:
         from ml_pipeline.pipelines import training, validation
-        from ml_pipeline_airflow.tasks.training import run_step
+        from ml_pipeline_airflow.runtime import run_step
 
         if self.loaded is not None:
             context["partition"] = self.loaded.get("partition") or ""

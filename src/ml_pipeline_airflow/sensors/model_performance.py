@@ -7,20 +7,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger, missing_partitions
 
 
 class ModelPerformanceSensor(BaseSensorOperator):
-    """Wait until the labelled data of the watch window has landed, then compare the promoted model's metric
-    on it with the threshold: below it, the task fails (the deployment DAG then rolls back).
+    """Wait for the watch window's labelled data, then judge the promoted model's metric on it.
 
-    Deferrable by default: a watch of a day or more waits on the triggerer, not in a worker slot. With no data
-    by ``timeout`` the task is skipped (the champion stays; the log says which days never came).
+    Below the threshold the task fails (the deployment DAG then rolls back). Deferrable by default: a watch of a
+    day or more waits on the triggerer, not in a worker slot. With no data by ``timeout`` the task is skipped (the
+    champion stays; the log says which days never came).
 
-    :param config_path: the model's config file.
-    :param evaluation: the deployment's evaluation (challenger version, holdout days) — an XCom reference.
+    Args:
+        config_path: The model's config file.
+        evaluation: The deployment's evaluation (challenger version, holdout days): an XCom reference.
+        deferrable: Wait on the triggerer (default) rather than in a worker slot.
+        **kwargs: ``BaseSensorOperator``'s arguments (``timeout``, ``poke_interval``, ...).
     """
 
     template_fields: Sequence[str] = ("evaluation",)
@@ -35,7 +38,7 @@ class ModelPerformanceSensor(BaseSensorOperator):
     def _window(self) -> tuple[list[str], list[str]]:
         from ml_pipeline.data.loader import partition_uri
         from ml_pipeline.pipelines import deployment
-        from ml_pipeline_airflow.tasks.training import run_context
+        from ml_pipeline_airflow.runtime import run_context
 
         ctx = run_context(self.config_path)
         days = deployment.live_window(ctx, self.evaluation)
@@ -69,10 +72,13 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
     def _judge(self, context: Any, days: list[str]) -> dict:
         from ml_pipeline.pipelines import deployment
-        from ml_pipeline_airflow.tasks.training import run_step
+        from ml_pipeline_airflow.runtime import run_step
 
-        try:
-            return run_step(deployment.live_performance, self.config_path, self.evaluation, days)
-        except deployment.DeploymentError as exc:
-            context["ti"].xcom_push(key="failure", value=str(exc))
-            raise AirflowFailException(str(exc)) from exc
+        def judge(ctx: Any) -> dict:
+            try:
+                return deployment.live_performance(ctx, self.evaluation, days)
+            except deployment.DeploymentError as exc:  # a PermanentError: the task fails, the rollback reads why
+                context["ti"].xcom_push(key="failure", value=str(exc))
+                raise
+
+        return run_step(judge, self.config_path)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
 
 
 class S3DataSensor(S3KeySensor):
@@ -17,11 +17,12 @@ class S3DataSensor(S3KeySensor):
     ``S3KeyTrigger``), so fifty waiting runs hold no worker slot. When ``timeout`` passes, the task fails
     with what was missing (no files, too little data, or only old files) and after how long.
 
-    :param prefix: the partition's key prefix, e.g. ``transactions/2026-11-20/`` (templated).
-    :param bucket_name: the bucket (templated).
-    :param min_size_mb: the partition's files must add up to at least this many MB.
-    :param max_age_hours: the newest file must be at most this old.
-    :param pattern: file name pattern under the prefix.
+    Args:
+        prefix: The partition's key prefix, e.g. ``transactions/2026-11-20/`` (templated).
+        bucket_name: The bucket (templated).
+        min_size_mb: The partition's files must add up to at least this many MB.
+        max_age_hours: The newest file must be at most this old.
+        pattern: File name pattern under the prefix.
     """
 
     template_fields: Sequence[str] = (*S3KeySensor.template_fields, "prefix")
@@ -59,9 +60,7 @@ class S3DataSensor(S3KeySensor):
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except Exception as exc:
-            if type(exc).__name__ not in {"TaskDeferralTimeout", "AirflowSensorTimeout"}:
-                raise
+        except (TaskDeferralTimeout, AirflowSensorTimeout) as exc:
             raise AirflowSensorTimeout(self._timeout_message()) from exc
 
     def execute(self, context: Any) -> None:

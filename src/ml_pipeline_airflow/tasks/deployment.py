@@ -6,14 +6,20 @@ champion back, verifies it and alerts. Only a rollback that fails (a human must 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from ml_pipeline_airflow.tasks.training import run_step
+from ml_pipeline_airflow.runtime import run_step
+
+if TYPE_CHECKING:
+    from ml_pipeline.pipelines.deployment import StagingServer
 
 log = logging.getLogger(__name__)
 FAILURE_KEY = "failure"
@@ -21,25 +27,31 @@ ROLLBACK_SOURCES = ("promote_challenger", "verify_production", "watch_live_perfo
 
 
 def run_deployment_step(step: Callable[..., Any], config_path: str, *args: Any) -> Any:
-    """Run a core deployment step with the production target (endpoint URL, history database) of the model;
-    a ``DeploymentError`` fails the task at once, its message kept in XCom for the rollback's record."""
+    """Run a core deployment step with the production target (endpoint URL, history database) of the model.
+
+    A ``DeploymentError`` fails the task at once (it is a ``PermanentError``), its message kept in XCom for the
+    rollback's record; an MLflow outage is a ``TransientError``, retried.
+    """
     from ml_pipeline.pipelines.deployment import DeploymentError
 
-    try:
-        return run_step(lambda ctx, *a: step(ctx, deployment_target(ctx.config), *a), config_path, *args)
-    except DeploymentError as exc:
-        get_current_context()["ti"].xcom_push(key=FAILURE_KEY, value=str(exc))
-        raise AirflowFailException(str(exc)) from exc
+    def with_target(ctx: Any, *results: Any) -> Any:
+        try:
+            return step(ctx, deployment_target(ctx.config), *results)
+        except DeploymentError as exc:
+            get_current_context()["ti"].xcom_push(key=FAILURE_KEY, value=str(exc))
+            raise
+
+    return run_step(with_target, config_path, *args)
 
 
 def deployment_target(config):
     """Where this model is served (``serving_default`` connection) and where its history is kept."""
     from ml_pipeline.pipelines.deployment import DeploymentTarget
-    from ml_pipeline_airflow.hooks.deployment_history import DeploymentHistoryHook
     from ml_pipeline_airflow.hooks.model_serving import ModelServingHook
+    from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
     return DeploymentTarget(ModelServingHook().endpoint_url(config.deployment.endpoint_name),
-                            DeploymentHistoryHook().url)
+                            PlatformDatabaseHook().deployment_history)
 
 
 @task.branch
@@ -86,16 +98,35 @@ def check_gates(config_path: str, evaluation: dict) -> bool:
 
 @task
 def run_canary(config_path: str, evaluation: dict) -> dict:
-    """Serve the challenger in a staging instance and check real requests (errors, p95, scores = offline)."""
+    """Serve the challenger in a staging instance and check real requests (errors, p95, scores = offline).
+
+    The staging instance is started by ``launch_staging_server``, on this worker.
+    """
     from ml_pipeline.pipelines import deployment
 
-    try:
-        return run_step(deployment.run_canary, config_path, evaluation)
-    except deployment.DeploymentError as exc:
-        reason = str(exc)
-        run_deployment_step(lambda ctx, target: deployment.record_canary_failure(ctx, target, evaluation, reason),
-                            config_path)
-        raise AirflowFailException(reason) from exc
+    def canary(ctx: Any, target: Any) -> dict:
+        try:
+            return deployment.run_canary(ctx, evaluation, launch_staging_server)
+        except deployment.DeploymentError as exc:
+            deployment.record_canary_failure(ctx, target, evaluation, str(exc))
+            raise
+
+    return run_deployment_step(canary, config_path)
+
+
+@contextlib.contextmanager
+def launch_staging_server(model: str, version: str, tracking_uri: str) -> Iterator[StagingServer]:
+    """The canary's ``StagingLauncher``: a model server pinned to ``version`` on a free loopback port.
+
+    Its log goes to the temp folder (``ml-serving-canary/``); the server is stopped when the canary ends.
+    """
+    from ml_pipeline.deployment.client import free_port, running_server
+    from ml_pipeline.pipelines.deployment import StagingServer
+
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / "ml-serving-canary" / f"{model}-v{version}-{port}.log"
+    with running_server(model, port, tracking_uri, log_path, version=version) as process:
+        yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
 
 
 @task(on_failure_callback=[])
@@ -151,7 +182,9 @@ def roll_back_by_hand(config_path: str) -> dict:
 @task(trigger_rule=TriggerRule.ONE_FAILED, on_failure_callback=[], retries=0)
 def fail_deployment() -> None:
     """Mark the run failed when any deployment step failed (rolled back or not): the run's state must say so.
-    The failing step has already alerted, so this one does not."""
+
+    The failing step has already alerted, so this one does not.
+    """
     raise AirflowFailException("a deployment step failed: see the failed task's log and `ml-pipeline deployments`")
 
 

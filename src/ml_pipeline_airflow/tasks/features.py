@@ -7,7 +7,7 @@ import datetime as dt
 from airflow.sdk import PokeReturnValue, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ml_pipeline_airflow.tasks.training import run_step
+from ml_pipeline_airflow.runtime import run_step
 
 
 @task
@@ -33,8 +33,11 @@ def compute_features(config_path: str, day: str) -> dict:
 
 @task
 def write_to_feature_store(config_path: str, computed: list[dict]) -> dict:
-    """Register the views and materialize the new days online. Its outlet (the model's feature asset) gets an
-    event only when something was computed: an hourly run with nothing new starts no training."""
+    """Register the views and materialize the new days online.
+
+    Its outlet (the model's feature asset) gets an event only when something was computed: an hourly run with
+    nothing new starts no training.
+    """
     from ml_pipeline.pipelines import features
 
     computed = list(computed)
@@ -49,9 +52,11 @@ def write_to_feature_store(config_path: str, computed: list[dict]) -> dict:
 
 @task.sensor(poke_interval=60, timeout=24 * 3600, mode="reschedule")
 def wait_for_features(config_path: str, loaded: dict, wait_seconds: float, feature_dag_id: str) -> PokeReturnValue:
-    """Confirm, without holding a worker slot between checks, that the feature store holds features computed
-    from exactly this run's snapshot (every day, every view); fails after ``wait_seconds`` of the run saying what
-    is missing, so a run without fresh features never trains."""
+    """Confirm that the feature store holds features computed from exactly this run's snapshot.
+
+    Every day and every view is checked, without holding a worker slot between checks; fails after
+    ``wait_seconds`` of the run saying what is missing, so a run without fresh features never trains.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline.pipelines import features

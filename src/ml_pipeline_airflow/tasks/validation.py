@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import PokeReturnValue, get_current_context, task
 
-from ml_pipeline_airflow.tasks.training import run_step
+from ml_pipeline_airflow.runtime import run_step
 
 
 def partition_day() -> dt.date | None:

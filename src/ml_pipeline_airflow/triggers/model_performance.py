@@ -13,9 +13,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 class LabelledDataTrigger(BaseTrigger):
     """Fire once every partition folder in ``uris`` holds parquet files, or when ``deadline`` passes.
 
-    :param uris: partition folders (any fsspec URI: file://, s3://).
-    :param deadline: ISO timestamp; past it the event says ``timeout`` and which folders are still empty.
-    :param poke_interval: seconds between checks.
+    Args:
+        uris: Partition folders (any fsspec URI: file://, s3://).
+        deadline: ISO timestamp; past it the event says ``timeout`` and which folders are still empty.
+        poke_interval: Seconds between checks.
     """
 
     def __init__(self, uris: list[str], deadline: str, poke_interval: float = 600.0) -> None:

@@ -1,12 +1,18 @@
 import pytest
 
-from ml_pipeline.cli import main
+from ml_pipeline.cli import COMMAND_GROUPS, build_parser, main
+from ml_pipeline.cli.training import in_process_id
 from ml_pipeline.config import load_model_config
+from tests.conftest import REPO_ROOT
+
+FRAUD_CONFIG = REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml"
 
 
 def test_check_config_accepts_the_repository_configs(capsys):
     assert main(["check-config"]) == 0
-    assert "ml_training_fraud_detection" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fraud_detection.yaml  ->  model fraud_detection" in out
+    assert "ml_training_" not in out  # the DAG kinds own the dag ids, not the core
 
 
 def test_check_config_names_file_field_expected_and_found(tmp_path, capsys):
@@ -22,7 +28,7 @@ def test_new_model_writes_a_valid_commented_starter(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("ML_PIPELINE_CONFIG_DIR", str(tmp_path))
     assert main(["new-model", "churn"]) == 0
     config = load_model_config(tmp_path / "churn.yaml")
-    assert config.training_dag_id == "ml_training_churn"
+    assert config.model_name == "churn"
     assert "# churn: one file per model" in (tmp_path / "churn.yaml").read_text()
     assert main(["new-model", "churn"]) == 1
     assert "exists already" in capsys.readouterr().err
@@ -33,3 +39,41 @@ def test_new_model_rejects_invalid_names(tmp_path, monkeypatch, name):
     monkeypatch.setenv("ML_PIPELINE_CONFIG_DIR", str(tmp_path))
     assert main(["new-model", name]) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_the_core_cli_offers_only_the_core_commands(capsys):
+    usage = build_parser(COMMAND_GROUPS).format_usage()
+    commands = usage[usage.index("{") + 1:usage.index("}")].split(",")
+    assert commands == ["generate-data", "run-training", "check-config", "new-model", "validate", "quarantine",
+                        "serve"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["dlq", "list"])  # a platform command: ml_platform.pipeline_cli adds it, the core does not know it
+    assert exit_.value.code == 2
+    assert "invalid choice: 'dlq'" in capsys.readouterr().err
+
+
+def test_every_command_is_bound_to_its_handler():
+    parser = build_parser()
+    for argv in (["generate-data"], ["run-training", "x.yaml"], ["check-config"], ["new-model", "m"],
+                 ["validate", "--model", "m", "--data", "d"], ["quarantine", "list"],
+                 ["quarantine", "release", "p", "--model", "m", "--reason", "r"], ["serve", "m"]):
+        assert callable(parser.parse_args(argv).handler), argv
+
+
+def test_run_training_files_an_in_process_run_under_its_own_id(monkeypatch, tmp_path, capsys):
+    import ml_pipeline.pipelines.training as training
+
+    seen = []
+    monkeypatch.setattr(training, "run_in_process", lambda ctx: seen.append(ctx) or {"dag_id": ctx.dag_id})
+    assert main(["run-training", str(FRAUD_CONFIG), "--lake", str(tmp_path), "--run-id", "r1"]) == 0
+    [ctx] = seen
+    assert ctx.dag_id == in_process_id("fraud_detection") == "in_process_fraud_detection"
+    assert ctx.run_prefix.endswith("/runs/in_process_fraud_detection/r1")
+    assert '"dag_id": "in_process_fraud_detection"' in capsys.readouterr().out
+
+
+def test_run_training_refuses_a_broken_config_naming_it(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name: Bad-Name\n")
+    assert main(["run-training", str(bad), "--lake", str(tmp_path)]) == 2
+    assert "bad.yaml" in capsys.readouterr().err

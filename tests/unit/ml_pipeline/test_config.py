@@ -23,7 +23,6 @@ def write_variant(tmp_path: Path, **changes) -> Path:
 
 def test_fraud_config_loads_with_the_seed_values():
     config = load_model_config(FRAUD)
-    assert config.training_dag_id == "ml_training_fraud_detection"
     assert config.schedule == "0 2 * * *"
     assert config.training.hyperparameters == {"max_depth": 6, "learning_rate": 0.1, "n_estimators": 100}
     assert config.deployment.min_auc_threshold == 0.85
@@ -53,3 +52,12 @@ def test_config_hash_changes_when_a_hyperparameter_changes(tmp_path):
     changed = load_model_config(write_variant(tmp_path, training__hyperparameters={"max_depth": 3}))
     assert changed.content_hash() != load_model_config(FRAUD).content_hash()
 
+
+
+def test_a_gpu_for_an_estimator_that_trains_on_the_cpu_only_is_refused_naming_the_field(tmp_path):
+    path = write_variant(tmp_path, model_type="lightgbm", training__device="gpu")
+    with pytest.raises(ConfigError, match=r"model\.yaml: invalid model config: field 'training\.device': gpu, but "
+                                          r"model_type lightgbm trains on the CPU only"):
+        load_model_config(path)
+    assert load_model_config(write_variant(tmp_path, model_type="xgboost", training__device="gpu"))
+    assert load_model_config(write_variant(tmp_path, model_type="lightgbm", training__device="auto"))

@@ -12,3 +12,49 @@ def test_talking_to_mlflow_does_not_import_feast():
             "headers = resolve_request_headers(); print('feast' in sys.modules, 'User-Agent' in headers)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False True", out.stdout + out.stderr[-2000:]
+
+
+def test_an_unreachable_registry_is_a_transient_error_not_an_absent_alias(monkeypatch):
+    """Nothing listens on the port: the lookup raises ``TransientError`` instead of answering "no champion"."""
+    import pytest
+    from mlflow import MlflowClient
+
+    from ml_pipeline.deployment.client import free_port
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.failures.classification import is_transient
+    from ml_pipeline.registry import mlflow_registry as registry
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow retries a dead connection for minutes
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    client = MlflowClient(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TransientError, match="unreachable or failing") as raised:
+        registry.alias_version(client, "fraud_detection", registry.CHAMPION)
+    assert is_transient(raised.value)
+    with pytest.raises(TransientError):
+        registry.model_version(client, "fraud_detection", "1")
+
+
+def test_not_found_is_told_apart_from_other_registry_errors():
+    """MLflow 3.17's answers (checked against a real server): 404 RESOURCE_DOES_NOT_EXIST for a missing model or
+    version, 400 INVALID_PARAMETER_VALUE "... alias champion not found." for a missing alias."""
+    import pytest
+    from mlflow.exceptions import MlflowException, RestException
+
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.registry import mlflow_registry as registry
+
+    def answer(code: str, message: str) -> RestException:  # what the client raises for the server's JSON error
+        return RestException({"error_code": code, "message": message})
+
+    missing_model = answer("RESOURCE_DOES_NOT_EXIST", "Registered Model with name=x not found")
+    missing_alias = answer("INVALID_PARAMETER_VALUE", "Registered model alias champion not found.")
+    bad_name = answer("INVALID_PARAMETER_VALUE", "Invalid alias name 'v1'")
+    assert registry.is_not_found(missing_model) and registry.is_not_found(missing_alias)
+    assert not registry.is_not_found(bad_name)
+    assert registry._none_if_not_found(missing_alias) is None
+    with pytest.raises(MlflowException) as raised:  # a malformed request is permanent: re-raised as it is
+        registry._none_if_not_found(bad_name)
+    assert raised.value is bad_name
+    for code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
+        with pytest.raises(TransientError):
+            registry._none_if_not_found(answer(code, "failed"))

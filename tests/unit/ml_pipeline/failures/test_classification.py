@@ -3,11 +3,21 @@
 import pytest
 import requests
 
+from ml_pipeline import errors
 from ml_pipeline.config import ConfigError
 from ml_pipeline.data.loader import MissingPartitionError
 from ml_pipeline.data.validator import DataValidationError
-from ml_pipeline.failures.classification import TransientError, http_status, is_transient, one_line
+from ml_pipeline.deployment.client import ServingError
+from ml_pipeline.deployment.serving import ModelLoadError
+from ml_pipeline.failures import classification
+from ml_pipeline.failures.classification import http_status, is_transient, one_line
+from ml_pipeline.feature_store.settings import FeatureStoreConfigError
+from ml_pipeline.pipelines.deployment import DeploymentError
+from ml_pipeline.training.resources import DeviceUnavailableError
+from ml_pipeline.validation.quarantine import QuarantineError
 from ml_pipeline.validation.rules import RulesError
+
+TransientError = errors.TransientError
 
 
 class HttpError(Exception):
@@ -93,3 +103,55 @@ def test_http_status_and_one_line_summary():
     assert one_line(KeyError("amount")) == "KeyError: 'amount'"
     assert one_line(DataValidationError("first line\nsecond")) == "DataValidationError: first line"
     assert len(one_line(ValueError("x" * 1000), limit=50)) == 50
+
+
+@pytest.mark.parametrize(("cls", "kind", "builtin"), [
+    (ConfigError, errors.PermanentError, ValueError), (DataValidationError, errors.PermanentError, ValueError),
+    (RulesError, errors.PermanentError, ValueError), (FeatureStoreConfigError, errors.PermanentError, ValueError),
+    (DeviceUnavailableError, errors.PermanentError, RuntimeError),
+    (QuarantineError, errors.PermanentError, LookupError), (DeploymentError, errors.PermanentError, RuntimeError),
+    (ModelLoadError, errors.PermanentError, RuntimeError),
+    (MissingPartitionError, errors.TransientError, FileNotFoundError),
+    (ServingError, errors.PipelineError, RuntimeError),
+])
+def test_every_error_of_ours_is_placed_in_the_hierarchy_and_keeps_its_builtin(cls, kind, builtin):
+    assert issubclass(cls, kind) and issubclass(cls, builtin)
+    assert issubclass(kind, errors.PipelineError)
+    assert not (issubclass(cls, errors.PermanentError) and issubclass(cls, errors.TransientError))
+
+
+def test_the_old_import_path_of_transient_error_is_the_same_class():
+    assert classification.TransientError is errors.TransientError
+
+
+@pytest.mark.parametrize("exc", [
+    DeploymentError("canary failed"), ModelLoadError("no signature"), QuarantineError("no such entry"),
+    DeviceUnavailableError("no GPU"), FeatureStoreConfigError("bad extras"), ServingError("refused", 409),
+])
+def test_permanent_errors_and_refusals_are_not_retried(exc):
+    assert not is_transient(exc)
+
+
+def test_the_hierarchy_decides_not_a_list_of_names():
+    class NewGateFailed(errors.PermanentError):
+        """A permanent error nobody registered anywhere."""
+
+    class NewServiceDown(errors.TransientError):
+        """A transient error nobody registered anywhere."""
+
+    assert not is_transient(NewGateFailed("x")) and is_transient(NewServiceDown("x"))
+    assert not is_transient(raised_while_handling(NewGateFailed("bad data"), TimeoutError("while reading")))
+    assert is_transient(raised_while_handling(NewServiceDown("MLflow down"), KeyError("x")))
+    named = classification.TRANSIENT_NAMES | classification.DATABASE_ERRORS
+    assert not [name for name in named if name.startswith("ml_pipeline")], "our own classes go by type"
+
+
+def test_a_serving_error_is_classified_by_its_status_or_cause():
+    import httpx
+
+    assert is_transient(ServingError("answered 503", 503)) and is_transient(ServingError("answered 429", 429))
+    assert not is_transient(ServingError("answered 422", 422)) and not is_transient(ServingError("no status"))
+    try:
+        raise ServingError("POST /admin/reload: ConnectError") from httpx.ConnectError("refused")
+    except ServingError as exc:
+        assert is_transient(exc)

@@ -1,18 +1,12 @@
-"""Pools and devices: GPU jobs take one slot per GPU, CPU jobs the training pool; auto falls back to the CPU."""
+"""Pools and GPUs: GPU jobs take one slot per GPU, CPU jobs the training pool (each estimator's device choice is
+tested with it, in tests/unit/ml_pipeline/estimators/)."""
 
 import os
 import stat
 
 import pytest
 
-from ml_pipeline.training.resources import (
-    DeviceUnavailableError,
-    choose_device,
-    detect_gpus,
-    platform_gpus,
-    training_pool,
-    xgboost_has_cuda,
-)
+from ml_pipeline.training.resources import detect_gpus, platform_gpus, training_pool
 
 
 @pytest.mark.parametrize(("device", "pool", "gpus", "expected"), [
@@ -21,25 +15,6 @@ from ml_pipeline.training.resources import (
 ])
 def test_the_pool_follows_the_device_unless_the_config_names_one(device, pool, gpus, expected):
     assert training_pool(device, pool, gpus) == expected
-
-
-def test_auto_trains_on_the_gpu_only_with_a_cuda_build_and_a_gpu():
-    assert choose_device("auto", cuda_built=True, gpus=1).device == "cuda"
-    no_gpu = choose_device("auto", cuda_built=True, gpus=0)
-    assert no_gpu.device == "cpu" and "no GPU on this worker" in no_gpu.reason
-    cpu_build = choose_device("auto", cuda_built=False, gpus=1)
-    assert cpu_build.device == "cpu" and "make install GPU=1" in cpu_build.reason
-    assert choose_device("cpu", cuda_built=True, gpus=1).device == "cpu"
-
-
-def test_a_required_gpu_that_is_missing_fails_with_the_fix():
-    with pytest.raises(DeviceUnavailableError, match="training.device is gpu but no GPU.*set training.device to auto"):
-        choose_device("gpu", cuda_built=True, gpus=0)
-
-
-def test_this_install_is_the_cpu_build_so_auto_means_cpu():
-    assert xgboost_has_cuda() is False  # `make install` without GPU=1 installs xgboost-cpu
-    assert choose_device("auto").device == "cpu"
 
 
 def test_gpus_are_counted_from_nvidia_smi(tmp_path, monkeypatch):

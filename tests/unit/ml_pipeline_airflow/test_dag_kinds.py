@@ -1,4 +1,4 @@
-"""The factory turns a folder of configs into DAGs; a bad config never hides the others."""
+"""The loader turns a folder of configs into DAGs of every kind; a bad config never hides the others."""
 
 import shutil
 
@@ -6,7 +6,24 @@ import pytest
 import yaml
 
 from ml_pipeline.config import config_dir
-from ml_pipeline_airflow.dag_factory import CONFIG_ERROR_TAG, build_all_feature_dags, build_all_training_dags
+from ml_pipeline_airflow.dag_kinds import (
+    CONFIG_ERROR_TAG,
+    DEPLOYMENT,
+    FEATURES,
+    KINDS,
+    TRAINING,
+    VALIDATION,
+    build_dags,
+)
+from ml_pipeline_airflow.dag_kinds import loader as kinds_loader
+
+
+def build_all_training_dags(folder):
+    return build_dags(TRAINING, folder)
+
+
+def build_all_feature_dags(folder):
+    return build_dags(FEATURES, folder)
 
 FRAUD = config_dir() / "fraud_detection.yaml"
 
@@ -99,3 +116,69 @@ def test_a_gpu_model_on_a_platform_without_gpus_is_a_config_error_not_a_task_wai
     assert "needs_gpu.yaml: field 'training.device': gpu, but the platform has no GPU" in dag.description
     monkeypatch.setenv("ML_PLATFORM_GPUS", "1")
     assert build_all_training_dags(tmp_path)["ml_training_needs_gpu"].get_task("train_model").pool == "gpu"
+
+
+def all_dags(folder) -> dict:
+    return {dag_id: dag for kind in KINDS for dag_id, dag in build_dags(kind, folder).items()}
+
+
+def test_every_kind_has_its_own_id_pattern():
+    assert [kind.dag_id("m") for kind in KINDS] == [
+        "data_validation_m", "feature_engineering_m", "ml_training_m", "model_deployment_m"]
+    assert DEPLOYMENT.dag_id("fraud_detection") == "model_deployment_fraud_detection"
+    assert VALIDATION.name == "data-validation"
+
+
+def test_a_bad_cron_is_a_config_error_of_that_model_and_every_other_dag_still_loads(configs):
+    write_model(configs, "bad_cron", schedule="not a cron")
+    dags = all_dags(configs)
+    for kind in KINDS:
+        assert {kind.dag_id(f"model_{i}") for i in range(3)} <= set(dags), kind.name
+        assert not any(CONFIG_ERROR_TAG in dags[kind.dag_id(f"model_{i}")].tags for i in range(3))
+    error = dags["ml_training_bad_cron"]
+    assert CONFIG_ERROR_TAG in error.tags
+    assert "bad_cron.yaml" in error.description and "field 'schedule'" in error.description
+    assert "'not a cron' is not a cron expression" in error.description
+
+
+def overflowing_watch(monkeypatch, name: str) -> None:
+    """Deploy a config as if check-config had let ``timeout_hours: 1e300`` through (an older platform did)."""
+    real = kinds_loader.load_model_configs
+
+    def loaded_without_the_bound(paths):
+        configs, errors = real(paths)
+        for path, config in configs.items():
+            if config.model_name == name:
+                watch = config.deployment.watch.model_copy(update={"timeout_hours": 1e300})
+                configs[path] = config.model_copy(update={"deployment": config.deployment.model_copy(
+                    update={"watch": watch})})
+        return configs, errors
+
+    monkeypatch.setattr(kinds_loader, "load_model_configs", loaded_without_the_bound)
+
+
+def test_a_dag_that_fails_to_build_is_that_models_config_error_dag_of_that_kind_only(configs, monkeypatch):
+    overflowing_watch(monkeypatch, "model_1")
+    dags = all_dags(configs)
+    broken = dags["model_deployment_model_1"]
+    assert CONFIG_ERROR_TAG in broken.tags and "deployment" in broken.tags
+    assert "model_1.yaml" in broken.description and "OverflowError" in broken.description
+    assert [t.task_id for t in broken.tasks] == ["report_config_error"]
+    for name in ("model_0", "model_2"):  # every other model keeps its deployment DAG (and rollback)
+        assert "watch_live_performance" in dags[f"model_deployment_{name}"].task_ids
+    assert CONFIG_ERROR_TAG not in dags["ml_training_model_1"].tags  # the same model's other kinds still load
+    assert CONFIG_ERROR_TAG not in dags["data_validation_model_1"].tags
+
+
+def test_an_unreadable_config_shows_its_error_in_every_kind_that_applies_to_every_model(configs):
+    (configs / "broken.yaml").write_text("model_name: broken\ndata: {target_column: y}\n")
+    dags = all_dags(configs)
+    assert {"ml_training_broken", "data_validation_broken", "model_deployment_broken"} <= set(dags)
+    assert "feature_engineering_broken" not in dags  # whether it would have derived features is unknowable
+    assert all(CONFIG_ERROR_TAG in dags[d].tags for d in dags if d.endswith("_broken"))
+
+
+def test_only_the_dag_airflow_asks_for_is_built(configs, monkeypatch):
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "ml_training_model_1")  # as when a task runs
+    assert sorted(build_dags(TRAINING, configs)) == ["ml_training_model_1"]
+    assert build_dags(DEPLOYMENT, configs) == {}

@@ -1,0 +1,64 @@
+"""``ml-pipeline``: generate data, check configs, validate partitions and run pipelines without Airflow.
+
+One module per command group, each with a ``register(commands)`` that adds its sub-commands and binds each to its
+handler (``set_defaults(handler=...)``); this module only assembles them. Handlers import what they need when they
+run, so ``ml-pipeline --help`` stays instant.
+
+The core's commands need nothing above the core: ``python -m ml_pipeline.cli`` runs them on their own. The
+installed ``ml-pipeline`` script is ``ml_platform.pipeline_cli``, which calls :func:`main` with these groups plus the
+platform's (``dlq``, ``alerts``, ``deployments``, ``rollback``), so the layers meet at the entry point and the core
+never imports the layer above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+
+from ml_pipeline.cli import configs, data, serving, training, validation
+
+CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+"""A command group's ``register``: adds its sub-commands to the ``ml-pipeline`` parser."""
+
+DESCRIPTION = "ml-pipeline: generate data, check configs, validate partitions and run pipelines without Airflow."
+
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    data.register, training.register, configs.register, validation.register, serving.register,
+)
+"""The core's command groups, in the order ``--help`` lists them."""
+
+
+def build_parser(groups: Sequence[CommandGroup] = COMMAND_GROUPS, description: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """Build the ``ml-pipeline`` parser from command groups.
+
+    Args:
+        groups: Each group's ``register`` function, in the order ``--help`` lists them.
+        description: The ``--help`` text (default: ``DESCRIPTION``).
+
+    Returns:
+        The parser; each sub-command carries its handler as ``args.handler``.
+    """
+    parser = argparse.ArgumentParser(prog="ml-pipeline", description=description or DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for register in groups:
+        register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None, groups: Sequence[CommandGroup] = COMMAND_GROUPS,
+         description: str | None = None) -> int:
+    """Parse ``argv`` and run the chosen command.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+        groups: The command groups to offer (the platform's entry point adds its own).
+        description: The ``--help`` text.
+
+    Returns:
+        The process exit code.
+    """
+    args = build_parser(groups, description).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return args.handler(args)

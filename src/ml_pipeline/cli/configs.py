@@ -1,0 +1,64 @@
+"""``ml-pipeline check-config`` and ``new-model``: a model's YAML config, checked and started without Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``check-config`` and ``new-model`` to the ``ml-pipeline`` parser."""
+    check = commands.add_parser("check-config", help="validate model configs without starting Airflow")
+    check.add_argument("files", nargs="*", type=Path, help="config files (default: every *.yaml of the config dir)")
+    check.set_defaults(handler=check_config)
+    new = commands.add_parser("new-model", help="write a commented starter config for a new model")
+    new.add_argument("name", help="model name: lowercase letters, digits and _")
+    new.set_defaults(handler=new_model)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Load each config and its validation rules; print one line per config, every error on stderr.
+
+    Returns:
+        0 when every config is valid, 1 otherwise (or when there is none).
+    """
+    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.rules import RulesError
+
+    files = args.files or sorted(config_dir().glob("*.yaml"))
+    if not files:
+        print(f"no model configs found in {config_dir()}", file=sys.stderr)
+        return 1
+    configs, errors = load_model_configs(files)
+    for path, config in list(configs.items()):
+        try:
+            rules_for_model(config, path)
+        except RulesError as exc:
+            errors[path] = str(exc)
+            del configs[path]
+    for path, config in configs.items():
+        print(f"ok     {path}  ->  model {config.model_name}")
+    for error in errors.values():
+        print(f"error  {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def new_model(args: argparse.Namespace) -> int:
+    """Write ``<config dir>/<name>.yaml`` from the commented starter; refuse an existing file or an invalid name."""
+    from ml_pipeline.config import ConfigError, config_dir, load_model_config, starter_config
+
+    path = config_dir() / f"{args.name}.yaml"
+    if path.exists():
+        print(f"error: {path} exists already; pick another name or edit it", file=sys.stderr)
+        return 1
+    path.write_text(starter_config(args.name))
+    try:
+        load_model_config(path)
+    except ConfigError as exc:
+        path.unlink()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}: edit data.source, data.target_column and data.features, then `ml-pipeline check-config`")
+    return 0

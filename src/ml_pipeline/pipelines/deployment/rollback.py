@@ -1,0 +1,80 @@
+"""Rollback: the champion of before goes back (after a failed deployment, or by hand), recorded and verified."""
+
+from __future__ import annotations
+
+from ml_pipeline.deployment import history as hist
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline.pipelines.deployment.changes import deployment_event, publish_change
+from ml_pipeline.pipelines.deployment.errors import RegistryStateError
+from ml_pipeline.pipelines.deployment.model_registry import ModelRegistry
+from ml_pipeline.pipelines.deployment.results import Evaluation, RollbackResult
+from ml_pipeline.pipelines.deployment.target import DeploymentTarget
+from ml_pipeline.pipelines.deployment.verification import check_production
+
+
+def roll_back(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation, reason: str) -> RollbackResult:
+    """Put the champion of before this deployment back (aliases and serving), verify it, record why.
+
+    A rollback that fails is recorded (``rollback_failed``) and raised: a human must act, or a retry will.
+    """
+    to = (evaluation["champion"] or {}).get("version")
+    bad = evaluation["challenger"]["version"]
+    registry = ModelRegistry.for_run(ctx)
+    try:
+        _go_back(ctx, target, registry, bad, to, reason)
+        verified = check_production(ctx, target, registry, to, evaluation)
+    except Exception as exc:
+        target.history().record(deployment_event(ctx, hist.ROLLBACK_FAILED, bad, to,
+                                                 f"{reason}; rollback failed: {exc}"))
+        raise
+    return {"from": bad, "to": to, "reason": reason, "verified": verified}
+
+
+def rollback_to(ctx: RunContext, target: DeploymentTarget, to_version: str | None, reason: str) -> RollbackResult:
+    """Manual rollback: champion back to ``to_version`` (default: ``previous_champion``), verified.
+
+    The same path as an automatic one, smoke-tested on rows of the newest landed day (there is no holdout).
+
+    Raises:
+        RegistryStateError: No ``previous_champion`` and no version named, no such version, or it is the champion.
+        TransientError: MLflow is unreachable: nothing is moved.
+    """
+    registry, name = ModelRegistry.for_run(ctx), ctx.config.model_name
+    current = registry.champion()
+    if to_version is None:
+        previous = registry.previous_champion()
+        if previous is None:
+            raise RegistryStateError(f"model {name} has no 'previous_champion': name a version (--to)")
+        to_version = previous.version
+    to = str(to_version)
+    if registry.version(to) is None:
+        raise RegistryStateError(f"model {name} has no version {to} to roll back to")
+    left = current.version if current else None
+    if left == to:
+        raise RegistryStateError(f"v{to} of {name} is already the champion: nothing to roll back")
+    _go_back(ctx, target, registry, left, to, reason)
+    return {"from": left, "to": to, "reason": reason, "verified": check_production(ctx, target, registry, to, None)}
+
+
+def restore_champion(registry: ModelRegistry, history: hist.DeploymentHistory, to: str | None,
+                     left: str | None) -> None:
+    """Point ``champion`` back at ``to``, and ``previous_champion`` at the champion before ``to``.
+
+    ``previous_champion`` never names ``left``, the version rolled back. ``to`` None (the first champion failed):
+    no champion at all.
+    """
+    current = registry.champion()
+    if to is None:
+        if current is not None:
+            registry.remove_champion()
+    elif current is None or current.version != to:
+        registry.move_champion(to)
+        previous = history.champion_before(registry.name, to)
+        registry.set_previous_champion(previous if previous != left else None)
+
+
+def _go_back(ctx: RunContext, target: DeploymentTarget, registry: ModelRegistry, left: str | None, to: str | None,
+             reason: str) -> None:
+    """Restore the champion, then tag the version left, record the rollback and reload production."""
+    restore_champion(registry, target.history(), to, left)
+    publish_change(ctx, target, registry, deployment_event(ctx, hist.ROLLED_BACK, left, to, reason), tagged=left)

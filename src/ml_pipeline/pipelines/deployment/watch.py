@@ -1,0 +1,42 @@
+"""The watch after a promotion: the new champion judged on the labelled data that lands next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline.pipelines.deployment.errors import DeploymentError
+from ml_pipeline.pipelines.deployment.holdout import labelled_features
+from ml_pipeline.pipelines.deployment.model_registry import ModelRegistry
+from ml_pipeline.pipelines.deployment.results import Evaluation, LivePerformance
+
+log = logging.getLogger(__name__)
+
+
+def live_window(ctx: RunContext, evaluation: Evaluation) -> list[str]:
+    """The days after the holdout the new champion is watched on (labelled data that lands after promotion)."""
+    last = dt.date.fromisoformat(evaluation["holdout"]["days"][-1])
+    return [(last + dt.timedelta(days=i)).isoformat() for i in range(1, ctx.config.deployment.watch.window_days + 1)]
+
+
+def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -> LivePerformance:
+    """The champion's AUC on the watch window's data.
+
+    Raises:
+        DeploymentError: The AUC is below ``watch.min_auc`` (default ``min_auc_threshold``): the DAG rolls back.
+    """
+    from ml_pipeline.evaluation.metrics import classification_metrics
+
+    version = evaluation["challenger"]["version"]
+    frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
+    scores = ModelRegistry.for_run(ctx).scores(version, frame, ctx.config.data.features)
+    auc = classification_metrics(frame[ctx.config.data.target_column].to_numpy(), scores).auc
+    threshold = ctx.config.deployment.watch.min_auc or ctx.config.deployment.min_auc_threshold
+    result: LivePerformance = {"version": version, "days": days, "rows": frame.height, "auc": auc,
+                               "min_auc": threshold}
+    log.info("live performance of v%s: %s", version, result)
+    if auc < threshold:
+        raise DeploymentError(f"v{version} underperforms live: auc {auc:.4f} < {threshold:.4f} on {', '.join(days)} "
+                              f"({frame.height} rows)")
+    return result

@@ -1,0 +1,102 @@
+"""Freeze a run's input: the window of daily partitions (or one ``partition_by`` value of it) as a snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+import polars as pl
+
+from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
+from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
+from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline.pipelines.training.results import CombinedPartitions, FeatureTable, LoadedSnapshot, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def list_partitions(ctx: RunContext) -> list[str]:
+    """Values of ``data.partition_by`` found in the run's window: one mapped task each."""
+    data = ctx.config.data
+    values = partition_values(ctx.dataset_uri, ctx.logical_date, data.lookback_days, data.partition_by)
+    if not values:
+        raise DataValidationError(f"{ctx.dataset_uri}: no values of '{data.partition_by}' in the window")
+    return values
+
+
+def load_data(ctx: RunContext, partition: str | None = None) -> LoadedSnapshot:
+    """Freeze the window of daily partitions (or one ``partition_by`` value of it) into a snapshot.
+
+    The snapshot keeps the partitions in order and records each one's row count and fingerprint, so
+    validation judges exactly the rows that are trained on, partition by partition.
+    """
+    uris = window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
+    loads = [_load_partition(ctx, uri) for uri in uris]
+    window = [(uri, part) for uri, (part, _, _) in zip(uris, loads, strict=True)]
+    name = "snapshot.parquet"
+    if partition is not None:
+        column = ctx.config.data.partition_by
+        window = [(uri, part.filter(slice_filter(column, partition))) for uri, part in window]
+        name = f"{column}={partition}/snapshot.parquet"
+    # diagonal: a partition missing a column still loads; validation reads it as it was (partition_snapshots)
+    frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
+    snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
+    target = ctx.config.data.target_column
+    mean = frame[target].mean() if target in frame.columns and frame[target].dtype.is_numeric() else None
+    positive_rate = float(mean) if mean is not None else None  # a broken target is validate_data's to report
+    log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
+    return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
+            "partitions": uris, "partition_rows": [part.height for _, part in window],
+            "partition_snapshots": _exact_partitions(ctx, window, name),
+            "fingerprints": [digest for _, digest, _ in loads],
+            "file_times": [str(newest) if newest else None for _, _, newest in loads],
+            "positive_rate": positive_rate, "partition": partition}
+
+
+def _exact_partitions(ctx: RunContext, window: list[tuple[str, pl.DataFrame]], name: str) -> list[str] | None:
+    """Each partition's rows as read, when the partitions disagree on their columns or types; else None.
+
+    The snapshot's relaxed schema would hide which partition is wrong, so validation reads these instead.
+    """
+    if all(part.schema == window[0][1].schema for _, part in window):
+        return None
+    folder = name.removesuffix("snapshot.parquet") + "partitions"
+    return [write_parquet(part, ctx.artifact_uri(f"{folder}/{i:03d}.parquet")) for i, (_, part) in enumerate(window)]
+
+
+def _load_partition(ctx: RunContext, uri: str) -> tuple[pl.DataFrame, str, dt.datetime | None]:
+    """Read one partition with its fingerprint and newest file time; an unreadable one is quarantined first.
+
+    Files that change while being read (an upstream job still writing) are a transient failure: retried later.
+    """
+    from ml_pipeline.data.lake import fingerprint
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import partition_ref, record_unreadable
+
+    before = fingerprint(uri)
+    try:
+        frame = load_partition(uri)
+    except DataValidationError as exc:
+        record_unreadable(ctx.config, rules_for_model(ctx.config, ctx.config_path),
+                          partition_ref(ctx.dataset_uri, uri), ctx.lake_uri, str(exc))
+        raise
+    if fingerprint(uri) != before:
+        raise TransientError(f"partition {uri} changed while it was read (still being written?); retry later")
+    return frame, before[0], before[1]
+
+
+def combine_partitions(ctx: RunContext, loaded: list[LoadedSnapshot],
+                       features: list[FeatureTable]) -> CombinedPartitions:
+    """Join the per-partition results into one snapshot reference and one feature table for training."""
+    order = sorted(range(len(loaded)), key=lambda i: str(loaded[i]["partition"]))
+    frames = [read_parquet(features[i]["features_uri"]) for i in order]
+    table = pl.concat(frames, how="vertical_relaxed")
+    digest = hashlib.sha256("".join(loaded[i]["data_hash"] for i in order).encode()).hexdigest()
+    combined: Snapshot = {"snapshot_uri": ",".join(loaded[i]["snapshot_uri"] for i in order), "data_hash": digest,
+                "rows": sum(part["rows"] for part in loaded), "partitions": loaded[0]["partitions"],
+                "positive_rate": None, "partition": None}
+    uri = write_parquet(table, ctx.artifact_uri("features.parquet"))
+    return {"loaded": combined, "features": {"features_uri": uri, "rows": table.height}}

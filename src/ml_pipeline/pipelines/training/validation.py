@@ -1,0 +1,48 @@
+"""The training pipeline's data gate: every partition of the run's snapshot against the model's rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from ml_pipeline.data.lake import read_parquet
+from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.pipelines.context import RunContext
+from ml_pipeline.pipelines.training.results import LoadedSnapshot, ValidationSummary
+
+log = logging.getLogger(__name__)
+STATUS_ORDER = ["passed", "warning", "released", "failed"]
+
+
+def validate_data(ctx: RunContext, loaded: LoadedSnapshot) -> ValidationSummary:
+    """Check every partition of the snapshot against the model's rules; stop on an ``error``.
+
+    Each partition's report is written next to its data and, combined, into the run's folder (train_model
+    logs it to MLflow). A failing partition is quarantined, and the error lists every failed check.
+    """
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import PartitionRef, check_partition, write_report
+    from ml_pipeline.validation.report import failure_message
+
+    rules = rules_for_model(ctx.config, ctx.config_path)
+    exact = loaded.get("partition_snapshots")
+    frame = None if exact else read_parquet(loaded["snapshot_uri"])
+    column = ctx.config.data.partition_by if loaded.get("partition") is not None else None
+    reports, offset = [], 0
+    for i, (uri, rows, digest, newest) in enumerate(zip(
+            loaded["partitions"], loaded["partition_rows"], loaded["fingerprints"], loaded["file_times"], strict=True)):
+        ref = PartitionRef(ctx.dataset_uri, uri, digest, dt.datetime.fromisoformat(newest) if newest else None,
+                           column=column, value=loaded.get("partition"))
+        rows_of_partition = read_parquet(exact[i]) if exact else frame.slice(offset, rows)
+        reports.append(check_partition(rows_of_partition, ctx.config, rules, ref, ctx.lake_uri))
+        offset += rows
+    folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")
+    for report in reports:
+        write_report(report, f"{folder}/{report.data_uri.rstrip('/').rsplit('/', 1)[-1]}")
+        log.info("%s", report.summary())
+    if any(report.blocking for report in reports):
+        raise DataValidationError(failure_message(reports))
+    return {"status": max((r.status for r in reports), key=STATUS_ORDER.index), "report_uri": folder,
+            "checks": sum(len(r.results) for r in reports), "warnings": sum(len(r.warnings) for r in reports),
+            "released": [r.data_uri for r in reports if r.status == "released"]}
+

@@ -1,0 +1,21 @@
+"""The platform database's schema: every store's table, created once when the platform starts."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ml_pipeline.deployment import history
+from ml_pipeline.failures import dead_letters
+from ml_pipeline.stores.sql import create_engine, metadata
+
+TABLES = (dead_letters.dead_letters, history.deployment_events)
+
+
+def create_schema(database: str | sa.URL | sa.Engine) -> None:
+    """Create every table of the platform database that does not exist yet; existing tables and rows are kept."""
+    engine = database if isinstance(database, sa.Engine) else create_engine(database)
+    try:
+        metadata.create_all(engine, tables=list(TABLES), checkfirst=True)
+    finally:
+        if engine is not database:
+            engine.dispose()

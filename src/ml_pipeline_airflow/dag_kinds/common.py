@@ -1,0 +1,57 @@
+"""What every kind's DAGs share: task defaults, alerts, cron timetables and the assets that link the kinds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, CronTriggerTimetable
+
+from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert
+from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
+
+
+def default_args(config: ModelConfig) -> dict:
+    """Task defaults: transient failures retried with exponential backoff, everything else failed at once.
+
+    The backoff is 30 s, 60 s, 120 s … at most 10 min by default. A task that fails for good goes to the DLQ, Slack
+    and email.
+    """
+    alerts = config.alerts
+    return {"owner": config.owner, "retries": config.retries,
+            "retry_delay": dt.timedelta(seconds=config.retry_delay_seconds),
+            "retry_exponential_backoff": config.retry_backoff,
+            "max_retry_delay": dt.timedelta(seconds=config.max_retry_delay_seconds),
+            "retry_policy": TRANSIENT_ONLY, "execution_timeout": dt.timedelta(hours=2),
+            "on_failure_callback": [TaskFailureAlert(config.model_name, alerts.slack_connection,
+                                                     alerts.email_connection, list(alerts.email_to))]}
+
+
+def run_failure_alert(config: ModelConfig) -> DagRunFailureAlert:
+    """The DAG-level alert of a failed run (on top of the task-level ones)."""
+    alerts = config.alerts
+    return DagRunFailureAlert(config.model_name, alerts.slack_connection, alerts.email_connection,
+                              list(alerts.email_to))
+
+
+def timetable(cron: str | None) -> CronTriggerTimetable | None:
+    """Cron in UTC; unpausing waits for the next slot.
+
+    Airflow's default (``run_immediately=False``) still runs the last slot when it is less than a tenth of the
+    period old: a daily DAG unpaused at 02:01 ran at once.
+    """
+    if cron is None:
+        return None
+    return CronTriggerTimetable(cron, timezone="UTC", run_immediately=dt.timedelta(0))
+
+
+def feature_asset(config: ModelConfig) -> Asset:
+    """The Airflow Asset of a model's features in the store: its feature DAG produces it, training consumes it."""
+    return Asset(name=f"{config.model_name}_features", uri=f"feast://ml_platform/{config.model_name}",
+                 group="features")
+
+
+def challenger_asset(config: ModelConfig) -> Asset:
+    """The Airflow Asset of a model's newest registered version: training produces it, deployment consumes it."""
+    return Asset(name=f"{config.model_name}_challenger", uri=f"mlflow://models/{config.model_name}/challenger",
+                 group="models")

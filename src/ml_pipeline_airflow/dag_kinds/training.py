@@ -1,0 +1,128 @@
+"""``ml_training_<model>``: load → validate → features → train → evaluate → register → notify.
+
+Models with store features train when their features are updated (the feature DAG's asset), and on their cron
+if they have one; a model with ``data.partition_by`` loads, validates and engineers each partition value in its
+own mapped task and combines them for training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
+
+from ml_pipeline.config import ConfigError, ModelConfig
+from ml_pipeline_airflow.dag_kinds.base import DagKind
+from ml_pipeline_airflow.dag_kinds.common import (
+    challenger_asset,
+    default_args,
+    feature_asset,
+    run_failure_alert,
+    timetable,
+)
+from ml_pipeline_airflow.dag_kinds.docs import training_doc
+from ml_pipeline_airflow.notifications.alerts import deadline_alerts
+from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
+from ml_pipeline_airflow.pools import platform_gpus, pool_problem, training_pool
+from ml_pipeline_airflow.runtime import PARTITION_LABEL
+from ml_pipeline_airflow.tasks import features, training
+
+
+def build_training_dag(config: ModelConfig, path: Path) -> DAG:
+    """The model's training DAG; ``ConfigError`` when its training could never start on this platform."""
+    problem = pool_problem(config.training.device, config.training.pool, platform_gpus())
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    alerts = config.alerts
+    with DAG(
+        dag_id=TRAINING.dag_id(config.model_name),
+        description=config.description or f"Train {config.model_name}",
+        schedule=_schedule(config),
+        catchup=False,
+        max_active_runs=1,
+        tags=["ml", "training", config.model_name],
+        default_args=default_args(config),
+        deadline=deadline_alerts(config.model_name, alerts.deadline_minutes, alerts.slack_connection,
+                                 alerts.email_connection, list(alerts.email_to)),
+        on_failure_callback=run_failure_alert(config),
+        doc_md=training_doc(config, path),
+    ) as dag:
+        cfg = str(path)
+        if config.data.partition_by:
+            loaded, engineered = _partitioned_inputs(config, cfg)
+        else:
+            loaded = training.load_data(cfg)
+            engineered = training.engineer_features(cfg, loaded)
+            gate = DataValidationOperator(task_id="validate_data", config_path=cfg, loaded=loaded)
+            if config.uses_feature_store:
+                gate >> _wait_for_features(config, cfg, loaded) >> engineered
+            else:
+                gate >> engineered
+        # Each task consumes its predecessors' XCom references, which also orders them.
+        trained = _train_model(config)(cfg, loaded, engineered)
+        evaluation = training.evaluate_model(cfg, engineered, trained)
+        registered = training.register_model.override(outlets=[challenger_asset(config)])(
+            cfg, loaded, trained, evaluation)
+        training.send_notification(cfg, loaded, trained, evaluation, registered)
+    return dag
+
+
+def _train_model(config: ModelConfig):
+    """The training task in its pool (``gpu``: one slot per GPU, or ``training``) with the model's priority.
+
+    When the pool is full, higher-priority models train first (``absolute``: the weight is the config's, not
+    summed over downstream tasks).
+    """
+    pool = training_pool(config.training.device, config.training.pool, platform_gpus())
+    return training.train_model.override(pool=pool, priority_weight=config.training.priority_weight,
+                                         weight_rule="absolute")
+
+
+def _partitioned_inputs(config: ModelConfig, cfg: str) -> tuple[XComArg, XComArg]:
+    """Load, validate and engineer features once per ``partition_by`` value, then combine for training."""
+    partitions = training.list_partitions(cfg)
+    loaded_parts = training.load_data.partial(config_path=cfg).expand(partition=partitions)
+    validated = DataValidationOperator.partial(task_id="validate_data", config_path=cfg,
+                                               map_index_template=PARTITION_LABEL).expand(loaded=loaded_parts)
+    feature_parts = training.engineer_features.partial(config_path=cfg).expand(loaded=loaded_parts)
+    if config.uses_feature_store:
+        waited = features.wait_for_features.override(timeout=_wait_limit(config)).partial(
+            config_path=cfg, wait_seconds=config.feature_store.wait_timeout_minutes * 60,
+            feature_dag_id=_feature_dag_id(config)).expand(loaded=loaded_parts)
+        validated >> waited >> feature_parts
+    else:
+        validated >> feature_parts
+    combined = training.combine_partitions(cfg, loaded_parts, feature_parts)
+    return combined["loaded"], combined["features"]
+
+
+def _wait_for_features(config: ModelConfig, cfg: str, loaded: XComArg) -> XComArg:
+    """Training's check that the store holds features computed from this run's snapshot (reschedule sensor)."""
+    return features.wait_for_features.override(timeout=_wait_limit(config))(
+        cfg, loaded, config.feature_store.wait_timeout_minutes * 60, _feature_dag_id(config))
+
+
+def _feature_dag_id(config: ModelConfig) -> str:
+    from ml_pipeline_airflow.dag_kinds.features import FEATURES
+
+    return FEATURES.dag_id(config.model_name)
+
+
+def _wait_limit(config: ModelConfig) -> float:
+    """The sensor's own timeout, a backstop behind the task's clearer message at ``wait_timeout_minutes``."""
+    return config.feature_store.wait_timeout_minutes * 60 + 600
+
+
+def _schedule(config: ModelConfig):
+    """Models with store features train when their features are updated, and on their cron if they have one.
+
+    The cron is the daily guarantee: a clock run whose features are not fresh waits for them, then fails loudly.
+    """
+    clock = timetable(config.schedule)
+    if not config.uses_feature_store:
+        return clock
+    asset = feature_asset(config)
+    return AssetOrTimeSchedule(timetable=clock, assets=[asset]) if clock else [asset]
+
+
+TRAINING = DagKind(name="training", prefix="ml_training", build=build_training_dag)

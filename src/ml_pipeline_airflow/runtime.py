@@ -1,0 +1,106 @@
+"""What every task, operator and sensor needs at run time: the run's context for the core, and failures classified.
+
+Shared by every role folder (tasks, operators, sensors, drills), so it lives in none of them. Heavy libraries are
+imported inside the functions: DAG files import this module when they are parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from ml_pipeline.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from ml_pipeline.pipelines.context import RunContext
+
+PARTITION_LABEL = "{{ partition }}"
+"""``map_index_template`` of a task mapped over partitions: the UI shows the value ``label_partition`` set."""
+
+
+def run_context(config_path: str) -> RunContext:
+    """Describe the current Airflow run to the core: config, date, lake, tracking server."""
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline.data.lake import parse_uri_map, to_uri
+    from ml_pipeline.pipelines.context import RunContext
+    from ml_pipeline_airflow.hooks.feature_store import FeatureStoreHook
+    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
+
+    context = get_current_context()
+    dag_run = context["dag_run"]
+    lake = os.environ.get("ML_LAKE_URI")
+    if not lake:
+        raise RuntimeError("ML_LAKE_URI is not set: point it at the data lake root (file://… or s3://…)")
+    config = load_model_config(config_path)
+    return RunContext(config, Path(config_path), run_date(context), to_uri(lake),
+                      MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id,
+                      uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")),
+                      feature_store=FeatureStoreHook().settings if config.uses_feature_store else None)
+
+
+def run_date(context: Any) -> dt.date:
+    """The last day of the run's data window.
+
+    For a run started by feature asset events, the newest day those events computed; otherwise the run's logical
+    date (or, without one, when it was due).
+    """
+    dag_run = context["dag_run"]
+    if dag_run.run_type == "asset_triggered":
+        days = [day for events in context["triggering_asset_events"].values() for event in events
+                for day in (event.extra or {}).get("days", [])]
+        if days:
+            return max(dt.date.fromisoformat(day) for day in days)
+    return (dag_run.logical_date or dag_run.run_after).date()
+
+
+def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
+    """Run one core step for the current run, its failures classified (``run_classified``)."""
+    return run_classified(lambda: step(run_context(config_path), *results))
+
+
+def run_classified(call: Callable[[], Any]) -> Any:
+    """Call ``call``; classify what it raises so that only transient failures are retried.
+
+    A ``PermanentError`` (bad data or config, a failed gate, a model that cannot load) fails the task at once
+    (``AirflowFailException``); a transient failure (``TransientError``, or what the classification finds
+    transient: network, timeout, HTTP 429/5xx) is raised as ``TransientError``, which the tasks' retry policy
+    retries with backoff; anything else (a bug) is re-raised and fails at once through the same policy.
+
+    Args:
+        call: The work, without arguments.
+
+    Returns:
+        What ``call`` returns.
+    """
+    from ml_pipeline.failures.classification import is_transient, one_line
+
+    try:
+        return call()
+    except PermanentError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    except TransientError:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientError(one_line(exc, limit=2000)) from exc
+        raise
+
+
+def label_partition(partition: str | None) -> None:
+    """Show a mapped task's partition value in the UI instead of its bare map index."""
+    get_current_context()["partition"] = partition or ""
+
+
+def announce_version(context, registered: dict) -> None:
+    """Give each outlet of the running task (the model's challenger asset) the registered version as its event.
+
+    That event starts the model's deployment DAG.
+    """
+    for outlet in context["outlets"]:
+        context["outlet_events"][outlet].extra = {"model": registered["model_name"], "version": registered["version"]}

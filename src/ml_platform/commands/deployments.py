@@ -1,0 +1,52 @@
+"""``ml-pipeline deployments`` and ``rollback``: a model's promotion history, and putting a previous version back."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``deployments`` and ``rollback`` to the ``ml-pipeline`` parser."""
+    deployments = commands.add_parser("deployments", help="a model's promotions, rejections and rollbacks")
+    deployments.add_argument("model")
+    deployments.set_defaults(handler=show_deployments)
+    rollback = commands.add_parser("rollback", help="put a previous version back in production (verified)")
+    rollback.add_argument("model")
+    rollback.add_argument("--to", default=None, help="version to serve (default: previous_champion)")
+    rollback.add_argument("--reason", default="rolled back by hand", help="kept in the promotion history")
+    rollback.set_defaults(handler=roll_back)
+
+
+def show_deployments(args: argparse.Namespace) -> int:
+    """Print the model's registry aliases now, then its promotion history."""
+    from ml_pipeline.deployment.history import describe
+    from ml_platform import deployment_ops as ops
+    from ml_platform.layout import Layout
+
+    layout = Layout.from_env()
+    aliases = ops.current_aliases(layout, args.model)
+    print(f"{args.model}: " + (", ".join(f"{alias} v{version}" for alias, version in aliases.items())
+                               or "not registered yet"))
+    print(describe(ops.history(layout, args.model)))
+    return 0
+
+
+def roll_back(args: argparse.Namespace) -> int:
+    """Roll the model back through its deployment DAG and wait; exit 1 unless the rollback was verified."""
+    from ml_platform import deployment_ops as ops
+    from ml_platform.airflow_api import AirflowApiError
+    from ml_platform.layout import Layout
+
+    try:
+        run = ops.rollback(Layout.from_env(), args.model, args.to, args.reason)
+    except (AirflowApiError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if run.state != "success" or run.event is None:
+        print(f"rollback run {run.run_id} of {run.dag_id} ended {run.state}: see its log in the Airflow UI",
+              file=sys.stderr)
+        return 1
+    event = run.event
+    print(f"{args.model}: v{event.from_version} → v{event.to_version} (verified, run {run.run_id}): {event.reason}")
+    return 0

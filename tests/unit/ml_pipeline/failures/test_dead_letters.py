@@ -1,0 +1,43 @@
+"""The dead-letter store on SQLite: one entry per attempt, no NUL bytes, the spool kept while it cannot be stored."""
+
+import pytest
+
+from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore, drain_spool, spool
+from ml_pipeline.stores.sql import SchemaMissingError
+
+
+def letter(try_number: int = 1, **changes) -> DeadLetter:
+    fields = {"dag_id": "ml_training_fraud", "run_id": "run-1", "task_id": "train_model", "map_index": -1,
+              "try_number": try_number, "exception_type": "KeyError", "exception_message": "'amount'",
+              "model": "fraud", "conf": {"k": 1}, "inputs": {"kwargs": {"uri": "file:///x"}}}
+    return DeadLetter(**{**fields, **changes})
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = DeadLetterStore(f"sqlite:///{tmp_path}/dlq.db")
+    store.create_schema()
+    return store
+
+
+def test_an_attempt_is_recorded_once_without_nul_bytes_and_changes_state(store):
+    first = store.add(letter(exception_message="bad\x00byte"))
+    assert store.add(letter()) == first
+    second = store.add(letter(try_number=2))
+    entry = store.get(first)
+    assert entry.exception_message == "badbyte" and entry.conf == {"k": 1} and entry.inputs["kwargs"]["uri"]
+    store.mark(second, "replayed", "cleared by ops")
+    assert [d.id for d in store.list()] == [first]
+    assert [d.status for d in store.list(status=None, model="fraud")] == ["pending", "replayed"]
+    with pytest.raises(LookupError, match="no dead letter with id 42"):
+        store.get(42)
+
+
+def test_spooled_letters_stay_on_disk_while_the_table_does_not_exist(tmp_path):
+    spool(letter(), tmp_path / "spool")
+    unprepared = DeadLetterStore(f"sqlite:///{tmp_path}/unprepared.db")
+    with pytest.raises(SchemaMissingError, match="'dead_letters' does not exist"):
+        drain_spool(unprepared, tmp_path / "spool")
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 1  # not renamed *.rejected: kept for later
+    unprepared.create_schema()
+    assert drain_spool(unprepared, tmp_path / "spool") == 1

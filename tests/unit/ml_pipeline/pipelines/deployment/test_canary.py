@@ -1,0 +1,37 @@
+"""The canary on a real HTTP server handed in by the launcher: it passes a faithful server and names what failed."""
+
+import pytest
+
+from ml_pipeline.pipelines.deployment import DeploymentError, run_canary
+from tests.unit.ml_pipeline.pipelines.deployment.conftest import VERSION, offline_score, with_deployment
+from tests.unit.ml_pipeline.pipelines.deployment.stub_server import StubModelServer
+
+
+def test_a_server_that_scores_as_offline_passes_with_its_figures(ctx, evaluation):
+    with StubModelServer(VERSION, offline_score) as server:
+        result = run_canary(ctx, evaluation, server.launcher())
+    assert server.launched == [(ctx.config.model_name, VERSION, ctx.tracking_uri)]
+    assert server.requests.count("POST /predict") == 4
+    assert result["version"] == VERSION and result["requests"] == 4 and result["errors"] == 0
+    assert result["max_score_diff"] <= 1e-12 and result["rows_per_request"] == 5 and result["p95_ms"] > 0
+
+
+def test_served_scores_that_differ_from_offline_fail_the_canary_with_the_numbers(ctx, evaluation):
+    with StubModelServer(VERSION, lambda row: offline_score(row) + 0.01) as server, \
+            pytest.raises(DeploymentError, match=r"v7 failed: served scores differ from offline by up to 1\.00e-02"):
+        run_canary(ctx, evaluation, server.launcher())
+
+
+def test_a_staging_instance_that_never_gets_healthy_fails_with_its_log(ctx, evaluation):
+    with StubModelServer(VERSION, offline_score, healthy=False) as server, \
+            pytest.raises(DeploymentError, match=r"staging instance of v7 never became healthy: .*503.*\(no log\)"):
+        run_canary(ctx, evaluation, server.launcher())
+    assert "POST /predict" not in server.requests
+
+
+def test_a_disabled_canary_starts_nothing(ctx, evaluation):
+    def no_launch(*args):
+        raise AssertionError("the canary is off: nothing may be started")
+
+    assert run_canary(with_deployment(ctx, canary={"enabled": False}), evaluation, no_launch) == {
+        "skipped": "deployment.canary.enabled is false"}
