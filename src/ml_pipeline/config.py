@@ -10,20 +10,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ml_pipeline.errors import PermanentError
 from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, ModelType
+from ml_pipeline.training.resources import Device
 
 
 class ConfigError(PermanentError, ValueError):
     """A model config file is malformed; the message names the file and field."""
 
 
-CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually")
 # Upper bounds of what becomes a duration or a count in a DAG: past them a typo (1e300) would overflow Airflow's
 # timedeltas and break the model's DAGs instead of being refused here.
 DAY_SECONDS = 86_400.0
@@ -31,13 +32,20 @@ WEEK_MINUTES = 7 * 24 * 60.0
 
 
 def check_cron(value: str | None) -> str | None:
-    """``value`` when it is a cron expression Airflow schedules by (five fields, or a preset), else ``ValueError``."""
+    """``value`` when it is a cron expression Airflow schedules by (five fields, or a preset), else ``ValueError``.
+
+    An expression that never fires (``0 0 31 2 *``) is refused too: its DAG would wait forever, silently.
+    """
     if value is None:
         return None
-    from croniter import croniter  # Airflow's own cron parser: what the scheduler accepts, we accept
+    from croniter import CroniterBadDateError, croniter  # Airflow's own cron parser: what it accepts, we accept
 
     expression = value.strip()
     if expression in CRON_PRESETS or (len(expression.split()) == 5 and croniter.is_valid(expression)):
+        try:
+            croniter(expression).get_next()
+        except CroniterBadDateError:
+            raise ValueError(f"{value!r} never fires (no such date): fix the day of month or month") from None
         return value
     raise ValueError(f"{value!r} is not a cron expression: five fields (minute hour day-of-month month "
                      f"day-of-week, UTC), e.g. '0 2 * * *', or one of {', '.join(CRON_PRESETS)}; null for manual "
@@ -84,7 +92,7 @@ class TrainingConfig(_Strict):
     hyperparameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
     validation_split: float = Field(default=0.2, gt=0.0, lt=0.9)
     seed: int = 42
-    device: Literal["auto", "cpu", "gpu"] = Field(
+    device: Device = Field(
         default="auto", description="auto: the GPU when the platform and worker have one (and the GPU extra is "
                                     "installed), else the CPU; gpu: a GPU or fail; cpu: never a GPU")
     pool: str | None = Field(default=None, description="Airflow pool that bounds concurrent training jobs; default "
@@ -157,7 +165,8 @@ class FeatureStoreConfig(_Strict):
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
-    model_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    model_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=200,
+                            description="names its DAGs (prefix + name ≤ Airflow's 250 characters)")
     model_type: ModelType = Field(default=DEFAULT_MODEL_TYPE, description="the estimator (estimators/registry.py)")
     description: str = ""
     owner: str = "ml-platform"

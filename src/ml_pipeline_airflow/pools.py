@@ -9,11 +9,11 @@ device a job then really trains on is decided at run time, on its worker, by the
 from __future__ import annotations
 
 import os
-from typing import Literal
+
+from ml_pipeline.training.resources import Device
 
 GPU_POOL = "gpu"
 TRAINING_POOL = "training"
-Device = Literal["auto", "cpu", "gpu"]
 
 
 def platform_gpus(environ: dict[str, str] | os._Environ = os.environ) -> int:

@@ -28,9 +28,7 @@ def up(layout: Layout) -> int:
 
 def down(layout: Layout) -> int:
     """Stop exactly the processes ``up`` started."""
-    result = lifecycle.stop(layout)
-    for orphan in result.orphans:
-        print(f"stopped orphaned {orphan}")
+    result = lifecycle.stop(layout, on_progress=say)
     print("platform stopped" if result.was_running else "platform was not running")
     return 0
 

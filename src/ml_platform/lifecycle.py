@@ -95,8 +95,7 @@ def start(layout: Layout, on_progress: Progress = _silent) -> StartResult:
     first_time = not layout.secrets_file.exists()
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     if supervisor_pid(layout.state_file) is None:
-        for orphan in stop_orphans(layout):
-            on_progress(f"stopped orphaned {orphan}")
+        stop_orphans(layout, on_progress)
         log = open(layout.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         subprocess.Popen([sys.executable, "-m", "ml_platform.supervisor"], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -108,7 +107,7 @@ def start(layout: Layout, on_progress: Progress = _silent) -> StartResult:
                        log_tail="" if healthy else log_tail(layout.logs / "supervisor.log"))
 
 
-def stop(layout: Layout) -> StopResult:
+def stop(layout: Layout, on_progress: Progress = _silent) -> StopResult:
     """Stop exactly the processes ``start`` started (and components a dead supervisor left behind)."""
     pid = supervisor_pid(layout.state_file)
     if pid:
@@ -116,14 +115,18 @@ def stop(layout: Layout) -> StopResult:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while is_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.5)
-    return StopResult(was_running=pid is not None, orphans=stop_orphans(layout))
+    return StopResult(was_running=pid is not None, orphans=stop_orphans(layout, on_progress))
 
 
-def stop_orphans(layout: Layout) -> list[str]:
-    """Stop components whose supervisor died without stopping them (e.g. it was SIGKILLed); name each one."""
+def stop_orphans(layout: Layout, on_progress: Progress = _silent) -> list[str]:
+    """Stop components whose supervisor died without stopping them (e.g. it was SIGKILLed); name each one.
+
+    ``on_progress`` hears of each before it is stopped (stopping one can take seconds).
+    """
     stopped = []
     for name, entry in reversed(read_state(layout.state_file).get("components", {}).items()):
         if component_alive(entry):
+            on_progress(f"stopping orphaned {name} (pid {entry['pid']})")
             stop_process_tree(entry["pid"], getattr(signal, entry.get("stop_signal", "SIGTERM")))
             stopped.append(f"{name} (pid {entry['pid']})")
     return stopped

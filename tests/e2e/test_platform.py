@@ -258,7 +258,7 @@ def test_up_recovers_after_the_supervisor_itself_is_killed(platform):
     restarted = make("up", env)
     report = restarted.stdout[-3000:] + restarted.stderr[-2000:] + (layout.logs / "supervisor.log").read_text()[-3000:]
     assert restarted.returncode == 0, report
-    assert "stopped orphaned scheduler" in restarted.stdout, report
+    assert "stopping orphaned scheduler" in restarted.stdout, report
     assert not any(is_alive(pid) for pid in old_pids), report
     assert read_state(layout.state_file)["phase"] == "running", report
 

@@ -16,6 +16,11 @@ import httpx
 
 from ml_pipeline.errors import PipelineError
 
+# A pinned (staging) server's exit code when its model could not load for a reason that heals (the registry
+# unreachable): the canary retries instead of rejecting the challenger. Any other failure to load exits with 3.
+EXIT_REGISTRY_UNAVAILABLE = 75  # EX_TEMPFAIL
+EXIT_MODEL_REFUSED = 3
+
 
 class ServingError(PipelineError, RuntimeError):
     """A model server answered with an error, or not at all.

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml_pipeline.deployment.client import EXIT_MODEL_REFUSED, EXIT_REGISTRY_UNAVAILABLE
 from ml_pipeline.errors import PermanentError, TransientError
 from ml_pipeline.failures.classification import is_transient
 
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             server.last_error = str(exc)
             log.exception("first load failed")
             if args.version:  # a pinned (staging) server has nothing else to serve: exit, so its caller fails fast
-                os._exit(3)
+                os._exit(EXIT_REGISTRY_UNAVAILABLE if is_transient(exc) else EXIT_MODEL_REFUSED)
         if not args.version:
             server.poll(args.poll_seconds)
 

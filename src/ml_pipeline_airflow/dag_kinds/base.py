@@ -7,6 +7,7 @@ for every kind alike. Adding a DAG kind is one module that defines a ``DagKind``
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG
 
     from ml_pipeline.config import ModelConfig
+
+
+MAX_DAG_ID_LENGTH = 250  # Airflow's limit
 
 
 def _always(config: ModelConfig) -> bool:
@@ -47,5 +51,9 @@ class DagKind:
         return f"{self.prefix}_{model_name}"
 
     def error_dag_id(self, config_path: Path) -> str:
-        """The dag id under which an unreadable config file shows its error."""
-        return self.dag_id("".join(c if c.isalnum() or c in "_-." else "_" for c in config_path.stem))
+        """The dag id under which an unreadable config file shows its error (shortened to Airflow's limit)."""
+        dag_id = self.dag_id("".join(c if c.isalnum() or c in "_-." else "_" for c in config_path.stem))
+        if len(dag_id) <= MAX_DAG_ID_LENGTH:
+            return dag_id
+        digest = hashlib.sha256(dag_id.encode()).hexdigest()[:8]
+        return f"{dag_id[:MAX_DAG_ID_LENGTH - 9]}_{digest}"

@@ -38,6 +38,7 @@ def build_deployment_dag(config: ModelConfig, path: Path) -> DAG:
         description=f"Gate, canary, promote and watch each new {config.model_name} challenger",
         schedule=[challenger_asset(config)],
         catchup=False,
+        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
         max_active_runs=1,
         tags=["ml", "deployment", config.model_name],
         default_args=default_args(config),

@@ -25,6 +25,7 @@ def build_feature_dag(config: ModelConfig, path: Path) -> DAG:
         description=f"Compute {config.model_name}'s features into the feature store",
         schedule=timetable(config.feature_store.schedule),
         catchup=False,
+        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
         max_active_runs=1,
         tags=["ml", "features", config.model_name],
         default_args=default_args(config),

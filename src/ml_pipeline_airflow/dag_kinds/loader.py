@@ -36,14 +36,22 @@ def build_dags(kind: DagKind, directory: Path | None = None) -> dict[str, DAG]:
                 dags[dag_id] = kind.build(config, path)
         except Exception as exc:  # noqa: BLE001 - one model's bad config must never hide the others' DAGs
             log.exception("cannot build %s DAG of %s", kind.name, path)
-            dags[dag_id] = build_config_error_dag(dag_id, kind, _message(path, exc))
+            _show_error(dags, dag_id, kind, _message(path, exc))
     if kind.shows_unreadable_configs:
         for path, error in errors.items():
             dag_id = kind.error_dag_id(path)
             if wanted in (None, dag_id) and dag_id not in dags:
                 log.error("skipping model config %s", error)
-                dags[dag_id] = build_config_error_dag(dag_id, kind, error)
+                _show_error(dags, dag_id, kind, error)
     return dags
+
+
+def _show_error(dags: dict[str, DAG], dag_id: str, kind: DagKind, error: str) -> None:
+    """Add the config-error DAG of ``dag_id``; should even that fail, log it and go on with the other models."""
+    try:
+        dags[dag_id] = build_config_error_dag(dag_id, kind, error)
+    except Exception:  # noqa: BLE001 - the last line of defence of every other model's DAGs
+        log.exception("cannot show the config error of %s as a DAG either: %s", dag_id, error)
 
 
 def _message(path: Path, exc: Exception) -> str:
@@ -54,7 +62,7 @@ def _message(path: Path, exc: Exception) -> str:
 
 def build_config_error_dag(dag_id: str, kind: DagKind, error: str) -> DAG:
     """A DAG that shows a config's error in the UI and fails with it when triggered."""
-    with DAG(dag_id=dag_id, description=f"CONFIG ERROR: {error}"[:500], schedule=None,
+    with DAG(dag_id=dag_id, description=f"CONFIG ERROR: {error}"[:500], schedule=None, auto_register=False,
              tags=["ml", kind.name, CONFIG_ERROR_TAG],
              doc_md=f"### Config error ({kind.name})\n\n```\n{error}\n```\n\nFix the file, then check it with "
                     "`ml-pipeline check-config`; the DAG comes back at the next parse.") as dag:

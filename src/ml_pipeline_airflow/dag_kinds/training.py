@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
 
 from ml_pipeline.config import ConfigError, ModelConfig
+from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import (
     challenger_asset,
@@ -30,7 +31,7 @@ from ml_pipeline_airflow.tasks import features, training
 
 def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     """The model's training DAG; ``ConfigError`` when its training could never start on this platform."""
-    problem = pool_problem(config.training.device, config.training.pool, platform_gpus())
+    problem = pool_problem(_device(config), config.training.pool, platform_gpus())
     if problem:
         raise ConfigError(f"{path}: {problem}")
     alerts = config.alerts
@@ -39,6 +40,7 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         description=config.description or f"Train {config.model_name}",
         schedule=_schedule(config),
         catchup=False,
+        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
         max_active_runs=1,
         tags=["ml", "training", config.model_name],
         default_args=default_args(config),
@@ -73,9 +75,14 @@ def _train_model(config: ModelConfig):
     When the pool is full, higher-priority models train first (``absolute``: the weight is the config's, not
     summed over downstream tasks).
     """
-    pool = training_pool(config.training.device, config.training.pool, platform_gpus())
+    pool = training_pool(_device(config), config.training.pool, platform_gpus())
     return training.train_model.override(pool=pool, priority_weight=config.training.priority_weight,
                                          weight_rule="absolute")
+
+
+def _device(config: ModelConfig) -> str:
+    """The device the model's training may ask for: an estimator that trains on the CPU only never takes a GPU slot."""
+    return config.training.device if get_estimator(config.model_type).supports_gpu else "cpu"
 
 
 def _partitioned_inputs(config: ModelConfig, cfg: str) -> tuple[XComArg, XComArg]:

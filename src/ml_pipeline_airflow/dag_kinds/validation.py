@@ -31,6 +31,7 @@ def build_validation_dag(config: ModelConfig, path: Path) -> DAG:
         description=f"Validate each new partition of {config.model_name}'s data",
         schedule=timetable(validation_schedule(config, path)),
         catchup=False,
+        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
         max_active_runs=1,
         tags=["ml", "data-validation", config.model_name],
         default_args=default_args(config),

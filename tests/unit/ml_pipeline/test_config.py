@@ -61,3 +61,16 @@ def test_a_gpu_for_an_estimator_that_trains_on_the_cpu_only_is_refused_naming_th
         load_model_config(path)
     assert load_model_config(write_variant(tmp_path, model_type="xgboost", training__device="gpu"))
     assert load_model_config(write_variant(tmp_path, model_type="lightgbm", training__device="auto"))
+
+
+@pytest.mark.parametrize(("cron", "message"), [
+    ("not a cron", "is not a cron expression"), ("0 0 31 2 *", "never fires"), ("0 2 * * * *", "five fields"),
+])
+def test_a_schedule_airflow_could_not_follow_is_refused_naming_the_field(tmp_path, cron, message):
+    with pytest.raises(ConfigError, match=rf"field 'schedule': .*{message}"):
+        load_model_config(write_variant(tmp_path, schedule=cron))
+
+
+@pytest.mark.parametrize("cron", ["@daily", "@annually", "*/15 * * * *", "0 3 * * MON-FRI", None])
+def test_crons_and_presets_airflow_schedules_by_are_accepted(tmp_path, cron):
+    assert load_model_config(write_variant(tmp_path, schedule=cron)).schedule == cron

@@ -103,9 +103,11 @@ def test_training_takes_its_pool_and_priority_from_the_config(tmp_path, monkeypa
     assert dags["ml_training_auto_model"].get_task("train_model").pool == "training"
     assert dags["ml_training_auto_model"].get_task("load_data").pool == "default_pool"
     monkeypatch.setenv("ML_PLATFORM_GPUS", "2")  # the platform has GPUs: auto takes the gpu pool, cpu never does
+    write_model(tmp_path, "cpu_only_estimator", model_type="lightgbm")  # device auto, but LightGBM is CPU-only
     dags = build_all_training_dags(tmp_path)
     assert dags["ml_training_auto_model"].get_task("train_model").pool == "gpu"
     assert dags["ml_training_cpu_model"].get_task("train_model").pool == "training"
+    assert dags["ml_training_cpu_only_estimator"].get_task("train_model").pool == "training"
 
 
 def test_a_gpu_model_on_a_platform_without_gpus_is_a_config_error_not_a_task_waiting_forever(tmp_path, monkeypatch):
@@ -182,3 +184,48 @@ def test_only_the_dag_airflow_asks_for_is_built(configs, monkeypatch):
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "ml_training_model_1")  # as when a task runs
     assert sorted(build_dags(TRAINING, configs)) == ["ml_training_model_1"]
     assert build_dags(DEPLOYMENT, configs) == {}
+
+
+def test_a_dag_that_fails_inside_its_with_block_never_reaches_a_dagbag_half_built(configs, tmp_path):
+    """Airflow registers every DAG whose ``with`` block exits, even by an exception: the loader's must not be."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag_file = tmp_path / "dags" / "deployment_dags.py"
+    dag_file.parent.mkdir()
+    dag_file.write_text(f"""
+from pathlib import Path
+from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, build_dags, loader
+
+real = loader.load_model_configs
+
+
+def overflowing(paths):  # model_1's watch as an older check-config let it through
+    configs, errors = real(paths)
+    for path, config in configs.items():
+        if config.model_name == "model_1":
+            watch = config.deployment.watch.model_copy(update={{"timeout_hours": 1e300}})
+            configs[path] = config.model_copy(update={{"deployment": config.deployment.model_copy(
+                update={{"watch": watch}})}})
+    return configs, errors
+
+
+loader.load_model_configs = overflowing
+globals().update(build_dags(DEPLOYMENT, Path({str(configs)!r})))
+loader.load_model_configs = real
+""")
+    for _ in range(3):  # which of two same-id DAGs a DagBag keeps varied from parse to parse
+        dagbag = DagBag(dag_folder=str(dag_file.parent))
+        assert dagbag.import_errors == {}
+        broken = dagbag.dags["model_deployment_model_1"]
+        assert CONFIG_ERROR_TAG in broken.tags and broken.task_ids == ["report_config_error"]
+        assert "roll_back" in dagbag.dags["model_deployment_model_0"].task_ids
+
+
+def test_a_config_error_dag_id_stays_within_airflows_limit_and_names_are_bounded(configs):
+    (configs / f"{'x' * 245}.yaml").write_text("model_name: [unclosed\n")
+    dags = build_dags(TRAINING, configs)
+    [error_id] = [d for d in dags if d.startswith("ml_training_xxx")]
+    assert len(error_id) == 250 and CONFIG_ERROR_TAG in dags[error_id].tags
+    write_model(configs, "m" * 201)  # its DAG ids would pass Airflow's limit: refused as a config error
+    long_name = build_dags(DEPLOYMENT, configs)["model_deployment_" + "m" * 201]
+    assert CONFIG_ERROR_TAG in long_name.tags and "field 'model_name'" in long_name.description

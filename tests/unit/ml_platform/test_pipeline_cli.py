@@ -92,3 +92,13 @@ def test_platform_dag_ids_come_from_the_dag_kinds():
 
     assert deployment_ops.deployment_dag_id("fraud_detection") == "model_deployment_fraud_detection"
     assert dag_ids("churn") == ("feature_engineering_churn", "ml_training_churn", "model_deployment_churn")
+
+
+def test_deployments_with_mlflow_down_says_so_instead_of_not_registered(monkeypatch, capsys):
+    from ml_pipeline.deployment.client import free_port
+
+    monkeypatch.setenv("ML_PLATFORM_MLFLOW_PORT", str(free_port()))  # nobody listens there
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert main(["deployments", "fraud_detection"]) == 1
+    out, err = capsys.readouterr()
+    assert "not registered yet" not in out and "cannot read fraud_detection's aliases" in err

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from ml_pipeline.config import CanaryConfig
 from ml_pipeline.deployment import history as hist
-from ml_pipeline.deployment.client import ServingClient, ServingError
+from ml_pipeline.deployment.client import EXIT_REGISTRY_UNAVAILABLE, ServingClient, ServingError
+from ml_pipeline.errors import TransientError
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.deployment.changes import deployment_event
 from ml_pipeline.pipelines.deployment.errors import DeploymentError
@@ -60,6 +61,7 @@ def run_canary(ctx: RunContext, evaluation: Evaluation, launch: StagingLauncher)
 
     Raises:
         DeploymentError: The instance never became healthy, or a check failed (the message has the numbers).
+        TransientError: The instance could not reach the registry to load the challenger: nothing is decided.
     """
     canary, version = ctx.config.deployment.canary, evaluation["challenger"]["version"]
     if not canary.enabled:
@@ -70,6 +72,9 @@ def run_canary(ctx: RunContext, evaluation: Evaluation, launch: StagingLauncher)
         try:
             client.wait_healthy(canary.startup_timeout_seconds, server.process, version)
         except ServingError as exc:
+            if server.process is not None and server.process.poll() == EXIT_REGISTRY_UNAVAILABLE:
+                raise TransientError(f"canary: staging instance of v{version} could not reach the registry to load "
+                                     f"the model; log {server.log_path}: {_tail(server.log_path)}") from exc
             raise DeploymentError(f"canary: staging instance of v{version} never became healthy: {exc}; "
                                   f"log {server.log_path}: {_tail(server.log_path)}") from exc
         latencies, errors, worst = _send_requests(client, sample.rows, sample.expected(version) or [], canary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ml_pipeline.deployment import history as hist
+from ml_pipeline.failures.classification import is_transient
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.deployment.changes import deployment_event, publish_change
 from ml_pipeline.pipelines.deployment.errors import RegistryStateError
@@ -15,7 +16,8 @@ from ml_pipeline.pipelines.deployment.verification import check_production
 def roll_back(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation, reason: str) -> RollbackResult:
     """Put the champion of before this deployment back (aliases and serving), verify it, record why.
 
-    A rollback that fails is recorded (``rollback_failed``) and raised: a human must act, or a retry will.
+    A rollback that fails for good is recorded (``rollback_failed``) and raised: a human must act. A transient
+    failure (MLflow or production unreachable) is only raised: the task's retry finishes the rollback.
     """
     to = (evaluation["champion"] or {}).get("version")
     bad = evaluation["challenger"]["version"]
@@ -24,8 +26,9 @@ def roll_back(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation,
         _go_back(ctx, target, registry, bad, to, reason)
         verified = check_production(ctx, target, registry, to, evaluation)
     except Exception as exc:
-        target.history().record(deployment_event(ctx, hist.ROLLBACK_FAILED, bad, to,
-                                                 f"{reason}; rollback failed: {exc}"))
+        if not is_transient(exc):
+            target.history().record(deployment_event(ctx, hist.ROLLBACK_FAILED, bad, to,
+                                                     f"{reason}; rollback failed: {exc}"))
         raise
     return {"from": bad, "to": to, "reason": reason, "verified": verified}
 
@@ -67,10 +70,12 @@ def restore_champion(registry: ModelRegistry, history: hist.DeploymentHistory, t
     if to is None:
         if current is not None:
             registry.remove_champion()
-    elif current is None or current.version != to:
+        return
+    if current is None or current.version != to:
         registry.move_champion(to)
-        previous = history.champion_before(registry.name, to)
-        registry.set_previous_champion(previous if previous != left else None)
+    # Always, not only when champion moved: a retry after a failure between the two moves must still fix it.
+    previous = history.champion_before(registry.name, to)
+    registry.set_previous_champion(previous if previous != left else None)
 
 
 def _go_back(ctx: RunContext, target: DeploymentTarget, registry: ModelRegistry, left: str | None, to: str | None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ml_pipeline.deployment.client import ServingClient, ServingError
+from ml_pipeline.errors import TransientError
+from ml_pipeline.failures.classification import is_transient
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.deployment.errors import DeploymentError
 from ml_pipeline.pipelines.deployment.holdout import SMOKE_ROWS, smoke_sample
@@ -30,7 +32,7 @@ def check_production(ctx: RunContext, target: DeploymentTarget, registry: ModelR
 
     Raises:
         DeploymentError: The registry or production disagree, production fails, or a score differs from offline.
-        TransientError: MLflow is unreachable: nothing is concluded.
+        TransientError: MLflow or production is unreachable (or answers 429/5xx): nothing is concluded.
     """
     champion = registry.champion()
     if (champion.version if champion else None) != version:
@@ -48,6 +50,8 @@ def check_production(ctx: RunContext, target: DeploymentTarget, registry: ModelR
         answer = client.predict(sample.rows[:SMOKE_ROWS])
         health = client.health()
     except ServingError as exc:
+        if is_transient(exc):  # unreachable, timed out, 503: retried; only the retries' end starts a rollback
+            raise TransientError(f"production {target.endpoint_url} cannot be verified now: {exc}") from exc
         raise DeploymentError(f"production {target.endpoint_url} failed verification of v{version}: {exc}") from exc
     if answer["version"] != version or health.get("version") != version:
         raise DeploymentError(f"production answered with v{answer['version']} (health: {health}), not v{version}")

@@ -90,13 +90,21 @@ def _load_partition(ctx: RunContext, uri: str) -> tuple[pl.DataFrame, str, dt.da
 
 def combine_partitions(ctx: RunContext, loaded: list[LoadedSnapshot],
                        features: list[FeatureTable]) -> CombinedPartitions:
-    """Join the per-partition results into one snapshot reference and one feature table for training."""
+    """Join the per-partition results into one snapshot reference and one feature table for training.
+
+    The combined snapshot is every slice's rows (``partition`` None: all values), in the order of their values;
+    its hash covers the slices' hashes in that order, its positive rate is the slices' weighted by their rows.
+    """
     order = sorted(range(len(loaded)), key=lambda i: str(loaded[i]["partition"]))
     frames = [read_parquet(features[i]["features_uri"]) for i in order]
     table = pl.concat(frames, how="vertical_relaxed")
     digest = hashlib.sha256("".join(loaded[i]["data_hash"] for i in order).encode()).hexdigest()
+    rows = sum(part["rows"] for part in loaded)
+    rates = [(part["positive_rate"], part["rows"]) for part in loaded]
+    positive_rate = (sum(rate * n for rate, n in rates) / rows
+                     if rows and all(rate is not None for rate, _ in rates) else None)
     combined: Snapshot = {"snapshot_uri": ",".join(loaded[i]["snapshot_uri"] for i in order), "data_hash": digest,
-                "rows": sum(part["rows"] for part in loaded), "partitions": loaded[0]["partitions"],
-                "positive_rate": None, "partition": None}
+                          "rows": rows, "partitions": loaded[0]["partitions"], "positive_rate": positive_rate,
+                          "partition": None}
     uri = write_parquet(table, ctx.artifact_uri("features.parquet"))
     return {"loaded": combined, "features": {"features_uri": uri, "rows": table.height}}

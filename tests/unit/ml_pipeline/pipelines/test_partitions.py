@@ -41,3 +41,15 @@ def test_a_failing_partition_is_named_in_the_error(ctx):
     expected = r"transactions/2026-11-20 \[region=latam\]:\n.*no_such_column: schema.required:no_such_column"
     with pytest.raises(DataValidationError, match=expected):
         training.validate_data(broken, loaded)
+
+
+def test_combined_slices_are_every_row_with_the_weighted_positive_rate(ctx):
+    loaded = [training.load_data(ctx, value) for value in ("latam", "apac")]  # out of order on purpose
+    features = [training.engineer_features(ctx, part) for part in loaded]
+    combined = training.combine_partitions(ctx, loaded, features)
+    rows = sum(part["rows"] for part in loaded)
+    assert combined["loaded"]["rows"] == combined["features"]["rows"] == rows
+    assert combined["loaded"]["partition"] is None and combined["loaded"]["snapshot_uri"].split(",") == [
+        loaded[1]["snapshot_uri"], loaded[0]["snapshot_uri"]]  # in the order of the values: apac, latam
+    expected = sum(part["positive_rate"] * part["rows"] for part in loaded) / rows
+    assert combined["loaded"]["positive_rate"] == pytest.approx(expected)

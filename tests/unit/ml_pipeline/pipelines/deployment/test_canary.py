@@ -35,3 +35,33 @@ def test_a_disabled_canary_starts_nothing(ctx, evaluation):
 
     assert run_canary(with_deployment(ctx, canary={"enabled": False}), evaluation, no_launch) == {
         "skipped": "deployment.canary.enabled is false"}
+
+
+def test_a_staging_server_that_cannot_reach_the_registry_is_retried_not_a_rejected_challenger(ctx, evaluation,
+                                                                                                tmp_path):
+    """The real model server, pinned to a version, against a registry nobody answers: exit 75, then TransientError."""
+    import contextlib
+    import os
+    import subprocess
+
+    from ml_pipeline.deployment.client import free_port, serving_argv
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.pipelines.deployment import StagingServer
+
+    port, log_path = free_port(), tmp_path / "staging.log"
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+    @contextlib.contextmanager
+    def launch(model, version, tracking_uri):
+        argv = serving_argv(model, port, f"http://127.0.0.1:{free_port()}", version=version)  # nobody listens
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
+        finally:
+            process.kill()
+            process.wait()
+
+    with pytest.raises(TransientError, match="could not reach the registry"):
+        run_canary(with_deployment(ctx, canary={"startup_timeout_seconds": 120}), evaluation, launch)
+    assert "first load failed" in log_path.read_text()  # it did try, and said why in its log

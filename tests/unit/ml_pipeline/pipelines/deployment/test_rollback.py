@@ -84,3 +84,23 @@ def test_a_manual_rollback_the_registry_cannot_take_is_refused(ctx, registry, hi
     with pytest.raises(RegistryStateError, match=message):
         rollback_to(ctx, target(history, None), to_version, "manual rollback")
     assert history.events(MODEL) == []
+
+
+def test_a_rollback_that_production_cannot_take_now_is_retried_not_recorded_as_failed(ctx, evaluation, registry,
+                                                                                       history):
+    from ml_pipeline.errors import TransientError
+
+    registry.move_champion(VERSION)
+    with StubModelServer(VERSION, offline_score, reload_status=503) as server, pytest.raises(TransientError):
+        roll_back(ctx, target(history, server.url), evaluation, "verification failed")
+    assert "rollback_failed" not in [e.action for e in history.events(MODEL)]
+
+
+def test_a_retried_rollback_still_moves_previous_champion_off_the_version_it_left(ctx, evaluation, registry,
+                                                                                  history):
+    registry.move_champion(VERSION)
+    registry.move_champion("6")  # a first try moved champion back, then failed before fixing previous_champion
+    assert registry.aliases["previous_champion"] == VERSION
+    with StubModelServer("6", offline_score) as server:
+        roll_back(ctx, target(history, server.url), evaluation, "verification failed")
+    assert registry.aliases["champion"] == "6" and registry.aliases.get("previous_champion") != VERSION

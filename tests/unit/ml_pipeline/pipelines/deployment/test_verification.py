@@ -32,3 +32,15 @@ def test_a_registry_only_model_checks_the_alias_alone(ctx, evaluation, promoted,
 def test_production_that_disagrees_fails_verification(ctx, evaluation, promoted, history, served, score, message):
     with StubModelServer(served, score) as server, pytest.raises(DeploymentError, match=message):
         verify(ctx, target(history, server.url), evaluation, VERSION)
+
+
+def test_production_that_cannot_be_reached_or_answers_503_is_retried_not_rolled_back(ctx, evaluation, promoted,
+                                                                                     history):
+    from ml_pipeline.deployment.client import free_port
+    from ml_pipeline.errors import TransientError
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # connection refused: a restart, a network blip
+    with pytest.raises(TransientError, match="cannot be verified now"):
+        verify(ctx, target(history, nobody), evaluation, VERSION)
+    with StubModelServer(VERSION, offline_score, healthy=False) as server, pytest.raises(TransientError):
+        verify(ctx, target(history, server.url), evaluation, VERSION)  # /health answers 503
