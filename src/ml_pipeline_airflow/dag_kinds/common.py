@@ -27,6 +27,17 @@ def default_args(config: ModelConfig) -> dict:
                                                      alerts.email_connection, list(alerts.email_to))]}
 
 
+def dag_arguments(config: ModelConfig, kind_tag: str) -> dict:
+    """What every model DAG of every kind is built with: one run at a time, no catch-up, the model's tags, alerts.
+
+    ``auto_register=False``: Airflow would otherwise register a DAG whose ``with`` block raised half-way, beside the
+    config-error DAG the loader builds instead; the loader hands Airflow exactly the DAGs it returns.
+    """
+    return {"catchup": False, "auto_register": False, "max_active_runs": 1,
+            "tags": ["ml", kind_tag, config.model_name], "default_args": default_args(config),
+            "on_failure_callback": run_failure_alert(config)}
+
+
 def run_failure_alert(config: ModelConfig) -> DagRunFailureAlert:
     """The DAG-level alert of a failed run (on top of the task-level ones)."""
     alerts = config.alerts

@@ -13,7 +13,7 @@ from airflow.sdk import DAG, Param, XComArg
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
-from ml_pipeline_airflow.dag_kinds.common import challenger_asset, default_args, run_failure_alert
+from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments
 from ml_pipeline_airflow.dag_kinds.docs import deployment_doc
 from ml_pipeline_airflow.tasks import deployment
 
@@ -37,12 +37,7 @@ def build_deployment_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=DEPLOYMENT.dag_id(config.model_name),
         description=f"Gate, canary, promote and watch each new {config.model_name} challenger",
         schedule=[challenger_asset(config)],
-        catchup=False,
-        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
-        max_active_runs=1,
-        tags=["ml", "deployment", config.model_name],
-        default_args=default_args(config),
-        on_failure_callback=run_failure_alert(config),
+        **dag_arguments(config, "deployment"),
         params=dict(PARAMS),
         doc_md=deployment_doc(config, path, TRAINING.dag_id(config.model_name)),
     ) as dag:

@@ -11,7 +11,7 @@ from airflow.sdk import DAG
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
-from ml_pipeline_airflow.dag_kinds.common import default_args, feature_asset, run_failure_alert, timetable
+from ml_pipeline_airflow.dag_kinds.common import dag_arguments, feature_asset, timetable
 from ml_pipeline_airflow.dag_kinds.docs import feature_doc
 from ml_pipeline_airflow.tasks import features
 
@@ -24,12 +24,7 @@ def build_feature_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=FEATURES.dag_id(config.model_name),
         description=f"Compute {config.model_name}'s features into the feature store",
         schedule=timetable(config.feature_store.schedule),
-        catchup=False,
-        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
-        max_active_runs=1,
-        tags=["ml", "features", config.model_name],
-        default_args=default_args(config),
-        on_failure_callback=run_failure_alert(config),
+        **dag_arguments(config, "features"),
         doc_md=feature_doc(config, path, TRAINING.dag_id(config.model_name)),
     ) as dag:
         cfg = str(path)

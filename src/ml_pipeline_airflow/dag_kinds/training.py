@@ -14,13 +14,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
 from ml_pipeline.config import ConfigError, ModelConfig
 from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline_airflow.dag_kinds.base import DagKind
-from ml_pipeline_airflow.dag_kinds.common import (
-    challenger_asset,
-    default_args,
-    feature_asset,
-    run_failure_alert,
-    timetable,
-)
+from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments, feature_asset, timetable
 from ml_pipeline_airflow.dag_kinds.docs import training_doc
 from ml_pipeline_airflow.notifications.alerts import deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
@@ -39,14 +33,9 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=TRAINING.dag_id(config.model_name),
         description=config.description or f"Train {config.model_name}",
         schedule=_schedule(config),
-        catchup=False,
-        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
-        max_active_runs=1,
-        tags=["ml", "training", config.model_name],
-        default_args=default_args(config),
         deadline=deadline_alerts(config.model_name, alerts.deadline_minutes, alerts.slack_connection,
                                  alerts.email_connection, list(alerts.email_to)),
-        on_failure_callback=run_failure_alert(config),
+        **dag_arguments(config, "training"),
         doc_md=training_doc(config, path),
     ) as dag:
         cfg = str(path)

@@ -13,7 +13,7 @@ from airflow.sdk import DAG, Param
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
-from ml_pipeline_airflow.dag_kinds.common import default_args, run_failure_alert, timetable
+from ml_pipeline_airflow.dag_kinds.common import dag_arguments, timetable
 from ml_pipeline_airflow.dag_kinds.docs import validation_doc
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.runtime import PARTITION_LABEL
@@ -30,12 +30,7 @@ def build_validation_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=VALIDATION.dag_id(config.model_name),
         description=f"Validate each new partition of {config.model_name}'s data",
         schedule=timetable(validation_schedule(config, path)),
-        catchup=False,
-        auto_register=False,  # the loader hands it to Airflow, or its config-error DAG instead
-        max_active_runs=1,
-        tags=["ml", "data-validation", config.model_name],
-        default_args=default_args(config),
-        on_failure_callback=run_failure_alert(config),
+        **dag_arguments(config, "data-validation"),
         params={"partition_date": Param(None, type=["null", "string"], format="date",
                                         description="validate this day's partition (YYYY-MM-DD); "
                                                     "default: the run's date")},
