@@ -70,10 +70,14 @@ class LoadedModel:
 
 
 def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Load version ``version`` of registered model ``name`` and score a smoke row; ``ModelLoadError`` if not.
+    """Load version ``version`` of registered model ``name`` and score a smoke row.
 
     Any estimator's model loads the same way: the registry adapter trusts the types of the estimator that the
     model's MLmodel file names (``registry.load_model``).
+
+    Raises:
+        ModelLoadError: The version cannot be served (refused types, no signature, a failing smoke row).
+        TransientError: The registry could not be reached or failed: try again later.
     """
     import mlflow  # noqa: I001
     from mlflow import MlflowClient
@@ -88,6 +92,8 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         signature = info.signature
         model = registry.load_model(tracking_uri, uri)
     except Exception as exc:
+        if is_transient(exc):  # the registry unreachable or failing: not the version's fault, load it later
+            raise TransientError(f"cannot load {uri} now: {type(exc).__name__}: {str(exc)[:500]}") from exc
         raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
     if signature is None or signature.inputs is None:
         raise ModelLoadError(f"{uri} was logged without an input signature: serving cannot check request rows "
@@ -140,11 +146,9 @@ class ModelServer:
             elif target != before:
                 try:
                     self.current = load_version(self.tracking_uri, self.name, target)
-                except ModelLoadError as exc:
+                except (ModelLoadError, TransientError) as exc:
                     self.last_error = str(exc)
                     log.error("keeping v%s: %s", before, exc)
-                    if exc.__cause__ is not None and is_transient(exc.__cause__):  # e.g. MLflow went down
-                        raise TransientError(f"cannot load v{target} now, will retry: {exc}") from exc
                     raise
                 self.last_error = None
                 log.info("serving %s v%s (was v%s)", self.name, target, before)

@@ -103,7 +103,3 @@ class Estimator(ABC):
         """The library pinned as installed, for the model's MLflow environment."""
         name = self.distribution()
         return [f"{name}=={importlib.metadata.version(name)}"]
-
-    def preload(self) -> tuple[str, ...]:
-        """The modules a task process would import to train or load this estimator's models."""
-        return self.preload_modules

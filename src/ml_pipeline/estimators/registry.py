@@ -52,7 +52,8 @@ def check_model_type(model_type: str) -> str:
 
 def preload_modules() -> list[str]:
     """What every registered estimator's task processes import, once each, in registry order."""
-    return list(dict.fromkeys(module for estimator in ESTIMATORS.values() for module in estimator.preload()))
+    return list(dict.fromkeys(module for estimator in ESTIMATORS.values()
+                               for module in estimator.preload_modules))
 
 
 ModelType = Annotated[str, AfterValidator(check_model_type)]

@@ -53,7 +53,7 @@ class ModelRegistry:
     def challenger(self, version: str | None = None) -> ModelVersion | None:
         """Version ``version``, or without one the version aliased ``challenger``; None when there is none."""
         if version:
-            return _adapter().model_version(self.client, self.name, version)
+            return self.version(version)
         return _adapter().alias_version(self.client, self.name, _adapter().CHALLENGER)
 
     def version(self, version: str) -> ModelVersion | None:
