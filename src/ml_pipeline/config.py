@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -162,6 +162,52 @@ class FeatureStoreConfig(_Strict):
                                                     "then fails")
 
 
+class FeatureThresholds(_Strict):
+    """Drift levels of one feature (or of every feature): below ``warn`` stable, from ``alert`` on drifted."""
+
+    warn: float = Field(default=0.1, gt=0, le=10.0)
+    alert: float = Field(default=0.25, gt=0, le=10.0)
+    method: Literal["psi", "wasserstein"] = Field(
+        default="psi", description="psi: PSI over the reference's bins; wasserstein (numeric features): distance "
+                                   "in reference standard deviations, for smooth aggregates whose PSI is noisy")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeatureThresholds:
+        if self.alert < self.warn:
+            raise ValueError(f"alert ({self.alert}) is below warn ({self.warn}): alert must be at least warn")
+        return self
+
+
+RetrainCause = Literal["drift", "decay"]
+
+
+class MonitoringConfig(_Strict):
+    """The champion watched in production: input and prediction drift, live performance, retraining on evidence."""
+
+    schedule: Cron = Field(default="15 * * * *", description="cron of model_monitoring_<model> (UTC, default "
+                                                                "hourly); null: only when triggered")
+    window_hours: float = Field(default=24, gt=0, le=24 * 30,
+                                description="newest landed data (and logged predictions) judged on")
+    thresholds: FeatureThresholds = Field(default_factory=FeatureThresholds,
+                                          description="PSI levels of every feature (credit-scoring convention)")
+    features: dict[str, FeatureThresholds] = Field(default_factory=dict,
+                                                   description="per-feature PSI levels, over `thresholds`")
+    drift_share: float = Field(default=0.3, gt=0, le=1.0,
+                               description="dataset drift when this share of features (or more) is at alert level")
+    max_auc_drop: float = Field(default=0.05, ge=0, le=1.0,
+                                description="decay: live AUC this far below the champion's holdout AUC")
+    min_labelled_rows: int = Field(default=500, ge=1, le=10_000_000,
+                                   description="labelled rows needed before live performance is judged")
+    min_rows: int = Field(default=200, ge=1, le=10_000_000,
+                          description="rows a window needs to be judged; fewer: the check is skipped, said why")
+    entity_key: str | None = Field(default=None, description="request field that identifies a row (e.g. "
+                                                             "transaction_id): joins logged predictions to labels")
+    retrain_on: list[RetrainCause] = Field(default_factory=lambda: ["drift", "decay"],
+                                           description="causes that request a retraining; [] never retrains")
+    retrain_cooldown_hours: float = Field(default=24, ge=0, le=24 * 90,
+                                          description="after a retraining request, none for this long")
+
+
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
@@ -181,6 +227,7 @@ class ModelConfig(_Strict):
     deployment: DeploymentConfig = DeploymentConfig()
     alerts: AlertsConfig = AlertsConfig()
     feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     validation: dict[str, Any] | None = Field(
         default=None, description="This model's data validation rules, merged over the defaults (docs: "
                                   "DAG_REFERENCE.md#data-validation-rules); `ml-pipeline check-config` checks them.")
@@ -192,6 +239,14 @@ class ModelConfig(_Strict):
         if self.training.device == "gpu" and not get_estimator(self.model_type).supports_gpu:
             raise ValueError(f"field 'training.device': gpu, but model_type {self.model_type} trains on the CPU "
                              "only; set training.device to auto or cpu")
+        return self
+
+    @model_validator(mode="after")
+    def _monitored_features_exist(self) -> ModelConfig:
+        unknown = sorted(set(self.monitoring.features) - set(self.data.features))
+        if unknown:
+            raise ValueError(f"field 'monitoring.features': {unknown} are not in data.features "
+                             f"{self.data.features}; thresholds can be set only for the model's features")
         return self
 
     @property

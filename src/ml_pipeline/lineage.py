@@ -47,8 +47,12 @@ def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
 
 
 def lineage_tags(*, partitions: list[str], data_hash: str, snapshot_uri: str, config_hash: str,
-                 config_path: str, dag_id: str, run_id: str, model_type: str) -> dict[str, str]:
-    """The tags every MLflow run and model version of a pipeline carries; ``model_type`` adds its library's version."""
+                 config_path: str, dag_id: str, run_id: str, model_type: str,
+                 trigger: str = "manual") -> dict[str, str]:
+    """The tags every MLflow run and model version of a pipeline carries; ``model_type`` adds its library's version.
+
+    ``trigger`` says what started the run (``schedule``, ``manual``, ``features``, ``drift``, ``decay``).
+    """
     from ml_pipeline.estimators.registry import get_estimator
 
     tags = {
@@ -60,6 +64,7 @@ def lineage_tags(*, partitions: list[str], data_hash: str, snapshot_uri: str, co
         "lineage.dag_id": dag_id,
         "lineage.run_id": run_id,
         "lineage.model_type": model_type,
+        "lineage.trigger": trigger,
     }
     tags.update({f"lineage.code.{k}": v for k, v in code_version().items()})
     versions = package_versions(get_estimator(model_type).distributions)

@@ -41,7 +41,8 @@ def run_context(config_path: str) -> RunContext:
     return RunContext(config, Path(config_path), run_date(context), to_uri(lake),
                       MlflowHook().tracking_uri, dag_run.dag_id, dag_run.run_id,
                       uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")),
-                      feature_store=FeatureStoreHook().settings if config.uses_feature_store else None)
+                      feature_store=FeatureStoreHook().settings if config.uses_feature_store else None,
+                      trigger=run_trigger(context))
 
 
 def run_date(context: Any) -> dt.date:
@@ -57,6 +58,20 @@ def run_date(context: Any) -> dt.date:
         if days:
             return max(dt.date.fromisoformat(day) for day in days)
     return (dag_run.logical_date or dag_run.run_after).date()
+
+
+def run_trigger(context: Any) -> str:
+    """What started the run: ``schedule``, ``manual``, or for an asset-triggered run what its events say.
+
+    A monitoring check's retraining request carries its cause (``drift``/``decay``) as the event's ``trigger``;
+    a feature update carries none (``features``).
+    """
+    dag_run = context["dag_run"]
+    if dag_run.run_type != "asset_triggered":
+        return {"scheduled": "schedule"}.get(str(dag_run.run_type), str(dag_run.run_type))
+    causes = sorted({(event.extra or {}).get("trigger") for events in context["triggering_asset_events"].values()
+                     for event in events} - {None})
+    return "+".join(causes) if causes else "features"
 
 
 def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:

@@ -179,9 +179,6 @@ def components(layout: Layout) -> list[Component]:
     sinks = [Component("alert-sinks", [sys.executable, "-m", "ml_platform.alert_sinks", "--http-port",
                                        str(layout.slack_sink_port), "--smtp-port", str(layout.smtp_sink_port),
                                        "--store", str(layout.alerts_file)])]
-    # One server per model endpoint: it serves the champion as soon as there is one, and follows the alias.
-    serving = [Component(f"serving-{name}", serving_argv(model, port, layout.mlflow_url))
-               for name, (model, port) in layout.serving_endpoints().items()]
     return embedded_database + sinks + [
         # MLflow 3.17's server starts seven job-queue consumers (GenAI scorers, trace rollups) we never use: ~40 s
         # of CPU at start and 2 GB of memory on a 2-core machine
@@ -198,8 +195,24 @@ def components(layout: Layout) -> list[Component]:
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),
         *celery_workers(layout),
-        *serving,
+        *serving_components(layout),
     ]
+
+
+def serving_components(layout: Layout) -> list[Component]:
+    """One server per model endpoint: it serves the champion as soon as there is one, and follows the alias.
+
+    Each logs what it scores to the lake's prediction log (``predictions/<model>/<day>``), with the model's
+    ``monitoring.entity_key`` as each row's entity id; rows wait in the platform's spool while the lake fails.
+    """
+    from ml_pipeline.config import config_dir, load_model_configs
+
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    entity_keys = {config.model_name: config.monitoring.entity_key for config in configs.values()}
+    return [Component(f"serving-{name}", serving_argv(
+                model, port, layout.mlflow_url, prediction_log=layout.lake.as_uri(),
+                entity_key=entity_keys.get(model), spill_dir=layout.prediction_spool / name))
+            for name, (model, port) in layout.serving_endpoints().items()]
 
 
 def celery_workers(layout: Layout) -> list[Component]:

@@ -33,13 +33,14 @@ class DagIds(NamedTuple):
     features: str
     training: str
     deployment: str
+    monitoring: str
 
 
 def dag_ids(model: str = MODEL) -> DagIds:
-    """The model's feature, training and deployment DAG ids, as the DAG kinds name them."""
-    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, TRAINING
+    """The model's feature, training, deployment and monitoring DAG ids, as the DAG kinds name them."""
+    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, MONITORING, TRAINING
 
-    return DagIds(FEATURES.dag_id(model), TRAINING.dag_id(model), DEPLOYMENT.dag_id(model))
+    return DagIds(FEATURES.dag_id(model), TRAINING.dag_id(model), DEPLOYMENT.dag_id(model), MONITORING.dag_id(model))
 
 
 def run_demo(layout: Layout, rows_per_day: int) -> int:
@@ -80,6 +81,9 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
         if deployment["outcome"] == "failed":
             print_failures(client, ids.deployment, deployment["run_id"], layout)
             return 1
+        for hourly in (ids.features, ids.monitoring):  # from now on new data is featured, the champion watched
+            client.wait_for_dag(hourly)
+            client.unpause(hourly)
     finally:
         client.close()
     _print_summary(layout, summary, platform.admin_user, time.monotonic() - started)
@@ -144,7 +148,9 @@ def _print_serving(layout: Layout, deployment: dict) -> int:
     print(f"serving          {url} serves v{answer['version']}; try it:\n"
           f"  curl -s {url}/version\n"
           f"  curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{json.dumps({'rows': [row]})}'\n"
-          f"  → {json.dumps(answer)}\nstop with `make down`")
+          f"  → {json.dumps(answer)}\n"
+          f"monitoring       hourly: `ml-pipeline monitor {MODEL}`; README \"Monitoring\" lands a drifted day\n"
+          "stop with `make down`")
     return 0
 
 

@@ -23,9 +23,19 @@ def platform_health(layout: Layout) -> dict[str, bool]:
 
 
 def serving_health(port: int) -> str:
-    """What a model server says of itself: the version it serves, or why it serves none."""
+    """What a model server says of itself: the version it serves (or why none), and its prediction log's counters."""
     try:
         body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
     except (httpx.HTTPError, ValueError) as exc:
         return f"not answering ({type(exc).__name__})"
-    return f"serving v{body['version']}" if body.get("status") == "ok" else f"no model: {body.get('reason')}"
+    says = f"serving v{body['version']}" if body.get("status") == "ok" else f"no model: {body.get('reason')}"
+    return f"{says}; {prediction_log_summary(body.get('prediction_log'))}"
+
+
+def prediction_log_summary(stats: dict | None) -> str:
+    """A model server's prediction log in one phrase: rows written, spilled (waiting on disk), dropped."""
+    if stats is None:
+        return "prediction log off"
+    summary = (f"prediction log {stats.get('written_rows', 0)} written, {stats.get('spilled_rows', 0)} spilled, "
+               f"{stats.get('dropped_rows', 0)} dropped")
+    return summary + (f" (last error: {stats['last_error']})" if stats.get("last_error") else "")

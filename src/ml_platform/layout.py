@@ -55,6 +55,11 @@ class Layout:
         return self.home / "dlq-spool"
 
     @property
+    def prediction_spool(self) -> Path:
+        """Prediction-log rows written while the lake was unavailable, one folder per endpoint, moved up later."""
+        return self.home / "prediction-spool"
+
+    @property
     def logs(self) -> Path:
         """One log file per component."""
         return self.home / "logs"

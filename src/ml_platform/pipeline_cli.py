@@ -1,7 +1,8 @@
 """The ``ml-pipeline`` console script: the core's commands plus those that need the running platform.
 
 The core's CLI (``ml_pipeline.cli``) holds the pure commands and works on its own (``python -m ml_pipeline.cli``).
-The commands that operate a running platform (``dlq``, ``alerts``, ``deployments``, ``rollback``) need this
+The commands that operate a running platform (``dlq``, ``alerts``, ``deployments``, ``rollback``,
+``monitor``) need this
 layer's services (its database, its Airflow REST API, its alert sinks), so they live here, in
 ``ml_platform.commands``. This entry point, named in pyproject's ``[project.scripts]``, is where the two meet: it
 builds the core's parser with the platform's groups added, so users keep typing ``ml-pipeline dlq list`` while
@@ -13,13 +14,14 @@ from __future__ import annotations
 import sys
 
 from ml_pipeline import cli
-from ml_platform.commands import alerts, dead_letters, deployments
+from ml_platform.commands import alerts, dead_letters, deployments, monitoring
 
-PLATFORM_GROUPS: tuple[cli.CommandGroup, ...] = (dead_letters.register, alerts.register, deployments.register)
+PLATFORM_GROUPS: tuple[cli.CommandGroup, ...] = (dead_letters.register, alerts.register, deployments.register,
+                                                  monitoring.register)
 """The platform's command groups, listed by ``--help`` after the core's."""
 
 DESCRIPTION = ("ml-pipeline: generate data, check configs, validate partitions and run pipelines without Airflow; "
-               "operate a running platform's dead letters, alerts, deployments and rollbacks.")
+               "operate a running platform's dead letters, alerts, deployments, rollbacks and monitoring.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,9 +40,10 @@ def test_fraud_training_dag_structure(dagbag):
     assert set(dag.tags) == {"ml", "training", "fraud_detection"}
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    # started by its features' asset, and by the clock as the daily guarantee
+    # started by its features' asset or a monitoring check's retraining request, and by the clock as the guarantee
+    assert type(dag.timetable.asset_condition).__name__ == "AssetAny"
     assert [asset.name for asset in dag.timetable.asset_condition.objects] == [
-        "fraud_detection_features"]
+        "fraud_detection_features", "fraud_detection_retrain_requested"]
     assert dag.timetable.timetable.expression == "0 2 * * *"
     assert dag.timetable.timetable.run_immediately == dt.timedelta(0)  # unpausing never runs a missed slot
     assert [t.task_id for t in dag.topological_sort()] == TRAINING_TASKS
@@ -88,7 +89,7 @@ def test_feature_dag_produces_the_asset_that_schedules_training_and_training_wai
     wait = dagbag.dags["ml_training_fraud_detection"].get_task("wait_for_features")
     assert wait.mode == "reschedule" and wait.timeout == 60 * 60 + 600
     assert "feature_engineering_recommendation" not in dagbag.dags  # raw columns only: no feature pipeline
-    assert dagbag.dags["ml_training_recommendation"].timetable.expression == "0 4 * * *"
+    assert dagbag.dags["ml_training_recommendation"].timetable.timetable.expression == "0 4 * * *"
 
 
 DEPLOYMENT_TASKS = ["choose_action", "evaluate_challenger", "check_gates", "run_canary", "promote_challenger",
@@ -160,3 +161,18 @@ def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
     sensor = dag.get_task("wait_for_partition")
     assert isinstance(sensor, S3DataSensor) and sensor.deferrable
     assert (sensor.bucket_name, sensor.prefix) == ("ml-data", "transactions/{{ params.partition_date or ds }}/")
+
+
+MONITORING_TASKS = ["load_reference", "check_window", "record_check"]
+
+
+def test_monitoring_checks_hourly_and_its_retraining_request_starts_training(dagbag):
+    dag = dagbag.dags["model_monitoring_fraud_detection"]
+    assert dag.timetable.expression == "15 * * * *" and dag.max_active_runs == 1 and dag.catchup is False
+    assert [t.task_id for t in dag.topological_sort()][:3] == MONITORING_TASKS
+    assert dag.get_task("record_check").downstream_task_ids == {"send_alert", "request_retraining"}
+    [outlet] = dag.get_task("request_retraining").outlets
+    assert outlet.name == "fraud_detection_retrain_requested"
+    training = dagbag.dags["ml_training_recommendation"]  # raw columns only: the clock or a retraining request
+    assert [a.name for a in training.timetable.asset_condition.objects] == ["recommendation_retrain_requested"]
+    assert "fraud_detection — monitoring" in dag.doc_md and "model_monitoring_recommendation" in dagbag.dags

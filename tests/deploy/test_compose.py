@@ -54,6 +54,12 @@ def test_the_serving_endpoint_matches_the_model_config(compose):
     serving = compose["services"][host]
     assert serving["command"][serving["command"].index("--model") + 1] == config["model_name"]
     assert serving["command"][serving["command"].index("--port") + 1] == port
+    # it logs what it scores to the lake monitoring reads, keyed as the config says, spilling to a volume
+    argument = {flag: serving["command"][serving["command"].index(flag) + 1]
+                for flag in ("--prediction-log", "--entity-key", "--spill-dir")}
+    assert argument["--prediction-log"] == compose["services"]["scheduler"]["environment"]["ML_LAKE_URI"]
+    assert argument["--entity-key"] == config["monitoring"]["entity_key"]
+    assert any(volume.endswith(f":{argument['--spill-dir']}") for volume in serving["volumes"])
 
 
 def test_no_secret_has_a_default_and_the_generated_env_provides_every_variable(tmp_path):

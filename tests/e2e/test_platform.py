@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import polars as pl
 import psutil
 import pytest
 from mlflow import MlflowClient
@@ -152,7 +153,7 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     # By hand, from the CLI: the rollback ends the first run's watch, queues behind the second, and serves v2.
     mlflow = MlflowClient(layout.mlflow_url)
     source = mlflow.get_model_version("fraud_detection", version)
-    other = mlflow.create_model_version("fraud_detection", source.source, run_id=source.run_id,
+    other = mlflow.create_model_version("fraud_detection", source.source, run_id=source.run_id, tags=source.tags,
                                         model_id=source.source.removeprefix("models:/"), await_creation_for=60).version
     cli = [str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline")]
     env = {**os.environ, **layout.port_env()}
@@ -168,6 +169,59 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     # a rollback never leaves previous_champion on the version it rolled back from (v2 was never champion before)
     assert f"fraud_detection: champion v{other}, challenger v{version}\n" in history.stdout, history.stdout
     assert [line.split()[2] for line in history.stdout.splitlines()[2:]] == ["promoted", "rejected", "rolled_back"]
+
+
+@pytest.mark.executor_independent  # the model server and a task's reads: the executor changes neither
+def test_traffic_lands_in_the_prediction_log_and_monitoring_measures_prediction_drift_from_it(platform):
+    """Requests to the platform's model server are logged to the lake (day partition, entity key); the monitoring
+    DAG, triggered through the REST API, judges the champion's prediction drift on those logged scores."""
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline.data.lake import list_parquet_files
+    from ml_pipeline.data.loader import load_partition
+    from ml_pipeline.features.registry import build_features
+    from ml_pipeline.monitoring.prediction_log import predictions_uri, read_predictions
+
+    layout, _, _ = platform
+    config = load_model_config(config_dir() / "fraud_detection.yaml")
+    day = load_partition(join_uri(layout.lake.as_uri(), "transactions", "2026-11-20"))
+    rows = build_features(day, config.data.features).sample(450, seed=1).select(
+        "transaction_id", *config.data.features).to_dicts()
+    _, port = layout.serving_endpoints()["fraud-detection-api"]
+    served = ServingClient(f"http://127.0.0.1:{port}")
+    version = served.version()["version"]
+    for start in range(0, len(rows), 150):
+        served.predict(rows[start:start + 150])
+    now, ids = dt.datetime.now(dt.UTC), [r["transaction_id"] for r in rows]
+    deadline, logged = time.monotonic() + 60, None
+    while time.monotonic() < deadline:  # written in the background, in batches: within seconds
+        logged = read_predictions(layout.lake.as_uri(), "fraud_detection", now - dt.timedelta(hours=1),
+                                  now + dt.timedelta(minutes=5))
+        if logged.filter(pl.col("entity_id").is_in(ids)).height >= len(rows):
+            break
+        time.sleep(1)
+    ours = logged.filter(pl.col("entity_id").is_in(ids))  # the deployment's smoke requests are logged too
+    assert ours.height == len(rows) and sorted(ours["entity_id"]) == sorted(ids), served.health()
+    assert set(ours["model_version"]) == {version} and ours["request_id"].n_unique() == 3
+    assert list_parquet_files(predictions_uri(layout.lake.as_uri(), "fraud_detection", now.date()))
+    assert served.health()["prediction_log"]["dropped_rows"] == 0
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    dag_id = "model_monitoring_fraud_detection"
+    client.wait_for_dag(dag_id)
+    # `ml-pipeline monitor --check`: unpauses the DAG (a paused DAG's runs are never scheduled), runs a check, shows it
+    checked = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline"), "monitor", "fraud_detection",
+                              "--check"], env={**os.environ, **layout.port_env()}, capture_output=True, text=True,
+                             timeout=900)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"fraud_detection: champion v{version}" in checked.stdout and "prediction (psi_quantile)" in checked.stdout
+    [run] = [r for r in client.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"] if r["run_type"] == "manual"]
+    assert run["state"] == "success"
+    check = client.xcom(dag_id, run["dag_run_id"], "check_window")
+    assert check["version"] == version and check["status"] != "skipped", check["reason"]
+    assert check["predictions"]["source"] == f"{check['predictions']['rows']} predictions logged by the endpoint"
+    assert check["predictions"]["method"] == "psi_quantile" and check["predictions"]["rows"] >= len(rows)
+    recorded = client.xcom(dag_id, run["dag_run_id"], "record_check")
+    assert recorded["report_uri"].endswith("report.html") and recorded["check_id"] >= 1
 
 
 @pytest.mark.executor_independent  # the dag-processor's: training on Celery is the test above

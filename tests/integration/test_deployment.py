@@ -33,6 +33,7 @@ from ml_pipeline.registry import mlflow_registry as registry
 from ml_pipeline.training.trainer import to_model_input, train_classifier
 from ml_platform import database
 from ml_platform.alert_sinks import read_alerts
+from tests.support.services import alert_sinks
 
 pytestmark = pytest.mark.integration
 MODEL = "fraud_serving"
@@ -73,26 +74,15 @@ def stack(services, tmp_path_factory):
     generate_dataset(dataset, LAST_DAY, days=7, rows_per_day=4000, seed=7)
     train, _ = load_partitions(dataset, LAST_DAY - dt.timedelta(days=1), 6)
     features = yaml.safe_load((home / "configs" / "fraud_serving.yaml").read_text())["data"]["features"]
-    sinks = subprocess.Popen([sys.executable, "-m", "ml_platform.alert_sinks", "--http-port", str(http := free_port()),
-                              "--smtp-port", str(smtp := free_port()), "--store", str(home / "alerts.jsonl")],
-                             start_new_session=True)
     port = free_port()
-    test_env = {**env, "ML_PIPELINE_CONFIG_DIR": str(home / "configs"),
-                "AIRFLOW_CONN_SERVING_DEFAULT": json.dumps(
-                    {"conn_type": "generic", "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}}),
-                "AIRFLOW_CONN_SLACK_ALERTS": json.dumps(
-                    {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{http}/services/T0/B0/x"}),
-                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-                    {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp,
-                     "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml@localhost"}})}
-    try:
-        with running_server(MODEL, port, layout.mlflow_url, home / "serving.log") as server:
-            yield {"layout": layout, "env": test_env, "home": home, "server": server,
-                   "prod": ServingClient(f"http://127.0.0.1:{port}"), "features": features,
-                   "train": build_features(train, features), "client": MlflowClient(layout.mlflow_url)}
-    finally:
-        sinks.terminate()
-        sinks.wait(timeout=10)
+    with alert_sinks(home / "alerts.jsonl") as alert_connections, \
+            running_server(MODEL, port, layout.mlflow_url, home / "serving.log") as server:
+        test_env = {**env, "ML_PIPELINE_CONFIG_DIR": str(home / "configs"), **alert_connections,
+                    "AIRFLOW_CONN_SERVING_DEFAULT": json.dumps(
+                        {"conn_type": "generic", "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}})}
+        yield {"layout": layout, "env": test_env, "home": home, "server": server,
+               "prod": ServingClient(f"http://127.0.0.1:{port}"), "features": features,
+               "train": build_features(train, features), "client": MlflowClient(layout.mlflow_url)}
 
 
 def register(stack: dict, signature: bool = True, **hyperparameters) -> str:
@@ -280,3 +270,48 @@ def test_a_champion_that_underperforms_on_new_data_is_rolled_back_by_the_watch(s
     rolled = history(stack)[-1]
     assert (rolled.action, rolled.from_version, rolled.to_version) == ("rolled_back", v5, before)
     assert f"v{v5} underperforms live: auc 0." in rolled.reason and next_day.isoformat() in rolled.reason
+
+
+def test_a_production_server_logs_what_it_scores_to_the_prediction_log(services, tmp_path):
+    """A real server with ``--prediction-log``: the rows it scored land in the lake's day partition, with the
+    request id it answered, the version, the score and the entity key; ``/health`` counts them; what is still
+    buffered when it stops is written by its shutdown."""
+    from ml_pipeline.data.lake import list_parquet_files
+    from ml_pipeline.monitoring.prediction_log import predictions_uri, read_predictions
+
+    layout, _ = services
+    model_name, lake = "fraud_logged", (tmp_path / "lake").as_uri()
+    features = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())["data"]["features"]
+    dataset = join_uri(lake, "logged_transactions")
+    generate_dataset(dataset, LAST_DAY, days=2, rows_per_day=400, seed=5)
+    train = build_features(load_partitions(dataset, LAST_DAY, 2)[0], features)
+    model = train_classifier(train, features, "is_fraud", {"max_depth": 2, "n_estimators": 5}, seed=1)
+    run_id, uri = registry.log_training_run(layout.mlflow_url, model_name, f"log-test-{time.time_ns()}", {}, {},
+                                            model, to_model_input(train.head(5), features),
+                                            pip_requirements=["xgboost-cpu"])
+    client = MlflowClient(layout.mlflow_url)
+    version = registry.register_once(client, model_name, run_id, uri, {}).version
+    client.set_registered_model_alias(model_name, registry.CHAMPION, version)
+    rows = train.select(*features, "transaction_id").head(3).to_dicts()
+    port, started = free_port(), dt.datetime.now(dt.UTC)
+    with running_server(model_name, port, layout.mlflow_url, tmp_path / "serving.log", prediction_log=lake,
+                        entity_key="transaction_id", spill_dir=tmp_path / "spill"):
+        production = ServingClient(f"http://127.0.0.1:{port}")
+        assert production.wait_healthy(180, version=version)["prediction_log"]["written_rows"] == 0
+        answer = production.predict(rows)
+        deadline = time.monotonic() + 30  # the writer flushes every 5 s
+        while production.health()["prediction_log"]["written_rows"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        counters = production.health()["prediction_log"]
+        assert (counters["written_rows"], counters["spilled_rows"], counters["dropped_rows"]) == (3, 0, 0), counters
+        logged = read_predictions(lake, model_name, started, dt.datetime.now(dt.UTC))
+        last = production.predict(rows[:1])  # still buffered when the server is stopped
+    assert logged["request_id"].to_list() == [answer["request_id"]] * 3 and len(answer["request_id"]) == 32
+    assert logged["model_version"].to_list() == [version] * 3 and logged["model"].to_list() == [model_name] * 3
+    assert logged["score"].to_list() == answer["scores"]
+    assert logged["entity_id"].to_list() == [row["transaction_id"] for row in rows]
+    assert logged.select(features).to_dicts() == [{f: row[f] for f in features} for row in rows]
+    partition = predictions_uri(lake, model_name, logged["predicted_at"][0].date())
+    assert [uri.rsplit("/", 1)[-1][:5] for uri in list_parquet_files(partition)][:1] == ["part-"]
+    after_stop = read_predictions(lake, model_name, started, dt.datetime.now(dt.UTC))
+    assert after_stop.height == 4 and after_stop["request_id"][-1] == last["request_id"]

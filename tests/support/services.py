@@ -74,3 +74,25 @@ def wait_http(url: str, timeout: float) -> None:
                 return
         time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def alert_sinks(store: Path) -> Iterator[dict[str, str]]:
+    """The local Slack and SMTP sinks, recording to ``store``; yield the Airflow connections that point at them."""
+    import json
+    import sys
+
+    from ml_pipeline.deployment.client import free_port
+
+    http, smtp = free_port(), free_port()
+    sinks = subprocess.Popen([sys.executable, "-m", "ml_platform.alert_sinks", "--http-port", str(http),
+                              "--smtp-port", str(smtp), "--store", str(store)], start_new_session=True)
+    try:
+        yield {"AIRFLOW_CONN_SLACK_ALERTS": json.dumps(
+                   {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{http}/services/T0/B0/x"}),
+               "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                   {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp,
+                    "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml@localhost"}})}
+    finally:
+        sinks.terminate()
+        sinks.wait(timeout=10)

@@ -16,7 +16,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
-from ml_pipeline.cli import configs, data, serving, training, validation
+from ml_pipeline.cli import configs, data, drift, serving, training, validation
 
 CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 """A command group's ``register``: adds its sub-commands to the ``ml-pipeline`` parser."""
@@ -24,7 +24,7 @@ CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"],
 DESCRIPTION = "ml-pipeline: generate data, check configs, validate partitions and run pipelines without Airflow."
 
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (
-    data.register, training.register, configs.register, validation.register, serving.register,
+    data.register, training.register, configs.register, validation.register, serving.register, drift.register,
 )
 """The core's command groups, in the order ``--help`` lists them."""
 

@@ -1,9 +1,10 @@
-"""``ml-pipeline generate-data``: seeded daily partitions for the example models."""
+"""``ml-pipeline generate-data``: seeded daily partitions for the example models, drifted on purpose if asked."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 
 from ml_pipeline.cli.options import add_lake_option, today
 
@@ -18,6 +19,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--rows-per-day", type=int, default=20_000)
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--drift", default=None, choices=["amount-inflation", "category-mix", "fraud-pattern"],
+                     help="drift the transactions: a covariate shift of amounts, a changed category mix, or concept "
+                          "drift (same inputs, different fraud); see ml_pipeline.data.drift_scenarios")
+    gen.add_argument("--drift-from", type=dt.date.fromisoformat, default=None, metavar="DATE",
+                     help="with --drift: days on or after DATE drift, earlier ones do not (default: every day)")
     gen.set_defaults(handler=generate_data)
 
 
@@ -26,7 +32,17 @@ def generate_data(args: argparse.Namespace) -> int:
     from ml_pipeline.data.generator import generate_dataset
     from ml_pipeline.data.lake import join_uri, to_uri
 
+    if args.drift_from is not None and args.drift is None:
+        print("error: --drift-from needs --drift (the scenario: amount-inflation, category-mix or fraud-pattern)",
+              file=sys.stderr)
+        return 2
+    if args.drift is not None and args.dataset != "transactions":
+        print(f"error: --drift applies to --dataset transactions only, not {args.dataset}", file=sys.stderr)
+        return 2
     target = join_uri(to_uri(args.lake), args.dataset)
-    files = generate_dataset(target, args.end_date, args.days, args.rows_per_day, args.seed, kind=args.dataset)
+    files = generate_dataset(target, args.end_date, args.days, args.rows_per_day, args.seed, kind=args.dataset,
+                             drift=args.drift, drift_from=args.drift_from)
     print(f"wrote {len(files)} file(s) for {args.days} day(s) ending {args.end_date} under {target}")
+    if args.drift is not None:
+        print(f"drift '{args.drift}' from {args.drift_from or 'the first day'} on")
     return 0

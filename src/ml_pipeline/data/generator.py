@@ -4,18 +4,23 @@ Fraud comes in three shapes seen in real card data: card-testing bursts (many
 tiny online charges within minutes), amounts far above what the card usually
 spends at risky merchants, and a share of fraud that looks almost normal so the
 problem is never trivial. Legitimate traffic has its own noise (occasional big
-purchases, travel abroad) so no single feature separates the classes.
+purchases, travel abroad) so no single feature separates the classes. Days can be
+drifted on purpose (``ml_pipeline.data.drift_scenarios``) from a chosen date on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from ml_pipeline.data.lake import join_uri, write_parquet
+
+if TYPE_CHECKING:
+    from ml_pipeline.data.drift_scenarios import DriftScenario
 
 CATEGORIES = ("grocery", "gas", "restaurant", "pharmacy", "online_retail", "travel",
               "electronics", "jewelry", "gift_cards", "digital_goods", "crypto")
@@ -26,6 +31,7 @@ HIGH_VALUE_CATEGORIES = (5, 6, 7, 10)  # travel, electronics, jewelry, crypto
 MERCHANTS_PER_CATEGORY = 60
 ROWS_PER_FILE = 500_000
 DAY_SECONDS = 86_400
+DRIFT_STREAM = 1  # a drift scenario's random numbers never consume the day's own stream
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,9 @@ def make_cards(n_cards: int, seed: int) -> CardPopulation:
     )
 
 
-def generate_day(day: dt.date, rows: int, seed: int = 42, fraud_rate: float = 0.015) -> pl.DataFrame:
-    """Generate one day of transactions (about ``rows`` rows), deterministic in (day, seed)."""
+def generate_day(day: dt.date, rows: int, seed: int = 42, fraud_rate: float = 0.015,
+                 drift: DriftScenario | None = None) -> pl.DataFrame:
+    """Generate one day of transactions (about ``rows`` rows), deterministic in (day, seed), drifted by ``drift``."""
     cards = make_cards(max(200, rows // 15), seed)
     rng = np.random.default_rng([seed, day.toordinal()])
     n_fraud = int(rows * fraud_rate)
@@ -62,6 +69,8 @@ def generate_day(day: dt.date, rows: int, seed: int = 42, fraud_rate: float = 0.
              _high_value(rng, cards, int(n_fraud * 0.40))]
     parts.append(_subtle(rng, cards, n_fraud - sum(len(p["card"]) for p in parts[1:])))
     columns = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    if drift is not None:
+        columns = drift.apply(np.random.default_rng([seed, day.toordinal(), DRIFT_STREAM]), columns)
     return _to_frame(day, columns)
 
 
@@ -153,13 +162,24 @@ def write_day(frame: pl.DataFrame, dataset_uri: str, day: dt.date) -> list[str]:
 
 
 def generate_dataset(dataset_uri: str, end_date: dt.date, days: int, rows_per_day: int,
-                     seed: int = 42, kind: str = "transactions") -> list[str]:
-    """Generate ``days`` daily partitions of ``kind`` ending at ``end_date``; return the written file URIs."""
+                     seed: int = 42, kind: str = "transactions", drift: str | None = None,
+                     drift_from: dt.date | None = None) -> list[str]:
+    """Generate ``days`` daily partitions of ``kind`` ending at ``end_date``; return the written file URIs.
+
+    With ``drift`` (a scenario of ``ml_pipeline.data.drift_scenarios``), days on or after ``drift_from`` (every
+    day when None) are drifted; earlier days are what they would be without it.
+    """
+    from ml_pipeline.data.drift_scenarios import scenario_named
     from ml_pipeline.data.impressions import generate_impressions_day
 
     make_day = {"transactions": generate_day, "impressions": generate_impressions_day}[kind]
+    scenario = scenario_named(drift) if drift else None
+    if scenario is not None and kind != "transactions":
+        raise ValueError(f"drift scenarios exist for transactions only, not {kind}")
     written: list[str] = []
     for offset in range(days - 1, -1, -1):
         day = end_date - dt.timedelta(days=offset)
-        written += write_day(make_day(day, rows_per_day, seed), dataset_uri, day)
+        drifted = scenario is not None and (drift_from is None or day >= drift_from)
+        frame = generate_day(day, rows_per_day, seed, drift=scenario) if drifted else make_day(day, rows_per_day, seed)
+        written += write_day(frame, dataset_uri, day)
     return written

@@ -86,20 +86,32 @@ class ServingClient:
 
 
 def serving_argv(model: str, port: int, tracking_uri: str, version: str | None = None,
-                 poll_seconds: float = 30.0) -> list[str]:
-    """Command line of a model server (the platform runs one per endpoint, the canary a pinned one)."""
+                 poll_seconds: float = 30.0, prediction_log: str | None = None, entity_key: str | None = None,
+                 spill_dir: Path | None = None) -> list[str]:
+    """Command line of a model server (the platform runs one per endpoint, the canary a pinned one).
+
+    ``prediction_log`` (a lake URI) turns the prediction log on, with ``entity_key`` logged as each row's
+    ``entity_id`` and ``spill_dir`` as the folder where rows wait while the lake fails.
+    """
     argv = [sys.executable, "-m", "ml_pipeline.deployment.serving", "--model", model, "--port", str(port),
             "--tracking-uri", tracking_uri, "--poll-seconds", str(poll_seconds)]
+    if prediction_log:
+        argv += ["--prediction-log", prediction_log]
+        argv += ["--entity-key", entity_key] if entity_key else []
+        argv += ["--spill-dir", str(spill_dir)] if spill_dir else []
     return argv + (["--version", str(version)] if version else [])
 
 
 @contextlib.contextmanager
-def running_server(model: str, port: int, tracking_uri: str, log_path: Path,
-                   version: str | None = None) -> Iterator[subprocess.Popen]:
-    """A model server process for the duration of the block, stopped (its whole process group) after."""
+def running_server(model: str, port: int, tracking_uri: str, log_path: Path, version: str | None = None,
+                   **prediction_log: Any) -> Iterator[subprocess.Popen]:
+    """A model server process for the duration of the block, stopped (its whole process group) after.
+
+    ``prediction_log`` takes ``serving_argv``'s ``prediction_log``, ``entity_key`` and ``spill_dir``.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        process = subprocess.Popen(serving_argv(model, port, tracking_uri, version), stdout=out,
+        process = subprocess.Popen(serving_argv(model, port, tracking_uri, version, **prediction_log), stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     try:

@@ -7,6 +7,9 @@ started with, none is dropped, and a version that cannot load or score is refuse
 serving (``POST /admin/reload`` answers 409 with the reason). The alias is polled too, so a champion moved by
 hand in the MLflow UI is picked up within ``--poll-seconds``. docs/DESIGN.md "Serving" has the reasoning.
 
+``--prediction-log LAKE_URI`` queues every scored row for the prediction log, written to the lake by a background
+thread (``ml_pipeline.monitoring.prediction_log``); ``/health`` reports its counters.
+
 Run: ``python -m ml_pipeline.deployment.serving --model fraud_detection --port 8500`` (``make up`` does it for
 every model with ``deployment.endpoint_name``); ``--version 7`` pins a version (the canary's staging instance).
 """
@@ -14,18 +17,25 @@ every model with ``deployment.endpoint_name``); ``--version 7`` pins a version (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import math
 import os
+import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ml_pipeline.deployment.client import EXIT_MODEL_REFUSED, EXIT_REGISTRY_UNAVAILABLE
 from ml_pipeline.errors import PermanentError, TransientError
 from ml_pipeline.failures.classification import is_transient
+
+if TYPE_CHECKING:
+    from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
 
 log = logging.getLogger("ml_pipeline.serving")
 
@@ -177,20 +187,27 @@ class ModelServer:
             time.sleep(seconds)
 
 
-def create_app(server: ModelServer):
-    """The FastAPI app of one model server."""
+def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
+    """The FastAPI app of one model server; ``writer`` (optional) logs every scored row, flushed at shutdown."""
     from fastapi import Body, FastAPI, HTTPException
     from fastapi.responses import JSONResponse
 
-    app = FastAPI(title=f"{server.name} serving", version="1")
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):  # the log's thread runs with the app; what it holds is written when uvicorn stops
+        with contextlib.closing(writer.start()) if writer is not None else contextlib.nullcontext():
+            yield
+
+    app = FastAPI(title=f"{server.name} serving", version="1", lifespan=lifespan)
 
     @app.get("/health")
     def health():
         model = server.current
+        logged = writer.stats() if writer is not None else None
         if model is None:
-            return JSONResponse({"status": "unavailable", "model": server.name,
+            return JSONResponse({"status": "unavailable", "model": server.name, "prediction_log": logged,
                                  "reason": server.last_error or "loading"}, status_code=503)
-        return {"status": "ok", "model": server.name, "version": model.version, "last_error": server.last_error}
+        return {"status": "ok", "model": server.name, "version": model.version, "last_error": server.last_error,
+                "prediction_log": logged}
 
     @app.get("/version")
     def version():
@@ -211,7 +228,10 @@ def create_app(server: ModelServer):
             scores = model.score(rows)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        return {"model": model.name, "version": model.version, "scores": scores}
+        request_id = uuid.uuid4().hex
+        if writer is not None:  # references queued only: the flush thread builds and writes the frames
+            writer.log(request_id, model.version, rows, scores, features=model.kinds)
+        return {"model": model.name, "version": model.version, "scores": scores, "request_id": request_id}
 
     @app.post("/admin/reload")
     def reload():
@@ -237,6 +257,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alias", default="champion")
     parser.add_argument("--version", default=None, help="serve this version only (no alias, no polling)")
     parser.add_argument("--poll-seconds", type=float, default=30.0)
+    parser.add_argument("--prediction-log", metavar="LAKE_URI", default=None,
+                        help="log every scored row under LAKE_URI/predictions/<model> (default: env "
+                             "ML_PREDICTION_LOG_URI, except for a pinned --version; none: off)")
+    parser.add_argument("--entity-key", default=None, help="request field logged as entity_id (e.g. transaction_id)")
+    parser.add_argument("--spill-dir", type=Path, default=None,
+                        help="where the log waits while the lake fails (default: a folder named for the model "
+                             "and port under env ML_PREDICTION_SPILL_DIR, else under the system temp dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = ModelServer(args.model, args.tracking_uri, args.alias, args.version)
@@ -253,7 +280,25 @@ def main(argv: list[str] | None = None) -> None:
             server.poll(args.poll_seconds)
 
     threading.Thread(target=first_load, name="model-loader", daemon=True).start()
-    uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning", access_log=False)
+    app = create_app(server, prediction_writer(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def prediction_writer(args: argparse.Namespace) -> PredictionLogWriter | None:
+    """The prediction log the command line asks for; None when off.
+
+    A pinned server (the canary's staging instance) logs only when told so on its own command line: staging
+    traffic is not production traffic, and it inherits its caller's environment.
+    """
+    lake = args.prediction_log or (None if args.version else os.environ.get("ML_PREDICTION_LOG_URI"))
+    if not lake:
+        return None
+    from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
+
+    spill = args.spill_dir or Path(os.environ.get("ML_PREDICTION_SPILL_DIR") or tempfile.gettempdir()) / (
+        f"ml-prediction-spool-{args.model}-{args.port}")  # one folder per server: a spill is moved by its writer
+    log.info("logging predictions of %s to %s (spill folder %s)", args.model, lake, spill)
+    return PredictionLogWriter(lake, args.model, {}, spill, entity_key=args.entity_key)
 
 
 if __name__ == "__main__":

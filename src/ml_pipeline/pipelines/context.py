@@ -28,6 +28,9 @@ class RunContext:
     run_id: str
     uri_map: Mapping[str, str] = field(default_factory=dict)
     feature_store: FeatureStoreSettings | None = None
+    trigger: str = "manual"
+    """What started the run: ``schedule``, ``manual``, ``features`` (new features), ``drift`` or ``decay``
+    (a monitoring check's retraining request): kept in the model's lineage."""
 
     @property
     def dataset_uri(self) -> str:

@@ -6,9 +6,10 @@ import sqlalchemy as sa
 
 from ml_pipeline.deployment import history
 from ml_pipeline.failures import dead_letters
+from ml_pipeline.monitoring import history as monitoring
 from ml_pipeline.stores.sql import create_engine, metadata
 
-TABLES = (dead_letters.dead_letters, history.deployment_events)
+TABLES = (dead_letters.dead_letters, history.deployment_events, monitoring.model_monitoring)
 
 
 def create_schema(database: str | sa.URL | sa.Engine) -> None:

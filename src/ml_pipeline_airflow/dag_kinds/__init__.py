@@ -10,9 +10,11 @@ from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.deployment import DEPLOYMENT
 from ml_pipeline_airflow.dag_kinds.features import FEATURES
 from ml_pipeline_airflow.dag_kinds.loader import CONFIG_ERROR_TAG, build_dags
+from ml_pipeline_airflow.dag_kinds.monitoring import MONITORING
 from ml_pipeline_airflow.dag_kinds.training import TRAINING
 from ml_pipeline_airflow.dag_kinds.validation import VALIDATION
 
-KINDS: tuple[DagKind, ...] = (VALIDATION, FEATURES, TRAINING, DEPLOYMENT)
+KINDS: tuple[DagKind, ...] = (VALIDATION, FEATURES, TRAINING, DEPLOYMENT, MONITORING)
 
-__all__ = ["CONFIG_ERROR_TAG", "DEPLOYMENT", "FEATURES", "KINDS", "TRAINING", "VALIDATION", "DagKind", "build_dags"]
+__all__ = ["CONFIG_ERROR_TAG", "DEPLOYMENT", "FEATURES", "KINDS", "MONITORING", "TRAINING", "VALIDATION", "DagKind",
+           "build_dags"]

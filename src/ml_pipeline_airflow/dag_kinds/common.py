@@ -66,3 +66,9 @@ def challenger_asset(config: ModelConfig) -> Asset:
     """The Airflow Asset of a model's newest registered version: training produces it, deployment consumes it."""
     return Asset(name=f"{config.model_name}_challenger", uri=f"mlflow://models/{config.model_name}/challenger",
                  group="models")
+
+
+def retrain_asset(config: ModelConfig) -> Asset:
+    """The Airflow Asset of a retraining request: monitoring produces it on drift or decay, training consumes it."""
+    return Asset(name=f"{config.model_name}_retrain_requested",
+                 uri=f"mlflow://models/{config.model_name}/retrain_requested", group="models")

@@ -63,3 +63,23 @@ def validation_doc(config: ModelConfig, path: Path) -> str:
             f"`validation:` section of `{path.name}`, `config/schemas/{config.model_name}.yaml`). An `error` "
             "quarantines the partition and fails at once; the report is written next to the data "
             "(`_validation/`). Trigger with `partition_date` to re-check any day.")
+
+
+def monitoring_doc(config: ModelConfig, path: Path, training_dag_id: str) -> str:
+    """The monitoring DAG's description: what it compares, what it does about it."""
+    mon = config.monitoring
+    retrain = (f"requests a retraining (asset `{config.model_name}_retrain_requested` → `{training_dag_id}`) for "
+               f"{' or '.join(mon.retrain_on)}, at most once every {mon.retrain_cooldown_hours:g} h"
+               if mon.retrain_on else "never retrains (`monitoring.retrain_on: []`)")
+    return (f"### {config.model_name} — monitoring\n\n"
+            f"Every run (`{mon.schedule}`) judges the champion on the newest {mon.window_hours:g} h of landed data "
+            "against the snapshot it was trained on (profiled once per version): PSI per feature (reference-decile "
+            "bins for numbers, categories plus an unseen bin for strings; warn ≥ "
+            f"{mon.thresholds.warn:g}, alert ≥ {mon.thresholds.alert:g}; dataset drift when ≥ {mon.drift_share:.0%} "
+            "of features alert), prediction drift of the logged scores against the champion's holdout scores, "
+            f"target drift, and live AUC (decay: more than {mon.max_auc_drop:g} under the holdout AUC on ≥ "
+            f"{mon.min_labelled_rows} labelled rows). Each check is a row of `model_monitoring` and a report (JSON "
+            "and HTML with a chart per drifted feature) in the lake and in MLflow. An alert goes to Slack and "
+            f"e-mail and {retrain}; the new challenger goes through the normal deployment gates. A window with no "
+            f"new data is skipped, said why. Latest checks: `ml-pipeline monitor {config.model_name}`. Config: "
+            f"`{path.name}`.")

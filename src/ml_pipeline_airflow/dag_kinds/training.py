@@ -14,7 +14,13 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
 from ml_pipeline.config import ConfigError, ModelConfig
 from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline_airflow.dag_kinds.base import DagKind
-from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments, feature_asset, timetable
+from ml_pipeline_airflow.dag_kinds.common import (
+    challenger_asset,
+    dag_arguments,
+    feature_asset,
+    retrain_asset,
+    timetable,
+)
 from ml_pipeline_airflow.dag_kinds.docs import training_doc
 from ml_pipeline_airflow.notifications.alerts import deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
@@ -110,15 +116,19 @@ def _wait_limit(config: ModelConfig) -> float:
 
 
 def _schedule(config: ModelConfig):
-    """Models with store features train when their features are updated, and on their cron if they have one.
+    """On the cron, when the model's features are updated, and when monitoring requests a retraining.
 
     The cron is the daily guarantee: a clock run whose features are not fresh waits for them, then fails loudly.
+    A retraining request (drift or decay, ``monitoring.retrain_on``) starts a run on the newest data.
     """
     clock = timetable(config.schedule)
-    if not config.uses_feature_store:
+    assets = [feature_asset(config)] if config.uses_feature_store else []
+    if config.monitoring.retrain_on:
+        assets.append(retrain_asset(config))
+    if not assets:
         return clock
-    asset = feature_asset(config)
-    return AssetOrTimeSchedule(timetable=clock, assets=[asset]) if clock else [asset]
+    expression = assets if len(assets) == 1 else assets[0] | assets[1]  # a list means all of them; | any
+    return AssetOrTimeSchedule(timetable=clock, assets=expression) if clock else expression
 
 
 TRAINING = DagKind(name="training", prefix="ml_training", build=build_training_dag)

@@ -12,10 +12,11 @@ if TYPE_CHECKING:
 
     from ml_pipeline.deployment.history import DeploymentHistory
     from ml_pipeline.failures.dead_letters import DeadLetterStore
+    from ml_pipeline.monitoring.history import MonitoringHistory
 
 
 class PlatformDatabaseHook(PostgresHook):
-    """The dead-letter queue and the promotion history, on one engine built from the connection.
+    """The dead-letter queue, the promotion history and the monitoring checks, on one engine built from the connection.
 
     The Postgres provider turns the connection into the SQLAlchemy URL (host, or the socket folder, login, password,
     schema; ``sqlalchemy_scheme`` and ``sqlalchemy_query`` extras); the stores share the engine made from it.
@@ -48,6 +49,13 @@ class PlatformDatabaseHook(PostgresHook):
         from ml_pipeline.deployment.history import DeploymentHistory
 
         return DeploymentHistory(self.engine)
+
+    @cached_property
+    def monitoring(self) -> MonitoringHistory:
+        """The monitoring checks of every model's champion."""
+        from ml_pipeline.monitoring.history import MonitoringHistory
+
+        return MonitoringHistory(self.engine)
 
     def create_schema(self) -> None:
         """Create the stores' tables that do not exist yet (the platform does this once, when it starts)."""

@@ -161,3 +161,22 @@ def deadline_alerts(model: str, minutes: float, slack_conn_id: str | None, smtp_
                                                "html_content": text}))
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(minutes=minutes),
                           callback=callback) for callback in callbacks]
+
+
+MONITORING_TEXT = (
+    ":rotating_light: *{{ alert.model }}* v{{ alert.version }}: {{ alert.cause }} detected "
+    "(window to {{ alert.window_end[:16] }} UTC)\n"
+    "{% for f in alert.top_features %}• `{{ f.feature }}` {{ f.method }} {{ '%.3f' | format(f.score) }} "
+    "(warn {{ f.warn }}, alert {{ f.alert }}): {{ f.status }}\n{% endfor %}"
+    "{{ alert.live.reason }}\n"
+    "Retraining: {{ alert.retrain_note }}\n"
+    "Report: {{ alert.report_uri }}\nMLflow: {{ alert.report_url }}\n"
+    "DAG `{{ ti.dag_id }}` · run `{{ ti.run_id }}` · trend: `ml-pipeline monitor {{ alert.model }}`")
+MONITORING_SUBJECT = ("[ml-platform] {{ alert.model }} v{{ alert.version }}: {{ alert.cause }} — "
+                      "{{ alert.top_features | map(attribute='feature') | join(', ') or alert.reason[:120] }}")
+
+
+def monitoring_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str]) -> list[Any]:
+    """Slack and email notifiers for a drift or decay alert (``alert`` is the recorded check)."""
+    html = "<pre>" + MONITORING_TEXT + "</pre>"
+    return channel_notifiers(slack_conn_id, smtp_conn_id, email_to, MONITORING_TEXT, MONITORING_SUBJECT, html)

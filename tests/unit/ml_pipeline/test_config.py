@@ -74,3 +74,15 @@ def test_a_schedule_airflow_could_not_follow_is_refused_naming_the_field(tmp_pat
 @pytest.mark.parametrize("cron", ["@daily", "@annually", "*/15 * * * *", "0 3 * * MON-FRI", None])
 def test_crons_and_presets_airflow_schedules_by_are_accepted(tmp_path, cron):
     assert load_model_config(write_variant(tmp_path, schedule=cron)).schedule == cron
+
+
+def test_monitoring_levels_are_ordered_and_only_for_the_models_features(tmp_path):
+    with pytest.raises(ConfigError, match=r"monitoring.thresholds.*alert \(0.05\) is below warn \(0.1\)"):
+        load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"warn": 0.1, "alert": 0.05}}))
+    with pytest.raises(ConfigError, match=r"field 'monitoring.features': \['amout'\] are not in data.features"):
+        load_model_config(write_variant(tmp_path, monitoring={"features": {"amout": {"alert": 0.3}}}))
+    with pytest.raises(ConfigError, match=r"monitoring.features.amount.method"):
+        load_model_config(write_variant(tmp_path, monitoring={"features": {"amount": {"method": "ks"}}}))
+    fraud = load_model_config(REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml").monitoring
+    assert (fraud.schedule, fraud.entity_key, fraud.retrain_on) == ("15 * * * *", "transaction_id", ["drift", "decay"])
+    assert fraud.features["category_avg_amount_24h"].method == "wasserstein"

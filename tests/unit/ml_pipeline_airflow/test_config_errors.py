@@ -36,6 +36,10 @@ OUT_OF_RANGE = {
     "alerts.email_to": ["ml-alerts"],
     "feature_store.wait_timeout_minutes": HUGE,
     "training.priority_weight": 10**9,
+    "monitoring.schedule": "0 0 31 2 *",
+    "monitoring.window_hours": HUGE,
+    "monitoring.retrain_cooldown_hours": HUGE,
+    "monitoring.retrain_on": ["weather"],
 }
 
 

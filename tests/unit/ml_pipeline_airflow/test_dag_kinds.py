@@ -81,15 +81,22 @@ def test_partition_by_maps_load_validate_and_features_and_combines_for_training(
 
 def test_a_model_without_derived_features_keeps_its_clock_and_gets_no_feature_dag(tmp_path):
     write_model(tmp_path, "raw_only", data={**yaml.safe_load(FRAUD.read_text())["data"],
-                                            "features": ["amount", "merchant_category"]})
-    write_model(tmp_path, "hourly_features", schedule=None, feature_store={"schedule": "30 * * * *"})
+                                            "features": ["amount", "merchant_category"]}, monitoring={})
+    write_model(tmp_path, "hourly_features", schedule=None, feature_store={"schedule": "30 * * * *"},
+                monitoring={"retrain_on": []})
+    write_model(tmp_path, "clock_only", schedule="0 3 * * *", data={**yaml.safe_load(FRAUD.read_text())["data"],
+                "features": ["amount"]}, monitoring={"retrain_on": []})
     assert sorted(build_all_feature_dags(tmp_path)) == ["feature_engineering_hourly_features"]
     dags = build_all_training_dags(tmp_path)
-    assert dags["ml_training_raw_only"].timetable.expression == "0 2 * * *"
+    # raw columns only: its clock, or a monitoring check's retraining request
+    assert dags["ml_training_raw_only"].timetable.timetable.expression == "0 2 * * *"
+    assert [a.name for a in dags["ml_training_raw_only"].timetable.asset_condition.objects] == [
+        "raw_only_retrain_requested"]
     assert "wait_for_features" not in dags["ml_training_raw_only"].task_ids
-    # no cron: the features' asset alone starts training
+    # no cron and no retraining on evidence: the features' asset alone starts training
     assert [a.name for a in dags["ml_training_hourly_features"].timetable.asset_condition.objects] == [
         "hourly_features_features"]
+    assert dags["ml_training_clock_only"].timetable.expression == "0 3 * * *"  # nothing but its cron
 
 
 def test_training_takes_its_pool_and_priority_from_the_config(tmp_path, monkeypatch):
@@ -126,7 +133,7 @@ def all_dags(folder) -> dict:
 
 def test_every_kind_has_its_own_id_pattern():
     assert [kind.dag_id("m") for kind in KINDS] == [
-        "data_validation_m", "feature_engineering_m", "ml_training_m", "model_deployment_m"]
+        "data_validation_m", "feature_engineering_m", "ml_training_m", "model_deployment_m", "model_monitoring_m"]
     assert DEPLOYMENT.dag_id("fraud_detection") == "model_deployment_fraud_detection"
     assert VALIDATION.name == "data-validation"
 

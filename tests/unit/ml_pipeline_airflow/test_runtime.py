@@ -46,3 +46,22 @@ def test_a_bug_is_re_raised_and_not_retried():
         run_classified(raising(KeyError("amount")))
     assert TRANSIENT_ONLY.evaluate(KeyError("amount"), 1, 3).action == RetryAction.FAIL
     assert run_classified(lambda: 42) == 42
+
+
+def test_the_trigger_of_a_run_names_the_monitoring_cause_that_asked_for_it():
+    from types import SimpleNamespace
+
+    from ml_pipeline_airflow.runtime import run_date, run_trigger
+
+    def context(run_type: str, *extras: dict) -> dict:
+        events = [SimpleNamespace(extra=extra) for extra in extras]
+        return {"dag_run": SimpleNamespace(run_type=run_type, logical_date=None, run_after=None),
+                "triggering_asset_events": {"asset": events}}
+
+    assert run_trigger(context("scheduled")) == "schedule"
+    assert run_trigger(context("manual")) == "manual"
+    assert run_trigger(context("asset_triggered", {"days": ["2026-11-20"]})) == "features"
+    drift = context("asset_triggered", {"trigger": "drift", "days": ["2026-11-21"]}, {"days": ["2026-11-20"]})
+    assert run_trigger(drift) == "drift"
+    assert str(run_date(drift)) == "2026-11-21"  # the retraining trains up to the drifted day
+    assert run_trigger(context("asset_triggered", {"trigger": "drift"}, {"trigger": "decay"})) == "decay+drift"

@@ -22,8 +22,8 @@ def test_the_script_offers_the_core_commands_and_the_platform_ones(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("generate-data", "check-config", "quarantine", "serve", "dlq", "alerts", "deployments",
-                    "rollback"):
+    for command in ("generate-data", "check-config", "quarantine", "serve", "drift", "dlq", "alerts", "deployments",
+                    "rollback", "monitor"):
         assert command in out
 
 
@@ -91,7 +91,8 @@ def test_platform_dag_ids_come_from_the_dag_kinds():
     from ml_platform.demo import dag_ids
 
     assert deployment_ops.deployment_dag_id("fraud_detection") == "model_deployment_fraud_detection"
-    assert dag_ids("churn") == ("feature_engineering_churn", "ml_training_churn", "model_deployment_churn")
+    assert dag_ids("churn") == ("feature_engineering_churn", "ml_training_churn", "model_deployment_churn",
+                                "model_monitoring_churn")
 
 
 def test_deployments_with_mlflow_down_says_so_instead_of_not_registered(monkeypatch, capsys):

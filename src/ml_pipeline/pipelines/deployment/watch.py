@@ -21,22 +21,24 @@ def live_window(ctx: RunContext, evaluation: Evaluation) -> list[str]:
 
 
 def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -> LivePerformance:
-    """The champion's AUC on the watch window's data.
+    """The champion's AUC on the watch window's data, judged as monitoring judges decay (``judge_live``).
 
     Raises:
         DeploymentError: The AUC is below ``watch.min_auc`` (default ``min_auc_threshold``): the DAG rolls back.
     """
-    from ml_pipeline.evaluation.metrics import classification_metrics
+    from ml_pipeline.monitoring.performance import judge_live
 
     version = evaluation["challenger"]["version"]
     frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
     scores = ModelRegistry.for_run(ctx).scores(version, frame, ctx.config.data.features)
-    auc = classification_metrics(frame[ctx.config.data.target_column].to_numpy(), scores).auc
     threshold = ctx.config.deployment.watch.min_auc or ctx.config.deployment.min_auc_threshold
-    result: LivePerformance = {"version": version, "days": days, "rows": frame.height, "auc": auc,
+    live = judge_live(frame[ctx.config.data.target_column].to_numpy(), scores, min_rows=1, min_auc=threshold)
+    if live.auc is None:
+        raise DeploymentError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}")
+    result: LivePerformance = {"version": version, "days": days, "rows": live.rows, "auc": live.auc,
                                "min_auc": threshold}
     log.info("live performance of v%s: %s", version, result)
-    if auc < threshold:
-        raise DeploymentError(f"v{version} underperforms live: auc {auc:.4f} < {threshold:.4f} on {', '.join(days)} "
-                              f"({frame.height} rows)")
+    if live.decayed:
+        raise DeploymentError(f"v{version} underperforms live: auc {live.auc:.4f} < {threshold:.4f} on "
+                              f"{', '.join(days)} ({live.rows} rows)")
     return result

@@ -144,7 +144,7 @@ def _lineage(ctx: RunContext, loaded: Snapshot) -> dict[str, str]:
     return lineage_tags(partitions=loaded["partitions"], data_hash=loaded["data_hash"],
                         snapshot_uri=loaded["snapshot_uri"], config_hash=ctx.config.content_hash(),
                         config_path=str(ctx.config_path), dag_id=ctx.dag_id, run_id=ctx.run_id,
-                        model_type=ctx.config.model_type)
+                        model_type=ctx.config.model_type, trigger=ctx.trigger)
 
 
 def _pip_requirements(estimator: Estimator) -> list[str]:
