@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -70,6 +70,14 @@ bench-scale: install
 # Evidently is measured only from a venv of its own: make bench-drift EVIDENTLY_PYTHON=/tmp/evidently-venv/bin/python
 bench-drift: install
 	$(BIN)/python benchmarks/drift.py $(if $(EVIDENTLY_PYTHON),--evidently-python $(EVIDENTLY_PYTHON))
+
+# Page render times of the dashboard (20 models x 30 days of history) against Airflow's own REST answers
+bench-dashboard: install
+	$(BIN)/python benchmarks/dashboard.py
+
+# monitoring_ml_pipelines at 20 models: run duration, and its REST reads vs one call per DAG
+bench-platform-health: install
+	$(BIN)/python benchmarks/platform_health.py
 
 clean: down
 	rm -rf .platform

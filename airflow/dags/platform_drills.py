@@ -2,7 +2,8 @@
 ### Platform failure drills
 
 `platform_failure_drill` and `platform_deadline_drill` fail on purpose (transiently, permanently, by running
-late) so that retries, alerts, the dead-letter queue and deadlines can be seen working. Manual runs only.
+late) so that retries, alerts, the dead-letter queue and deadlines can be seen working; `platform_stuck_drill`
+holds a task that never starts, for the platform-health DAG to report. Manual runs only.
 """
 
 from ml_pipeline_airflow.drills import build_drill_dags

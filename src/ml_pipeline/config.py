@@ -1,7 +1,8 @@
 """Typed model configuration: one YAML file per model, unknown keys rejected.
 
 Errors name the file, the field and what was expected, so a typo in one model's
-config never turns into a stack trace deep inside a task.
+config never turns into a stack trace deep inside a task. The sections (``data:``, ``alerts:``, …) are in
+``config_sections``.
 """
 
 from __future__ import annotations
@@ -10,202 +11,36 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from ml_pipeline.config_sections import (
+    DAY_SECONDS,
+    AlertsConfig,
+    CanaryConfig,
+    Cron,
+    DataConfig,
+    DeploymentConfig,
+    FeatureStoreConfig,
+    FeatureThresholds,
+    MonitoringConfig,
+    RetrainCause,
+    TrainingConfig,
+    WatchConfig,
+    _Strict,
+)
 from ml_pipeline.errors import PermanentError
 from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, ModelType
-from ml_pipeline.training.resources import Device
+
+__all__ = ["AlertsConfig", "CanaryConfig", "ConfigError", "Cron", "DataConfig", "DeploymentConfig",
+           "FeatureStoreConfig", "FeatureThresholds", "ModelConfig", "MonitoringConfig", "RetrainCause",
+           "TrainingConfig", "WatchConfig", "config_dir", "load_model_config", "load_model_configs", "starter_config"]
 
 
 class ConfigError(PermanentError, ValueError):
     """A model config file is malformed; the message names the file and field."""
-
-
-CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually")
-# Upper bounds of what becomes a duration or a count in a DAG: past them a typo (1e300) would overflow Airflow's
-# timedeltas and break the model's DAGs instead of being refused here.
-DAY_SECONDS = 86_400.0
-WEEK_MINUTES = 7 * 24 * 60.0
-
-
-def check_cron(value: str | None) -> str | None:
-    """``value`` when it is a cron expression Airflow schedules by (five fields, or a preset), else ``ValueError``.
-
-    An expression that never fires (``0 0 31 2 *``) is refused too: its DAG would wait forever, silently.
-    """
-    if value is None:
-        return None
-    from croniter import CroniterBadDateError, croniter  # Airflow's own cron parser: what it accepts, we accept
-
-    expression = value.strip()
-    if expression in CRON_PRESETS or (len(expression.split()) == 5 and croniter.is_valid(expression)):
-        try:
-            croniter(expression).get_next()
-        except CroniterBadDateError:
-            raise ValueError(f"{value!r} never fires (no such date): fix the day of month or month") from None
-        return value
-    raise ValueError(f"{value!r} is not a cron expression: five fields (minute hour day-of-month month "
-                     f"day-of-week, UTC), e.g. '0 2 * * *', or one of {', '.join(CRON_PRESETS)}; null for manual "
-                     "runs only")
-
-
-def check_email(value: str) -> str:
-    """``value`` when it looks like an e-mail address (``name@domain``), else ``ValueError``."""
-    name, at, domain = value.partition("@")
-    if not (name and at and domain) or any(c.isspace() for c in value) or "@" in domain:
-        raise ValueError(f"{value!r} is not an e-mail address: write it as name@domain")
-    return value
-
-
-Cron = Annotated[str | None, AfterValidator(check_cron)]
-Email = Annotated[str, AfterValidator(check_email)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Strict):
-    """Where the training data comes from and which columns the model uses."""
-
-    source: str = Field(description="Dataset URI (s3://…, file://…) or a folder under the lake root.")
-    lookback_days: int = Field(default=7, ge=1, le=366)
-    target_column: str
-    timestamp_column: str = Field(default="event_time", description="Event time: orders the time-based split.")
-    partition_by: str | None = Field(
-        default=None, description="Column whose values split load/validate/features into one task each.")
-    min_partition_mb: float = Field(default=0.0, ge=0, description="on S3, the validation DAG waits until a day's "
-                                                                   "files add up to this many MB")
-    poke_interval_seconds: float = Field(default=300, gt=0, le=DAY_SECONDS,
-                                         description="how often sensors check for a landed partition")
-    features: list[str] = Field(min_length=1)
-    feature_functions: list[str] | None = Field(
-        default=None, description="Registered feature views to join; default: those producing a listed feature.")
-
-
-class TrainingConfig(_Strict):
-    """How the model is trained."""
-
-    hyperparameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
-    validation_split: float = Field(default=0.2, gt=0.0, lt=0.9)
-    seed: int = 42
-    device: Device = Field(
-        default="auto", description="auto: the GPU when the platform and worker have one (and the GPU extra is "
-                                    "installed), else the CPU; gpu: a GPU or fail; cpu: never a GPU")
-    pool: str | None = Field(default=None, description="Airflow pool that bounds concurrent training jobs; default "
-                                                       "by device: `gpu` (one slot per GPU) or `training`")
-    priority_weight: int = Field(default=1, ge=1, le=1000, description="who trains first when the pool is full: "
-                                                                       "higher first")
-
-
-class CanaryConfig(_Strict):
-    """The challenger's trial in a staging serving instance before it may become champion."""
-
-    enabled: bool = True
-    requests: int = Field(default=20, ge=1, le=10_000, description="requests sent to the staging instance")
-    rows_per_request: int = Field(default=50, ge=1, le=10_000)
-    max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="failed requests / requests")
-    max_p95_ms: float = Field(default=500.0, gt=0, le=600_000, description="latency p95 of the canary's requests")
-    score_tolerance: float = Field(default=1e-6, ge=0.0,
-                                   description="largest |served - offline| score on the same rows")
-    startup_timeout_seconds: float = Field(default=180.0, gt=0, le=3600)
-
-
-class WatchConfig(_Strict):
-    """After promotion: the new champion's metric on labelled data that lands later; below it, roll back."""
-
-    window_days: int = Field(default=1, ge=0, le=30, description="days of new data to judge on; 0: no watch")
-    min_auc: float | None = Field(default=None, ge=0.0, le=1.0,
-                                  description="live AUC below this rolls back (default: min_auc_threshold)")
-    timeout_hours: float = Field(default=30.0, gt=0, le=24 * 90,
-                                 description="no live data by then: keep the champion, warn (at most 90 days)")
-    poke_interval_seconds: float = Field(default=600.0, gt=0, le=DAY_SECONDS)
-
-
-class DeploymentConfig(_Strict):
-    """Gates a trained model must pass before promotion, and how it is put into production."""
-
-    min_auc_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
-    min_auc_improvement: float = Field(default=0.0, ge=0.0, le=1.0,
-                                       description="a challenger must beat the champion's AUC by this margin")
-    holdout_days: int = Field(default=1, ge=1, le=30,
-                              description="newest landed days both models are judged on at deployment")
-    endpoint_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$",
-                                      description="serving endpoint; null: registry-only promotion")
-    require_approval: bool = Field(default=False, description="a human approves each promotion (Airflow HITL)")
-    canary: CanaryConfig = CanaryConfig()
-    watch: WatchConfig = WatchConfig()
-
-
-class AlertsConfig(_Strict):
-    """Where failures of this model's pipelines are reported (Airflow connection ids), and its run deadline."""
-
-    slack_connection: str | None = Field(default="slack_alerts", description="slackwebhook connection; null: none")
-    email_connection: str | None = Field(default="smtp_default", description="smtp connection; null: no email")
-    email_to: list[Email] = Field(default_factory=lambda: ["ml-alerts@localhost"])
-    deadline_minutes: float = Field(default=120, gt=0, le=WEEK_MINUTES,
-                                    description="alert when a DAG run takes longer than this (at most a week)")
-
-
-class FeatureStoreConfig(_Strict):
-    """How a model's derived features are computed into the feature store and waited for by training."""
-
-    schedule: Cron = Field(default="5 * * * *", description="cron of feature_engineering_<model> (UTC); "
-                                                               "null: only when triggered")
-    lookback_days: int | None = Field(default=None, ge=1, le=366,
-                                      description="daily partitions each feature run checks (data.lookback_days)")
-    wait_timeout_minutes: float = Field(default=60, gt=0, le=WEEK_MINUTES,
-                                        description="training waits this long for fresh features of its window, "
-                                                    "then fails")
-
-
-class FeatureThresholds(_Strict):
-    """Drift levels of one feature (or of every feature): below ``warn`` stable, from ``alert`` on drifted."""
-
-    warn: float = Field(default=0.1, gt=0, le=10.0)
-    alert: float = Field(default=0.25, gt=0, le=10.0)
-    method: Literal["psi", "wasserstein"] = Field(
-        default="psi", description="psi: PSI over the reference's bins; wasserstein (numeric features): distance "
-                                   "in reference standard deviations, for smooth aggregates whose PSI is noisy")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FeatureThresholds:
-        if self.alert < self.warn:
-            raise ValueError(f"alert ({self.alert}) is below warn ({self.warn}): alert must be at least warn")
-        return self
-
-
-RetrainCause = Literal["drift", "decay"]
-
-
-class MonitoringConfig(_Strict):
-    """The champion watched in production: input and prediction drift, live performance, retraining on evidence."""
-
-    schedule: Cron = Field(default="15 * * * *", description="cron of model_monitoring_<model> (UTC, default "
-                                                                "hourly); null: only when triggered")
-    window_hours: float = Field(default=24, gt=0, le=24 * 30,
-                                description="newest landed data (and logged predictions) judged on")
-    thresholds: FeatureThresholds = Field(default_factory=FeatureThresholds,
-                                          description="PSI levels of every feature (credit-scoring convention)")
-    features: dict[str, FeatureThresholds] = Field(default_factory=dict,
-                                                   description="per-feature PSI levels, over `thresholds`")
-    drift_share: float = Field(default=0.3, gt=0, le=1.0,
-                               description="dataset drift when this share of features (or more) is at alert level")
-    max_auc_drop: float = Field(default=0.05, ge=0, le=1.0,
-                                description="decay: live AUC this far below the champion's holdout AUC")
-    min_labelled_rows: int = Field(default=500, ge=1, le=10_000_000,
-                                   description="labelled rows needed before live performance is judged")
-    min_rows: int = Field(default=200, ge=1, le=10_000_000,
-                          description="rows a window needs to be judged; fewer: the check is skipped, said why")
-    entity_key: str | None = Field(default=None, description="request field that identifies a row (e.g. "
-                                                             "transaction_id): joins logged predictions to labels")
-    retrain_on: list[RetrainCause] = Field(default_factory=lambda: ["drift", "decay"],
-                                           description="causes that request a retraining; [] never retrains")
-    retrain_cooldown_hours: float = Field(default=24, ge=0, le=24 * 90,
-                                          description="after a retraining request, none for this long")
 
 
 class ModelConfig(_Strict):

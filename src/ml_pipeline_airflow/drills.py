@@ -8,6 +8,8 @@
 - ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried).
 
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
+``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
+``monitoring_ml_pipelines`` to report.
 ``platform_scale_probe`` is three trivial tasks in a row: ``benchmarks/scale.py`` runs it 50+ times at once to
 measure the scheduler and executor alone (hand-off latencies), without any ML work.
 Operators run them after setting up alert channels; the end-to-end tests run them on every change.
@@ -26,6 +28,7 @@ from ml_pipeline_airflow.runtime import run_classified
 
 MODEL = "platform"
 FIXED_VARIABLE = "platform_drill_fixed"
+NO_SUCH_POOL = "platform_drill_no_such_pool"
 DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(seconds=2),
               "retry_exponential_backoff": 2.0, "max_retry_delay": dt.timedelta(seconds=30),
               "retry_policy": TRANSIENT_ONLY, "on_failure_callback": [TaskFailureAlert(MODEL, email_to=[
@@ -58,7 +61,7 @@ def sleep_past_deadline(seconds: int = 40) -> None:
 
 
 def build_drill_dags() -> dict[str, DAG]:
-    """The two drill DAGs, by dag_id."""
+    """The drill DAGs and the scale probe, by dag_id."""
     with DAG("platform_failure_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
              default_args=DRILL_ARGS, doc_md=__doc__,
              on_failure_callback=DagRunFailureAlert(MODEL, email_to=["ml-alerts@localhost"]),
@@ -77,7 +80,12 @@ def build_drill_dags() -> dict[str, DAG]:
              tags=["ml", "platform", "benchmark"], default_args={"owner": "ml-platform", "retries": 0},
              doc_md=__doc__) as scale_probe:
         probe.override(task_id="first")() >> probe.override(task_id="second")() >> probe.override(task_id="third")()
-    return {dag.dag_id: dag for dag in (failure_drill, deadline_drill, scale_probe)}
+    # A task that can never start: its pool does not exist, so the scheduler leaves it scheduled (and says so in its
+    # log) until someone marks the run failed; monitoring_ml_pipelines reports it as stuck work.
+    with DAG("platform_stuck_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
+             default_args={"owner": "ml-platform", "retries": 0}, doc_md=__doc__) as stuck_drill:
+        probe.override(task_id="never_starts", pool=NO_SUCH_POOL)()
+    return {dag.dag_id: dag for dag in (failure_drill, deadline_drill, scale_probe, stuck_drill)}
 
 
 @task

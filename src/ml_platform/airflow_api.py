@@ -1,4 +1,7 @@
-"""A small client for Airflow 3's REST API (``/api/v2``), with a JWT from ``/auth/token``."""
+"""The platform commands' client of Airflow 3's REST API (``/api/v2``): waits, triggers, logs.
+
+``AirflowApiError`` is re-exported from ``ml_pipeline_airflow.api_client``, the client that tasks use too.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+from ml_pipeline_airflow.api_client import AirflowApiError, AirflowRestClient
+
+__all__ = ["AirflowApiError", "AirflowClient"]
 
 
-class AirflowApiError(RuntimeError):
-    """The Airflow API answered with an error (``status``: its HTTP status)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class AirflowClient:
-    """Authenticated calls to one Airflow API server."""
-
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
-        self._credentials = {"username": username, "password": password}
-        self._token: str | None = None
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._http.close()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``/api/v2{path}``; return the decoded JSON (or text for logs)."""
-        for attempt in range(2):
-            headers = {**self._headers(), **kwargs.get("headers", {})}
-            response = self._http.request(method, f"/api/v2{path}", **{**kwargs, "headers": headers})
-            if response.status_code == 401 and attempt == 0:
-                self._token = None  # expired: log in again once
-                continue
-            if response.status_code >= 400:
-                raise AirflowApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}",
-                                      response.status_code)
-            if response.status_code == 204 or not response.content:
-                return None
-            ctype = response.headers.get("content-type", "")
-            return response.json() if "json" in ctype else response.text
-        raise AirflowApiError(f"{method} {path}: unauthorized")
+class AirflowClient(AirflowRestClient):
+    """Authenticated calls to one Airflow API server, and the waits the platform's commands need."""
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict:
         """Wait until the dag-processor has parsed ``dag_id``; raise with its import error otherwise."""
@@ -126,14 +96,6 @@ class AirflowClient:
         content = self.request("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
         events = content.get("content", []) if isinstance(content, dict) else [content]
         return "\n".join(_render_log_event(e) for e in events)
-
-    def _headers(self) -> dict[str, str]:
-        if self._token is None:
-            response = self._http.post("/auth/token", json=self._credentials)
-            if response.status_code >= 400:
-                raise AirflowApiError(f"login failed ({response.status_code}): {response.text[:200]}")
-            self._token = response.json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
 
 
 def _render_log_event(event: Any) -> str:

@@ -1,9 +1,11 @@
-"""Local stand-ins for Slack and an SMTP server: they receive alerts over real HTTP and SMTP and keep them.
+"""Local stand-ins for Slack, PagerDuty and an SMTP server: they receive alerts over real HTTP and SMTP.
 
 An Airflow ``slackwebhook`` connection whose webhook URL points at ``http://127.0.0.1:<port>/…`` makes the
-Slack provider's hook post here; an ``smtp`` connection to ``127.0.0.1:<port>`` sends mail here. Every message
-is appended as one JSON object to ``alerts/received.jsonl`` (``ml-pipeline alerts`` lists them). In production
-the connections point at Slack and the real mail server instead, and this process is not started.
+Slack provider's hook post here; a ``pagerduty_events`` connection whose host is ``http://127.0.0.1:<port>``
+sends PagerDuty Events API v2 events to ``POST /v2/enqueue`` on the same port, answered and validated as
+PagerDuty does; an ``smtp`` connection to ``127.0.0.1:<port>`` sends mail here. Every message is appended as one
+JSON object to ``alerts/received.jsonl`` (``ml-pipeline alerts`` lists them). In production the connections point
+at Slack, PagerDuty and the real mail server instead, and this process is not started.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import email.policy
 import json
 import signal
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,12 +39,51 @@ def read_alerts(store: Path) -> list[dict]:
     return [json.loads(line) for line in store.read_text().splitlines() if line.strip()]
 
 
-def slack_handler(store: Path) -> type[BaseHTTPRequestHandler]:
-    """An HTTP handler that answers like Slack's incoming webhooks (``200 ok``) and records each payload."""
+EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
+SEVERITIES = ("critical", "error", "warning", "info")
 
-    class SlackWebhook(BaseHTTPRequestHandler):
+
+def pagerduty_event_errors(event: object) -> list[str]:
+    """What makes ``event`` an invalid Events API v2 event (PagerDuty's wording), or ``[]`` when it is valid."""
+    if not isinstance(event, dict):
+        return ["Event object is not a JSON object"]
+    errors = []
+    key = event.get("routing_key")
+    if not isinstance(key, str) or len(key) != 32:
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    action = event.get("event_action")
+    if action not in EVENT_ACTIONS:
+        errors.append(f"'event_action' must be one of {', '.join(EVENT_ACTIONS)}")
+    dedup_key = event.get("dedup_key")
+    if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= 255):
+        errors.append("'dedup_key' must be a string of 1 to 255 characters")
+    if action in ("acknowledge", "resolve") and dedup_key is None:
+        errors.append(f"'dedup_key' is required for event_action {action}")
+    if action == "trigger":
+        payload = event.get("payload")
+        if not isinstance(payload, dict):
+            return [*errors, "'payload' is missing or not an object"]
+        for field in ("summary", "source"):
+            if not isinstance(payload.get(field), str) or not payload[field].strip():
+                errors.append(f"'payload.{field}' is missing or blank")
+        if payload.get("severity") not in SEVERITIES:
+            errors.append(f"'payload.severity' must be one of {', '.join(SEVERITIES)}")
+    return errors
+
+
+def alert_handler(store: Path) -> type[BaseHTTPRequestHandler]:
+    """An HTTP handler for Slack's incoming webhooks (``200 ok``) and PagerDuty's ``POST /v2/enqueue`` (202).
+
+    Slack payloads are recorded as they come; a PagerDuty event only when it is valid (an invalid one gets
+    PagerDuty's ``400 {"status": "invalid event", ...}`` and is not recorded).
+    """
+
+    class AlertWebhooks(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            if self.path.rstrip("/") == "/v2/enqueue":
+                self.pagerduty_event(body)
+                return
             try:
                 payload = json.loads(body)
             except ValueError:
@@ -53,10 +95,37 @@ def slack_handler(store: Path) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(b"ok")
 
+        def pagerduty_event(self, body: str) -> None:
+            try:
+                event = json.loads(body)
+            except ValueError:
+                self.answer(400, {"status": "invalid event", "message": "Event object is invalid",
+                                  "errors": ["Request body is not valid JSON"]})
+                return
+            errors = pagerduty_event_errors(event)
+            if errors:
+                self.answer(400, {"status": "invalid event", "message": "Event object is invalid",
+                                  "errors": errors})
+                return
+            dedup_key = event.get("dedup_key") or uuid.uuid4().hex
+            payload = event.get("payload") or {}
+            record(store, {"channel": "pagerduty", "path": self.path, "event_action": event["event_action"],
+                           "dedup_key": dedup_key, "text": payload.get("summary", ""),
+                           "severity": payload.get("severity"), "source": payload.get("source"), "event": event})
+            self.answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
+
+        def answer(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (quiet: the store is the log)
             pass
 
-    return SlackWebhook
+    return AlertWebhooks
 
 
 class SmtpSink:
@@ -75,16 +144,16 @@ class SmtpSink:
 
 
 def serve(http_port: int, smtp_port: int, store: Path) -> None:
-    """Run both sinks on 127.0.0.1 until SIGTERM or SIGINT."""
+    """Run the sinks (HTTP: Slack and PagerDuty; SMTP) on 127.0.0.1 until SIGTERM or SIGINT."""
     from aiosmtpd.controller import Controller
 
     store.parent.mkdir(parents=True, exist_ok=True)
     smtp = Controller(SmtpSink(store), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    http = ThreadingHTTPServer(("127.0.0.1", http_port), slack_handler(store))
+    http = ThreadingHTTPServer(("127.0.0.1", http_port), alert_handler(store))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=http.shutdown).start())
-    print(f"alert sinks: slack webhooks on http://127.0.0.1:{http_port}, smtp on 127.0.0.1:{smtp_port}, "
-          f"storing in {store}", flush=True)
+    print(f"alert sinks: slack webhooks and pagerduty events on http://127.0.0.1:{http_port}, smtp on "
+          f"127.0.0.1:{smtp_port}, storing in {store}", flush=True)
     try:
         http.serve_forever()
     except KeyboardInterrupt:

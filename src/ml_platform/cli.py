@@ -15,6 +15,8 @@ from ml_platform import lifecycle
 from ml_platform.layout import REPO_ROOT, Layout
 
 DESCRIPTION = "ml-platform: start, stop and inspect the embedded platform, and run the demo."
+# The dashboard plugin's pages inside the Airflow UI (ml_pipeline_airflow/dashboard)
+DASHBOARD_PATH = "/ml-platform/"
 
 say = functools.partial(print, flush=True)
 
@@ -23,6 +25,8 @@ def up(layout: Layout) -> int:
     """Start the platform in the background, wait until every component is healthy, say how to log in."""
     result = lifecycle.start(layout, on_progress=say)
     print(result.describe())
+    if result.healthy:
+        print(metrics_line(layout))
     return 0 if result.healthy else 1
 
 
@@ -46,7 +50,30 @@ def status(layout: Layout) -> int:
         print(f"  serving {endpoint} (http://127.0.0.1:{port}, {model}): {says}")
     print(f"database: {now.database}")
     print(f"Airflow UI {layout.airflow_url} · MLflow UI {layout.mlflow_url} · login in {layout.secrets_file}")
+    if now.phase != "down":
+        print(metrics_line(layout))
+        print(health_summary(layout))
     return 0
+
+
+def metrics_line(layout: Layout) -> str:
+    """Where the platform's metrics are, and whether Prometheus scrapes them."""
+    from ml_platform.metrics.prometheus import why_not_running
+
+    return f"metrics: {layout.metrics_url}/metrics · " + (why_not_running() or f"Prometheus {layout.prometheus_url}")
+
+
+def health_summary(layout: Layout) -> str:
+    """The platform-health verdicts of the newest ``monitoring_ml_pipelines`` run, on one screen."""
+    from ml_pipeline.platform_health.store import PlatformHealthStore
+    from ml_pipeline.platform_health.summary import describe
+    from ml_platform import database
+
+    try:
+        findings = PlatformHealthStore(database.database_url(layout, database.PLATFORM_DATABASE)).latest()
+    except Exception as exc:  # noqa: BLE001 (status must print whatever the database says)
+        return f"platform health: cannot read it ({type(exc).__name__}: {str(exc)[:200]})"
+    return describe(findings, f"{layout.airflow_url}{DASHBOARD_PATH}")
 
 
 def logs(layout: Layout, component: str | None, lines: int) -> int:

@@ -19,6 +19,8 @@ from ml_pipeline.training.resources import detect_gpus
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
+from ml_platform.metrics import prometheus
+from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
 
 BIN = Path(sys.executable).parent
 # Task processes at once on one machine: the LocalExecutor's workers, or each Celery worker's concurrency.
@@ -104,10 +106,20 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_conn),
+        # monitoring_ml_pipelines reads runs and task instances through the REST API (tasks have no metadata-database
+        # access in Airflow 3); production names a read-only service account here instead of the admin
+        "AIRFLOW_CONN_AIRFLOW_API": os.environ.get("AIRFLOW_CONN_AIRFLOW_API", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": layout.airflow_port, "schema": "http",
+             "login": secrets["admin_user"], "password": secrets["admin_password"]})),
         # Alerts go to the local sinks in the embedded default; production points these at Slack and its mail server.
         "AIRFLOW_CONN_SLACK_ALERTS": os.environ.get("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(
             {"conn_type": "slackwebhook",
              "password": f"http://127.0.0.1:{layout.slack_sink_port}/services/T000LOCAL/B000LOCAL/local"})),
+        # Pages go to the local sink's Events API v2 (a model pages once its `alerts.pagerduty_connection` names this);
+        # production unsets the host (PagerDuty's US endpoint) and sets its integration's 32-character routing key
+        "AIRFLOW_CONN_PAGERDUTY_DEFAULT": os.environ.get("AIRFLOW_CONN_PAGERDUTY_DEFAULT", json.dumps(
+            {"conn_type": "pagerduty_events", "host": f"http://127.0.0.1:{layout.slack_sink_port}",
+             "password": "0123456789abcdef0123456789abcdef"})),
         "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
             {"conn_type": "smtp", "host": "127.0.0.1", "port": layout.smtp_sink_port,
              "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml-platform@localhost",
@@ -135,6 +147,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update({name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()})
+    # Airflow's StatsD to the metrics exporter (docs/DESIGN.md, "Metrics and Prometheus")
+    env.update({name: os.environ.get(name, value) for name, value in airflow_statsd_env(layout.statsd_port).items()})
     if EXECUTOR == "celery":
         env.update(celery_env(layout))
     return env
@@ -196,7 +210,19 @@ def components(layout: Layout) -> list[Component]:
         Component("triggerer", [airflow, "triggerer"]),
         *celery_workers(layout),
         *serving_components(layout),
+        *metrics_components(layout),
     ]
+
+
+def metrics_components(layout: Layout) -> list[Component]:
+    """The metrics exporter, and Prometheus scraping it where it is installed (else ``prometheus.why_not_running``)."""
+    endpoints = {name: f"http://127.0.0.1:{port}" for name, (_, port) in layout.serving_endpoints().items()}
+    exporter = Component("metrics-exporter", exporter_argv(layout.metrics_port, layout.statsd_port, endpoints), env={
+        "ML_PLATFORM_METRICS_DATABASE_URL": database.database_url(layout, database.PLATFORM_DATABASE)})
+    if prometheus.prometheus_binary() is None:
+        return [exporter]
+    return [exporter, Component("prometheus", prometheus.component_argv(
+        layout.metrics_url, layout.prometheus, layout.prometheus_port))]
 
 
 def serving_components(layout: Layout) -> list[Component]:

@@ -25,6 +25,9 @@ class Layout:
     slack_sink_port: int = 8091
     smtp_sink_port: int = 8025
     serving_port: int = 8500
+    metrics_port: int = 9108  # the exporter's /metrics (HTTP)
+    statsd_port: int = 9125  # the exporter's StatsD listener (UDP), where Airflow sends its metrics
+    prometheus_port: int = 9090  # the optional Prometheus server
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -34,7 +37,10 @@ class Layout:
                    int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")),
                    int(os.environ.get("ML_PLATFORM_SLACK_SINK_PORT", "8091")),
                    int(os.environ.get("ML_PLATFORM_SMTP_SINK_PORT", "8025")),
-                   int(os.environ.get("ML_PLATFORM_SERVING_PORT", "8500")))
+                   int(os.environ.get("ML_PLATFORM_SERVING_PORT", "8500")),
+                   int(os.environ.get("ML_PLATFORM_METRICS_PORT", "9108")),
+                   int(os.environ.get("ML_PLATFORM_STATSD_PORT", "9125")),
+                   int(os.environ.get("ML_PLATFORM_PROMETHEUS_PORT", "9090")))
 
     def port_env(self) -> dict[str, str]:
         """The environment variables that select this instance (for child processes and ``make``)."""
@@ -42,7 +48,9 @@ class Layout:
                 "ML_PLATFORM_MLFLOW_PORT": str(self.mlflow_port),
                 "ML_PLATFORM_SLACK_SINK_PORT": str(self.slack_sink_port),
                 "ML_PLATFORM_SMTP_SINK_PORT": str(self.smtp_sink_port),
-                "ML_PLATFORM_SERVING_PORT": str(self.serving_port)}
+                "ML_PLATFORM_SERVING_PORT": str(self.serving_port),
+                "ML_PLATFORM_METRICS_PORT": str(self.metrics_port), "ML_PLATFORM_STATSD_PORT": str(self.statsd_port),
+                "ML_PLATFORM_PROMETHEUS_PORT": str(self.prometheus_port)}
 
     @property
     def alerts_file(self) -> Path:
@@ -63,6 +71,11 @@ class Layout:
     def logs(self) -> Path:
         """One log file per component."""
         return self.home / "logs"
+
+    @property
+    def prometheus(self) -> Path:
+        """The optional Prometheus server's folder: its generated ``prometheus.yml`` and its TSDB (``data``)."""
+        return self.home / "prometheus"
 
     @property
     def airflow_home(self) -> Path:
@@ -128,11 +141,22 @@ class Layout:
         """Base URL of the MLflow tracking server and UI."""
         return f"http://127.0.0.1:{self.mlflow_port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """Base URL of the metrics exporter (``/metrics``)."""
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Base URL of the optional Prometheus server (UI and HTTP API)."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
     @classmethod
     def on_free_ports(cls, home: Path) -> Layout:
         """An extra instance in ``home`` on free ports, beside (not instead of) the default one."""
         layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port(),
-                     slack_sink_port=free_port(), smtp_sink_port=free_port(), serving_port=free_port_range(4))
+                     slack_sink_port=free_port(), smtp_sink_port=free_port(), serving_port=free_port_range(4),
+                     metrics_port=free_port(), statsd_port=free_udp_port(), prometheus_port=free_port())
         layout.ensure_dirs()
         return layout
 
@@ -150,6 +174,13 @@ def free_port_range(count: int) -> int:
         if first + count < 65536 and all(_is_free(first + i) for i in range(1, count)):
             return first
     raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def free_udp_port() -> int:
+    """A loopback UDP port nobody listens on right now (the exporter's StatsD listener)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _is_free(port: int) -> bool:

@@ -20,17 +20,21 @@ from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.deployment.client import ServingClient
 from ml_platform.airflow_api import AirflowClient
+from ml_platform.alert_sinks import read_alerts
 from ml_platform.demo import follow_deployment, print_failures
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.conftest import REPO_ROOT
+from tests.support.browser import browser_page, log_in
 from tests.support.platforms import EXECUTORS, executor_env
+from tests.support.prometheus import dag_run_duration, drift_score, prometheus_binary, serving_latency, wait_for_value
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
 FEATURE_DAG_ID = "feature_engineering_fraud_detection"
 DEPLOYMENT_DAG_ID = "model_deployment_fraud_detection"
+HEALTH_DAG_ID = "monitoring_ml_pipelines"
 
 
 def group_members(pgid: int) -> list[int]:
@@ -62,6 +66,8 @@ def platform(request, tmp_path_factory):
     (layout.home / "data_validation_rules.yaml").write_text(
         re.sub(r"(?m)^schedule: .*$", "schedule: null", rules))
     shutil.copytree(REPO_ROOT / "config" / "schemas", layout.home / "schemas")
+    # platform health only when the test asks, and a task waiting 30 s (not 30 min) for a slot counts as stuck
+    (layout.home / "platform_health.yaml").write_text("schedule: null\nwaiting_minutes: 0.5\n")
     with executor_env(request.param):
         env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(configs)}
         started = make("up", env)
@@ -109,6 +115,12 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     assert summary["aliases"] == ["challenger"]
     assert summary["rows"] > 50_000 and summary["metrics"]["auc"] >= 0.85
     assert summary["partitions"][-1].endswith("transactions/2026-11-20")  # the window of the asset event's days
+    announced = f"*fraud_detection* v{summary['version']}: trained and registered"
+    received = read_alerts(layout.alerts_file)
+    [slack] = [a["text"] for a in received if a["channel"] == "slack" and announced in a["text"]]
+    assert f"/dags/{DAG_ID}/runs/" in slack and f"/versions/{summary['version']}" in slack, slack
+    assert any(a["channel"] == "email" and a["subject"].startswith(
+        f"[ml-platform] fraud_detection v{summary['version']}: trained and registered") for a in received)
     runs = client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
     assert [r["run_type"] for r in runs] == ["asset_triggered"], "unpausing must not start a missed scheduled run"
     # Nothing new: a second feature run computes nothing, emits no asset event, and starts no training.
@@ -137,6 +149,8 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
            "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
     assert 0.0 <= served.predict([row])["scores"][0] <= 1.0
+    assert any(a["channel"] == "slack" and f"*fraud_detection* v{version}: promoted to champion" in a["text"]
+               for a in read_alerts(layout.alerts_file)), "the promotion is announced once production is verified"
     first = deployment["run_id"]
     deadline, watch = time.monotonic() + 120, None
     while watch != "deferred" and time.monotonic() < deadline:  # tomorrow's labelled data has not landed
@@ -214,6 +228,7 @@ def test_traffic_lands_in_the_prediction_log_and_monitoring_measures_prediction_
                              timeout=900)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"fraud_detection: champion v{version}" in checked.stdout and "prediction (psi_quantile)" in checked.stdout
+    assert f"dashboard: {layout.airflow_url}/ml-platform/models/fraud_detection" in checked.stdout
     [run] = [r for r in client.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"] if r["run_type"] == "manual"]
     assert run["state"] == "success"
     check = client.xcom(dag_id, run["dag_run_id"], "check_window")
@@ -284,6 +299,85 @@ def test_data_validation_dag_checks_a_landed_partition_on_the_platform(platform)
     assert client.wait_for_run(dag_id, run["dag_run_id"], timeout=300) == "success"
     result = client.xcom(dag_id, run["dag_run_id"], "validate_partition", map_index=0)
     assert result["status"] == "passed" and result["data_uri"].endswith("transactions/2026-11-20")
+
+
+def platform_health_run(client: AirflowClient) -> dict:
+    """Run ``monitoring_ml_pipelines`` once; return what it announced."""
+    run = client.trigger(HEALTH_DAG_ID, None)
+    assert client.wait_for_run(HEALTH_DAG_ID, run["dag_run_id"], timeout=300) == "success"
+    return client.xcom(HEALTH_DAG_ID, run["dag_run_id"], "announce_changes")
+
+
+def health_messages(layout: Layout) -> list[str]:
+    return [a["text"] for a in read_alerts(layout.alerts_file)
+            if a["channel"] == "slack" and a["text"].startswith("*Platform health*")]
+
+
+@pytest.mark.executor_independent  # reads the REST API and the platform database, whatever runs the tasks
+def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_their_recovery(platform):
+    """A failure drill and a task that can never start are announced by the next platform-health run, once (a
+    second run with nothing new announces nothing), and their recovery by the run after the fix."""
+    layout, env, _ = platform
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    for dag_id in ("platform_failure_drill", "platform_stuck_drill", HEALTH_DAG_ID):
+        client.wait_for_dag(dag_id)
+    stuck = client.trigger("platform_stuck_drill", None)
+    failed = client.trigger("platform_failure_drill", None, conf={"mode": "permanent"})
+    assert client.wait_for_run("platform_failure_drill", failed["dag_run_id"], timeout=300) == "failed"
+    time.sleep(max(0.0, 35 - (time.time() - dt.datetime.fromisoformat(stuck["queued_at"]).timestamp())))
+    first = platform_health_run(client)["changes"]
+    assert any(c.startswith("started: platform_failure_drill: its latest run") for c in first), first
+    assert any(c.startswith("started: platform_stuck_drill: 1 stuck task(s): never_starts") for c in first), first
+    [announced] = health_messages(layout)
+    assert "platform_failure_drill" in announced and "platform_stuck_drill" in announced
+    endpoints = [c.split(": ", 1)[1] for c in first if "endpoint" in c or "-api" in c]
+    assert not [c for c in endpoints if c.startswith("fraud-detection-api")], "it serves its champion: nothing to say"
+    # the recommendation config was dropped in after `make up`: nothing serves its endpoint, and that is said
+    assert any(c.startswith("started: recommendation-api (recommendation) has no server") for c in first), first
+    assert platform_health_run(client)["changes"] == [] and len(health_messages(layout)) == 1, "announced twice"
+    status = make("status", env).stdout
+    assert "ALERT latest_run" in status and "platform_failure_drill: its latest run" in status, status
+    assert f"dashboard: {layout.airflow_url}/ml-platform/" in status
+    with browser_page() as page:  # the platform page, in a real browser behind Airflow's login
+        log_in(page, layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+        page.goto(f"{layout.airflow_url}/ml-platform/platform")
+        assert "platform_failure_drill" in page.inner_text("#failing")
+        assert "never_starts" in page.inner_text("#problems")
+    # the fix: the drill's bug is fixed and rerun; the stuck run is marked done by its operator
+    client.request("POST", "/variables", json={"key": "platform_drill_fixed", "value": "yes"})
+    fixed = client.trigger("platform_failure_drill", None, conf={"mode": "permanent"})
+    assert client.wait_for_run("platform_failure_drill", fixed["dag_run_id"], timeout=300) == "success"
+    client.request("PATCH", f"/dags/platform_stuck_drill/dagRuns/{stuck['dag_run_id']}", json={"state": "success"})
+    recovered = platform_health_run(client)["changes"]
+    assert any(c.startswith("recovered: platform_failure_drill") for c in recovered), recovered
+    assert any(c.startswith("recovered: platform_stuck_drill: nothing stuck") for c in recovered), recovered
+    assert len(health_messages(layout)) == 2 and "recovered" in health_messages(layout)[-1]
+    with browser_page() as page:
+        log_in(page, layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+        page.goto(f"{layout.airflow_url}/ml-platform/platform")
+        assert "platform_failure_drill" not in page.inner_text("#failing")
+        assert "never_starts" not in page.inner_text("#problems")
+
+
+@pytest.mark.executor_independent  # the exporter and Prometheus are components of either shape
+def test_prometheus_answers_a_dag_run_duration_a_drift_score_and_a_serving_latency(platform):
+    """The platform's Prometheus scrapes the exporter: Airflow's StatsD timers, the monitoring checks in the platform
+    database and the model server's latency histogram, asked in PromQL."""
+    layout, _, _ = platform
+    prometheus_binary()
+    assert "prometheus" in read_state(layout.state_file)["components"]
+    _, port = layout.serving_endpoints()["fraud-detection-api"]
+    row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
+           "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
+    served = ServingClient(f"http://127.0.0.1:{port}")
+    for _ in range(20):
+        served.predict([row])
+    duration = wait_for_value(layout.prometheus_url, dag_run_duration(HEALTH_DAG_ID), timeout=90)
+    assert 0.5 < duration < 300, duration
+    assert 0 <= wait_for_value(layout.prometheus_url, drift_score("fraud_detection"), timeout=60) < 100
+    p95 = wait_for_value(layout.prometheus_url, serving_latency("fraud-detection-api"), timeout=90)
+    assert 0 < p95 < 5, p95
 
 
 @pytest.mark.executor_independent

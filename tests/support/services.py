@@ -76,10 +76,18 @@ def wait_http(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
+PAGERDUTY_ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # any 32 characters: the sink checks the length
+
+
 @contextlib.contextmanager
 def alert_sinks(store: Path) -> Iterator[dict[str, str]]:
-    """The local Slack and SMTP sinks, recording to ``store``; yield the Airflow connections that point at them."""
+    """The local Slack, PagerDuty and SMTP sinks, recording to ``store``; yield the Airflow connections to them.
+
+    ``pagerduty_default`` is a ``pagerduty_events`` connection whose host is the sink (the routing key is its
+    password), as ``alerts.pagerduty_connection`` names it.
+    """
     import json
+    import socket
     import sys
 
     from ml_pipeline.deployment.client import free_port
@@ -88,11 +96,20 @@ def alert_sinks(store: Path) -> Iterator[dict[str, str]]:
     sinks = subprocess.Popen([sys.executable, "-m", "ml_platform.alert_sinks", "--http-port", str(http),
                               "--smtp-port", str(smtp), "--store", str(store)], start_new_session=True)
     try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", http), timeout=1), \
+                    socket.create_connection(("127.0.0.1", smtp), timeout=1):
+                break
+            time.sleep(0.1)
         yield {"AIRFLOW_CONN_SLACK_ALERTS": json.dumps(
                    {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{http}/services/T0/B0/x"}),
                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
                    {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp,
-                    "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml@localhost"}})}
+                    "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "ml@localhost"}}),
+               "AIRFLOW_CONN_PAGERDUTY_DEFAULT": json.dumps(
+                   {"conn_type": "pagerduty_events", "host": f"http://127.0.0.1:{http}",
+                    "password": PAGERDUTY_ROUTING_KEY})}
     finally:
         sinks.terminate()
         sinks.wait(timeout=10)

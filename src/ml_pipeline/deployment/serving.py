@@ -8,7 +8,8 @@ serving (``POST /admin/reload`` answers 409 with the reason). The alias is polle
 hand in the MLflow UI is picked up within ``--poll-seconds``. docs/DESIGN.md "Serving" has the reasoning.
 
 ``--prediction-log LAKE_URI`` queues every scored row for the prediction log, written to the lake by a background
-thread (``ml_pipeline.monitoring.prediction_log``); ``/health`` reports its counters.
+thread (``ml_pipeline.monitoring.prediction_log``); ``/health`` reports its counters. ``GET /metrics`` counts and
+times the requests in Prometheus' format (``ml_pipeline.deployment.serving_metrics``).
 
 Run: ``python -m ml_pipeline.deployment.serving --model fraud_detection --port 8500`` (``make up`` does it for
 every model with ``deployment.endpoint_name``); ``--version 7`` pins a version (the canary's staging instance).
@@ -18,109 +19,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import logging
-import math
 import os
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_pipeline.deployment.client import EXIT_MODEL_REFUSED, EXIT_REGISTRY_UNAVAILABLE
-from ml_pipeline.errors import PermanentError, TransientError
+from ml_pipeline.deployment.loaded_model import LoadedModel, ModelLoadError, load_version
+from ml_pipeline.deployment.serving_metrics import install_metrics
+from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
 
 if TYPE_CHECKING:
     from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
 
 log = logging.getLogger("ml_pipeline.serving")
-
-
-class ModelLoadError(PermanentError, RuntimeError):
-    """A model version cannot be loaded or fails its smoke check: it is not served."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """One model version in memory, with what ``/version`` reports about it."""
-
-    name: str
-    version: str
-    run_id: str
-    model: Any
-    features: list[str]
-    kinds: dict[str, str]
-    lineage: dict[str, str]
-    model_type: str = ""
-    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-
-    def describe(self) -> dict[str, Any]:
-        """Name, version, run, estimator (``model_type``) and lineage tags (data snapshot, code commit, config)."""
-        return {"model": self.name, "version": self.version, "run_id": self.run_id, "model_type": self.model_type,
-                "loaded_at": self.loaded_at, "features": self.features, "lineage": self.lineage}
-
-    def score(self, rows: list[dict[str, Any]]) -> list[float]:
-        """Probability of the positive class for each row; ``ValueError`` naming missing features."""
-        import pandas as pd
-
-        if not rows:
-            return []
-        missing = sorted({f for row in rows for f in self.features if f not in row})
-        if missing:
-            raise ValueError(f"rows lack feature(s) {missing}; model {self.name} v{self.version} needs "
-                             f"{self.features}")
-        frame = pd.DataFrame.from_records(rows, columns=self.features)
-        for name, kind in self.kinds.items():
-            frame[name] = frame[name].astype(object if kind == "string" else "float64")
-        return [float(s) for s in self.model.predict_proba(frame)[:, 1]]
-
-
-def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Load version ``version`` of registered model ``name`` and score a smoke row.
-
-    Any estimator's model loads the same way: the registry adapter trusts the types of the estimator that the
-    model's MLmodel file names (``registry.load_model``).
-
-    Raises:
-        ModelLoadError: The version cannot be served (refused types, no signature, a failing smoke row).
-        TransientError: The registry could not be reached or failed: try again later.
-    """
-    import mlflow  # noqa: I001
-    from mlflow import MlflowClient
-
-    from ml_pipeline.registry import mlflow_registry as registry  # first: it switches MLflow's telemetry off
-
-    uri = f"models:/{name}/{version}"
-    try:
-        mlflow.set_tracking_uri(tracking_uri)
-        found = MlflowClient(tracking_uri).get_model_version(name, version)
-        info = mlflow.models.get_model_info(uri)
-        signature = info.signature
-        model = registry.load_model(tracking_uri, uri)
-    except Exception as exc:
-        if is_transient(exc):  # the registry unreachable or failing: not the version's fault, load it later
-            raise TransientError(f"cannot load {uri} now: {type(exc).__name__}: {str(exc)[:500]}") from exc
-        raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
-    if signature is None or signature.inputs is None:
-        raise ModelLoadError(f"{uri} was logged without an input signature: serving cannot check request rows "
-                             "against it; log the model with one (mlflow.models.infer_signature)")
-    inputs = signature.inputs.to_dict()
-    kinds = {spec["name"]: spec["type"] for spec in inputs}
-    loaded = LoadedModel(name, str(found.version), found.run_id, model, list(kinds), kinds,
-                         {k: v for k, v in found.tags.items() if k.startswith("lineage.")},
-                         registry.logged_model_type(info.metadata))
-    smoke = {f: ("" if kind == "string" else 0.0) for f, kind in kinds.items()}
-    try:
-        scores = loaded.score([smoke])
-    except Exception as exc:
-        raise ModelLoadError(f"{uri} fails its smoke prediction: {type(exc).__name__}: {str(exc)[:500]}") from exc
-    if not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
-        raise ModelLoadError(f"{uri} returns scores outside [0, 1] on its smoke row: {scores}")
-    return loaded
+__all__ = ["LoadedModel", "ModelLoadError", "ModelServer", "create_app", "load_version", "main", "prediction_writer"]
 
 
 class ModelServer:
@@ -198,6 +116,7 @@ def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
             yield
 
     app = FastAPI(title=f"{server.name} serving", version="1", lifespan=lifespan)
+    metrics = install_metrics(app, server, writer)  # GET /metrics; every request counted and timed
 
     @app.get("/health")
     def health():
@@ -228,6 +147,7 @@ def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
             scores = model.score(rows)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        metrics.scored(len(scores))
         request_id = uuid.uuid4().hex
         if writer is not None:  # references queued only: the flush thread builds and writes the frames
             writer.log(request_id, model.version, rows, scores, features=model.kinds)

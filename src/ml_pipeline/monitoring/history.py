@@ -40,6 +40,7 @@ model_monitoring = sa.Table(
     sa.Column("predictions", sa.Text, nullable=False, server_default="{}"),
     sa.Column("target", sa.Text, nullable=False, server_default="{}"),
     sa.Column("live", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_model_monitoring_model_created_at", "model", "created_at"),  # one model's checks since a time
 )
 STABLE, WARN, ALERT, SKIPPED, ERROR = "stable", "warn", "alert", "skipped", "error"
 

@@ -7,16 +7,24 @@ import sqlalchemy as sa
 from ml_pipeline.deployment import history
 from ml_pipeline.failures import dead_letters
 from ml_pipeline.monitoring import history as monitoring
+from ml_pipeline.platform_health import store as platform_health
 from ml_pipeline.stores.sql import create_engine, metadata
 
-TABLES = (dead_letters.dead_letters, history.deployment_events, monitoring.model_monitoring)
+TABLES = (dead_letters.dead_letters, history.deployment_events, monitoring.model_monitoring,
+          platform_health.platform_health)
 
 
 def create_schema(database: str | sa.URL | sa.Engine) -> None:
-    """Create every table of the platform database that does not exist yet; existing tables and rows are kept."""
+    """Create every table of the platform database that does not exist yet; existing tables and rows are kept.
+
+    Indexes a newer platform added to an existing table are created too (``create_all`` skips existing tables).
+    """
     engine = database if isinstance(database, sa.Engine) else create_engine(database)
     try:
         metadata.create_all(engine, tables=list(TABLES), checkfirst=True)
+        for table in TABLES:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
     finally:
         if engine is not database:
             engine.dispose()

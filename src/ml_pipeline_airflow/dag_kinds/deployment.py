@@ -15,6 +15,7 @@ from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments
 from ml_pipeline_airflow.dag_kinds.docs import deployment_doc
+from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.tasks import deployment
 
 PARAMS = {
@@ -37,6 +38,7 @@ def build_deployment_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=DEPLOYMENT.dag_id(config.model_name),
         description=f"Gate, canary, promote and watch each new {config.model_name} challenger",
         schedule=[challenger_asset(config)],
+        deadline=run_deadline_alerts(config.model_name, config.alerts, "deployment"),
         **dag_arguments(config, "deployment"),
         params=dict(PARAMS),
         doc_md=deployment_doc(config, path, TRAINING.dag_id(config.model_name)),

@@ -13,6 +13,7 @@ from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import dag_arguments, feature_asset, timetable
 from ml_pipeline_airflow.dag_kinds.docs import feature_doc
+from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.tasks import features
 
 
@@ -24,6 +25,7 @@ def build_feature_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=FEATURES.dag_id(config.model_name),
         description=f"Compute {config.model_name}'s features into the feature store",
         schedule=timetable(config.feature_store.schedule),
+        deadline=run_deadline_alerts(config.model_name, config.alerts, "features"),
         **dag_arguments(config, "features"),
         doc_md=feature_doc(config, path, TRAINING.dag_id(config.model_name)),
     ) as dag:

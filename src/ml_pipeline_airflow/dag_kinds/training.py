@@ -22,7 +22,7 @@ from ml_pipeline_airflow.dag_kinds.common import (
     timetable,
 )
 from ml_pipeline_airflow.dag_kinds.docs import training_doc
-from ml_pipeline_airflow.notifications.alerts import deadline_alerts
+from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.pools import platform_gpus, pool_problem, training_pool
 from ml_pipeline_airflow.runtime import PARTITION_LABEL
@@ -34,13 +34,11 @@ def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     problem = pool_problem(_device(config), config.training.pool, platform_gpus())
     if problem:
         raise ConfigError(f"{path}: {problem}")
-    alerts = config.alerts
     with DAG(
         dag_id=TRAINING.dag_id(config.model_name),
         description=config.description or f"Train {config.model_name}",
         schedule=_schedule(config),
-        deadline=deadline_alerts(config.model_name, alerts.deadline_minutes, alerts.slack_connection,
-                                 alerts.email_connection, list(alerts.email_to)),
+        deadline=run_deadline_alerts(config.model_name, config.alerts, "training"),
         **dag_arguments(config, "training"),
         doc_md=training_doc(config, path),
     ) as dag:

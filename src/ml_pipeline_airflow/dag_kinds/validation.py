@@ -15,6 +15,7 @@ from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import dag_arguments, timetable
 from ml_pipeline_airflow.dag_kinds.docs import validation_doc
+from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.runtime import PARTITION_LABEL
 from ml_pipeline_airflow.tasks import validation
@@ -30,6 +31,7 @@ def build_validation_dag(config: ModelConfig, path: Path) -> DAG:
         dag_id=VALIDATION.dag_id(config.model_name),
         description=f"Validate each new partition of {config.model_name}'s data",
         schedule=timetable(validation_schedule(config, path)),
+        deadline=run_deadline_alerts(config.model_name, config.alerts, "validation"),
         **dag_arguments(config, "data-validation"),
         params={"partition_date": Param(None, type=["null", "string"], format="date",
                                         description="validate this day's partition (YYYY-MM-DD); "

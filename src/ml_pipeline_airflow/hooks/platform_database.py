@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     from ml_pipeline.deployment.history import DeploymentHistory
     from ml_pipeline.failures.dead_letters import DeadLetterStore
     from ml_pipeline.monitoring.history import MonitoringHistory
+    from ml_pipeline.platform_health.store import PlatformHealthStore
 
 
 class PlatformDatabaseHook(PostgresHook):
-    """The dead-letter queue, the promotion history and the monitoring checks, on one engine built from the connection.
+    """The dead-letter queue, the promotion history, the monitoring and platform-health checks, on one engine.
 
     The Postgres provider turns the connection into the SQLAlchemy URL (host, or the socket folder, login, password,
     schema; ``sqlalchemy_scheme`` and ``sqlalchemy_query`` extras); the stores share the engine made from it.
@@ -56,6 +57,13 @@ class PlatformDatabaseHook(PostgresHook):
         from ml_pipeline.monitoring.history import MonitoringHistory
 
         return MonitoringHistory(self.engine)
+
+    @cached_property
+    def platform_health(self) -> PlatformHealthStore:
+        """The platform's own health checks (``monitoring_ml_pipelines``)."""
+        from ml_pipeline.platform_health.store import PlatformHealthStore
+
+        return PlatformHealthStore(self.engine)
 
     def create_schema(self) -> None:
         """Create the stores' tables that do not exist yet (the platform does this once, when it starts)."""

@@ -1,5 +1,6 @@
 """Failure alerts: the dead-letter queue first, then Slack and email, through the providers' notifiers.
 
+Announcements (run summaries, deployments, monitoring) are in ``announcements``, paging in ``pagerduty``.
 ``TaskFailureAlert`` is a task's ``on_failure_callback``: Airflow calls it in the worker right after the
 final failure (not after a failure that will be retried), so the message leaves within a second. It adds
 ``alert`` (model, one-line error) to the context, then runs each notifier; one channel failing never stops
@@ -22,13 +23,14 @@ SLACK_TEXT = (
     "Log: {{ ti.log_url }}"
 )
 EMAIL_SUBJECT = "[ml-platform] {{ alert.model }}: {{ ti.dag_id }}.{{ ti.task_id }} failed: {{ alert.summary }}"
-EMAIL_HTML = (
-    "<p><b>{{ alert.model }}</b>: task <code>{{ ti.task_id }}{{ alert.map_label }}</code> of DAG "
+EMAIL_HTML = (  # autoescape: an error message holding "<" or "&" reads as text
+    "{% autoescape true %}<p><b>{{ alert.model }}</b>: task <code>{{ ti.task_id }}{{ alert.map_label }}</code> of DAG "
     "<code>{{ ti.dag_id }}</code> failed for good (try {{ ti.try_number }}, {{ alert.retry_note }}).</p>"
     "<p>Run: <code>{{ ti.run_id }}</code><br>Error: {{ alert.summary }}<br>"
     "Log: <a href=\"{{ ti.log_url }}\">{{ ti.log_url }}</a></p>"
     "<pre>{{ alert.details }}</pre>"
     "<p>Replay it with <code>ml-pipeline dlq list</code> and <code>ml-pipeline dlq replay ID</code>.</p>"
+    "{% endautoescape %}"
 )
 
 
@@ -78,6 +80,7 @@ RUN_SLACK_TEXT = (":x: *{{ alert.model }}*: DAG run `{{ dag_run.dag_id }}` / `{{
                   "({{ alert.reason }}). Failed tasks are in the dead-letter queue: `ml-pipeline dlq list`.\n"
                   "Run: {{ alert.run_url }}")
 RUN_EMAIL_SUBJECT = "[ml-platform] {{ alert.model }}: DAG run {{ dag_run.dag_id }} / {{ dag_run.run_id }} failed"
+RUN_EMAIL_HTML = "{% autoescape true %}<pre>" + RUN_SLACK_TEXT + "</pre>{% endautoescape %}"
 
 
 @dataclass
@@ -101,7 +104,7 @@ class DagRunFailureAlert:
         context["alert"] = {"model": self.model, "reason": context.get("reason") or "a task failed",
                             "run_url": f"{base}/dags/{dag_run.dag_id}/runs/{dag_run.run_id}"}
         notify_each(channel_notifiers(self.slack_conn_id, self.smtp_conn_id, self.email_to, RUN_SLACK_TEXT,
-                                      RUN_EMAIL_SUBJECT, RUN_SLACK_TEXT), context)
+                                      RUN_EMAIL_SUBJECT, RUN_EMAIL_HTML), context)
 
 
 def alert_fields(model: str, context: Any) -> dict[str, str]:
@@ -121,21 +124,17 @@ def alert_fields(model: str, context: Any) -> dict[str, str]:
             "map_label": f"[{map_index}]" if map_index is not None and map_index >= 0 else ""}
 
 
-DEPLOYMENT_TEXT = (":arrows_counterclockwise: *{{ alert.model }}*: {{ alert.summary }}\n"
-                   "DAG `{{ ti.dag_id }}` · run `{{ ti.run_id }}` · history: `ml-pipeline deployments "
-                   "{{ alert.model }}`")
-DEPLOYMENT_SUBJECT = "[ml-platform] {{ alert.model }}: {{ alert.summary }}"
-
-
-def deployment_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str]) -> list[Any]:
-    """Slack and email notifiers for what a deployment did (a rollback), on the model's alert channels."""
-    return channel_notifiers(slack_conn_id, smtp_conn_id, email_to, DEPLOYMENT_TEXT, DEPLOYMENT_SUBJECT,
-                             DEPLOYMENT_TEXT)
-
-
 DEADLINE_TEXT = (":alarm_clock: *{model}*: DAG run `{{{{ dag_run.dag_id }}}}` / `{{{{ dag_run.dag_run_id }}}}` "
                  "missed its deadline of {minutes:g} min (due {{{{ deadline.deadline_time }}}}); it is still running "
                  "or queued.")
+
+
+def run_deadline_alerts(model: str, alerts: Any, kind: str) -> list[Any]:
+    """The ``deadline`` of a ``kind`` DAG run of ``model`` (``alerts.deadline_for``); none when it has none."""
+    minutes = alerts.deadline_for(kind)
+    if minutes is None:
+        return []
+    return deadline_alerts(model, minutes, alerts.slack_connection, alerts.email_connection, list(alerts.email_to))
 
 
 def deadline_alerts(model: str, minutes: float, slack_conn_id: str | None, smtp_conn_id: str | None,
@@ -158,25 +157,7 @@ def deadline_alerts(model: str, minutes: float, slack_conn_id: str | None, smtp_
         callbacks.append(AsyncCallback("airflow.providers.smtp.notifications.smtp.SmtpNotifier",
                                        kwargs={"to": email_to, "smtp_conn_id": smtp_conn_id,
                                                "subject": f"[ml-platform] {model}: DAG run missed its deadline",
-                                               "html_content": text}))
+                                               "html_content": "{% autoescape true %}" + text +
+                                                               "{% endautoescape %}"}))
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(minutes=minutes),
                           callback=callback) for callback in callbacks]
-
-
-MONITORING_TEXT = (
-    ":rotating_light: *{{ alert.model }}* v{{ alert.version }}: {{ alert.cause }} detected "
-    "(window to {{ alert.window_end[:16] }} UTC)\n"
-    "{% for f in alert.top_features %}• `{{ f.feature }}` {{ f.method }} {{ '%.3f' | format(f.score) }} "
-    "(warn {{ f.warn }}, alert {{ f.alert }}): {{ f.status }}\n{% endfor %}"
-    "{{ alert.live.reason }}\n"
-    "Retraining: {{ alert.retrain_note }}\n"
-    "Report: {{ alert.report_uri }}\nMLflow: {{ alert.report_url }}\n"
-    "DAG `{{ ti.dag_id }}` · run `{{ ti.run_id }}` · trend: `ml-pipeline monitor {{ alert.model }}`")
-MONITORING_SUBJECT = ("[ml-platform] {{ alert.model }} v{{ alert.version }}: {{ alert.cause }} — "
-                      "{{ alert.top_features | map(attribute='feature') | join(', ') or alert.reason[:120] }}")
-
-
-def monitoring_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str]) -> list[Any]:
-    """Slack and email notifiers for a drift or decay alert (``alert`` is the recorded check)."""
-    html = "<pre>" + MONITORING_TEXT + "</pre>"
-    return channel_notifiers(slack_conn_id, smtp_conn_id, email_to, MONITORING_TEXT, MONITORING_SUBJECT, html)

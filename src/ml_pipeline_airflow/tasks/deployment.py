@@ -2,6 +2,10 @@
 
 A deployment failure after the champion moved is not sent to the dead-letter queue: ``roll_back`` puts the old
 champion back, verifies it and alerts. Only a rollback that fails (a human must act) lands in the DLQ.
+
+Each outcome is announced on the model's Slack and e-mail (``announcements``): a rejection with the gate's
+numbers, a verified promotion with its AUC against the old champion, a rollback with its reason. An automatic
+rollback and a rollback that fails also page (``alerts.pagerduty_connection``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from ml_pipeline_airflow.notifications import announcements
 from ml_pipeline_airflow.runtime import run_step
 
 if TYPE_CHECKING:
@@ -93,6 +98,8 @@ def check_gates(config_path: str, evaluation: dict) -> bool:
         return True
     log.warning("challenger rejected: %s; %s", decision["reason"], numbers)
     run_deployment_step(deployment.record_rejection, config_path, evaluation)
+    _announce(config_path, lambda _, airflow, mlflow: announcements.rejection_note(evaluation, airflow, mlflow),
+              evaluation["challenger"]["version"])
     return False
 
 
@@ -143,25 +150,36 @@ def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dic
     """Production ``/version`` reports the new version and smoke predictions succeed and match offline."""
     from ml_pipeline.pipelines import deployment
 
-    return run_deployment_step(deployment.verify, config_path, evaluation, promoted["version"])
+    verified = run_deployment_step(deployment.verify, config_path, evaluation, promoted["version"])
+    _announce(config_path, lambda _, airflow, mlflow: announcements.promotion_note(evaluation, airflow, mlflow),
+              promoted["version"])
+    return verified
 
 
 @task(trigger_rule=TriggerRule.ONE_FAILED, retries=3)
 def roll_back(config_path: str, evaluation: dict) -> dict:
     """Something failed after the promotion began: previous champion back (aliases, serving), verified, alert.
 
-    If this fails too, its failure alert puts the run in the dead-letter queue: a human must act.
+    If this fails too, its failure alert puts the run in the dead-letter queue and it pages: a human must act.
     """
+    from ml_pipeline.failures.classification import is_transient
     from ml_pipeline.pipelines import deployment
+    from ml_pipeline_airflow.notifications import pagerduty
 
     ti = get_current_context()["ti"]
     if ti.xcom_pull(task_ids="promote_challenger", key="started") is None:
         raise AirflowSkipException("the champion never moved (an earlier step failed): nothing to roll back")
     failures = [f for f in ti.xcom_pull(task_ids=list(ROLLBACK_SOURCES), key=FAILURE_KEY) or [] if f]
     reason = "; ".join(failures) or "a step after the promotion failed (see its log)"
-    result = run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
-    send_deployment_alert(config_path, f"rolled back v{result['from']} → "
-                                       f"{'v' + result['to'] if result['to'] else 'no champion'} (verified): {reason}")
+    try:
+        result = run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
+    except Exception as exc:
+        if not is_transient(exc) or ti.try_number > ti.max_tries:  # failed for good: a human must act now
+            _page(config_path, pagerduty.page_rollback_failed, evaluation["challenger"]["version"], reason, exc)
+        raise
+    _announce(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
+        model, result, "rolled back", airflow, mlflow), result["from"])
+    _page(config_path, pagerduty.page_rollback, result)
     return result
 
 
@@ -174,8 +192,8 @@ def roll_back_by_hand(config_path: str) -> dict:
     reason = f"manual rollback: {params.get('reason') or 'no reason given'}"
     to_version = str(params["to_version"]) if params.get("to_version") else None
     result = run_deployment_step(deployment.rollback_to, config_path, to_version, reason)
-    send_deployment_alert(config_path, f"rolled back by hand v{result['from']} → v{result['to']} (verified): "
-                                       f"{reason}")
+    _announce(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
+        model, result, "rolled back by hand", airflow, mlflow), result["from"])
     return result
 
 
@@ -188,14 +206,23 @@ def fail_deployment() -> None:
     raise AirflowFailException("a deployment step failed: see the failed task's log and `ml-pipeline deployments`")
 
 
-def send_deployment_alert(config_path: str, message: str) -> None:
-    """Tell the model's Slack and email channels what the deployment did (alerting of the failure-handling work)."""
+def _announce(config_path: str, build: Callable[[str, str, str | None], Any], version: str | None) -> None:
+    """Send ``build(model, airflow_run_url, mlflow_version_url)``'s note to the model's Slack and e-mail."""
     from ml_pipeline.config import load_model_config
-    from ml_pipeline_airflow.notifications.alerts import deployment_notifiers, notify_each
 
     config = load_model_config(config_path)
     context = get_current_context()
-    context["alert"] = {"model": config.model_name, "summary": message}
-    alerts = config.alerts
-    notify_each(deployment_notifiers(alerts.slack_connection, alerts.email_connection, list(alerts.email_to)),
-                context)
+    dag_run = context["dag_run"]
+    note = build(config.model_name, announcements.run_url(dag_run.dag_id, dag_run.run_id),
+                 announcements.version_url(config.model_name, version))
+    announcements.announce(note, config.alerts, context)
+
+
+def _page(config_path: str, send: Callable[..., bool], *args: Any) -> None:
+    """``send(conn_id, model, dag_id, run_id, run_url, *args)`` on the model's PagerDuty connection, if any."""
+    from ml_pipeline.config import load_model_config
+
+    config = load_model_config(config_path)
+    dag_run = get_current_context()["dag_run"]
+    send(config.alerts.pagerduty_connection, config.model_name, dag_run.dag_id, dag_run.run_id,
+         announcements.run_url(dag_run.dag_id, dag_run.run_id), *args)

@@ -1,6 +1,7 @@
 """The monitoring pipeline's tasks: reference → check → record → alert / request a retraining (heavy imports inside).
 
-Only an alert reaches people: a warning is logged and stored, a skipped check says why in its row and its log.
+Only an alert and a recovery (stable again after a warning or an alert) reach people: a warning is logged and
+stored, a skipped check says why in its row and its log.
 A retraining request is an Asset event (``<model>_retrain_requested``) that starts ``ml_training_<model>``; the
 request carries its cause, which the training run keeps in its lineage (``lineage.trigger``).
 """
@@ -82,16 +83,31 @@ def record_check(config_path: str, result: dict) -> dict:
 
 @task
 def send_alert(config_path: str, recorded: dict) -> None:
-    """Slack and e-mail on drift or decay: the model, the version, the top features, the report; else skipped."""
-    from ml_pipeline.config import load_model_config
-    from ml_pipeline_airflow.notifications.alerts import monitoring_notifiers, notify_each
+    """Slack and e-mail on drift or decay (model, version, top features, report), or on a recovery; else skipped.
 
-    if recorded["status"] != "alert":
+    A recovery is a stable check after a warning or an alert (``recorded["previous"]``): it is announced once,
+    since the next stable check follows a stable one.
+    """
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline_airflow.notifications.alerts import notify_each
+    from ml_pipeline_airflow.notifications.announcements import (
+        announce,
+        monitoring_notifiers,
+        recovery_note,
+        run_url,
+    )
+
+    recovered = recorded.get("recovered")
+    if recorded["status"] != "alert" and not recovered:
         raise AirflowSkipException(f"check is {recorded['status']}: no alert ({recorded['reason']})")
-    config = load_model_config(config_path)
+    alerts = load_model_config(config_path).alerts
     context = get_current_context()
-    context["alert"] = recorded
-    alerts = config.alerts
+    dag_run = context["dag_run"]
+    if recovered:
+        announce(recovery_note(recorded, recorded["previous"], run_url(dag_run.dag_id, dag_run.run_id)), alerts,
+                 context)
+        return
+    context["alert"] = {**recorded, "run_url": run_url(dag_run.dag_id, dag_run.run_id)}
     notify_each(monitoring_notifiers(alerts.slack_connection, alerts.email_connection, list(alerts.email_to)),
                 context)
 

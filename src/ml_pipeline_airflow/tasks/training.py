@@ -77,10 +77,18 @@ def register_model(config_path: str, loaded: dict, trained: dict, evaluation: di
 
 @task
 def send_notification(config_path: str, loaded: dict, trained: dict, evaluation: dict, registered: dict) -> dict:
-    """Report what the run produced (log line now; Slack and email notifiers come with alerting)."""
+    """Post the run's summary to the model's Slack and e-mail: version, holdout vs champion, data window, links.
+
+    Sent on every successful run; a channel that is down is logged, it never fails the run.
+    """
+    from ml_pipeline.config import load_model_config
     from ml_pipeline.pipelines import training
+    from ml_pipeline_airflow.notifications.announcements import announce, run_summary_note, run_url, version_url
 
     summary = run_step(training.summarize_run, config_path, loaded, trained, evaluation, registered)
     log.info("model %s v%s (%s): auc=%.4f, %s", summary["model_name"], summary["version"],
              ",".join(summary["aliases"]), summary["metrics"]["auc"], summary["decision"]["reason"])
+    note = run_summary_note(summary, evaluation.get("champion"), run_url(summary["dag_id"], summary["run_id"]),
+                            version_url(summary["model_name"], summary["version"]))
+    announce(note, load_model_config(config_path).alerts, get_current_context())
     return summary

@@ -45,6 +45,8 @@ def show_monitoring(args: argparse.Namespace) -> int:
         print(f"warning: cannot read {args.model}'s aliases now ({exc})", file=sys.stderr)
         champion = checks[-1].version if checks else None
     print(describe(args.model, champion, checks))
+    print(f"dashboard: {layout.airflow_url}/ml-platform/models/{args.model} (drift per feature over time, live "
+          "metrics, deployments)")
     return 0
 
 

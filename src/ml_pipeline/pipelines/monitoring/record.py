@@ -2,7 +2,8 @@
 
 The report is JSON and HTML, in the lake and in MLflow. A retraining is requested when the cause is listed in
 ``monitoring.retrain_on`` and no request lies within the cooldown, so that a persisting drift never retrains in a
-loop.
+loop. The check before this one is returned too: a stable check after a warning or an alert is a recovery, which
+is announced.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import re
 from typing import Any
 
-from ml_pipeline.monitoring.history import MonitoringCheck, MonitoringHistory
+from ml_pipeline.monitoring.history import ALERT, ERROR, SKIPPED, STABLE, WARN, MonitoringCheck, MonitoringHistory
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.monitoring.reference import monitoring_uri
 from ml_pipeline.pipelines.monitoring.results import CheckResult, RecordedCheck
@@ -25,6 +26,7 @@ RUN_KEY_TAG = "monitoring.run_key"
 def record_check(ctx: RunContext, history: MonitoringHistory, result: CheckResult) -> RecordedCheck:
     """Write the report, decide on retraining, and append the check to the time series (once per DAG run)."""
     requested, note = retrain_decision(ctx, history, result.get("cause"))
+    previous = previous_check(history, result["model"], result["version"], ctx.run_id)
     report_uri = report_url = None
     if result["status"] != "skipped":
         report_uri = write_report(ctx, result)
@@ -41,7 +43,21 @@ def record_check(ctx: RunContext, history: MonitoringHistory, result: CheckResul
             "status": result["status"], "reason": result["reason"], "cause": result["cause"],
             "retrain_requested": stored.retrain_requested, "retrain_note": note, "window_end": result["window_end"],
             "report_uri": report_uri, "report_url": report_url, "top_features": top_features(result),
-            "live": result["live"]}
+            "live": result["live"], "previous": previous and {"check_id": previous.id, "status": previous.status,
+                                                              "reason": previous.reason, "version": previous.version},
+            "recovered": result["status"] == STABLE and previous is not None and previous.status in (WARN, ALERT)}
+
+
+def previous_check(history: MonitoringHistory, model: str, version: str | None, run_id: str) -> MonitoringCheck | None:
+    """The check that judged data before this run's: of the same version, else the model's newest (a new champion).
+
+    Skipped and failed checks do not count: an hourly check that found no new data says nothing about recovery.
+    """
+    last = history.last_judged(model, version) if version else None
+    if last is not None and last.run_id != run_id:
+        return last
+    judged = [c for c in history.checks(model, 50) if c.status not in (SKIPPED, ERROR) and c.run_id != run_id]
+    return judged[-1] if judged else None
 
 
 def retrain_decision(ctx: RunContext, history: MonitoringHistory, cause: str | None) -> tuple[bool, str]:

@@ -50,3 +50,5 @@ class RecordedCheck(TypedDict):
     report_url: str | None
     top_features: list[dict[str, Any]]
     live: dict[str, Any]
+    previous: dict[str, Any] | None  # the check that judged data before: check_id, status, reason, version
+    recovered: bool  # stable now, warn or alert before: announced as a recovery

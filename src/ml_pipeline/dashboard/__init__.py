@@ -1,0 +1,1 @@
+"""The platform's dashboard without Airflow: what its pages show (``data``), drawn (``charts``, ``pages``)."""

@@ -1,0 +1,152 @@
+"""The ``platform_health`` time series: one row per check and subject per run of ``monitoring_ml_pipelines``.
+
+A row says what was measured (a DAG's failure rate, a component's heartbeat age, an endpoint's served version),
+how it was judged (``ok``, ``warn``, ``alert``) and whether that judgement changed since the previous run of the
+same check on the same subject (``transition``): alerts go out on transitions only, so a problem that lasts a day
+is announced once when it starts and once when it clears, not 48 times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from ml_pipeline.stores.sql import SqlStore, StoredRecord, metadata
+
+platform_health = sa.Table(
+    "platform_health", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("check", sa.String(40), nullable=False),
+    sa.Column("subject", sa.String(250), nullable=False),
+    sa.Column("model", sa.String(200), index=True),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("transition", sa.String(12)),
+    sa.Column("data", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_platform_health_check_subject_id", "check", "subject", "id"),  # the latest row per check, subject
+    sa.Index("ix_platform_health_check_checked_at", "check", "checked_at"),  # a check's series since a time
+)
+OK, WARN, ALERT = "ok", "warn", "alert"
+STARTED, ESCALATED, RECOVERED = "started", "escalated", "recovered"
+SEVERITY = {OK: 0, WARN: 1, ALERT: 2}
+
+
+@dataclass(frozen=True)
+class HealthFinding(StoredRecord):
+    """One judged measurement of one subject (a DAG, a model, an endpoint, a component, the platform)."""
+
+    check: str
+    subject: str
+    status: str
+    message: str
+    model: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    transition: str | None = None
+    id: int | None = None
+    checked_at: dt.datetime | None = None
+
+    @property
+    def problem(self) -> bool:
+        """Whether this finding is a warning or an alert."""
+        return self.status != OK
+
+
+def transition(previous: str | None, current: str) -> str | None:
+    """What changed between two statuses of one check on one subject: started, escalated, recovered or nothing.
+
+    A subject seen for the first time that is already in trouble has ``started``; a first ``ok`` is no news.
+    """
+    before, now = SEVERITY.get(previous or OK, 0), SEVERITY[current]
+    if now and not before:
+        return STARTED
+    if now > before:
+        return ESCALATED
+    if before and not now:
+        return RECOVERED
+    return None
+
+
+class PlatformHealthStore(SqlStore[HealthFinding]):
+    """The platform's health checks, in the platform database; its table is made by ``create_schema``."""
+
+    table = platform_health
+    record_type = HealthFinding
+    json_columns = ("data",)
+
+    def record(self, findings: Iterable[HealthFinding], run_id: str | None = None) -> list[HealthFinding]:
+        """Append ``findings`` (one run's), each with its transition from the subject's previous status.
+
+        A retried task records its run's findings once: rows of ``run_id`` for the same checks are returned as they
+        are. Returns the stored findings.
+        """
+        findings = [replace(f, run_id=run_id or f.run_id) for f in findings]
+        if not findings:
+            return []
+        checks = sorted({f.check for f in findings})
+        with self.connect(write=True) as conn:
+            if run_id:
+                done = self._rows(conn, sa.and_(platform_health.c.run_id == run_id,
+                                                platform_health.c.check.in_(checks)))
+                if done:
+                    return done
+            previous = {(f.check, f.subject): f.status for f in self._latest(conn, platform_health.c.check.in_(checks))}
+            now = dt.datetime.now(dt.UTC)
+            rows = [{**self.to_row(replace(f, transition=transition(previous.get((f.check, f.subject)), f.status))),
+                     "checked_at": now} for f in findings]
+            ids = conn.execute(platform_health.insert().returning(platform_health.c.id), rows).scalars().all()
+            return self._rows(conn, platform_health.c.id.in_(ids))
+
+    def latest(self, model: str | None = None) -> list[HealthFinding]:
+        """The newest finding of each check on each subject (of one model's subjects when ``model`` is given)."""
+        with self.connect() as conn:
+            return self._latest(conn, None if model is None else platform_health.c.model == model)
+
+    def history(self, check: str | None = None, subject: str | None = None, model: str | None = None,
+                since: dt.datetime | None = None) -> list[HealthFinding]:
+        """Findings matching every filter given, oldest first."""
+        table = platform_health.c
+        conditions = [column == value for column, value in ((table.check, check), (table.subject, subject),
+                                                             (table.model, model)) if value is not None]
+        if since is not None:
+            conditions.append(table.checked_at >= since)
+        with self.connect() as conn:
+            return self._rows(conn, sa.and_(sa.true(), *conditions))
+
+    def transitions(self, run_id: str) -> list[HealthFinding]:
+        """The findings of one run whose status changed (what to announce)."""
+        with self.connect() as conn:
+            return self._rows(conn, sa.and_(platform_health.c.run_id == run_id,
+                                            platform_health.c.transition.is_not(None)))
+
+    def prune(self, before: dt.datetime) -> int:
+        """Delete the findings checked before ``before``; return how many."""
+        with self.connect(write=True) as conn:
+            return conn.execute(platform_health.delete().where(platform_health.c.checked_at < before)).rowcount
+
+    def to_row(self, record: HealthFinding) -> dict[str, Any]:
+        """Column values of a new row (``checked_at`` instead of the stores' ``created_at``)."""
+        row = super().to_row(record)
+        row["checked_at"] = row.pop("created_at")
+        return row
+
+    def _latest(self, conn: sa.Connection, condition: Any) -> list[HealthFinding]:
+        newest = sa.select(sa.func.max(platform_health.c.id)).group_by(platform_health.c.check,
+                                                                        platform_health.c.subject)
+        if condition is not None:
+            newest = newest.where(condition)
+        return self._rows(conn, platform_health.c.id.in_(newest))
+
+    def _rows(self, conn: sa.Connection, condition: Any) -> list[HealthFinding]:
+        query = sa.select(platform_health).where(condition).order_by(platform_health.c.id)
+        return [self.from_row(row) for row in conn.execute(query).mappings()]

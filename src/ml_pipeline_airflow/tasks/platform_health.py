@@ -1,0 +1,178 @@
+"""The tasks of ``monitoring_ml_pipelines``: measure the platform, record the findings, announce the changes.
+
+The platform is measured through Airflow's REST API, the platform database and the model endpoints; findings go to
+``platform_health``; what started or cleared since the previous run is announced.
+
+Every check task records its own findings and returns counts; only counts and ids travel through XCom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import get_current_context, task
+
+log = logging.getLogger(__name__)
+WEEK_AND_A_DAY = dt.timedelta(days=8)
+ACTIVE_TASK_STATES = ("scheduled", "queued", "running", "deferred")
+# DAG kind -> its deadline in the model's `alerts:` (monitoring runs have none)
+DEADLINES = {"training": "training", "features": "features", "data-validation": "validation",
+             "deployment": "deployment"}
+
+
+@task
+def check_pipelines() -> dict[str, int]:
+    """Every DAG's runs over 24 h and 7 days, stuck task instances and queued runs, judged and recorded."""
+    from ml_pipeline.platform_health import runs, work
+    from ml_pipeline_airflow.hooks.airflow_api import AirflowApiHook
+
+    settings, now, subjects = _settings(), _now(), dag_subjects()
+    api = AirflowApiHook().get_conn()
+    try:
+        since = (now - WEEK_AND_A_DAY).isoformat()
+        dag_runs = list(api.pages("/dags/~/dagRuns", "dag_runs", {"run_after_gte": since, "order_by": "id"}))
+        active = list(api.pages("/dags/~/dagRuns/~/taskInstances", "task_instances",
+                                {"state": list(ACTIVE_TASK_STATES)}))
+        timeouts = _execution_timeouts(api, {ti["dag_id"] for ti in active if ti["state"] == "running"})
+    finally:
+        api.close()
+    subjects = runs.with_every_dag(subjects, dag_runs)
+    findings = (runs.judge_runs(dag_runs, subjects, settings, now)
+                + runs.judge_queued_runs(dag_runs, subjects, settings, now)
+                + work.judge_tasks(active, timeouts, subjects, settings, now))
+    return _record(findings)
+
+
+@task
+def check_platform() -> dict[str, int]:
+    """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded."""
+    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.failures.dead_letters import PENDING
+    from ml_pipeline.platform_health import work
+    from ml_pipeline_airflow.api_client import AirflowApiError
+    from ml_pipeline_airflow.dag_kinds import CONFIG_ERROR_TAG
+    from ml_pipeline_airflow.hooks.airflow_api import AirflowApiHook
+    from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
+
+    settings, now = _settings(), _now()
+    api = AirflowApiHook().get_conn()
+    try:
+        health, error = api.request("GET", "/monitor/health"), None
+        import_errors = list(api.pages("/importErrors", "import_errors"))
+        config_errors = [d["dag_id"] for d in api.pages("/dags", "dags", {"tags": [CONFIG_ERROR_TAG]})]
+    except (AirflowApiError, OSError) as exc:
+        health, error, import_errors, config_errors = None, str(exc), [], []
+    finally:
+        api.close()
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    pending: dict[str, int] = {}
+    for letter in PlatformDatabaseHook().dead_letters.list(PENDING):
+        pending[letter.model] = pending.get(letter.model, 0) + 1
+    findings = (work.judge_components(health, error, settings, now) + work.judge_errors(import_errors, config_errors)
+                + work.judge_dead_letters(pending, [c.model_name for c in configs.values()]))
+    return _record(findings)
+
+
+@task
+def check_endpoints() -> dict[str, int]:
+    """Each model endpoint answers and serves its model's champion."""
+    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.deployment.client import ServingClient, ServingError
+    from ml_pipeline.platform_health import work
+    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
+    from ml_pipeline_airflow.hooks.model_serving import ModelServingHook
+
+    settings = _settings()
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    serving, registry = ModelServingHook(), MlflowHook().get_conn()
+    findings = []
+    for config in configs.values():
+        endpoint = config.deployment.endpoint_name
+        if not endpoint:
+            continue
+        champion = _champion(registry, config.model_name)
+        try:
+            url = serving.endpoint_url(endpoint)
+        except ValueError as exc:  # a config added since the platform started: nothing serves it yet
+            findings.append(work.judge_endpoint(endpoint, config.model_name, None, None, str(exc), champion))
+            continue
+        try:
+            answer, error = ServingClient(url, timeout=settings.endpoint_timeout_s).version(), None
+        except ServingError as exc:  # an HTTP status: up, without a model; none: down
+            answer = {"version": None} if exc.status_code else None
+            error = str(exc)[:300]
+        findings.append(work.judge_endpoint(endpoint, config.model_name, url, answer, error, champion))
+    return _record(findings)
+
+
+@task
+def announce_changes(*counts: dict[str, int]) -> dict[str, Any]:
+    """One message per channel listing what started, escalated or recovered in this run; pages for endpoints."""
+    from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
+    from ml_pipeline_airflow.notifications.platform_health import announce
+
+    context = get_current_context()
+    store = PlatformDatabaseHook().platform_health
+    changes = store.transitions(context["run_id"])
+    announce(changes, _settings(), context)
+    deleted = store.prune(_now() - dt.timedelta(days=_settings().retention_days))
+    return {"changes": [f"{c.transition}: {c.message}" for c in changes], "pruned": deleted,
+            "problems": sum(c.get("problems", 0) for c in counts)}
+
+
+def dag_subjects() -> dict[str, Any]:
+    """Every model DAG the configs define: its model, its kind and its run deadline."""
+    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.platform_health.runs import DagSubject
+    from ml_pipeline_airflow.dag_kinds import KINDS
+
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    return {kind.dag_id(c.model_name): DagSubject(
+                kind.dag_id(c.model_name), c.model_name, kind.name,
+                c.alerts.deadline_for(DEADLINES[kind.name]) if kind.name in DEADLINES else None)
+            for c in configs.values() for kind in KINDS if kind.applies(c)}
+
+
+def _record(findings: list) -> dict[str, int]:
+    from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
+
+    stored = PlatformDatabaseHook().platform_health.record(findings, get_current_context()["run_id"])
+    for finding in stored:
+        if finding.problem:
+            log.warning("%s %s: %s", finding.status.upper(), finding.check, finding.message)
+    return {"findings": len(stored), "problems": sum(f.problem for f in stored),
+            "changes": sum(f.transition is not None for f in stored)}
+
+
+def _execution_timeouts(api: Any, dag_ids: set[str]) -> dict[tuple[str, str], float | None]:
+    """``execution_timeout`` (seconds) of each task of ``dag_ids``, from the API's task definitions."""
+    timeouts = {}
+    for dag_id in dag_ids:
+        for definition in api.request("GET", f"/dags/{dag_id}/tasks").get("tasks", []):
+            value = definition.get("execution_timeout")
+            seconds = None
+            if isinstance(value, dict):
+                seconds = value.get("days", 0) * 86400 + value.get("seconds", 0) + value.get("microseconds", 0) / 1e6
+            timeouts[(dag_id, definition["task_id"])] = seconds
+    return timeouts
+
+
+def _champion(registry: Any, model: str) -> str | None:
+    """The champion's version, or None when there is none (or the registry cannot tell)."""
+    try:
+        return str(registry.get_model_version_by_alias(model, "champion").version)
+    except Exception as exc:  # noqa: BLE001 (no alias, no model, or MLflow down: the endpoint is judged alone)
+        log.info("no champion of %s: %s", model, exc)
+        return None
+
+
+def _settings() -> Any:
+    from ml_pipeline.platform_health.settings import load_settings
+
+    return load_settings()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

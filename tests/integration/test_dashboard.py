@@ -1,0 +1,101 @@
+"""The dashboard in a real ``airflow api-server``: registered as a plugin, refused when logged out, and seen in a
+real headless browser (Debian's Chromium) after logging in through Airflow's login page.
+
+One API server for the module, on a fresh Airflow database and a platform database seeded with three days of
+history of the repository's two models (a drifted feature, a promotion, a rejection and a rollback, health rows,
+dead letters). Screenshots go to docs/images/ (committed, shown in the README).
+"""
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from ml_pipeline.config import config_dir, load_model_configs
+from tests.conftest import REPO_ROOT
+from tests.support.browser import browser_page, log_in
+from tests.support.dashboard import PASSWORD, USER, api_server, fresh_database, seed
+
+pytestmark = pytest.mark.integration
+IMAGES = REPO_ROOT / "docs" / "images"
+MODELS = ("fraud_detection", "recommendation")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The API server's base URL, with the platform database seeded."""
+    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    with fresh_database("dash_airflow") as airflow_db, fresh_database("dash_platform") as platform_db:
+        seed(platform_db, sorted(configs.values(), key=lambda c: c.model_name), days=3, now=dt.datetime.now(dt.UTC))
+        with api_server(tmp_path_factory.mktemp("airflow"), airflow_db, platform_db) as base:
+            yield base
+
+
+@pytest.fixture(scope="module")
+def token(server):
+    """A JWT of the test user, from the simple auth manager."""
+    answer = httpx.post(f"{server}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
+def test_the_plugin_is_registered_with_its_app_and_navigation(server, token):
+    answer = httpx.get(f"{server}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    plugin = next(p for p in answer.json()["plugins"] if p["name"] == "ml_platform")
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/ml-platform"
+    views = {v["name"]: v for v in plugin["external_views"]}
+    assert views["ML models"]["destination"] == "nav" and views["ML models"]["href"] == "/ml-platform/models"
+    assert views["ML platform"]["destination"] == "nav"
+    assert views["ML model"]["destination"] == "dag" and "{DAG_ID}" in views["ML model"]["href"]
+
+
+@pytest.mark.parametrize("path", ["/ml-platform/models", "/ml-platform/models/fraud_detection",
+                                  "/ml-platform/platform", "/ml-platform/dags/ml_training_fraud_detection"])
+def test_a_logged_out_request_is_refused(server, path):
+    assert httpx.get(f"{server}{path}", timeout=30).status_code == 401
+    forged = httpx.get(f"{server}{path}", cookies={"_token": "not-a-jwt"}, timeout=30)
+    assert forged.status_code in (401, 403)
+    assert "Sign in" in forged.text
+
+
+def test_logged_in_pages_show_models_champions_and_the_drifted_feature(server, token):
+    client = httpx.Client(base_url=server, cookies={"_token": token}, timeout=30)
+    models = client.get("/ml-platform/models")
+    assert models.status_code == 200, models.text
+    for model in MODELS:
+        assert f'data-model="{model}"' in models.text
+    assert "v3" in models.text and "⚑ amount" in models.text  # fraud_detection's first feature drifts
+    model = client.get("/ml-platform/models/fraud_detection")
+    assert model.status_code == 200 and "amount drifted" in model.text
+    for action in ("promoted", "rejected", "rolled_back", "canary error rate 12%"):
+        assert action in model.text
+    assert "2 of 4 runs missed" in model.text  # the recent alert
+    platform = client.get("/ml-platform/platform")
+    assert platform.status_code == 200 and "ml_training_recommendation" in platform.text
+    assert "scheduler" in platform.text
+    tab = client.get("/ml-platform/dags/model_monitoring_recommendation", follow_redirects=False)
+    assert tab.status_code == 307 and tab.headers["location"].endswith("/ml-platform/models/recommendation")
+    assert client.get("/ml-platform/models/no_such_model").status_code == 404
+
+
+def test_in_a_real_browser_after_logging_in(server):
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with browser_page() as page:
+        page.goto(f"{server}/ml-platform/models")
+        assert "Not signed in" in page.content()
+        log_in(page, server, USER, PASSWORD)
+        page.goto(f"{server}/ml-platform/models")
+        assert page.locator("#models tr[data-model]").count() == len(MODELS)
+        assert page.locator("text=⚑ amount").is_visible()
+        page.screenshot(path=IMAGES / "dashboard-models.png", full_page=True)
+        page.click("text=fraud_detection >> nth=0")
+        page.wait_for_url("**/models/fraud_detection")
+        assert page.locator("text=amount drifted").is_visible()
+        assert page.locator("#deployments >> text=rolled_back").is_visible()
+        page.screenshot(path=IMAGES / "dashboard-model.png", full_page=True)
+        page.goto(f"{server}/ml-platform/platform")
+        assert page.locator("#dags tr").count() == 1 + 5 * len(MODELS)
+        assert page.locator("#problems >> text=missed their 120 min deadline").first.is_visible()
+        page.screenshot(path=IMAGES / "dashboard-platform.png", full_page=True)
+        page.goto(f"{server}/plugin/ml-models")  # the Airflow UI's own navigation entry frames the page
+        page.wait_for_selector("iframe", timeout=30_000)
