@@ -63,6 +63,7 @@ def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipe
     layout = Layout.on_free_ports(home)
     (home / "models").mkdir(exist_ok=True)
     models = list(write_fleet(home / "models", layout.lake, pipelines)) if pipelines else []
+    (home / "platform_health.yaml").write_text("schedule: null\n")  # no health run inside a measured burst
     settings = {**settings, **(PIPELINE_SETTINGS if pipelines else {})}
     with executor_env(executor):  # Celery: the machine's PostgreSQL and Redis, databases of its own, dropped after
         env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"), **settings}

@@ -22,6 +22,7 @@ with DAG(
     "monitoring_ml_pipelines",
     schedule=CronTriggerTimetable(settings.schedule, timezone="UTC") if settings.schedule else None,
     catchup=False,
+    is_paused_upon_creation=False,  # the platform watches itself from its first start, in every deployment shape
     max_active_runs=1,
     tags=["ml", "platform", "monitoring"],
     doc_md=__doc__,

@@ -109,9 +109,10 @@ def alert_handler(store: Path) -> type[BaseHTTPRequestHandler]:
                 return
             dedup_key = event.get("dedup_key") or uuid.uuid4().hex
             payload = event.get("payload") or {}
+            kept = {**event, "routing_key": "…" + str(event.get("routing_key", ""))[-4:]}  # no secret in the store
             record(store, {"channel": "pagerduty", "path": self.path, "event_action": event["event_action"],
                            "dedup_key": dedup_key, "text": payload.get("summary", ""),
-                           "severity": payload.get("severity"), "source": payload.get("source"), "event": event})
+                           "severity": payload.get("severity"), "source": payload.get("source"), "event": kept})
             self.answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
 
         def answer(self, status: int, body: dict) -> None:

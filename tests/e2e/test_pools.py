@@ -32,6 +32,7 @@ def platform(tmp_path_factory):
     layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e-pools"))
     folder = layout.home / "model_configs"
     configs = write_fleet(folder, layout.lake, MODELS)
+    (layout.home / "platform_health.yaml").write_text("schedule: null\n")  # only the pools' tasks run here
     with executor_env("celery"):
         env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(folder),
                "ML_PLATFORM_GPUS": str(SLOTS["gpu"]), "ML_PLATFORM_TRAINING_SLOTS": str(SLOTS["training"]),

@@ -58,6 +58,13 @@ def test_a_logged_out_request_is_refused(server, path):
     assert "Sign in" in forged.text
 
 
+def test_a_dag_id_query_cannot_narrow_the_permission_check(server, token):
+    """Airflow's ``requires_access_dag`` would check only the DAG a ``?dag_id=`` names: the dashboard refuses it."""
+    client = httpx.Client(base_url=server, cookies={"_token": token}, timeout=30)
+    assert client.get("/ml-platform/platform", params={"dag_id": "ml_training_fraud_detection"}).status_code == 400
+    assert client.get("/ml-platform/platform").status_code == 200
+
+
 def test_logged_in_pages_show_models_champions_and_the_drifted_feature(server, token):
     client = httpx.Client(base_url=server, cookies={"_token": token}, timeout=30)
     models = client.get("/ml-platform/models")

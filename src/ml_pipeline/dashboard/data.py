@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from ml_pipeline.deployment.history import DeploymentEvent, DeploymentHistory, deployment_events
-from ml_pipeline.failures.dead_letters import PENDING, dead_letters
+from ml_pipeline.failures.dead_letters import DeadLetterStore
 from ml_pipeline.monitoring.history import MonitoringCheck, MonitoringHistory, model_monitoring
 from ml_pipeline.platform_health.store import HealthFinding, PlatformHealthStore, platform_health
 
@@ -108,8 +108,5 @@ class DashboardReader:
 
     def pending_dead_letters(self) -> dict[str, int]:
         """How many dead letters wait per model (``""``: entries of no model)."""
-        query = (sa.select(dead_letters.c.model, sa.func.count()).where(dead_letters.c.status == PENDING)
-                 .group_by(dead_letters.c.model))
-        with self.health.connect() as conn:
-            return {model or "": count for model, count in conn.execute(query)}
+        return {model or "": count for model, count in DeadLetterStore(self.engine).pending_counts().items()}
 

@@ -87,6 +87,13 @@ class DeadLetterStore(SqlStore[DeadLetter]):
         with self.connect() as conn:
             return [self.from_row(row) for row in conn.execute(query).mappings()]
 
+    def pending_counts(self) -> dict[str | None, int]:
+        """Pending entries per model (None: an entry without one), counted by the database."""
+        query = (sa.select(dead_letters.c.model, sa.func.count()).where(dead_letters.c.status == PENDING)
+                 .group_by(dead_letters.c.model))
+        with self.connect() as conn:
+            return {model: count for model, count in conn.execute(query)}
+
     def get(self, letter_id: int) -> DeadLetter:
         """One entry; ``LookupError`` naming the id when there is none."""
         with self.connect() as conn:

@@ -21,49 +21,45 @@ below 0.1 stable, from 0.1 warn, from 0.25 alert; per feature in the model confi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from ml_pipeline.errors import PermanentError
+from ml_pipeline.monitoring.drift_profile import (
+    CATEGORICAL_TYPES,
+    DECILES,
+    METHODS,
+    MISSING_LABEL,
+    QUANTILES,
+    UNSEEN,
+    ColumnProfile,
+    EmptyWindowError,
+    Kind,
+    ReferenceProfile,
+    Serialised,
+    as_float,
+    kind_of,
+    profile,
+    profile_column,
+    require_columns,
+)
+
+__all__ = ["CATEGORICAL_TYPES", "DECILES", "DEFAULT_THRESHOLDS", "METHODS", "MISSING_LABEL", "QUANTILES", "UNSEEN",
+           "ColumnProfile", "DriftReport", "EmptyWindowError", "FeatureDrift", "Kind", "ReferenceProfile", "Thresholds",
+           "compare", "kind_of", "profile", "profile_column", "psi", "wasserstein_normed"]
 
 EPSILON = 1e-4
-DECILES = np.arange(1, 10) / 10  # exact tenths: linspace puts 0.3 one ulp above, which moves a cut point
-UNSEEN = "__unseen__"
-MISSING_LABEL = "NaN"
-METHODS = {"numeric": "psi_quantile", "categorical": "psi_categorical"}
 WASSERSTEIN = "wasserstein_normed"
-QUANTILES = np.linspace(0.0, 1.0, 101)
 NO_VALUES_SCORE = 10.0  # the window (or the reference) has no finite value at all: as far apart as it gets
-CATEGORICAL_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Boolean)
 STATUS_RANK = {"stable": 0, "warn": 1, "alert": 2}
 
-Kind = Literal["numeric", "categorical"]
 Status = Literal["stable", "warn", "alert"]
 
 
-class EmptyWindowError(PermanentError, ValueError):
-    """A frame to profile or judge has no rows: there is nothing to compare."""
-
-
-class _Serialised:
-    """``to_dict``/``from_dict`` of a frozen dataclass whose tuple fields travel as JSON lists."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as JSON-ready values (tuples become lists)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        """Rebuild from ``to_dict``'s output (lists become tuples again; a field it lacks keeps its default)."""
-        return cls(**{f.name: tuple(v) if isinstance(v := data[f.name], list) else v for f in fields(cls)
-                      if f.name in data})
-
-
 @dataclass(frozen=True)
-class Thresholds(_Serialised):
+class Thresholds(Serialised):
     """Levels of a feature: below ``warn`` stable, from ``warn`` warn, from ``alert`` alert; and its method.
 
     ``method``: ``psi`` (the column kind's PSI) or ``wasserstein`` (numeric only: ``wasserstein_normed``).
@@ -82,50 +78,7 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)
-class ColumnProfile(_Serialised):
-    """One reference column: its bins (numeric ``edges`` or ``categories``), their labels and shares.
-
-    ``shares`` has one entry per label: the value bins, then (categorical only) ``__unseen__``, then the missing bin.
-    """
-
-    name: str
-    kind: Kind
-    method: str
-    edges: tuple[float, ...]
-    categories: tuple[str, ...]
-    labels: tuple[str, ...]
-    shares: tuple[float, ...]
-    nan_rate: float
-    rows: int
-    quantiles: tuple[float, ...] = ()  # numeric: the finite values' 0th, 1st, …, 100th percentiles
-    std: float = 0.0  # numeric: the finite values' standard deviation
-
-    def shares_of(self, series: pl.Series) -> np.ndarray:
-        """The shares of ``series``'s rows in this profile's bins."""
-        counts = _category_counts(series, self.categories) if self.kind == "categorical" else _numeric_counts(
-            _as_float(series), np.asarray(self.edges, dtype=np.float64))
-        return counts / max(len(series), 1)
-
-
-@dataclass(frozen=True)
-class ReferenceProfile:
-    """The reference's profile of every monitored column; computed once per model version and cached as JSON."""
-
-    columns: dict[str, ColumnProfile]
-    rows: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"rows": self.rows, "columns": {name: c.to_dict() for name, c in self.columns.items()}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReferenceProfile:
-        """Rebuild from ``to_dict``'s output."""
-        return cls({name: ColumnProfile.from_dict(c) for name, c in data["columns"].items()}, data["rows"])
-
-
-@dataclass(frozen=True)
-class FeatureDrift(_Serialised):
+class FeatureDrift(Serialised):
     """One feature's drift: the score, its levels and status, and the shares per bin a chart draws."""
 
     feature: str
@@ -219,43 +172,13 @@ def wasserstein_normed(column: ColumnProfile, series: pl.Series) -> float:
 
     Both quantile functions are taken at the same 101 points, so the distance is their mean absolute difference.
     """
-    values = _as_float(series)
+    values = as_float(series)
     finite = values[np.isfinite(values)]
     if not finite.size or not column.quantiles:
         return 0.0 if not finite.size and not column.quantiles else NO_VALUES_SCORE
     distance = float(np.mean(np.abs(np.quantile(finite, QUANTILES) - np.asarray(column.quantiles))))
     return min(distance / column.std, NO_VALUES_SCORE) if column.std > 0 else (0.0 if distance == 0 else
                                                                               NO_VALUES_SCORE)
-
-
-def kind_of(dtype: pl.DataType) -> Kind:
-    """The kind a polars type is profiled as: String, Categorical, Enum and Boolean are categorical."""
-    return "categorical" if isinstance(dtype, CATEGORICAL_TYPES) else "numeric"
-
-
-def profile(frame: pl.DataFrame, columns: list[str]) -> ReferenceProfile:
-    """Profile ``columns`` of the reference ``frame``; the kind of each column comes from its polars type."""
-    _require(frame, columns, "reference")
-    return ReferenceProfile({name: profile_column(frame.get_column(name)) for name in columns}, frame.height)
-
-
-def profile_column(series: pl.Series) -> ColumnProfile:
-    """The bins, labels and shares of one reference column."""
-    kind = kind_of(series.dtype)
-    if kind == "categorical":
-        text = series.cast(pl.String)
-        edges, categories = (), tuple(sorted(text.drop_nulls().unique().to_list()))
-        labels, counts = (*categories, UNSEEN, MISSING_LABEL), _category_counts(text, categories)
-    else:
-        values = _as_float(series)
-        finite = values[np.isfinite(values)]
-        cuts = np.unique(np.quantile(finite, DECILES, method="inverted_cdf")) if finite.size else np.empty(0)
-        edges, categories = tuple(cuts.tolist()), ()
-        labels, counts = (*_interval_labels(cuts), MISSING_LABEL), _numeric_counts(values, cuts)
-        spread = (tuple(np.quantile(finite, QUANTILES).tolist()), float(finite.std())) if finite.size else ((), 0.0)
-    shares = counts / max(len(series), 1)
-    return ColumnProfile(series.name, kind, METHODS[kind], edges, categories, labels, tuple(shares.tolist()),
-                         float(shares[-1]), len(series), *(spread if kind == "numeric" else ((), 0.0)))
 
 
 def compare(reference: ReferenceProfile, current: pl.DataFrame,
@@ -273,7 +196,7 @@ def compare(reference: ReferenceProfile, current: pl.DataFrame,
     Returns:
         The report, one ``FeatureDrift`` per profiled column in the profile's order.
     """
-    _require(current, list(reference.columns), "current")
+    require_columns(current, list(reference.columns), "current")
     drifts = [_drift_of(column, current.get_column(name), _levels(thresholds, name, default))
               for name, column in reference.columns.items()]
     return DriftReport(drifts, reference.rows, current.height, drift_share)
@@ -306,39 +229,3 @@ def _levels(thresholds: Thresholds | dict[str, Thresholds], name: str, default: 
     return thresholds.get(name) or default or DEFAULT_THRESHOLDS
 
 
-def _require(frame: pl.DataFrame, columns: list[str], what: str) -> None:
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise ValueError(f"the {what} data has no column(s) {', '.join(missing)} (present: "
-                         f"{', '.join(frame.columns)}); compute the model's features before judging drift")
-    if frame.height == 0:
-        raise EmptyWindowError(f"the {what} data has no rows: there is nothing to judge drift on")
-
-
-def _as_float(series: pl.Series) -> np.ndarray:
-    """The values as float64, missing ones (null or NaN) as NaN."""
-    return series.to_physical().cast(pl.Float64, strict=True).to_numpy()
-
-
-def _numeric_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Rows per right-closed bin between ``edges`` (-inf/+inf outside), then the missing rows."""
-    missing = np.isnan(values)
-    counts = np.bincount(np.searchsorted(edges, values[~missing], side="left"), minlength=len(edges) + 1)
-    return np.append(counts, missing.sum()).astype(np.float64)
-
-
-def _category_counts(series: pl.Series, categories: tuple[str, ...]) -> np.ndarray:
-    """Rows per reference category, then in unseen categories, then missing."""
-    counted = series.cast(pl.String).value_counts(name="n")
-    by_value = dict(zip(counted[series.name].to_list(), counted["n"].to_list(), strict=True))
-    missing = by_value.pop(None, 0)
-    known = [by_value.pop(category, 0) for category in categories]
-    return np.array([*known, sum(by_value.values()), missing], dtype=np.float64)
-
-
-def _interval_labels(edges: np.ndarray) -> list[str]:
-    """Labels of the bins right-closed at ``edges``: "≤ a", "a–b", …, "> z" (one "all values" without edges)."""
-    if not len(edges):
-        return ["all values"]
-    text = [f"{edge:.5g}" for edge in edges]
-    return [f"≤ {text[0]}", *(f"{a}–{b}" for a, b in zip(text, text[1:], strict=False)), f"> {text[-1]}"]

@@ -71,17 +71,19 @@ def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings,
                now: dt.datetime) -> list[HealthFinding]:
     finished = sorted((r for r in runs if r["state"] in FINISHED and timestamp(r.get("end_date"))),
                       key=lambda r: timestamp(r["end_date"]))
-    day = [r for r in finished if timestamp(r["end_date"]) >= now - DAY]
-    week = [r for r in finished if timestamp(r["end_date"]) >= now - 7 * DAY]
-    earlier = [r for r in week if r not in day]
+    ended = [(timestamp(r["end_date"]), r) for r in finished]
+    day = [r for end, r in ended if end >= now - DAY]
+    week = [r for end, r in ended if end >= now - 7 * DAY]
+    before = [r for end, r in ended if now - 8 * DAY <= end < now - DAY]  # the 7 days before the last 24 h
     failed_day = [r for r in day if r["state"] == "failed"]
     durations_day = _durations(r for r in day if r["state"] == "success")
-    durations_before = _durations(r for r in earlier if r["state"] == "success")
+    durations_before = _durations(r for r in before if r["state"] == "success")
     figures = {"kind": subject.kind, "runs_24h": len(day), "failed_24h": len(failed_day),
                "success_rate_24h": _rate(len(day) - len(failed_day), len(day)), "runs_7d": len(week),
                "success_rate_7d": _rate(sum(r["state"] == "success" for r in week), len(week)),
                "duration_p50_s": percentile(durations_day, 0.5), "duration_p95_s": percentile(durations_day, 0.95),
-               "baseline_p95_s": percentile(durations_before, 0.95)}
+               "baseline_p95_s": percentile(durations_before, 0.95), "durations_24h": len(durations_day),
+               "baseline_durations": len(durations_before)}
     base = {"subject": subject.dag_id, "model": subject.model}
     findings = []
     if finished:
@@ -108,19 +110,22 @@ def _failure_rate(subject: DagSubject, figures: dict, settings: HealthSettings, 
                f"{settings.failure_rate:.0%})" if judged else
                f"{subject.dag_id}: {runs} runs in 24 h (a rate is judged from {settings.min_runs}), {failed} failed")
     return HealthFinding(check="run_failures", status=status, value=rate, threshold=settings.failure_rate,
-                         message=message, data=figures, **base)
+                         message=message, data={**figures, "judged": judged}, **base)
 
 
 def _duration(subject: DagSubject, figures: dict, settings: HealthSettings, base: dict) -> HealthFinding:
     now_p95, before_p95 = figures["duration_p95_s"], figures["baseline_p95_s"]
     ratio = now_p95 / before_p95 if now_p95 is not None and before_p95 else None
-    slow = (ratio is not None and ratio > settings.regression_factor and now_p95 >= settings.min_duration_s
-            and figures["runs_7d"] - figures["runs_24h"] >= settings.min_runs)
-    message = (f"{subject.dag_id}: run duration p95 {now_p95:.0f} s over 24 h, {ratio:.1f}x the 7-day "
-               f"{before_p95:.0f} s (limit {settings.regression_factor:g}x)" if ratio is not None else
-               f"{subject.dag_id}: no duration baseline yet")
+    judged = (ratio is not None and figures["durations_24h"] >= settings.min_runs
+              and figures["baseline_durations"] >= settings.min_runs)
+    slow = judged and ratio > settings.regression_factor and now_p95 >= settings.min_duration_s
+    message = (f"{subject.dag_id}: run duration p95 {now_p95:.0f} s over 24 h, {ratio:.1f}x the p95 of the 7 days "
+               f"before, {before_p95:.0f} s (limit {settings.regression_factor:g}x)" if judged else
+               f"{subject.dag_id}: too few successful runs to judge the duration ({figures['durations_24h']} in 24 h, "
+               f"{figures['baseline_durations']} in the 7 days before; {settings.min_runs} each needed)")
     return HealthFinding(check="run_duration", status=WARN if slow else OK, value=ratio,
-                         threshold=settings.regression_factor, message=message, data=figures, **base)
+                         threshold=settings.regression_factor, message=message, data={**figures, "judged": judged},
+                         **base)
 
 
 def _sla(subject: DagSubject, runs: list[dict], settings: HealthSettings, now: dt.datetime,

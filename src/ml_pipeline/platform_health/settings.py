@@ -25,7 +25,8 @@ class HealthSettings(_Strict):
                                 description="alert when a DAG's share of failed runs over 24 h exceeds this")
     min_runs: int = Field(default=3, ge=1, description="runs in 24 h before a failure rate or duration is judged")
     regression_factor: float = Field(default=1.5, gt=1,
-                                     description="warn when the 24 h duration p95 exceeds the 7-day p95 this much")
+                                     description="warn when the 24 h duration p95 exceeds the p95 of the 7 days "
+                                                 "before this much")
     min_duration_s: float = Field(default=30, ge=0, description="durations below this are never a regression")
     sla_miss_rate: float = Field(default=0.05, ge=0, le=1,
                                  description="alert when more than this share of 24 h runs missed their deadline")

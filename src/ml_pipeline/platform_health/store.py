@@ -77,6 +77,29 @@ def transition(previous: str | None, current: str) -> str | None:
     return None
 
 
+def _carried(finding: HealthFinding, previous: HealthFinding | None) -> HealthFinding:
+    """A finding whose figures could not be judged this time (``data["judged"]`` false) keeps its previous status.
+
+    Too few runs to judge a rate says nothing about the failures before: it must not announce a recovery.
+    """
+    if finding.data.get("judged") is False and previous is not None and previous.status != finding.status:
+        return replace(finding, status=previous.status,
+                       message=f"{finding.message}; still {previous.status} from before")
+    return finding
+
+
+def _no_longer_measured(previous: dict[tuple[str, str], HealthFinding], seen: set[tuple[str, str]],
+                        run_id: str | None) -> list[HealthFinding]:
+    """An ``ok`` for each problem whose subject this run no longer measures, so that it is closed.
+
+    A removed model, a DAG with no runs left in the window: the problem is announced as recovered and leaves the
+    open problems (``latest``, the dashboard, the exporter's gauges) instead of staying open until it is pruned.
+    """
+    return [replace(old, status=OK, message=f"{old.subject}: no longer measured (was {old.status}: {old.message})",
+                    value=None, data={}, run_id=run_id, id=None, checked_at=None, transition=None)
+            for key, old in previous.items() if old.status != OK and key not in seen]
+
+
 class PlatformHealthStore(SqlStore[HealthFinding]):
     """The platform's health checks, in the platform database; its table is made by ``create_schema``."""
 
@@ -100,10 +123,13 @@ class PlatformHealthStore(SqlStore[HealthFinding]):
                                                 platform_health.c.check.in_(checks)))
                 if done:
                     return done
-            previous = {(f.check, f.subject): f.status for f in self._latest(conn, platform_health.c.check.in_(checks))}
+            previous = {(f.check, f.subject): f for f in self._latest(conn, platform_health.c.check.in_(checks))}
+            findings = [_carried(f, previous.get((f.check, f.subject))) for f in findings]
+            findings += _no_longer_measured(previous, {(f.check, f.subject) for f in findings}, run_id)
             now = dt.datetime.now(dt.UTC)
-            rows = [{**self.to_row(replace(f, transition=transition(previous.get((f.check, f.subject)), f.status))),
-                     "checked_at": now} for f in findings]
+            rows = [{**self.to_row(replace(f, transition=transition(
+                        getattr(previous.get((f.check, f.subject)), "status", None), f.status))), "checked_at": now}
+                    for f in findings]
             ids = conn.execute(platform_health.insert().returning(platform_health.c.id), rows).scalars().all()
             return self._rows(conn, platform_health.c.id.in_(ids))
 
@@ -128,6 +154,12 @@ class PlatformHealthStore(SqlStore[HealthFinding]):
         with self.connect() as conn:
             return self._rows(conn, sa.and_(platform_health.c.run_id == run_id,
                                             platform_health.c.transition.is_not(None)))
+
+    def from_row(self, row: Any) -> HealthFinding:
+        """The finding a row holds, its time in UTC (SQLite hands ``DateTime(timezone=True)`` back naive)."""
+        finding = super().from_row(row)
+        when = finding.checked_at
+        return replace(finding, checked_at=when.replace(tzinfo=dt.UTC)) if when and when.tzinfo is None else finding
 
     def prune(self, before: dt.datetime) -> int:
         """Delete the findings checked before ``before``; return how many."""

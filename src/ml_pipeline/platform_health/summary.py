@@ -1,4 +1,4 @@
-"""The platform's health on one screen (``make status``): the same verdicts as the dashboard's platform page."""
+"""The platform's health on one screen (``make status``): the newest verdict of every check on every subject."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ def stuck_reason(ti: dict[str, Any], timeout_s: float | None, settings: HealthSe
     """Why a task instance counts as stuck (waiting, running past its timeout, deferred too long), or None."""
     state = ti.get("state")
     if state in ("scheduled", "queued"):
-        since = timestamp(ti.get("queued_when") or ti.get("scheduled_when"))
+        # Airflow keeps an old queued_when through a retry or a resumed deferral: a scheduled task counts from
+        # when it was scheduled, a queued one from when it was queued
+        since = timestamp(ti.get("scheduled_when") if state == "scheduled" else ti.get("queued_when"))
         if since and now - since > dt.timedelta(minutes=settings.waiting_minutes):
             return f"{state} for {_age(now - since)} without starting (limit {settings.waiting_minutes:g} min)"
     elif state == "running" and timeout_s is not None:
@@ -61,9 +63,12 @@ def judge_tasks(task_instances: list[dict[str, Any]], timeouts: dict[tuple[str, 
 def judge_components(health: dict[str, Any] | None, error: str | None, settings: HealthSettings,
                      now: dt.datetime) -> list[HealthFinding]:
     """The metadata database, scheduler, triggerer and dag-processor, from ``/api/v2/monitor/health``."""
-    if health is None:
+    if health is None:  # the others were not measured: they keep their status (``judged`` false), none recovers
         return [HealthFinding(check="component", subject="api_server", status=ALERT,
-                              message=f"Airflow's API server did not answer: {error}")]
+                              message=f"Airflow's API server did not answer: {error}"),
+                *(HealthFinding(check="component", subject=name, status=OK, data={"judged": False},
+                                message=f"{name}: not measured (the API server did not answer)")
+                  for name in ("metadatabase", *COMPONENTS))]
     findings = [HealthFinding(check="component", subject="api_server", status=OK, message="API server answers")]
     database = (health.get("metadatabase") or {}).get("status")
     findings.append(HealthFinding(check="component", subject="metadatabase",

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def create_app() -> FastAPI:
     """The app ``MlPlatformPlugin`` mounts at ``URL_PREFIX``: every route needs a user who may read DAGs."""
-    app = FastAPI(title="ML platform dashboard", dependencies=[Depends(requires_access_dag(method="GET"))],
+    app = FastAPI(title="ML platform dashboard",
+                  dependencies=[Depends(_no_dag_id_in_query), Depends(requires_access_dag(method="GET"))],
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(HTTPException, _refused)
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
@@ -38,6 +39,16 @@ def create_app() -> FastAPI:
     app.add_api_route("/platform", platform, methods=["GET"], response_class=HTMLResponse)
     app.add_api_route("/dags/{dag_id}", dag, methods=["GET"], include_in_schema=False)
     return app
+
+
+def _no_dag_id_in_query(request: Request) -> None:
+    """Refuse ``?dag_id=`` (400).
+
+    Airflow's ``requires_access_dag`` reads it, and would then ask only whether the user may read that one DAG
+    instead of DAGs in general, while the pages show every model.
+    """
+    if "dag_id" in request.query_params:
+        raise HTTPException(400, "the dashboard takes no dag_id query parameter")
 
 
 def _home(request: Request) -> RedirectResponse:

@@ -9,7 +9,7 @@ runs Airflow lets them see, and no task or page queries Airflow's metadata datab
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -23,10 +23,11 @@ from ml_pipeline.dashboard.data import DashboardReader
 from ml_pipeline.dashboard.views import LastRun
 
 REST_TIMEOUT_S = 3.0
-RUNS_PER_DAG = 5  # one listing, newest first, deep enough that every training DAG's newest run is in it
+# one listing, newest first: a DAG whose newest run lies deeper (others ran many times since) shows "–"
+RUNS_PER_DAG = 5
 
 
-@cache
+@lru_cache(maxsize=1)
 def reader() -> DashboardReader:
     """The platform database's reader, on one engine per process (the hook's, from the connection)."""
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
@@ -40,7 +41,7 @@ def models() -> Models:
     return _models(tuple((path, path.stat().st_mtime_ns) for path in paths))
 
 
-@cache
+@lru_cache(maxsize=4)  # keyed by the config files' mtimes: an edit makes a new entry, old ones fall out
 def _models(files: tuple[tuple[Path, int], ...]) -> Models:
     from ml_pipeline_airflow.dag_kinds import TRAINING
 
@@ -62,12 +63,14 @@ def last_runs(request: Request, notes: list[str]) -> dict[str, LastRun]:
     token = _token(request)
     if not dags or not token:
         return {}
-    url = conf.get("api", "base_url").rstrip("/") + "/api/v2/dags/~/dagRuns/list"
+    # [api] base_url when set (Airflow's default leaves it unset), else where this request came in
+    base = conf.get("api", "base_url", fallback="") or f"{request.url.scheme}://{request.url.netloc}"
+    url = base.rstrip("/") + "/api/v2/dags/~/dagRuns/list"
     body = {"dag_ids": dags, "order_by": "-run_after", "page_limit": RUNS_PER_DAG * len(dags)}
     try:
         answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=REST_TIMEOUT_S)
         answer.raise_for_status()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ValueError) as exc:
         notes.append(f"Airflow's REST API did not list the training runs ({type(exc).__name__}: {exc}); "
                      "the last runs are not shown")
         return {}

@@ -27,8 +27,11 @@ HTML = (
     "<p><a href=\"{{ alert.dashboard_url | e }}\">Dashboard</a></p>")
 
 
-def announce(changes: list[Any], settings: Any, context: Any) -> None:
-    """Send the run's transitions (``HealthFinding``s) to the platform's channels; page for endpoints."""
+def announce(changes: list[Any], settings: Any, context: Any, open_problems: int | None = None) -> None:
+    """Send the run's transitions (``HealthFinding``s) to the platform's channels; page for endpoints.
+
+    ``open_problems``: how many problems are open after this run (all checks, not only the changed ones).
+    """
     if not changes:
         return
     from airflow.sdk.configuration import conf
@@ -39,7 +42,7 @@ def announce(changes: list[Any], settings: Any, context: Any) -> None:
                      "check": c.check, "subject": c.subject, "message": c.message} for c in changes],
         "started": sum(c.transition != "recovered" for c in changes),
         "recovered": sum(c.transition == "recovered" for c in changes),
-        "open": sum(c.status != "ok" for c in changes),
+        "open": open_problems if open_problems is not None else sum(c.status != "ok" for c in changes),
         "dashboard_url": f"{base}/ml-platform/platform"}
     notify_each(channel_notifiers(settings.slack_connection, settings.email_connection, list(settings.email_to),
                                   TEXT, SUBJECT, HTML), context)

@@ -207,22 +207,32 @@ def fail_deployment() -> None:
 
 
 def _announce(config_path: str, build: Callable[[str, str, str | None], Any], version: str | None) -> None:
-    """Send ``build(model, airflow_run_url, mlflow_version_url)``'s note to the model's Slack and e-mail."""
+    """Send ``build(model, airflow_run_url, mlflow_version_url)``'s note to the model's Slack and e-mail.
+
+    Never raises: an announcement that cannot be built or sent is logged, it must not fail (and so roll back) the
+    deployment step it reports on.
+    """
     from ml_pipeline.config import load_model_config
 
-    config = load_model_config(config_path)
-    context = get_current_context()
-    dag_run = context["dag_run"]
-    note = build(config.model_name, announcements.run_url(dag_run.dag_id, dag_run.run_id),
-                 announcements.version_url(config.model_name, version))
-    announcements.announce(note, config.alerts, context)
+    try:
+        config = load_model_config(config_path)
+        context = get_current_context()
+        dag_run = context["dag_run"]
+        note = build(config.model_name, announcements.run_url(dag_run.dag_id, dag_run.run_id),
+                     announcements.version_url(config.model_name, version))
+        announcements.announce(note, config.alerts, context)
+    except Exception:
+        log.exception("deployment announcement not sent")
 
 
 def _page(config_path: str, send: Callable[..., bool], *args: Any) -> None:
     """``send(conn_id, model, dag_id, run_id, run_url, *args)`` on the model's PagerDuty connection, if any."""
     from ml_pipeline.config import load_model_config
 
-    config = load_model_config(config_path)
-    dag_run = get_current_context()["dag_run"]
-    send(config.alerts.pagerduty_connection, config.model_name, dag_run.dag_id, dag_run.run_id,
-         announcements.run_url(dag_run.dag_id, dag_run.run_id), *args)
+    try:
+        config = load_model_config(config_path)
+        dag_run = get_current_context()["dag_run"]
+        send(config.alerts.pagerduty_connection, config.model_name, dag_run.dag_id, dag_run.run_id,
+             announcements.run_url(dag_run.dag_id, dag_run.run_id), *args)
+    except Exception:
+        log.exception("page not sent")

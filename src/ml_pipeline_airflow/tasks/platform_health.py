@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from airflow.sdk import get_current_context, task
+from airflow.sdk import TriggerRule, get_current_context, task
 
 log = logging.getLogger(__name__)
 WEEK_AND_A_DAY = dt.timedelta(days=8)
@@ -48,8 +48,9 @@ def check_pipelines() -> dict[str, int]:
 @task
 def check_platform() -> dict[str, int]:
     """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded."""
+    import httpx
+
     from ml_pipeline.config import config_dir, load_model_configs
-    from ml_pipeline.failures.dead_letters import PENDING
     from ml_pipeline.platform_health import work
     from ml_pipeline_airflow.api_client import AirflowApiError
     from ml_pipeline_airflow.dag_kinds import CONFIG_ERROR_TAG
@@ -57,21 +58,23 @@ def check_platform() -> dict[str, int]:
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
     settings, now = _settings(), _now()
+    health = import_errors = config_errors = error = None
     api = AirflowApiHook().get_conn()
-    try:
-        health, error = api.request("GET", "/monitor/health"), None
+    try:  # each answer kept as it comes: a later call refused (a 403) does not unsay the health that answered
+        health = api.request("GET", "/monitor/health")
         import_errors = list(api.pages("/importErrors", "import_errors"))
         config_errors = [d["dag_id"] for d in api.pages("/dags", "dags", {"tags": [CONFIG_ERROR_TAG]})]
-    except (AirflowApiError, OSError) as exc:
-        health, error, import_errors, config_errors = None, str(exc), [], []
+    except (AirflowApiError, httpx.HTTPError) as exc:
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
         api.close()
     configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
-    pending: dict[str, int] = {}
-    for letter in PlatformDatabaseHook().dead_letters.list(PENDING):
-        pending[letter.model] = pending.get(letter.model, 0) + 1
-    findings = (work.judge_components(health, error, settings, now) + work.judge_errors(import_errors, config_errors)
-                + work.judge_dead_letters(pending, [c.model_name for c in configs.values()]))
+    counted = PlatformDatabaseHook().dead_letters.pending_counts()
+    pending = {model or "platform": count for model, count in counted.items()}
+    findings = work.judge_components(health, error, settings, now)
+    if import_errors is not None and config_errors is not None:  # unknown is not "ok": not judged this time
+        findings += work.judge_errors(import_errors, config_errors)
+    findings += work.judge_dead_letters(pending, [c.model_name for c in configs.values()])
     return _record(findings)
 
 
@@ -107,19 +110,23 @@ def check_endpoints() -> dict[str, int]:
     return _record(findings)
 
 
-@task
-def announce_changes(*counts: dict[str, int]) -> dict[str, Any]:
-    """One message per channel listing what started, escalated or recovered in this run; pages for endpoints."""
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def announce_changes(*counts: dict[str, int] | None) -> dict[str, Any]:
+    """One message per channel listing what started, escalated or recovered in this run; pages for endpoints.
+
+    Runs whatever the checks did: a check that failed must not silence what the others recorded (the next run
+    compares against those rows, so a transition not announced now would never be).
+    """
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
     from ml_pipeline_airflow.notifications.platform_health import announce
 
     context = get_current_context()
     store = PlatformDatabaseHook().platform_health
     changes = store.transitions(context["run_id"])
-    announce(changes, _settings(), context)
+    announce(changes, _settings(), context, open_problems=sum(f.problem for f in store.latest()))
     deleted = store.prune(_now() - dt.timedelta(days=_settings().retention_days))
     return {"changes": [f"{c.transition}: {c.message}" for c in changes], "pruned": deleted,
-            "problems": sum(c.get("problems", 0) for c in counts)}
+            "problems": sum((c or {}).get("problems", 0) for c in counts)}
 
 
 def dag_subjects() -> dict[str, Any]:

@@ -88,7 +88,10 @@ def send_notification(config_path: str, loaded: dict, trained: dict, evaluation:
     summary = run_step(training.summarize_run, config_path, loaded, trained, evaluation, registered)
     log.info("model %s v%s (%s): auc=%.4f, %s", summary["model_name"], summary["version"],
              ",".join(summary["aliases"]), summary["metrics"]["auc"], summary["decision"]["reason"])
-    note = run_summary_note(summary, evaluation.get("champion"), run_url(summary["dag_id"], summary["run_id"]),
-                            version_url(summary["model_name"], summary["version"]))
-    announce(note, load_model_config(config_path).alerts, get_current_context())
+    try:  # a summary that cannot be built or sent is logged: the model is trained and registered all the same
+        note = run_summary_note(summary, evaluation.get("champion"), run_url(summary["dag_id"], summary["run_id"]),
+                                version_url(summary["model_name"], summary["version"]))
+        announce(note, load_model_config(config_path).alerts, get_current_context())
+    except Exception:
+        log.exception("run summary not sent")
     return summary

@@ -43,11 +43,11 @@ class PlatformDatabaseCollector:
             try:
                 with self.engine.connect() as conn:
                     yield from section(conn)
-            except sa.exc.OperationalError as exc:  # unreachable, or (SQLite) no such table
-                ok = ok and "no such table" in str(exc)
-                log.warning("metrics from the platform database: %s", str(exc).splitlines()[0])
             except sa.exc.ProgrammingError as exc:  # PostgreSQL: a table that does not exist yet
                 log.info("metrics from the platform database: %s", str(exc).splitlines()[0])
+            except (sa.exc.SQLAlchemyError, ValueError) as exc:  # unreachable, pool timeout, a row that won't decode:
+                ok = ok and "no such table" in str(exc)  # this section's series are lost, never the whole scrape
+                log.warning("metrics from the platform database: %s", (str(exc).splitlines() or [""])[0])
         up.add_metric([], 1.0 if ok else 0.0)
         yield up
 

@@ -95,9 +95,10 @@ def check_window(ctx: RunContext, reference: Reference, last_fingerprint: str | 
     features = drift.compare(drift.ReferenceProfile.from_dict(profile["features"]), window.frame, per_feature,
                              cfg.monitoring.drift_share, default=limits)
     scorer = _ChampionScores(ctx, reference["version"], window.frame)
-    predictions = _prediction_drift(ctx, reference, profile, scorer, limits, window)
+    logged = logged_predictions(ctx, reference["version"])  # read once: prediction drift and served labels
+    predictions = _prediction_drift(ctx, logged, profile, scorer, limits)
     target = _target_drift(ctx, profile, window.frame, limits)
-    live = _live(ctx, reference, window, scorer)
+    live = _live(ctx, reference, window, scorer, logged)
     drifted = features.drifted or predictions.get("status") == ALERT
     cause = "drift" if drifted else "decay" if live["status"] == "decayed" else None
     warned = features.status != STABLE or predictions.get("status") == WARN or target.get("status") in (WARN, ALERT)
@@ -126,12 +127,11 @@ class _ChampionScores:
         return self._scores
 
 
-def _prediction_drift(ctx: RunContext, reference: Reference, profile: dict, scorer: _ChampionScores,
-                      limits: Any, window: Window) -> dict[str, Any]:
+def _prediction_drift(ctx: RunContext, logged: pl.DataFrame, profile: dict, scorer: _ChampionScores,
+                      limits: Any) -> dict[str, Any]:
     """Logged scores of the champion over the last ``window_hours`` (or its scores on the window) vs its holdout."""
     from ml_pipeline.monitoring import drift
 
-    logged = logged_predictions(ctx, reference["version"])
     if logged.height >= ctx.config.monitoring.min_rows:
         scores, source = logged[SCORE].to_numpy(), f"{logged.height} predictions logged by the endpoint"
     else:
@@ -165,13 +165,14 @@ def _target_drift(ctx: RunContext, profile: dict, frame: pl.DataFrame, limits: A
     return {**report.features[0].to_dict(), "positive_rate": float(labelled[target].mean())}
 
 
-def _live(ctx: RunContext, reference: Reference, window: Window, scorer: _ChampionScores) -> dict[str, Any]:
+def _live(ctx: RunContext, reference: Reference, window: Window, scorer: _ChampionScores,
+          logged: pl.DataFrame) -> dict[str, Any]:
     """Live metrics on labels for rows after the champion's training data: served ones first, else landed ones."""
     from ml_pipeline.monitoring.performance import judge_live
 
     mon, data = ctx.config.monitoring, ctx.config.data
     fresh = pl.col(data.timestamp_column) > dt.datetime.fromisoformat(reference["trained_through"])
-    labels, scores, source = _served_labels(ctx, reference, window.frame)
+    labels, scores, source = _served_labels(ctx, logged, window.frame)
     if len(labels) < mon.min_labelled_rows:
         rows = window.frame.with_columns(pl.Series("__score", scorer())).filter(
             fresh & pl.col(data.target_column).is_not_null())
@@ -182,12 +183,12 @@ def _live(ctx: RunContext, reference: Reference, window: Window, scorer: _Champi
     return {**live.to_dict(), "source": source}
 
 
-def _served_labels(ctx: RunContext, reference: Reference, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
-    """Labels joined to the scores the endpoint served, by ``monitoring.entity_key``; empty without one."""
+def _served_labels(ctx: RunContext, logged: pl.DataFrame, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
+    """Labels joined to the scores the endpoint served (``logged``), by ``monitoring.entity_key``; empty without one."""
     key, target = ctx.config.monitoring.entity_key, ctx.config.data.target_column
     if not key or key not in frame.columns:
         return np.array([]), np.array([]), ""
-    logged = logged_predictions(ctx, reference["version"]).filter(pl.col("entity_id").is_not_null())
+    logged = logged.filter(pl.col("entity_id").is_not_null())
     joined = logged.select("entity_id", SCORE).join(
         frame.select(pl.col(key).cast(pl.String).alias("entity_id"), target).filter(pl.col(target).is_not_null()),
         on="entity_id", how="inner")

@@ -98,7 +98,8 @@ def test_components_import_errors_dead_letters_and_endpoints():
     found = {f.subject: f.status for f in work.judge_components(health, None, SETTINGS, NOW)}
     assert found == {"api_server": "ok", "metadatabase": "ok", "scheduler": "ok", "triggerer": "alert",
                      "dag_processor": "alert"}
-    assert work.judge_components(None, "connection refused", SETTINGS, NOW)[0].status == "alert"
+    down = work.judge_components(None, "connection refused", SETTINGS, NOW)
+    assert down[0].status == "alert" and all(f.data == {"judged": False} for f in down[1:])  # not measured
     errors = work.judge_errors([{"filename": "/dags/x.py", "stack_trace": "boom"}], ["ml_training_bad"])
     assert [(f.check, f.status, f.value) for f in errors] == [("import_errors", "alert", 1.0),
                                                              ("config_errors", "warn", 1.0)]
@@ -159,3 +160,11 @@ def test_a_dag_outside_the_configs_is_judged_while_it_has_runs_so_its_stuck_task
     assert by_check(work.judge_tasks(stuck, {}, subjects, SETTINGS, NOW))[("stuck_tasks", "drill")].status == "alert"
     cleared = by_check(work.judge_tasks([], {}, subjects, SETTINGS, NOW))[("stuck_tasks", "drill")]
     assert cleared.status == "ok" and cleared.message == "drill: nothing stuck"
+
+
+def test_a_task_scheduled_again_after_a_long_deferral_is_timed_from_then_not_from_its_old_queue_time():
+    resumed = {"dag_id": DAG, "dag_run_id": "r", "task_id": "watch", "state": "scheduled",
+               "queued_when": iso(2), "scheduled_when": iso(0.01)}
+    assert work.stuck_reason(resumed, None, SETTINGS, NOW) is None
+    queued = {**resumed, "state": "queued", "queued_when": iso(1)}
+    assert work.stuck_reason(queued, None, SETTINGS, NOW).startswith("queued for 60 min")

@@ -58,3 +58,24 @@ def test_history_filters_and_prune(store):
     assert store.history(since=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)) == []
     assert store.prune(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2
     assert store.latest() == []
+
+
+def test_a_figure_that_cannot_be_judged_keeps_the_previous_status_instead_of_recovering(store):
+    store.record([finding("alert", check="run_failures")], "run-1")
+    unjudged = HealthFinding(check="run_failures", subject="ml_training_fraud", status="ok", model="fraud",
+                             message="1 run in 24 h", data={"judged": False})
+    [kept] = store.record([unjudged], "run-2")
+    assert (kept.status, kept.transition) == ("alert", None) and kept.message.endswith("still alert from before")
+    [judged] = store.record([HealthFinding(check="run_failures", subject="ml_training_fraud", status="ok",
+                                           message="0 of 5 failed", data={"judged": True})], "run-3")
+    assert (judged.status, judged.transition) == ("ok", "recovered")
+
+
+def test_a_problem_whose_subject_is_no_longer_measured_is_closed(store):
+    store.record([finding("alert", "old-api", check="endpoint"), finding("ok", "fraud-api", check="endpoint")],
+                 "run-1")
+    second = {f.subject: f for f in store.record([finding("ok", "fraud-api", check="endpoint")], "run-2")}
+    assert second["old-api"].status == "ok" and second["old-api"].transition == "recovered"
+    assert second["old-api"].message.startswith("old-api: no longer measured (was alert")
+    assert "fraud-api" in second and second["fraud-api"].transition is None
+    assert [f.subject for f in store.record([finding("ok", "fraud-api", check="endpoint")], "run-3")] == ["fraud-api"]
