@@ -88,31 +88,28 @@ def prometheus_binary() -> str:
 
 
 @contextlib.contextmanager
-def running_exporter(port: int, statsd_port: int, endpoints: dict[str, str], database_url: str | None,
-                     log: Path) -> Iterator[str]:
-    """The real exporter process (``python -m ml_platform.metrics.exporter``); yield its URL, stop it after."""
-    env = {**os.environ, DATABASE_URL_ENV: database_url} if database_url else dict(os.environ)
+def _running(argv: list[str], env: dict[str, str], log: Path, port: int, ready_path: str) -> Iterator[str]:
+    """A real process on ``port``, waited for until ``ready_path`` answers; yield its URL, stop its tree after."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(exporter_argv(port, statsd_port, endpoints), env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process_tree(proc.pid, signal.SIGTERM, timeout=10)
-        proc.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def running_prometheus(exporter_url: str, folder: Path, port: int, interval_s: int = 1) -> Iterator[str]:
-    """The real Prometheus, started as the platform starts it, scraping ``exporter_url``; yield its URL."""
-    prometheus_binary()
-    with open(folder.parent / "prometheus.log", "ab") as out:
-        proc = subprocess.Popen(prometheus.component_argv(exporter_url, folder, port, interval_s), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=60)
+        wait_http(f"http://127.0.0.1:{port}{ready_path}", timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process_tree(proc.pid, signal.SIGTERM, timeout=15)
         proc.wait(timeout=10)
+
+
+def running_exporter(port: int, statsd_port: int, endpoints: dict[str, str], database_url: str | None,
+                     log: Path) -> contextlib.AbstractContextManager[str]:
+    """The real exporter process (``python -m ml_platform.metrics.exporter``); yield its URL, stop it after."""
+    env = {**os.environ, DATABASE_URL_ENV: database_url} if database_url else dict(os.environ)
+    return _running(exporter_argv(port, statsd_port, endpoints), env, log, port, "/metrics")
+
+
+def running_prometheus(exporter_url: str, folder: Path, port: int,
+                       interval_s: int = 1) -> contextlib.AbstractContextManager[str]:
+    """The real Prometheus, started as the platform starts it, scraping ``exporter_url``; yield its URL."""
+    prometheus_binary()
+    return _running(prometheus.component_argv(exporter_url, folder, port, interval_s), dict(os.environ),
+                    folder.parent / "prometheus.log", port, "/-/ready")

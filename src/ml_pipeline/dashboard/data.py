@@ -39,15 +39,7 @@ class DashboardReader:
 
     def latest_health(self, check: str | None = None) -> list[HealthFinding]:
         """The newest finding of each check (or of ``check``) on each subject, from the newest run's window of rows."""
-        table = platform_health.c
-        newest = sa.select(sa.func.max(table.checked_at)).scalar_subquery()
-        ids = sa.select(sa.func.max(table.id)).where(table.checked_at >= newest - LATEST_WINDOW)
-        if check is not None:
-            ids = ids.where(table.check == check)
-        query = (sa.select(platform_health).where(table.id.in_(ids.group_by(table.check, table.subject)))
-                 .order_by(table.id))  # one row per (check, subject), chosen by the database: nothing decoded twice
-        with self.health.connect() as conn:
-            return [self.health.from_row(row) for row in conn.execute(query).mappings()]
+        return self.health.latest(check, LATEST_WINDOW)
 
     def health_series(self, check: str, since: dt.datetime, every_hours: int = 1,
                       subjects: Iterable[str] | None = None, model: str | None = None,

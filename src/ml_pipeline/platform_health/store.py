@@ -133,10 +133,17 @@ class PlatformHealthStore(SqlStore[HealthFinding]):
             ids = conn.execute(platform_health.insert().returning(platform_health.c.id), rows).scalars().all()
             return self._rows(conn, platform_health.c.id.in_(ids))
 
-    def latest(self, model: str | None = None) -> list[HealthFinding]:
-        """The newest finding of each check on each subject (of one model's subjects when ``model`` is given)."""
+    def latest(self, check: str | None = None, window: dt.timedelta | None = None) -> list[HealthFinding]:
+        """The newest finding of each check (or of ``check``) on each subject, one row each, chosen by the database.
+
+        ``window``: only rows at most that old when the newest row was written (the newest run's, for a page).
+        """
+        table = platform_health.c
+        conditions = [] if check is None else [table.check == check]
+        if window is not None:
+            conditions.append(table.checked_at >= sa.select(sa.func.max(table.checked_at)).scalar_subquery() - window)
         with self.connect() as conn:
-            return self._latest(conn, None if model is None else platform_health.c.model == model)
+            return self._latest(conn, sa.and_(sa.true(), *conditions))
 
     def history(self, check: str | None = None, subject: str | None = None, model: str | None = None,
                 since: dt.datetime | None = None) -> list[HealthFinding]:

@@ -38,6 +38,7 @@ class DagKind:
         applies: Whether a valid config gets a DAG of this kind (default: every config).
         shows_unreadable_configs: Whether a config file that cannot be read at all gets an error DAG of this
             kind (kinds that apply to only some configs cannot tell, so they do not).
+        deadline: Which of the model's ``alerts`` deadlines (``alerts.deadline_for``) its runs have; None: none.
     """
 
     name: str
@@ -45,6 +46,7 @@ class DagKind:
     build: Callable[[ModelConfig, Path], DAG]
     applies: Callable[[ModelConfig], bool] = _always
     shows_unreadable_configs: bool = True
+    deadline: str | None = None
 
     def dag_id(self, model_name: str) -> str:
         """The dag id of ``model_name``'s DAG of this kind."""

@@ -81,4 +81,5 @@ def _approval(config: ModelConfig, evaluation: XComArg):
         defaults="Reject", response_timeout=dt.timedelta(days=1))
 
 
-DEPLOYMENT = DagKind(name="deployment", prefix="model_deployment", build=build_deployment_dag)
+DEPLOYMENT = DagKind(name="deployment", prefix="model_deployment", build=build_deployment_dag,
+                     deadline="deployment")

@@ -41,4 +41,4 @@ def _has_derived_features(config: ModelConfig) -> bool:
 
 
 FEATURES = DagKind(name="features", prefix="feature_engineering", build=build_feature_dag,
-                   applies=_has_derived_features, shows_unreadable_configs=False)
+                   applies=_has_derived_features, shows_unreadable_configs=False, deadline="features")

@@ -129,4 +129,4 @@ def _schedule(config: ModelConfig):
     return AssetOrTimeSchedule(timetable=clock, assets=expression) if clock else expression
 
 
-TRAINING = DagKind(name="training", prefix="ml_training", build=build_training_dag)
+TRAINING = DagKind(name="training", prefix="ml_training", build=build_training_dag, deadline="training")

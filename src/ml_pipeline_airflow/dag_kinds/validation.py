@@ -74,4 +74,5 @@ def _wait_on_s3(config: ModelConfig, source: str):
                         timeout=6 * 3600)
 
 
-VALIDATION = DagKind(name="data-validation", prefix="data_validation", build=build_validation_dag)
+VALIDATION = DagKind(name="data-validation", prefix="data_validation", build=build_validation_dag,
+                     deadline="validation")

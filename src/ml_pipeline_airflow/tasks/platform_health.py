@@ -17,9 +17,6 @@ from airflow.sdk import TriggerRule, get_current_context, task
 log = logging.getLogger(__name__)
 WEEK_AND_A_DAY = dt.timedelta(days=8)
 ACTIVE_TASK_STATES = ("scheduled", "queued", "running", "deferred")
-# DAG kind -> its deadline in the model's `alerts:` (monitoring runs have none)
-DEADLINES = {"training": "training", "features": "features", "data-validation": "validation",
-             "deployment": "deployment"}
 
 
 @task
@@ -120,11 +117,11 @@ def announce_changes(*counts: dict[str, int] | None) -> dict[str, Any]:
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
     from ml_pipeline_airflow.notifications.platform_health import announce
 
-    context = get_current_context()
+    context, settings = get_current_context(), _settings()
     store = PlatformDatabaseHook().platform_health
     changes = store.transitions(context["run_id"])
-    announce(changes, _settings(), context, open_problems=sum(f.problem for f in store.latest()))
-    deleted = store.prune(_now() - dt.timedelta(days=_settings().retention_days))
+    announce(changes, settings, context, open_problems=sum(f.problem for f in store.latest()))
+    deleted = store.prune(_now() - dt.timedelta(days=settings.retention_days))
     return {"changes": [f"{c.transition}: {c.message}" for c in changes], "pruned": deleted,
             "problems": sum((c or {}).get("problems", 0) for c in counts)}
 
@@ -138,7 +135,7 @@ def dag_subjects() -> dict[str, Any]:
     configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
     return {kind.dag_id(c.model_name): DagSubject(
                 kind.dag_id(c.model_name), c.model_name, kind.name,
-                c.alerts.deadline_for(DEADLINES[kind.name]) if kind.name in DEADLINES else None)
+                c.alerts.deadline_for(kind.deadline) if kind.deadline else None)
             for c in configs.values() for kind in KINDS if kind.applies(c)}
 
 
@@ -167,12 +164,16 @@ def _execution_timeouts(api: Any, dag_ids: set[str]) -> dict[tuple[str, str], fl
 
 
 def _champion(registry: Any, model: str) -> str | None:
-    """The champion's version, or None when there is none (or the registry cannot tell)."""
+    """The champion's version, or None when there is none (or MLflow cannot tell: the endpoint is judged alone)."""
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.registry.mlflow_registry import CHAMPION, alias_version
+
     try:
-        return str(registry.get_model_version_by_alias(model, "champion").version)
-    except Exception as exc:  # noqa: BLE001 (no alias, no model, or MLflow down: the endpoint is judged alone)
-        log.info("no champion of %s: %s", model, exc)
+        found = alias_version(registry, model, CHAMPION)
+    except TransientError as exc:
+        log.warning("cannot ask MLflow for %s's champion: %s", model, exc)
         return None
+    return None if found is None else str(found.version)
 
 
 def _settings() -> Any:
