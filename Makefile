@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -78,6 +78,10 @@ bench-dashboard: install
 # monitoring_ml_pipelines at 20 models: run duration, and its REST reads vs one call per DAG
 bench-platform-health: install
 	$(BIN)/python benchmarks/platform_health.py
+
+# Bytes a training run's snapshot costs (demo size, 1 M rows/day x 20 models) against a manifest and a raw copy
+bench-snapshot-storage: install
+	$(BIN)/python benchmarks/snapshot_storage.py
 
 clean: down
 	rm -rf .platform

@@ -25,6 +25,7 @@ from ml_pipeline.config_sections import (
     DeploymentConfig,
     FeatureStoreConfig,
     FeatureThresholds,
+    LineageConfig,
     MonitoringConfig,
     RetrainCause,
     TrainingConfig,
@@ -35,8 +36,9 @@ from ml_pipeline.errors import PermanentError
 from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, ModelType
 
 __all__ = ["AlertsConfig", "CanaryConfig", "ConfigError", "Cron", "DataConfig", "DeploymentConfig",
-           "FeatureStoreConfig", "FeatureThresholds", "ModelConfig", "MonitoringConfig", "RetrainCause",
-           "TrainingConfig", "WatchConfig", "config_dir", "load_model_config", "load_model_configs", "starter_config"]
+           "FeatureStoreConfig", "FeatureThresholds", "LineageConfig", "ModelConfig", "MonitoringConfig",
+           "RetrainCause", "TrainingConfig", "WatchConfig", "config_dir", "load_model_config", "load_model_configs",
+           "starter_config"]
 
 
 class ConfigError(PermanentError, ValueError):
@@ -63,6 +65,7 @@ class ModelConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     feature_store: FeatureStoreConfig = FeatureStoreConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    lineage: LineageConfig = LineageConfig()
     validation: dict[str, Any] | None = Field(
         default=None, description="This model's data validation rules, merged over the defaults (docs: "
                                   "DAG_REFERENCE.md#data-validation-rules); `ml-pipeline check-config` checks them.")

@@ -1,6 +1,6 @@
 """The sections of a model config and the field types they share (cron, e-mail, bounded durations).
 
-Sections: ``data:``, ``training:``, ``deployment:``, ``alerts:``, ``feature_store:``, ``monitoring:``.
+Sections: ``data:``, ``training:``, ``deployment:``, ``alerts:``, ``feature_store:``, ``monitoring:``, ``lineage:``.
 
 ``ml_pipeline.config`` puts them together into ``ModelConfig`` and re-exports them.
 """
@@ -224,3 +224,12 @@ class MonitoringConfig(_Strict):
                                            description="causes that request a retraining; [] never retrains")
     retrain_cooldown_hours: float = Field(default=24, ge=0, le=24 * 90,
                                           description="after a retraining request, none for this long")
+
+
+class LineageConfig(_Strict):
+    """What a model keeps so that its versions can be rebuilt: each training run's frozen input (its snapshot)."""
+
+    keep_snapshots_days: int = Field(default=30, ge=1, le=3650,
+                                     description="`ml-pipeline gc` deletes a run's snapshot (its run folder) once "
+                                                 "older than this; never the champion's, previous champion's or "
+                                                 "challenger's")

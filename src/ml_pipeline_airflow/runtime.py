@@ -67,16 +67,35 @@ def run_trigger(context: Any) -> str:
     a feature update carries none (``features``).
     """
     dag_run = context["dag_run"]
-    if dag_run.run_type != "asset_triggered":
-        return {"scheduled": "schedule"}.get(str(dag_run.run_type), str(dag_run.run_type))
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))  # ``dag.test()`` gives the enum itself
+    if run_type != "asset_triggered":
+        return {"scheduled": "schedule"}.get(run_type, run_type)
     causes = sorted({(event.extra or {}).get("trigger") for events in context["triggering_asset_events"].values()
                      for event in events} - {None})
     return "+".join(causes) if causes else "features"
 
 
-def run_step(step: Callable[..., Any], config_path: str, *results: Any) -> Any:
-    """Run one core step for the current run, its failures classified (``run_classified``)."""
-    return run_classified(lambda: step(run_context(config_path), *results))
+def run_step(step: Callable[..., Any], config_path: str, *results: Any, step_name: str | None = None) -> Any:
+    """Run one core step for the current run, its failures classified (``run_classified``); emit its lineage.
+
+    What the step read and wrote is emitted as an OpenLineage event of the task (``lineage.emit``), known by the
+    step's function name, or ``step_name`` for a wrapper or a lambda. Lineage never fails the step.
+    """
+    name = step_name or getattr(step, "__name__", "")
+
+    def call() -> Any:
+        from ml_pipeline_airflow.lineage.emit import emit_step_lineage
+
+        ctx = run_context(config_path)
+        try:
+            result = step(ctx, *results)
+        except Exception:
+            emit_step_lineage(name, ctx, results, None)  # a failed validation still wrote reports, quarantine
+            raise
+        emit_step_lineage(name, ctx, results, result)
+        return result
+
+    return run_classified(call)
 
 
 def run_classified(call: Callable[[], Any]) -> Any:

@@ -85,14 +85,16 @@ def logs(layout: Layout, component: str | None, lines: int) -> int:
 
 
 def compose_env(path: Path, force: bool) -> int:
-    """Write docker-compose.yaml's ``.env`` with generated secrets; refuse to replace one unless forced."""
+    """Write docker-compose.yaml's ``.env`` with generated secrets; an existing one only gets what it lacks."""
     from ml_platform.compose_env import write_compose_env
 
-    try:
-        print(f"wrote {write_compose_env(path, force)} (mode 0600); now `docker compose up -d`")
-    except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    existed = path.exists() and not force
+    written = write_compose_env(path, force)
+    if existed:
+        print(f"{path} kept (its secrets encrypt your data); " + (f"added {', '.join(written)}" if written
+                                                                   else "it lacks nothing"))
+    else:
+        print(f"wrote {path} (mode 0600); now `docker compose up -d`")
     return 0
 
 

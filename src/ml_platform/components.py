@@ -19,6 +19,7 @@ from ml_pipeline.training.resources import detect_gpus
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database
 from ml_platform.layout import REPO_ROOT, Layout
+from ml_platform.lineage_transport import openlineage_env
 from ml_platform.metrics import prometheus
 from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
 
@@ -149,6 +150,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     env.update({name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()})
     # Airflow's StatsD to the metrics exporter (docs/DESIGN.md, "Metrics and Prometheus")
     env.update({name: os.environ.get(name, value) for name, value in airflow_statsd_env(layout.statsd_port).items()})
+    # OpenLineage: every task's events to <home>/lineage/events.jsonl and the platform's receiver (lineage_transport)
+    env.update(openlineage_env(layout, secrets["lineage_token"]))
     if EXECUTOR == "celery":
         env.update(celery_env(layout))
     return env

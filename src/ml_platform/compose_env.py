@@ -12,7 +12,7 @@ from ml_platform.secrets import write_private
 
 # Every variable docker-compose.yaml requires (`${NAME:?…}`); values are generated, never shipped.
 SECRET_NAMES = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AIRFLOW_ADMIN_PASSWORD",
-                "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
+                "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "ML_PLATFORM_LINEAGE_TOKEN")
 
 
 def compose_env() -> dict[str, str]:
@@ -28,9 +28,21 @@ def compose_env() -> dict[str, str]:
     return values
 
 
-def write_compose_env(path: Path, force: bool = False) -> Path:
-    """Write ``path`` (mode 0600); an existing file is kept unless ``force`` (its secrets encrypt data)."""
+def write_compose_env(path: Path, force: bool = False) -> list[str]:
+    """Write ``path`` (mode 0600); return the names of the variables written.
+
+    An existing file keeps its values (its Fernet key encrypts stored connections, its passwords are in the
+    volumes): only the variables it lacks, which a later release added (``ML_PLATFORM_LINEAGE_TOKEN``), are appended.
+    ``force`` replaces the whole file with new secrets.
+    """
+    fresh = compose_env()
     if path.exists() and not force:
-        raise FileExistsError(f"{path} exists: its Fernet key encrypts your connections; pass --force to replace it")
-    write_private(path, "".join(f"{name}={value}\n" for name, value in sorted(compose_env().items())))
-    return path
+        text = path.read_text()
+        present = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+        missing = {name: value for name, value in sorted(fresh.items()) if name not in present}
+        if missing:
+            ending = "" if not text or text.endswith("\n") else "\n"
+            write_private(path, text + ending + "".join(f"{name}={value}\n" for name, value in missing.items()))
+        return list(missing)
+    write_private(path, "".join(f"{name}={value}\n" for name, value in sorted(fresh.items())))
+    return sorted(fresh)

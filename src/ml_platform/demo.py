@@ -153,6 +153,8 @@ def _print_serving(layout: Layout, deployment: dict) -> int:
           f"  curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{json.dumps({'rows': [row]})}'\n"
           f"  → {json.dumps(answer)}\n"
           f"monitoring       hourly: `ml-pipeline monitor {MODEL}`; README \"Monitoring\" lands a drifted day\n"
+          f"lineage          `ml-pipeline lineage {MODEL} {answer['version']}` (data → model → endpoint); "
+          f"`ml-pipeline reproduce {MODEL} {answer['version']}` rebuilds it\n"
           f"dashboard        {layout.airflow_url}/ml-platform/ (in the Airflow UI's navigation; `make status`)\n"
           "stop with `make down`")
     return 0

@@ -58,6 +58,11 @@ class Layout:
         return self.home / "alerts" / "received.jsonl"
 
     @property
+    def lineage_events_file(self) -> Path:
+        """The OpenLineage events of every task, one JSON object per line (the file transport's)."""
+        return self.home / "lineage" / "events.jsonl"
+
+    @property
     def dlq_spool(self) -> Path:
         """Dead letters written while the database was unreachable, waiting to be moved in."""
         return self.home / "dlq-spool"
@@ -163,7 +168,7 @@ class Layout:
     def ensure_dirs(self) -> None:
         """Create the folders (idempotent)."""
         for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts,
-                     self.alerts_file.parent):
+                     self.alerts_file.parent, self.lineage_events_file.parent):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -2,7 +2,7 @@
 
 The core's CLI (``ml_pipeline.cli``) holds the pure commands and works on its own (``python -m ml_pipeline.cli``).
 The commands that operate a running platform (``dlq``, ``alerts``, ``deployments``, ``rollback``,
-``monitor``) need this
+``monitor``, ``lineage``) need this
 layer's services (its database, its Airflow REST API, its alert sinks), so they live here, in
 ``ml_platform.commands``. This entry point, named in pyproject's ``[project.scripts]``, is where the two meet: it
 builds the core's parser with the platform's groups added, so users keep typing ``ml-pipeline dlq list`` while
@@ -14,18 +14,28 @@ from __future__ import annotations
 import sys
 
 from ml_pipeline import cli
-from ml_platform.commands import alerts, dead_letters, deployments, monitoring
+from ml_platform.commands import alerts, dead_letters, deployments, lineage, monitoring
 
 PLATFORM_GROUPS: tuple[cli.CommandGroup, ...] = (dead_letters.register, alerts.register, deployments.register,
-                                                  monitoring.register)
+                                                  monitoring.register, lineage.register)
 """The platform's command groups, listed by ``--help`` after the core's."""
 
 DESCRIPTION = ("ml-pipeline: generate data, check configs, validate partitions and run pipelines without Airflow; "
-               "operate a running platform's dead letters, alerts, deployments, rollbacks and monitoring.")
+               "operate a running platform's dead letters, alerts, deployments, rollbacks and monitoring; "
+               "trace a model version's lineage.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ml-pipeline`` console script."""
+    """Entry point of the ``ml-pipeline`` console script.
+
+    The core's commands that take ``--tracking-uri`` (``run-training``, ``reproduce``, ``gc``) default to
+    ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``).
+    """
+    import os
+
+    from ml_platform.layout import Layout
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", Layout.from_env().mlflow_url)
     return cli.main(argv, groups=(*cli.COMMAND_GROUPS, *PLATFORM_GROUPS), description=DESCRIPTION)
 
 

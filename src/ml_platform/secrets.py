@@ -10,12 +10,24 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 ADMIN_USER = "admin"
+ADDED_LATER = {
+    # the Bearer token of the OpenLineage HTTP transport, checked by the platform's lineage receiver
+    "lineage_token": lambda: secrets.token_urlsafe(32),
+}
+"""Secrets newer than the first platforms: generated into an existing secrets file too."""
 
 
 def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
-    """Load the secrets file, creating it (mode 0600) with fresh values on first use."""
+    """Load the secrets file, creating it (mode 0600) with fresh values on first use.
+
+    A secret added by a newer platform (``lineage_token``) is generated into an existing file, which keeps the rest.
+    """
     if path.exists():
         values = json.loads(path.read_text())
+        added = {name: make() for name, make in ADDED_LATER.items() if name not in values}
+        if added:
+            values.update(added)
+            write_private(path, json.dumps(values, indent=2))
     else:
         values = {
             "fernet_key": Fernet.generate_key().decode(),
@@ -23,6 +35,7 @@ def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
             "api_secret_key": secrets.token_urlsafe(32),
             "admin_user": ADMIN_USER,
             "admin_password": secrets.token_urlsafe(12),
+            **{name: make() for name, make in ADDED_LATER.items()},
         }
         write_private(path, json.dumps(values, indent=2))
     write_private(passwords_file, json.dumps({values["admin_user"]: values["admin_password"]}))

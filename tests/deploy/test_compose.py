@@ -74,10 +74,14 @@ def test_no_secret_has_a_default_and_the_generated_env_provides_every_variable(t
     assert used - optional <= set(env), used - optional - set(env)
     assert len(set(env[name] for name in SECRET_NAMES)) == len(SECRET_NAMES)  # all different, all random
     assert compose_env()["POSTGRES_PASSWORD"] != env["POSTGRES_PASSWORD"]
-    path = write_compose_env(tmp_path / ".env")
-    assert path.stat().st_mode & 0o777 == 0o600
-    with pytest.raises(FileExistsError, match="Fernet key"):
-        write_compose_env(path)
+    path = tmp_path / ".env"
+    assert write_compose_env(path) == sorted(env) and path.stat().st_mode & 0o777 == 0o600
+    before = path.read_text()
+    assert write_compose_env(path) == [] and path.read_text() == before  # its secrets encrypt data: kept
+    older = "".join(line + "\n" for line in before.splitlines() if not line.startswith("ML_PLATFORM_LINEAGE_TOKEN="))
+    path.write_text(older)  # a .env written before a release added a variable
+    assert write_compose_env(path) == ["ML_PLATFORM_LINEAGE_TOKEN"]
+    assert path.read_text().startswith(older) and path.stat().st_mode & 0o777 == 0o600
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "--env-file", str(path), "config", "-q"],
                                 capture_output=True, text=True)

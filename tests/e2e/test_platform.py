@@ -19,6 +19,7 @@ from ml_pipeline.config import config_dir
 from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.deployment.client import ServingClient
+from ml_pipeline.lineage.record import VERSION_TAGS
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.demo import follow_deployment, print_failures
@@ -145,7 +146,7 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     _, port = layout.serving_endpoints()["fraud-detection-api"]
     served = ServingClient(f"http://127.0.0.1:{port}")
     assert served.version()["version"] == version
-    assert served.version()["lineage"]["lineage.dag_id"] == DAG_ID
+    assert set(served.version()["lineage"]) == set(VERSION_TAGS)  # the version's few lineage tags
     row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
            "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
     assert 0.0 <= served.predict([row])["scores"][0] <= 1.0
@@ -183,6 +184,83 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     # a rollback never leaves previous_champion on the version it rolled back from (v2 was never champion before)
     assert f"fraud_detection: champion v{other}, challenger v{version}\n" in history.stdout, history.stdout
     assert [line.split()[2] for line in history.stdout.splitlines()[2:]] == ["promoted", "rejected", "rolled_back"]
+
+
+@pytest.mark.executor_independent  # lineage and reproduction read what the tasks wrote: the executor changes neither
+def test_the_served_version_has_lineage_and_is_rebuilt_identically_after_its_config_and_the_lake_changed(platform):
+    """The file transport's OpenLineage events connect partition → snapshot → MLflow run → version → endpoint; the
+    receiver stored the same events in the platform database, which `ml-pipeline lineage` reads, also from a
+    partition; MLflow shows the training data; `ml-pipeline reproduce` rebuilds the version identically after its
+    config file and a lake partition changed, and refuses once its snapshot is gone."""
+    import json
+
+    from ml_pipeline.lineage.naming import uri_dataset
+    from ml_pipeline.lineage.queries import partition_reach, version_lineage
+    from ml_pipeline.lineage.store import read_event_file
+
+    layout, env, _ = platform
+    mlflow = MlflowClient(layout.mlflow_url)
+    trained = min((v for v in mlflow.search_model_versions("name = 'fraud_detection'")
+                   if v.tags.get("lineage.run_id", "").startswith(("asset_triggered", "manual", "scheduled"))),
+                  key=lambda v: int(v.version))
+    version = trained.version
+    events = read_event_file(layout.lineage_events_file)
+    lineage = version_lineage(events, None, "fraud_detection", version)
+    partition = layout.lake / "transactions" / "2026-11-20"
+    window = mlflow.get_run(trained.run_id).data.tags["lineage.data.partitions"].split(",")
+    assert str(partition.as_uri()) in window
+    assert sorted(s.name for s in lineage.upstream["partition"]) == sorted(  # its window: no more, no less
+        uri_dataset(uri, "partition").name for uri in window)
+    [snapshot] = lineage.upstream["snapshot"]
+    assert snapshot.version == trained.tags["lineage.data.hash"]  # the snapshot's sha256 as its dataset version
+    assert [s.name for s in lineage.upstream["mlflow_run"]] == [f"runs/{trained.run_id}"]
+    served = [d for d in lineage.deployments if d.endpoint == "endpoints/fraud-detection-api"
+              or d.endpoint.endswith("fraud-detection-api")]
+    assert served and served[0].version == version and served[0].action == "promoted", lineage.deployments
+    assert partition_reach(events, str(partition)).reached["model_version"]
+
+    cli = [str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline")]
+    shown = subprocess.run([*cli, "lineage", "fraud_detection", version, "--json"], env=env, capture_output=True,
+                           text=True, timeout=120)  # from the platform database: the receiver stored the events
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["upstream"]["snapshot"][0]["version"] == trained.tags["lineage.data.hash"]
+    printed = subprocess.run([*cli, "lineage", "fraud_detection", version], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert "fraud-detection-api" in printed.stdout and "2026-11-20" in printed.stdout, printed.stdout
+    reach = subprocess.run([*cli, "lineage", "--partition", partition.as_uri(), "--json"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert reach.returncode == 0, reach.stderr
+    reached = json.loads(reach.stdout)["reached"]["model_version"]
+    assert f"models/fraud_detection/{version}" in {s["name"] for s in reached}
+    contexts = {t.value for d in mlflow.get_run(trained.run_id).inputs.dataset_inputs for t in d.tags
+                if t.key == "mlflow.data.context"}
+    assert contexts == {"training", "evaluation"}  # what MLflow's UI lists as the run's datasets
+
+    config = Path(env["ML_PIPELINE_CONFIG_DIR"]) / "fraud_detection.yaml"
+    original_config = config.read_text()
+    kept = layout.home / "kept-partition"
+    shutil.copytree(partition, kept)
+    snapshot_file = Path(trained.tags["lineage.data.snapshot_uri"].removeprefix("file://"))
+    reproduce = [*cli, "reproduce", "fraud_detection", version]  # against the platform's MLflow by default
+    try:
+        config.write_text(original_config.replace("max_depth: 6", "max_depth: 3"))
+        shutil.rmtree(partition)
+        write_day(generate_day(dt.date(2026, 11, 20), 2_000, seed=99), join_uri(layout.lake.as_uri(), "transactions"),
+                  dt.date(2026, 11, 20))
+        started = time.monotonic()
+        rebuilt = subprocess.run(reproduce, env=env, capture_output=True, text=True, timeout=600)
+        print(f"reproduce took {time.monotonic() - started:.1f} s")
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr[-3000:]
+        assert "max |prediction difference| = 0" in rebuilt.stdout and rebuilt.stdout.rstrip().endswith("IDENTICAL")
+        snapshot_file.rename(snapshot_file.with_suffix(".gone"))
+        refused = subprocess.run(reproduce, env=env, capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and f"its snapshot {snapshot_file.as_uri()} is gone" in refused.stderr
+    finally:
+        config.write_text(original_config)
+        shutil.rmtree(partition, ignore_errors=True)
+        shutil.copytree(kept, partition)
+        if snapshot_file.with_suffix(".gone").exists():
+            snapshot_file.with_suffix(".gone").rename(snapshot_file)
 
 
 @pytest.mark.executor_independent  # the model server and a task's reads: the executor changes neither

@@ -3,7 +3,8 @@ real headless browser (Debian's Chromium) after logging in through Airflow's log
 
 One API server for the module, on a fresh Airflow database and a platform database seeded with three days of
 history of the repository's two models (a drifted feature, a promotion, a rejection and a rollback, health rows,
-dead letters). Screenshots go to docs/images/ (committed, shown in the README).
+dead letters) and the OpenLineage events of the champion's training, promotion and rollback. Screenshots go to
+docs/images/ (committed, shown in the README).
 """
 
 import datetime as dt
@@ -12,7 +13,9 @@ import httpx
 import pytest
 
 from ml_pipeline.config import config_dir, load_model_configs
+from ml_pipeline.lineage.store import LineageStore
 from tests.conftest import REPO_ROOT
+from tests.support import lineage_events as ev
 from tests.support.browser import browser_page, log_in
 from tests.support.dashboard import PASSWORD, USER, api_server, fresh_database, seed
 
@@ -26,9 +29,25 @@ def server(tmp_path_factory):
     """The API server's base URL, with the platform database seeded."""
     configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
     with fresh_database("dash_airflow") as airflow_db, fresh_database("dash_platform") as platform_db:
-        seed(platform_db, sorted(configs.values(), key=lambda c: c.model_name), days=3, now=dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        seed(platform_db, sorted(configs.values(), key=lambda c: c.model_name), days=3, now=now)
+        store = LineageStore(platform_db)
+        for event in champion_lineage("fraud_detection", now):
+            store.add(event)
         with api_server(tmp_path_factory.mktemp("airflow"), airflow_db, platform_db) as base:
             yield base
+
+
+def champion_lineage(model: str, now: dt.datetime) -> list[dict]:
+    """v3 trained on three days, promoted 9 days ago; v5 promoted 3 days ago, rolled back to v3 2 days ago."""
+    def ago(days: int) -> dt.datetime:
+        return now - dt.timedelta(days=days)
+
+    days = [f"{ago(d):%Y-%m-%d}" for d in (13, 12, 11)]
+    return [*ev.training(model, 3, days, ago(10)), *ev.deployment(model, 3, ago(9)),
+            *ev.monitoring(model, 3, ago(8)), *ev.training(model, 5, days[1:], ago(4), fingerprint="fp-2"),
+            *ev.deployment(model, 5, ago(3)), *ev.deployment(model, 3, ago(2), action="rolled_back"),
+            *ev.monitoring(model, 3, ago(1))]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +61,11 @@ def token(server):
 def test_the_plugin_is_registered_with_its_app_and_navigation(server, token):
     answer = httpx.get(f"{server}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     plugin = next(p for p in answer.json()["plugins"] if p["name"] == "ml_platform")
-    assert plugin["fastapi_apps"][0]["url_prefix"] == "/ml-platform"
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/ml-platform/api", "/ml-platform"]
+    # the lineage receiver answers before the dashboard for its path, and wants the lineage token, not a login
+    for headers in ({}, {"Authorization": f"Bearer {token}"}):
+        refused = httpx.post(f"{server}/ml-platform/api/lineage", json={}, headers=headers, timeout=30)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
     views = {v["name"]: v for v in plugin["external_views"]}
     assert views["ML models"]["destination"] == "nav" and views["ML models"]["href"] == "/ml-platform/models"
     assert views["ML platform"]["destination"] == "nav"
@@ -106,3 +129,21 @@ def test_in_a_real_browser_after_logging_in(server):
         page.screenshot(path=IMAGES / "dashboard-platform.png", full_page=True)
         page.goto(f"{server}/plugin/ml-models")  # the Airflow UI's own navigation entry frames the page
         page.wait_for_selector("iframe", timeout=30_000)
+
+
+def test_the_model_page_draws_the_champions_lineage(server, token):
+    html = httpx.get(f"{server}/ml-platform/models/fraud_detection", cookies={"_token": token}, timeout=30).text
+    assert '<div id="lineage"><svg' in html and "Lineage of v3" in html
+    with browser_page() as page:
+        log_in(page, server, USER, PASSWORD)
+        page.goto(f"{server}/ml-platform/models/fraud_detection")
+        graph = page.locator("#lineage svg")
+        assert graph.is_visible()
+        assert page.locator("#lineage g.node").count() == 3 + 1 + 1 + 1 + 1 + 2 + 1  # partitions … monitoring
+        # 3 partitions → snapshot → features, both → MLflow run → v3 → 2 deployments and the checks
+        assert page.locator("#lineage line.edge").count() == 3 + 1 + 2 + 1 + 2 + 1
+        assert page.locator("#lineage text", has_text="v3").first.is_visible()
+        assert page.locator("#lineage text", has_text="→now").count() == 1  # the rollback put v3 back
+        assert "the champion: where its data came from" in page.content()
+        page.locator("h2", has_text="Lineage of v3").scroll_into_view_if_needed()
+        graph.screenshot(path=IMAGES / "dashboard-lineage.png")

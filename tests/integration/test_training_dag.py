@@ -2,9 +2,11 @@
 
 import ast
 import datetime as dt
+import json
 import subprocess
 import sys
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -12,6 +14,7 @@ from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.feature_store.settings import FeatureStoreSettings
+from ml_pipeline.lineage.record import VERSION_TAGS
 from ml_pipeline.pipelines import training
 from ml_pipeline.pipelines.context import RunContext
 
@@ -65,16 +68,38 @@ def test_dag_registers_a_challenger_with_lineage(dag_run):
     assert challenger.aliases == ["challenger"]  # only the deployment DAG makes a champion
     run = client.get_run(challenger.run_id)
     assert run.data.metrics["holdout_auc"] >= 0.85
-    tags = challenger.tags
-    assert tags["lineage.dag_id"] == "ml_training_fraud_detection"
-    assert tags["lineage.run_id"] == run_id
-    assert tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
-    assert len(tags["lineage.data.hash"]) == 64
-    assert tags["lineage.config.hash"] == load_model_config(config_dir() / "fraud_detection.yaml").content_hash()
-    assert len(tags["lineage.code.git_commit"]) == 40
-    assert tags["lineage.version.apache-airflow-core"] == "3.3.2"
-    assert run.data.tags["lineage.data.hash"] == tags["lineage.data.hash"]
+    tags, run_tags = challenger.tags, run.data.tags
+    assert {k for k in tags if k.startswith("lineage.")} == set(VERSION_TAGS)  # a readable registry: few tags
+    assert tags["lineage.run_id"] == run_id and len(tags["lineage.code.git_commit"]) == 40
+    assert run_tags["lineage.dag_id"] == "ml_training_fraud_detection"  # the rest of the lineage is on the run
+    assert run_tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
+    assert len(tags["lineage.data.hash"]) == 64 and run_tags["lineage.data.hash"] == tags["lineage.data.hash"]
+    config_path = config_dir() / "fraud_detection.yaml"
+    assert run_tags["lineage.config.hash"] == load_model_config(config_path).content_hash()
+    assert run_tags["lineage.version.apache-airflow-core"] == "3.3.2"
     assert tags["lineage.data.snapshot_uri"].startswith(layout.lake.as_uri() + "/runs/ml_training_fraud_detection/")
+    assert client.get_registered_model("fraud_detection").description == load_model_config(config_path).description
+
+
+def test_training_data_are_mlflow_datasets_and_the_config_is_kept_as_it_was(dag_run):
+    layout, run_id = dag_run
+    client = MlflowClient(layout.mlflow_url)
+    run = client.get_run(client.get_model_version_by_alias("fraud_detection", "challenger").run_id)
+    inputs = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "evaluation"}
+    mlflow.set_tracking_uri(layout.mlflow_url)
+    record = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/lineage/lineage.json"))
+    for context, digest, rows in (("training", record["train_sha256"], record["train_rows"]),
+                                  ("evaluation", record["holdout_sha256"], record["holdout_rows"])):
+        dataset, tags = inputs[context].dataset, {t.key: t.value for t in inputs[context].tags}
+        assert tags["sha256"] == digest and dataset.digest == digest[:32]  # our digest of every row
+        assert tags["rows"] == str(rows) and json.loads(dataset.profile)["num_rows"] == rows
+        assert dataset.source_type and "features.parquet" in dataset.source
+        assert "amount" in dataset.schema
+    config_text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/lineage/config.yaml")
+    assert config_text == (config_dir() / "fraud_detection.yaml").read_text()
+    assert record["data_hash"] == run.data.tags["lineage.data.hash"] and record["seed"] == 42
+    assert record["features_from_store"] is True
 
 
 def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):

@@ -16,7 +16,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
-from ml_pipeline.cli import configs, data, drift, serving, training, validation
+from ml_pipeline.cli import configs, data, drift, reproduce, serving, snapshots, training, validation
 
 CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 """A command group's ``register``: adds its sub-commands to the ``ml-pipeline`` parser."""
@@ -25,6 +25,7 @@ DESCRIPTION = "ml-pipeline: generate data, check configs, validate partitions an
 
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     data.register, training.register, configs.register, validation.register, serving.register, drift.register,
+    reproduce.register, snapshots.register,
 )
 """The core's command groups, in the order ``--help`` lists them."""
 

@@ -14,6 +14,9 @@ from typing import Any
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.dashboard import views
 from ml_pipeline.dashboard.data import DashboardReader
+from ml_pipeline.lineage import naming
+from ml_pipeline.lineage.graph import LineageGraph
+from ml_pipeline.lineage.queries import VersionLineage, version_lineage
 
 TREND_DAYS, HISTORY_DAYS = 7, 30
 
@@ -62,6 +65,22 @@ def model_detail(reader: DashboardReader, models: Models, model: str, last_runs:
                  "live": live, "live_floor": {"alert": floor} if floor is not None and live else None,
                  "events": events, "alerts": reader.alerts(model, since),
                  "report": next((c for c in reversed(checks) if c.report_uri), judged[-1] if judged else None)}
+
+
+def model_lineage(events: list[dict[str, Any]], model: str, champion: str | None) -> VersionLineage | None:
+    """The lineage of the model's champion, else of its newest version with lineage; None when none has any."""
+    graph = LineageGraph.from_events(events)
+    prefix = f"models/{model}/"
+    versions = sorted({s.name.removeprefix(prefix) for s in graph.datasets.values()
+                       if s.kind == naming.MODEL_VERSION and s.name.startswith(prefix)},
+                      key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+    if not versions:
+        return None
+    chosen = champion if champion in versions else versions[-1]
+    try:
+        return version_lineage(graph, None, model, chosen)
+    except ValueError:  # several tracking servers registered it: the page shows none rather than a guess
+        return None
 
 
 def thresholds(config: ModelConfig) -> dict[str, dict[str, float]]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
 from ml_pipeline.deployment.history import DeploymentEvent, DeploymentHistory, deployment_events
 from ml_pipeline.failures.dead_letters import DeadLetterStore
+from ml_pipeline.lineage.store import LineageStore
 from ml_pipeline.monitoring.history import MonitoringCheck, MonitoringHistory, model_monitoring
 from ml_pipeline.platform_health.store import HealthFinding, PlatformHealthStore, platform_health
 
@@ -102,3 +104,7 @@ class DashboardReader:
         """How many dead letters wait per model (``""``: entries of no model)."""
         return {model or "": count for model, count in DeadLetterStore(self.engine).pending_counts().items()}
 
+
+    def lineage_events(self, dag_ids: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The OpenLineage events of the runs with datasets of these DAGs (a model's), oldest first."""
+        return LineageStore(self.engine).events(tuple(f"{dag_id}." for dag_id in dag_ids))

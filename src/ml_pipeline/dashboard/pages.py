@@ -79,7 +79,7 @@ def models_page(rows: list[views.ModelRow], links: Links, now: dt.datetime, note
 
 def model_page(model: str, row: views.ModelRow, detail: dict[str, Any], links: Links, now: dt.datetime,
                notes: list[str]) -> str:
-    """A model's drift per feature with its thresholds, live metrics, deployment timeline, alerts and report."""
+    """A model's drift per feature with its thresholds, live metrics, deployments, lineage, alerts and report."""
     thresholds = detail.get("thresholds", {})
     drift = [Markup(charts.line_chart([s], title=f"{s.name}: drift score",
                                       thresholds=thresholds.get(s.name), y_label=s.name))
@@ -89,9 +89,12 @@ def model_page(model: str, row: views.ModelRow, detail: dict[str, Any], links: L
     events = detail.get("events", [])
     timeline = Markup(charts.timeline([(e.created_at, e.action, f"v{e.from_version or '-'} → v{e.to_version or '-'}"
                                         f": {e.reason}") for e in events if e.created_at]))
+    lineage = detail.get("lineage")
+    picture = Markup(charts.flow_graph(*views.lineage_picture(lineage), label=f"lineage of {model} "
+                                       f"v{lineage.version}")) if lineage else None
     return render("model.html", links, now, title=model, model=model, row=row, drift=drift, live=live,
                   timeline=timeline, events=list(reversed(events)), alerts=detail.get("alerts", []),
-                  report=detail.get("report"), notes=notes)
+                  report=detail.get("report"), notes=notes, lineage=lineage, lineage_picture=picture)
 
 
 def platform_page(content: dict[str, Any], links: Links, now: dt.datetime, notes: list[str]) -> str:

@@ -7,12 +7,16 @@ A model's champion is the version its endpoint check saw the ``champion`` alias 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ml_pipeline.dashboard.charts import Series
+from ml_pipeline.dashboard.charts import PALETTE, Box, Series
 from ml_pipeline.deployment.history import PROMOTED, ROLLED_BACK, DeploymentEvent
+from ml_pipeline.lineage import naming
+from ml_pipeline.lineage.queries import VersionLineage
 from ml_pipeline.monitoring.history import ERROR, SKIPPED, MonitoringCheck
+from ml_pipeline.monitoring.report import COLOURS
 from ml_pipeline.platform_health.store import HealthFinding
 
 
@@ -168,3 +172,54 @@ def age(since: dt.datetime | None, now: dt.datetime) -> str:
     if days:
         return f"{days} d {hours} h"
     return f"{hours} h" if hours else f"{minutes} min"
+
+
+MOST_PARTITIONS, MOST_DEPLOYMENTS = 6, 4  # boxes per column before the rest become one "+N more" box
+Picture = tuple[list[tuple[str, list[Box]]], list[tuple[str, str]]]
+
+
+def lineage_picture(lineage: VersionLineage) -> Picture:
+    """A version's lineage as columns of boxes (partitions … monitoring) and the arrows between them."""
+    up, alias = lineage.upstream, {}
+    partitions = [Box(s.key, _day(s.name), f"{s.rows} rows" if s.rows is not None else "", f"{s.key} {s.version}")
+                  for s in up.get(naming.PARTITION, [])]
+    if len(partitions) > MOST_PARTITIONS:
+        hidden = partitions[2:-3]
+        alias = {box.id: "partitions+" for box in hidden}
+        partitions = [*partitions[:2], Box("partitions+", f"+{len(hidden)} more", "partitions"), *partitions[-3:]]
+    data = [Box(s.key, s.kind.replace("_", " ") if s.kind != naming.FEATURE_VIEW else f"view {s.name}",
+                f"sha {s.version[:10]}" if s.version else "", f"{s.key}\n{s.version or ''}")
+            for kind in (naming.SNAPSHOT, naming.FEATURE_VIEW, naming.OFFLINE_FEATURES) for s in up.get(kind, [])]
+    features = [Box(s.key, "features", f"{s.rows} rows" if s.rows is not None else "", s.key)
+                for s in up.get(naming.FEATURES, [])]
+    runs = [Box(s.key, f"run {s.name.rsplit('/', 1)[-1][:10]}", str(s.properties.get("experiment", "")), s.key)
+            for s in up.get(naming.MLFLOW_RUN, [])]
+    version = Box(lineage.key, f"v{lineage.version}", lineage.model, lineage.key, PALETTE[0])
+    shown = lineage.deployments[-MOST_DEPLOYMENTS:]
+    endpoints = [Box(f"deployment-{i}", d.endpoint, f"{_short(d.start)}→{_short(d.end) if d.end else 'now'}",
+                     f"{d.action} v{d.version} on {d.endpoint} from {d.start} to {d.end or 'now'}",
+                     COLOURS["stable"] if d.end is None else "#999") for i, d in enumerate(shown)]
+    if len(lineage.deployments) > len(shown):
+        endpoints.insert(0, Box("deployments+", f"+{len(lineage.deployments) - len(shown)} earlier", "deployments"))
+    checks = []
+    if lineage.checks:
+        latest = lineage.checks[-1]
+        when = latest.run.get("started") or ""
+        status = str(latest.report.properties.get("status", ""))
+        checks = [Box("monitoring", f"{len(lineage.checks)} checks", f"latest {when[5:16].replace('T', ' ')}",
+                      f"latest: {latest.report.key} {status}", COLOURS.get(status, "#777"))]
+    columns = [("partitions", partitions), ("snapshot", data), ("features", features), ("MLflow run", runs),
+               ("version", [version]), ("endpoints", endpoints), ("monitoring", checks)]
+    edges = {(alias.get(i, i), alias.get(o, o)) for i, o, _ in lineage.edges}
+    edges |= {(version.id, box.id) for box in [*endpoints, *checks]}
+    return columns, sorted(edges)
+
+
+def _day(name: str) -> str:
+    """A partition's day when its name holds one (``date=2026-11-20``), else its last path part."""
+    found = re.search(r"\d{4}-\d{2}-\d{2}", name)
+    return found.group(0) if found else name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _short(when: dt.datetime | None) -> str:
+    return "?" if when is None else when.astimezone(dt.UTC).strftime("%m-%d %H:%M")

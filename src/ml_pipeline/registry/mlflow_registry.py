@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # MLflow's usage telemetry blocks on an unreachable network for tens of seconds per process.
@@ -111,11 +111,13 @@ def find_finished_run(client: MlflowClient, experiment: str, run_key: str) -> tu
 
 def log_training_run(tracking_uri: str, experiment: str, run_key: str, tags: Mapping[str, str],
                      params: Mapping[str, Any], model: Any, input_example: Any,
-                     pip_requirements: list[str], model_type: str = DEFAULT_MODEL_TYPE) -> tuple[str, str]:
+                     pip_requirements: list[str], model_type: str = DEFAULT_MODEL_TYPE,
+                     inside_run: Callable[[str], None] | None = None) -> tuple[str, str]:
     """Log params, tags and the sklearn model of estimator ``model_type`` in a new run; return (run_id, model_uri).
 
     The model is saved with skops, which refuses on save, as on load, any type its estimator does not trust; the
-    MLmodel file records ``model_type`` so that a loader knows which types to trust.
+    MLmodel file records ``model_type`` so that a loader knows which types to trust. ``inside_run`` is called with
+    the run id while the run is active (the lineage: datasets and artifacts), so a run that finishes has them.
     """
     estimator = get_estimator(model_type)
     _import_skops_quietly()
@@ -129,14 +131,10 @@ def log_training_run(tracking_uri: str, experiment: str, run_key: str, tags: Map
                                         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
                                         skops_trusted_types=list(estimator.trusted_types),
                                         metadata={MODEL_TYPE_KEY: model_type}, model_type=model_type)
+        if inside_run is not None:
+            inside_run(run.info.run_id)
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return run.info.run_id, info.model_uri
-
-
-def log_texts(client: MlflowClient, run_id: str, texts: Mapping[str, str]) -> None:
-    """Attach text artifacts (reports) to a run, by artifact path."""
-    for artifact_file, text in texts.items():
-        client.log_text(run_id, text, artifact_file)
 
 
 def logged_model_type(metadata: Mapping[str, Any] | None) -> str:
@@ -185,6 +183,18 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
     """
     try:
         return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        return _none_if_not_found(exc)
+
+
+def registered_model(client: MlflowClient, name: str) -> Any | None:
+    """The registered model ``name``, or None when this registry does not know it.
+
+    Raises:
+        TransientError: MLflow is unreachable or failing.
+    """
+    try:
+        return client.get_registered_model(name)
     except MlflowException as exc:
         return _none_if_not_found(exc)
 
@@ -270,8 +280,14 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = CHAMPION
             "previous": before.version if before is not None else None}
 
 
+def describe_model(client: MlflowClient, name: str, description: str) -> None:
+    """Give the registered model its config's description (MLflow's model page shows it), when it differs."""
+    if description and client.get_registered_model(name).description != description:
+        client.update_registered_model(name, description=description)
+
+
 def version_lineage(client: MlflowClient, name: str, version_or_alias: str) -> dict[str, str]:
-    """The lineage tags (data snapshot and hash, code commit, config, run) of a version, by number or alias."""
+    """The lineage tags (data snapshot and hash, code commit, trigger, run) of a version, by number or alias."""
     version = (client.get_model_version(name, version_or_alias) if str(version_or_alias).isdigit()
                else client.get_model_version_by_alias(name, version_or_alias))
     tags = {k: v for k, v in version.tags.items() if k.startswith("lineage.")}

@@ -6,12 +6,13 @@ import sqlalchemy as sa
 
 from ml_pipeline.deployment import history
 from ml_pipeline.failures import dead_letters
+from ml_pipeline.lineage import store as lineage
 from ml_pipeline.monitoring import history as monitoring
 from ml_pipeline.platform_health import store as platform_health
 from ml_pipeline.stores.sql import create_engine, metadata
 
 TABLES = (dead_letters.dead_letters, history.deployment_events, monitoring.model_monitoring,
-          platform_health.platform_health)
+          platform_health.platform_health, lineage.lineage_events)
 
 
 def create_schema(database: str | sa.URL | sa.Engine) -> None:

@@ -66,7 +66,7 @@ def models(request: Request) -> HTMLResponse:
 
 
 def model(request: Request, model: str) -> HTMLResponse:
-    """A model's page: drift per feature, live metrics, deployments, alerts, the latest report."""
+    """A model's page: drift per feature, live metrics, deployments, lineage, alerts, the latest report."""
     from ml_pipeline.dashboard import content, pages
     from ml_pipeline_airflow.dashboard import sources
 
@@ -79,6 +79,7 @@ def model(request: Request, model: str) -> HTMLResponse:
     def draw(links, now, notes):
         row, detail = content.model_detail(sources.reader(), configured, model,
                                            sources.last_runs(request, notes), now)
+        detail["lineage"] = content.model_lineage(sources.lineage_events(model, notes), model, row.champion)
         return pages.model_page(model, row, detail, links, now, notes)
 
     return _page(request, model, draw)

@@ -1,6 +1,8 @@
-"""``MlPlatformPlugin``: the dashboard mounted in Airflow's API server and linked from its navigation.
+"""``MlPlatformPlugin``: the dashboard and the lineage receiver, mounted in Airflow's API server.
 
-Registered by the ``airflow.plugins`` entry point (pyproject.toml). ``fastapi_apps`` mounts the app at
+Registered by the ``airflow.plugins`` entry point (pyproject.toml). ``fastapi_apps`` mounts the OpenLineage
+receiver at ``/ml-platform/api`` (token-authenticated: OpenLineage clients hold no Airflow login; listed first, as
+Starlette tries mounts in order and the dashboard's app would otherwise answer for its path) and the dashboard at
 ``/ml-platform``; ``external_views`` puts "ML models" and "ML platform" in the navigation and an "ML model" tab on
 every DAG's page (``{DAG_ID}`` is filled in by the UI), each shown inside Airflow's own frame.
 """
@@ -21,22 +23,24 @@ def base_path() -> str:
     return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
-class LazyDashboardApp:
-    """The dashboard's ASGI app, built on its first request.
+class LazyApp:
+    """An ASGI app built on its first request by ``factory`` (a ``module:function`` path).
 
-    Airflow loads every plugin in every task process (for their macros); building the FastAPI app there would import
+    Airflow loads every plugin in every task process (for their macros); building a FastAPI app there would import
     the API server's security stack (~0.9 s) into each task for nothing.
     """
 
-    def __init__(self) -> None:
-        self._app: Any = None
+    def __init__(self, factory: str) -> None:
+        """Remember which function builds the app."""
+        self._factory, self._app = factory, None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         """Serve one ASGI event with the app, built the first time."""
         if self._app is None:
-            from ml_pipeline_airflow.dashboard.app import create_app
+            import importlib
 
-            self._app = create_app()
+            module, function = self._factory.split(":")
+            self._app = getattr(importlib.import_module(module), function)()
         await self._app(scope, receive, send)
 
 
@@ -52,8 +56,13 @@ def external_views(prefix: str) -> list[dict[str, str]]:
 
 
 class MlPlatformPlugin(AirflowPlugin):
-    """The ML platform's dashboard: Models, a page per model, Platform."""
+    """The ML platform's dashboard (Models, a page per model, Platform) and its OpenLineage receiver."""
 
     name = "ml_platform"
-    fastapi_apps = [{"app": LazyDashboardApp(), "url_prefix": URL_PREFIX, "name": "ML platform dashboard"}]
+    fastapi_apps = [
+        {"app": LazyApp("ml_pipeline_airflow.lineage.receiver:create_app"), "url_prefix": f"{URL_PREFIX}/api",
+         "name": "ML platform lineage receiver"},
+        {"app": LazyApp("ml_pipeline_airflow.dashboard.app:create_app"), "url_prefix": URL_PREFIX,
+         "name": "ML platform dashboard"},
+    ]
     external_views = external_views(base_path() + URL_PREFIX)

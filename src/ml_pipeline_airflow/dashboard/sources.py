@@ -9,6 +9,7 @@ runs Airflow lets them see, and no task or page queries Airflow's metadata datab
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ml_pipeline.dashboard.content import Models
 from ml_pipeline.dashboard.data import DashboardReader
 from ml_pipeline.dashboard.views import LastRun
 
+log = logging.getLogger(__name__)
 REST_TIMEOUT_S = 3.0
 # one listing, newest first: a DAG whose newest run lies deeper (others ran many times since) shows "–"
 RUNS_PER_DAG = 5
@@ -55,6 +57,18 @@ def model_of_dag(dag_id: str) -> str | None:
     from ml_pipeline_airflow.dag_kinds import KINDS
 
     return next((name for name in models().configs for kind in KINDS if kind.dag_id(name) == dag_id), None)
+
+
+def lineage_events(model: str, notes: list[str]) -> list[dict]:
+    """The model's OpenLineage events from the platform database; when unreadable, none and a note saying why."""
+    from ml_pipeline_airflow.dag_kinds import KINDS
+
+    try:
+        return reader().lineage_events(tuple(kind.dag_id(model) for kind in KINDS))
+    except Exception as exc:  # a database older than lineage (no table), or one that fails: the page goes on
+        log.warning("lineage events of %s cannot be read: %s", model, exc)
+        notes.append(f"the lineage graph cannot be drawn: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        return []
 
 
 def last_runs(request: Request, notes: list[str]) -> dict[str, LastRun]:

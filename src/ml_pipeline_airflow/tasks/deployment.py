@@ -34,6 +34,7 @@ ROLLBACK_SOURCES = ("promote_challenger", "verify_production", "watch_live_perfo
 def run_deployment_step(step: Callable[..., Any], config_path: str, *args: Any) -> Any:
     """Run a core deployment step with the production target (endpoint URL, history database) of the model.
 
+    Its lineage is emitted under the step's own name (``promote``, ``roll_back``: the endpoint's new version).
     A ``DeploymentError`` fails the task at once (it is a ``PermanentError``), its message kept in XCom for the
     rollback's record; an MLflow outage is a ``TransientError``, retried.
     """
@@ -46,7 +47,7 @@ def run_deployment_step(step: Callable[..., Any], config_path: str, *args: Any) 
             get_current_context()["ti"].xcom_push(key=FAILURE_KEY, value=str(exc))
             raise
 
-    return run_step(with_target, config_path, *args)
+    return run_step(with_target, config_path, *args, step_name=getattr(step, "__name__", None))
 
 
 def deployment_target(config):

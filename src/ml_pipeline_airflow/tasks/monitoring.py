@@ -75,7 +75,8 @@ def record_check(config_path: str, result: dict) -> dict:
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
     history = PlatformDatabaseHook().monitoring
-    recorded = run_step(lambda ctx, r: monitoring.record_check(ctx, history, r), config_path, result)
+    recorded = run_step(lambda ctx, r: monitoring.record_check(ctx, history, r), config_path, result,
+                        step_name="record_check")
     log.info("check #%s of %s v%s: %s — %s (%s)", recorded["check_id"], recorded["model"], recorded["version"],
              recorded["status"], recorded["reason"], recorded["retrain_note"])
     return recorded

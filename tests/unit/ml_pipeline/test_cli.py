@@ -45,7 +45,7 @@ def test_the_core_cli_offers_only_the_core_commands(capsys):
     usage = build_parser(COMMAND_GROUPS).format_usage()
     commands = usage[usage.index("{") + 1:usage.index("}")].split(",")
     assert commands == ["generate-data", "run-training", "check-config", "new-model", "validate", "quarantine",
-                        "serve", "drift"]
+                        "serve", "drift", "reproduce", "gc"]
     with pytest.raises(SystemExit) as exit_:
         main(["dlq", "list"])  # a platform command: ml_platform.pipeline_cli adds it, the core does not know it
     assert exit_.value.code == 2
@@ -57,7 +57,8 @@ def test_every_command_is_bound_to_its_handler():
     for argv in (["generate-data"], ["run-training", "x.yaml"], ["check-config"], ["new-model", "m"],
                  ["validate", "--model", "m", "--data", "d"], ["quarantine", "list"],
                  ["quarantine", "release", "p", "--model", "m", "--reason", "r"], ["serve", "m"],
-                 ["drift", "--model", "m", "--reference", "a", "--current", "b"]):
+                 ["drift", "--model", "m", "--reference", "a", "--current", "b"], ["reproduce", "m", "1"],
+                 ["gc", "--dry-run"]):
         assert callable(parser.parse_args(argv).handler), argv
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import read_parquet, write_parquet
 from ml_pipeline.data.validator import require_columns
 from ml_pipeline.features.registry import add_request_features, build_features
@@ -25,11 +26,16 @@ def engineer_features(ctx: RunContext, loaded: Snapshot) -> FeatureTable:
 
         features = add_request_features(historical_features(ctx, snapshot), data.features)
     else:  # no store (an in-process run): the same views, computed over the snapshot itself
-        features = build_features(snapshot, data.features, data.feature_functions)
+        features = in_memory_features(ctx.config, snapshot)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
     folder = f"{data.partition_by}={loaded['partition']}/" if loaded.get("partition") is not None else ""
     uri = write_parquet(features, ctx.artifact_uri(f"{folder}features.parquet"))
     return {"features_uri": uri, "rows": features.height}
+
+
+def in_memory_features(config: ModelConfig, snapshot: pl.DataFrame) -> pl.DataFrame:
+    """The model's features computed over ``snapshot`` itself (no feature store): what ``reproduce`` recomputes."""
+    return build_features(snapshot, config.data.features, config.data.feature_functions)
 
 
 def split_features(ctx: RunContext, features: FeatureTable) -> tuple[pl.DataFrame, pl.DataFrame]:

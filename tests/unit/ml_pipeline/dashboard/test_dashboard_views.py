@@ -104,3 +104,45 @@ def test_age_reads_in_days_hours_or_minutes():
     assert views.age(NOW - dt.timedelta(days=2, hours=3), NOW) == "2 d 3 h"
     assert views.age(NOW - dt.timedelta(minutes=12), NOW) == "12 min"
     assert views.age(None, NOW) == "–"
+
+
+def test_the_model_page_draws_the_champions_lineage_with_its_nodes_and_arrows():
+    from tests.support import lineage_events as ev
+
+    lineage = content.model_lineage(ev.history(), "fraud_detection", "1")
+    assert lineage.version == "1"
+    row = views.model_row("fraud_detection", training_dag="ml_training_fraud_detection",
+                          events=[_event(2, "promoted", None, "1")], checks=[], training=[], endpoint=None,
+                          last_run=None, dead_letters=0)
+    page = pages.model_page("fraud_detection", row, {"lineage": lineage}, LINKS, NOW, [])
+    svg = page[page.index('<div id="lineage">'):page.index("</svg>", page.index('<div id="lineage">'))]
+    for title in ("partitions", "snapshot", "features", "MLflow run", "version", "endpoints", "monitoring"):
+        assert f'class="title">{title}</text>' in svg
+    for label in ("2026-11-18", "2026-11-19", "snapshot", "sha sha-1", "run run1", ">v1<", "fraud-detection-api",
+                  "11-20 07:00→11-21 07:00", "11-21 08:00→now", "2 checks"):
+        assert label in svg, label
+    # partitions → snapshot (2), snapshot → features, snapshot → run, features → run, run → v1, v1 → 2 endpoints,
+    # v1 → checks; the snapshot's validation report is not drawn
+    assert svg.count('class="edge"') == 9 and "latest 11-21 09:00" in svg
+    assert "the champion" in page and "ml-pipeline lineage fraud_detection 1" in page
+    newest = content.model_lineage(ev.history(), "fraud_detection", "9")
+    assert newest.version == "2"
+    assert "the champion v1 has none" in pages.model_page("fraud_detection", row, {"lineage": newest}, LINKS, NOW, [])
+    assert content.model_lineage([], "fraud_detection", "1") is None
+    assert "no lineage recorded for fraud_detection yet" in pages.model_page("fraud_detection", row, {}, LINKS, NOW, [])
+
+
+def test_the_lineage_picture_folds_many_partitions_and_escapes_names():
+    from tests.support import lineage_events as ev
+
+    days = [f"2026-11-{d:02d}" for d in range(1, 11)]
+    events = ev.training("<b>", 3, days, ev.T0)
+    lineage = content.model_lineage(events, "<b>", None)
+    columns, edges = views.lineage_picture(lineage)
+    partitions = dict(columns)["partitions"]
+    assert [b.label for b in partitions] == ["2026-11-01", "2026-11-02", "+5 more", "2026-11-08", "2026-11-09",
+                                             "2026-11-10"]
+    assert ("partitions+", partitions[0].id) not in edges and sum(e[0] == "partitions+" for e in edges) == 1
+    svg = charts.flow_graph(columns, edges)
+    assert "<b>" not in svg and "&lt;b&gt;" in svg
+    assert charts.flow_graph([("a", [])], []) == '<p class="muted">lineage: nothing recorded</p>'

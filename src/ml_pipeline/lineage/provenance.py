@@ -1,4 +1,4 @@
-"""Lineage: which data, code, config and software produced a model."""
+"""Provenance: which code, config and software produced a model (the commit, package versions, the tags)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ TRACKED_PACKAGES = ("apache-airflow-core", "apache-airflow-task-sdk", "ml-pipeli
 
 def code_dir() -> Path:
     """The source checkout the running code comes from (``ML_PIPELINE_CODE_DIR`` overrides)."""
-    return Path(os.environ.get("ML_PIPELINE_CODE_DIR", Path(__file__).resolve().parents[2]))
+    return Path(os.environ.get("ML_PIPELINE_CODE_DIR", Path(__file__).resolve().parents[3]))
 
 
 @cache
