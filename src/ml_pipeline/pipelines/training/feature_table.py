@@ -40,5 +40,9 @@ def in_memory_features(config: ModelConfig, snapshot: pl.DataFrame) -> pl.DataFr
 
 def split_features(ctx: RunContext, features: FeatureTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The feature table split by time: (older rows to train on, the newest ``validation_split`` as holdout)."""
-    return split_by_time(read_parquet(features["features_uri"]), ctx.config.training.validation_split,
-                         ctx.config.data.timestamp_column)
+    return split_frame(ctx, read_parquet(features["features_uri"]))
+
+
+def split_frame(ctx: RunContext, table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``split_features`` of a feature table already read."""
+    return split_by_time(table, ctx.config.training.validation_split, ctx.config.data.timestamp_column)

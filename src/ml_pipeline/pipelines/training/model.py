@@ -10,11 +10,12 @@ import importlib.metadata
 import logging
 import os
 
+from ml_pipeline.data.lake import read_parquet
 from ml_pipeline.estimators.base import Estimator
 from ml_pipeline.lineage import lineage_tags
 from ml_pipeline.lineage.record import CONFIG_ARTIFACT, RULES_ARTIFACT, VERSION_TAGS, TrainingRecord
 from ml_pipeline.pipelines.context import RunContext
-from ml_pipeline.pipelines.training.feature_table import split_features
+from ml_pipeline.pipelines.training.feature_table import split_features, split_frame
 from ml_pipeline.pipelines.training.results import (
     Evaluation,
     FeatureTable,
@@ -43,7 +44,8 @@ def train_model(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> Tr
     client = MlflowClient(ctx.tracking_uri)
     experiment = registry.experiment_id(client, ctx.config.model_name)
     run_key = ctx.run_key(loaded["data_hash"])
-    train, holdout = split_features(ctx, features)
+    table = read_parquet(features["features_uri"])
+    train, holdout = split_frame(ctx, table)
     sizes = {"train_rows": train.height, "holdout_rows": holdout.height}
     existing = registry.find_finished_run(client, experiment, run_key)
     if existing:
@@ -55,7 +57,7 @@ def train_model(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> Tr
     log.info("training %s (%s) on %s (%s)", cfg.model_name, estimator.name, device.device, device.reason)
     model = train_classifier(train, cfg.data.features, cfg.data.target_column, cfg.training.hyperparameters,
                              cfg.training.seed, _threads(), device.device, estimator.name)
-    record = training_record(ctx, loaded, features, train, holdout, device.device)
+    record = training_record(ctx, loaded, features, table, train, holdout, device.device)
     data = mlflow_lineage.RunDatasets(train, holdout, features["features_uri"], cfg.data.target_column)
     texts = {**_validation_reports(ctx), **_config_texts(ctx)}
     run_id, model_uri = registry.log_training_run(
@@ -69,10 +71,10 @@ def train_model(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> Tr
     return {"mlflow_run_id": run_id, "model_uri": model_uri, **sizes}
 
 
-def training_record(ctx: RunContext, loaded: Snapshot, features: FeatureTable, train, holdout,
+def training_record(ctx: RunContext, loaded: Snapshot, features: FeatureTable, table, train, holdout,
                     device: str) -> TrainingRecord:
     """What decided this run's model (``lineage/lineage.json``): inputs with their digests, settings, software."""
-    from ml_pipeline.data.lake import hash_frame, read_parquet
+    from ml_pipeline.data.lake import hash_frame
     from ml_pipeline.estimators.registry import get_estimator
     from ml_pipeline.lineage.record import current_code, current_packages
 
@@ -81,7 +83,7 @@ def training_record(ctx: RunContext, loaded: Snapshot, features: FeatureTable, t
         model=cfg.model_name, model_type=cfg.model_type, config_path=str(ctx.config_path),
         config_hash=cfg.content_hash(), snapshot_uri=loaded["snapshot_uri"], data_hash=loaded["data_hash"],
         rows=loaded["rows"], partitions=list(loaded["partitions"]), features_uri=features["features_uri"],
-        features_sha256=hash_frame(read_parquet(features["features_uri"])), train_sha256=hash_frame(train),
+        features_sha256=hash_frame(table), train_sha256=hash_frame(train),
         holdout_sha256=hash_frame(holdout), train_rows=train.height, holdout_rows=holdout.height,
         hyperparameters=dict(cfg.training.hyperparameters), seed=cfg.training.seed, threads=_threads(),
         device=device, features_from_store=bool(cfg.uses_feature_store and ctx.feature_store is not None),
