@@ -1,10 +1,16 @@
 # The platform's image: the official Airflow 3.3.2 image with our package and its locked dependencies.
 # GPU workers: build with the CUDA XGBoost (`--build-arg XGBOOST=gpu`) and set ML_PLATFORM_GPUS.
 # Used by docker-compose.yaml (every Airflow component, Celery workers, MLflow, model servers) and by the Helm values
-# in deploy/helm/. Build: docker build -t ml-platform:latest .
+# in deploy/helm/. Build: docker build -t ml-platform:$(version of pyproject.toml) . (compose: `docker compose build`)
 FROM apache/airflow:3.3.2-python3.11
 
 ARG XGBOOST=cpu
+# The folders the compose file mounts named volumes on: a new volume takes the owner of the image's folder, so the
+# airflow user (uid 50000) can write the admin passwords, the dead-letter spool and the prediction spool.
+USER root
+RUN mkdir -p /opt/airflow/auth /var/lib/ml-platform/dlq-spool /var/lib/ml-serving/spool \
+ && chown airflow:0 /opt/airflow/auth /var/lib/ml-platform/dlq-spool /var/lib/ml-serving/spool \
+ && chmod 770 /opt/airflow/auth /var/lib/ml-platform/dlq-spool /var/lib/ml-serving/spool
 USER airflow
 WORKDIR /opt/ml-platform
 COPY --chown=airflow:0 pyproject.toml uv.lock README.md ./

@@ -70,7 +70,7 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="bench-alerts-", dir=work))
     layout = Layout.on_free_ports(home)
-    env = {**os.environ, **layout.port_env()}
+    env = {**os.environ, **layout.port_env(), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}  # only ours run
     subprocess.run([sys.executable, "-m", "ml_platform.cli", "up"], env=env, check=True, capture_output=True)
     try:
         secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)

@@ -127,7 +127,8 @@ def main() -> None:
     layout = Layout.on_free_ports(home)
     write_fleet(home / "models", layout.lake, args.models)
     (home / "platform_health.yaml").write_text("schedule: null\n")  # runs only when measured
-    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models")}
+    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"),
+           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}  # only the measured runs run
     cli = str(REPO / ".venv" / "bin" / "ml-platform")
     try:
         started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)

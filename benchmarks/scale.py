@@ -66,7 +66,8 @@ def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipe
     (home / "platform_health.yaml").write_text("schedule: null\n")  # no health run inside a measured burst
     settings = {**settings, **(PIPELINE_SETTINGS if pipelines else {})}
     with executor_env(executor):  # Celery: the machine's PostgreSQL and Redis, databases of its own, dropped after
-        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"), **settings}
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"),
+               "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **settings}  # only the measured runs run
         cli = str(REPO / ".venv" / "bin" / "ml-platform")
         try:
             started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)

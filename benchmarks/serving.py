@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from feature_store import percentiles  # noqa: E402
 
 END = dt.date(2026, 11, 20)
+ADMIN_TOKEN = "bench-admin-token"  # the model server's /admin/reload needs it (ML_SERVING_ADMIN_TOKEN)
 
 
 def train_and_register(tracking_uri: str, config, days: int, rows_per_day: int, lake: str):
@@ -169,7 +170,7 @@ def hot_swap(url: str, tracking_uri: str, rows: list[dict]) -> dict:
     time.sleep(2)
     MlflowClient(tracking_uri).set_registered_model_alias("fraud_detection", "champion", "2")
     t0 = time.perf_counter()
-    reload = httpx.post(f"{url}/admin/reload", timeout=120).json()
+    reload = httpx.post(f"{url}/admin/reload", timeout=120, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     swap_s = time.perf_counter() - t0
     time.sleep(2)
     stop.set()
@@ -201,7 +202,7 @@ def main() -> None:
     url, logged_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{logged_port}"
     lake = (work / "lake").as_uri()
     started = time.perf_counter()
-    with running_server("fraud_detection", port, tracking_uri, work / "serving.log"), \
+    with running_server("fraud_detection", port, tracking_uri, work / "serving.log", admin_token=ADMIN_TOKEN), \
             running_server("fraud_detection", logged_port, tracking_uri, work / "serving-logged.log",
                            prediction_log=lake, entity_key=config.monitoring.entity_key, spill_dir=work / "spill"):
         ServingClient(url).wait_healthy(300)

@@ -41,6 +41,9 @@ __all__ = ["AlertsConfig", "CanaryConfig", "ConfigError", "Cron", "DataConfig", 
            "starter_config"]
 
 
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"  # names the config file and the DAGs: never a path
+
+
 class ConfigError(PermanentError, ValueError):
     """A model config file is malformed; the message names the file and field."""
 
@@ -48,10 +51,12 @@ class ConfigError(PermanentError, ValueError):
 class ModelConfig(_Strict):
     """One model's pipeline, as written in ``config/model_configs/<model>.yaml``."""
 
-    model_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=200,
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=200,
                             description="names its DAGs (prefix + name ≤ Airflow's 250 characters)")
     model_type: ModelType = Field(default=DEFAULT_MODEL_TYPE, description="the estimator (estimators/registry.py)")
     description: str = ""
+    enabled: bool = Field(default=True, description="false: its DAGs are paused and its endpoint is not served; "
+                                                     "the running platform applies a change within seconds")
     owner: str = "ml-platform"
     schedule: Cron = Field(default="0 2 * * *", description="cron of the training DAG (UTC); null: manual")
     retries: int = Field(default=3, ge=0, le=10)
@@ -95,8 +100,8 @@ class ModelConfig(_Strict):
         return bool(views_for(self.data.features, self.data.feature_functions))
 
     def content_hash(self) -> str:
-        """Stable hash of the effective config (defaults included), for lineage."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Stable hash of the effective config (defaults included), for lineage; ``enabled`` is not the model's."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"enabled"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -104,9 +109,9 @@ def load_model_config(path: str | Path) -> ModelConfig:
     """Read and validate one model config file; raise ``ConfigError`` naming file and field."""
     path = Path(path)
     try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # one bad file never hides the others
+        raise ConfigError(f"{path}: cannot read YAML (save it as UTF-8 text): {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(raw).__name__}")
     try:
@@ -158,6 +163,7 @@ STARTER_CONFIG = """\
 model_name: {name}
 model_type: xgboost          # the estimator: xgboost or lightgbm
 description: What this model predicts, for whom.
+enabled: true                # false: its DAGs are paused and its endpoint is not served
 schedule: "0 3 * * *"        # cron, UTC; null for manual runs only
 retries: 3                   # per task, with exponential backoff
 

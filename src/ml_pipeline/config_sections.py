@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ml_pipeline.data.paths import check_partition_column
+from ml_pipeline.data.sources import check_source
 from ml_pipeline.training.resources import Device
 
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually")
@@ -60,11 +62,13 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where the training data comes from and which columns the model uses."""
 
-    source: str = Field(description="Dataset URI (s3://…, file://…) or a folder under the lake root.")
+    source: Annotated[str, AfterValidator(check_source)] = Field(
+        description="Dataset URI (s3://…, file://… under the data roots) or a folder under the lake root; "
+                    "other schemes and roots only as the platform allows (ML_DATA_ALLOWED_SCHEMES/_ROOTS).")
     lookback_days: int = Field(default=7, ge=1, le=366)
     target_column: str
     timestamp_column: str = Field(default="event_time", description="Event time: orders the time-based split.")
-    partition_by: str | None = Field(
+    partition_by: Annotated[str | None, AfterValidator(check_partition_column)] = Field(
         default=None, description="Column whose values split load/validate/features into one task each.")
     min_partition_mb: float = Field(default=0.0, ge=0, description="on S3, the validation DAG waits until a day's "
                                                                    "files add up to this many MB")
@@ -95,7 +99,8 @@ class CanaryConfig(_Strict):
 
     enabled: bool = True
     requests: int = Field(default=20, ge=1, le=10_000, description="requests sent to the staging instance")
-    rows_per_request: int = Field(default=50, ge=1, le=10_000)
+    rows_per_request: int = Field(default=50, ge=1, le=1_000, description="rows in each request; at most the model "
+                                  "servers' default ML_SERVING_MAX_ROWS (1000), which refuses larger batches")
     max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="failed requests / requests")
     max_p95_ms: float = Field(default=500.0, gt=0, le=600_000, description="latency p95 of the canary's requests")
     score_tolerance: float = Field(default=1e-6, ge=0.0,

@@ -14,20 +14,24 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_pipeline.config import ModelConfig
 from ml_pipeline.deployment.client import serving_argv
 from ml_pipeline.training.resources import detect_gpus
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database
-from ml_platform.layout import REPO_ROOT, Layout
+from ml_platform.layout import REPO_ROOT, Layout, model_configs
 from ml_platform.lineage_transport import openlineage_env
 from ml_platform.metrics import prometheus
 from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
+from ml_platform.process_env import BASIC, MLFLOW_SERVER, MODEL_SERVER, only
+from ml_platform.secrets import SERVING_ADMIN_TOKEN
 
 BIN = Path(sys.executable).parent
 # Task processes at once on one machine: the LocalExecutor's workers, or each Celery worker's concurrency.
 PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "32"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
+SERVING_PREFIX = "serving-"  # component name of an endpoint's model server: serving-<endpoint>
 LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
 # `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
@@ -55,6 +59,9 @@ SCHEDULER_TUNING = {
     # a task's calls to the Task Execution API wait up to 15 s (Airflow: 5 s) before retrying: when many tasks
     # start at once on a small machine, 5 s timed out five times in a row and failed the task before it ran
     "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "15",
+    # a scheduler killed mid-run leaves its running tasks to the next one, which adopts or resets them at its
+    # orphan check: every 30 s (Airflow: 300 s, so the runs stood still five minutes; `make chaos`, scheduler_killed)
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
 }
 
 
@@ -69,13 +76,22 @@ def gpus() -> int:
 
 @dataclass(frozen=True)
 class Component:
-    """One long-running process under supervision."""
+    """One long-running process under supervision.
+
+    Its command line never holds a secret (any user can read it in ``/proc``): credentials come in ``env``.
+    ``inherits`` names what it takes of the platform's environment (``process_env.only``); None takes all of it.
+    """
 
     name: str
     argv: list[str]
     user: str | None = None
     stop_signal: str = "SIGTERM"
     env: dict[str, str] = field(default_factory=dict)
+    inherits: tuple[str, ...] | None = None
+
+    def environment(self, platform: dict[str, str]) -> dict[str, str]:
+        """What the process is started with: the platform's environment (or the part it inherits), then its own."""
+        return {**(platform if self.inherits is None else only(platform, self.inherits)), **self.env}
 
 
 def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
@@ -88,6 +104,10 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR,
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # an enabled model's DAGs follow it (`enabled:` in docs/DAG_REFERENCE.md): a model added as a file runs on its
+        # schedules from the start; True makes every new DAG wait for someone to unpause it
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+                                                                     "False"),
         "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{layout.airflow_url}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{secrets['admin_user']}:admin",
@@ -129,24 +149,25 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         # when that database is unreachable (moved in by the next failure or `ml-pipeline dlq list`).
         "ML_PLATFORM_DLQ_SPOOL": str(layout.dlq_spool),
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.airflow_connection(layout, database.PLATFORM_DATABASE),
-        "ML_LAKE_URI": layout.lake.as_uri(),
+        **layout.data_env(),  # ML_LAKE_URI, and ML_DATA_URI_MAP (the spec's bucket in the local lake by default)
         "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
-        # Where each model endpoint answers; production names its load balancer's URLs here.
-        "AIRFLOW_CONN_SERVING_DEFAULT": os.environ.get("AIRFLOW_CONN_SERVING_DEFAULT", json.dumps(
-            {"conn_type": "generic", "extra": {"endpoints": {
-                name: f"http://127.0.0.1:{port}" for name, (_, port) in layout.serving_endpoints().items()}}})),
+        # The model servers require it on /admin (they inherit ML_SERVING_*); tasks read it from serving_default.
+        "ML_SERVING_ADMIN_TOKEN": os.environ.get("ML_SERVING_ADMIN_TOKEN", secrets[SERVING_ADMIN_TOKEN]),
         # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production
         # sets a SQL registry on PostgreSQL and a Redis online store in this connection's extras (docs/DESIGN.md).
         "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": os.environ.get("AIRFLOW_CONN_FEATURE_STORE_DEFAULT", json.dumps(
             {"conn_type": "generic", "extra": {"root": f"{layout.lake.as_uri()}/feature_store"}})),
-        # The spec's bucket lives in the local lake in the embedded default; production sets its own map.
-        "ML_DATA_URI_MAP": os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={layout.lake.as_uri()}"),
         "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),
         "MLFLOW_TRACKING_URI": layout.mlflow_url,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    # Where each model endpoint answers and their /admin token: the `serving_default` connection, which the
+    # supervisor keeps in Airflow's metadata database as models come and go (ml_platform.serving_connection). A
+    # connection set here instead (production: its load balancer's URLs) wins over it, and is never changed.
+    if "AIRFLOW_CONN_SERVING_DEFAULT" in os.environ:
+        env["AIRFLOW_CONN_SERVING_DEFAULT"] = os.environ["AIRFLOW_CONN_SERVING_DEFAULT"]
     env.update({name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()})
     # Airflow's StatsD to the metrics exporter (docs/DESIGN.md, "Metrics and Prometheus")
     env.update({name: os.environ.get(name, value) for name, value in airflow_statsd_env(layout.statsd_port).items()})
@@ -187,20 +208,22 @@ def pools() -> dict[str, dict]:
 def components(layout: Layout) -> list[Component]:
     """Long-running components in start order (stopped in reverse)."""
     mlflow = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(layout.mlflow_port),
-              "--backend-store-uri", database.database_url(layout, "mlflow"),
               "--artifacts-destination", layout.mlflow_artifacts.as_uri(), "--serve-artifacts",
               "--workers", "2"]
     airflow = str(BIN / "airflow")
     embedded_database = [] if database.external_url() else [
-        Component(EMBEDDED_DATABASE, database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT")]
+        Component(EMBEDDED_DATABASE, database.server_argv(layout), user=database.server_user(), stop_signal="SIGINT",
+                  inherits=BASIC)]
     sinks = [Component("alert-sinks", [sys.executable, "-m", "ml_platform.alert_sinks", "--http-port",
                                        str(layout.slack_sink_port), "--smtp-port", str(layout.smtp_sink_port),
-                                       "--store", str(layout.alerts_file)])]
+                                       "--store", str(layout.alerts_file)], inherits=BASIC)]
     return embedded_database + sinks + [
         # MLflow 3.17's server starts seven job-queue consumers (GenAI scorers, trace rollups) we never use: ~40 s
         # of CPU at start and 2 GB of memory on a 2-core machine
-        Component("mlflow", mlflow, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
+        # its backend store's URL in the environment: an external server's may hold a password
+        Component("mlflow", mlflow, inherits=MLFLOW_SERVER, env={
+            "MLFLOW_BACKEND_STORE_URI": database.database_url(layout, "mlflow"),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
         # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's
         # database pool (5 + 10 overflow) ran dry under 50 concurrent runs (requests waited 30 s for a connection
         # and failed); 8 + 24 per worker stays within PostgreSQL's connections with everything else.
@@ -217,31 +240,35 @@ def components(layout: Layout) -> list[Component]:
     ]
 
 
-def metrics_components(layout: Layout) -> list[Component]:
-    """The metrics exporter, and Prometheus scraping it where it is installed (else ``prometheus.why_not_running``)."""
-    endpoints = {name: f"http://127.0.0.1:{port}" for name, (_, port) in layout.serving_endpoints().items()}
-    exporter = Component("metrics-exporter", exporter_argv(layout.metrics_port, layout.statsd_port, endpoints), env={
+def metrics_components(layout: Layout, configs: list[ModelConfig] | None = None) -> list[Component]:
+    """The metrics exporter, and Prometheus scraping it where it is installed (else ``prometheus.why_not_running``).
+
+    The exporter scrapes the model servers of ``configs`` (default: the config folder's).
+    """
+    endpoints = {name: f"http://127.0.0.1:{port}" for name, (_, port) in layout.serving_endpoints(configs).items()}
+    exporter = Component("metrics-exporter", exporter_argv(layout.metrics_port, layout.statsd_port, endpoints),
+                         inherits=BASIC, env={
         "ML_PLATFORM_METRICS_DATABASE_URL": database.database_url(layout, database.PLATFORM_DATABASE)})
     if prometheus.prometheus_binary() is None:
         return [exporter]
     return [exporter, Component("prometheus", prometheus.component_argv(
-        layout.metrics_url, layout.prometheus, layout.prometheus_port))]
+        layout.metrics_url, layout.prometheus, layout.prometheus_port), inherits=BASIC)]
 
 
-def serving_components(layout: Layout) -> list[Component]:
-    """One server per model endpoint: it serves the champion as soon as there is one, and follows the alias.
+def serving_components(layout: Layout, configs: list[ModelConfig] | None = None) -> list[Component]:
+    """One server per endpoint of an enabled model: it serves the champion as soon as there is one, and follows it.
 
-    Each logs what it scores to the lake's prediction log (``predictions/<model>/<day>``), with the model's
+    ``configs`` defaults to the config folder's; each endpoint keeps its port (``serving_ports``). Each server logs
+    what it scores to the lake's prediction log (``predictions/<model>/<day>``), with the model's
     ``monitoring.entity_key`` as each row's entity id; rows wait in the platform's spool while the lake fails.
+    Each inherits only ``process_env.MODEL_SERVER``: no Airflow or database secret.
     """
-    from ml_pipeline.config import config_dir, load_model_configs
-
-    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
-    entity_keys = {config.model_name: config.monitoring.entity_key for config in configs.values()}
-    return [Component(f"serving-{name}", serving_argv(
+    configs = model_configs(layout) if configs is None else configs
+    entity_keys = {config.model_name: config.monitoring.entity_key for config in configs}
+    return [Component(f"{SERVING_PREFIX}{name}", serving_argv(
                 model, port, layout.mlflow_url, prediction_log=layout.lake.as_uri(),
-                entity_key=entity_keys.get(model), spill_dir=layout.prediction_spool / name))
-            for name, (model, port) in layout.serving_endpoints().items()]
+                entity_key=entity_keys.get(model), spill_dir=layout.prediction_spool / name), inherits=MODEL_SERVER)
+            for name, (model, port) in layout.serving_endpoints(configs).items()]
 
 
 def celery_workers(layout: Layout) -> list[Component]:

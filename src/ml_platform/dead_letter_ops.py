@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
+import logging
 
-from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, DeadLetterStore, drain_spool
+from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
+from ml_pipeline.failures.spool import drain_spool
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
 
+log = logging.getLogger(__name__)
+
 
 def store(layout: Layout) -> DeadLetterStore:
     """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL), spooled entries moved in."""
     dead_letters = DeadLetterStore(database.database_url(layout, "ml_platform"))
-    drain_spool(dead_letters, layout.dlq_spool)
+    try:
+        drained = drain_spool(dead_letters, layout.dlq_spool)
+    except PermissionError as exc:  # a spool this user may not drain: the queue itself still answers
+        log.warning("%s", exc)
+    else:
+        for name, reason in drained.rejected.items():
+            log.warning("spooled dead letter %s set aside in %s/rejected: %s", name, layout.dlq_spool, reason)
     return dead_letters
 
 
@@ -24,7 +35,8 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
     """Re-run a dead letter through Airflow's REST API, then mark it ``replayed``.
 
     The failed task instance is cleared (with what runs after it) in its own DAG run, so it reruns with the
-    same inputs; if that run no longer exists, a new run is triggered with the same conf.
+    same inputs; if that run no longer exists, a new run ``replay__<run id>`` is triggered with the same conf,
+    logical date and data interval (a scheduled run's partition, not today's).
     """
     dlq = store(layout)
     letter = dlq.get(letter_id)
@@ -45,12 +57,42 @@ def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
     except AirflowApiError as exc:
         if exc.status != 404:
             raise
-        run = client.trigger(letter.dag_id, None, conf=letter.conf or {})
-        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf"
+        run = _trigger_again(client, letter)
+        dates = "and dates" if letter.logical_date else "(no logical date recorded: the new run has none)"
+        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf {dates}"
     if not cleared.get("task_instances"):
         raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
                          "longer failed (rerun or cleared since); discard the entry if that was the fix")
     return f"cleared {letter.task_id} in run {letter.run_id}"
+
+
+def _trigger_again(client: AirflowClient, letter: DeadLetter) -> dict:
+    """A new run of the letter's DAG for the gone run's logical date and data interval, with its conf."""
+    body = {"dag_run_id": f"replay__{letter.run_id}"[:250], "conf": letter.conf or {},
+            "logical_date": _iso(letter.logical_date), "note": f"replay of {letter.run_id} (dead letter {letter.id})"}
+    if letter.data_interval_start and letter.data_interval_end:
+        body |= {"data_interval_start": _iso(letter.data_interval_start),
+                 "data_interval_end": _iso(letter.data_interval_end)}
+    client.unpause(letter.dag_id)
+    try:
+        return client.request("POST", f"/dags/{letter.dag_id}/dagRuns", json=body)
+    except AirflowApiError as exc:
+        if exc.status != 409:
+            raise
+        try:  # replayed before (another task of the same run): that run reruns every task of the DAG
+            run = client.run(letter.dag_id, body["dag_run_id"])
+        except AirflowApiError:
+            raise exc from None  # another run holds the logical date: Airflow's answer says which
+        if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
+            client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index)
+        return run
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    """An API date-time (naive ones are UTC, as the database returns them from SQLite)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def discard(layout: Layout, letter_id: int, reason: str) -> DeadLetter:
@@ -66,8 +108,9 @@ def alerts(layout: Layout) -> list[dict]:
 def describe(letter: DeadLetter) -> str:
     """Several lines for ``dlq show``."""
     data = letter.to_dict()
-    head = [f"{k:<18} {data[k]}" for k in ("id", "status", "created_at", "model", "dag_id", "run_id", "task_id",
-                                            "map_index", "try_number", "exception_type", "log_url", "note")]
+    shown = ("id", "status", "created_at", "model", "dag_id", "run_id", "logical_date", "data_interval_start",
+             "data_interval_end", "task_id", "map_index", "try_number", "exception_type", "log_url", "note")
+    head = [f"{k:<19} {data[k]}" for k in shown]
     return "\n".join([*head, "conf", json.dumps(data["conf"], indent=2), "inputs",
                       json.dumps(data["inputs"], indent=2, default=str), "exception", data["exception_message"]])
 

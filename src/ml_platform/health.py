@@ -22,13 +22,23 @@ def platform_health(layout: Layout) -> dict[str, bool]:
     return result
 
 
-def serving_health(port: int) -> str:
-    """What a model server says of itself: the version it serves (or why none), and its prediction log's counters."""
+def serving_health(port: int, admin_token: str | None = None, model: str | None = None) -> str:
+    """What a model server says of itself: the model and version it serves (or why none), its prediction log.
+
+    ``admin_token`` (the platform's ``serving_admin_token``) is sent as ``Authorization: Bearer``. With ``model``
+    (the one the endpoint's config names), a server that answers for another model says so: a port taken by
+    something else.
+    """
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
     try:
-        body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        body = httpx.get(f"http://127.0.0.1:{port}/health", headers=headers, timeout=5).json()
     except (httpx.HTTPError, ValueError) as exc:
         return f"not answering ({type(exc).__name__})"
-    says = f"serving v{body['version']}" if body.get("status") == "ok" else f"no model: {body.get('reason')}"
+    served = body.get("model")
+    if model and served != model:
+        return f"WRONG SERVER: port {port} answers for {served!r}, not {model!r}"
+    says = (f"serving {served} v{body['version']}" if body.get("status") == "ok"
+            else f"{served}: no model: {body.get('reason')}")
     return f"{says}; {prediction_log_summary(body.get('prediction_log'))}"
 
 

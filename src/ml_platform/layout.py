@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml_pipeline.deployment.client import free_port
+
+if TYPE_CHECKING:
+    from ml_pipeline.config import ModelConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A unix socket path must fit in 107 bytes; fall back to a short folder when it would not.
@@ -94,11 +101,20 @@ class Layout:
 
     @property
     def socket_dir(self) -> Path:
-        """Folder of PostgreSQL's unix socket (no TCP port in the embedded default)."""
+        """Folder of PostgreSQL's unix socket (no TCP port in the embedded default).
+
+        A home too deep for a socket path gets a short folder in ``/tmp`` instead, whose name anyone can predict:
+        the embedded server's start creates it with ``private_dir``, which refuses one it did not make.
+        """
         path = self.home / "run"
         if len(str(path)) > MAX_SOCKET_DIR:
             path = Path("/tmp") / f"ml-platform-{hashlib.sha1(str(self.home).encode()).hexdigest()[:10]}"
         return path
+
+    @property
+    def pgpass_file(self) -> Path:
+        """The libpq password file for the embedded server (mode 0600); its URLs name it (``passfile``)."""
+        return self.home / "pgpass"
 
     @property
     def lake(self) -> Path:
@@ -125,16 +141,45 @@ class Layout:
         """The supervisor's view of its components: pids, restarts, phase."""
         return self.home / "state.json"
 
-    def serving_endpoints(self) -> dict[str, tuple[str, int]]:
-        """Model endpoints served by this instance: endpoint name → (model, port).
+    @property
+    def serving_ports_file(self) -> Path:
+        """Every model endpoint's port, assigned once and kept (``serving_ports``)."""
+        return self.home / "serving" / "ports.json"
 
-        Ports go from ``serving_port`` on, in the order of the model configs' file names.
+    def serving_endpoints(self, configs: list[ModelConfig] | None = None) -> dict[str, tuple[str, int]]:
+        """Model endpoints served by this instance: endpoint name → (model, port), for the enabled models.
+
+        ``configs`` defaults to the config folder's valid ones. A new endpoint gets a port from ``serving_port`` on,
+        recorded in ``serving_ports_file``; an endpoint keeps its port for good, whatever models come or go. The
+        supervisor's call; ``recorded_endpoints`` only reads.
         """
-        from ml_pipeline.config import config_dir, load_model_configs
+        from ml_platform.serving_ports import assign_ports, legacy_endpoints, served_endpoints
 
-        configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
-        named = [(c.deployment.endpoint_name, c.model_name) for c in configs.values() if c.deployment.endpoint_name]
-        return {name: (model, self.serving_port + i) for i, (name, model) in enumerate(named)}
+        configs = model_configs(self) if configs is None else configs
+        served = served_endpoints(configs)
+        ports = assign_ports(self.serving_ports_file, list(served), self.serving_port, legacy_endpoints(configs))
+        return {name: (model, ports[name]) for name, model in served.items()}
+
+    def recorded_endpoints(self, configs: list[ModelConfig] | None = None) -> dict[str, tuple[str, int]]:
+        """``serving_endpoints`` without writing anything: an endpoint not given a port yet is left out.
+
+        Before ``serving_ports_file`` exists (a platform of an earlier release still running), the ports are the
+        ones that release gave, which the first start of this one keeps.
+        """
+        from ml_platform.serving_ports import legacy_endpoints, recorded_ports, served_endpoints
+
+        configs = model_configs(self) if configs is None else configs
+        ports = recorded_ports(self.serving_ports_file, legacy_endpoints(configs), self.serving_port)
+        return {name: (model, ports[name]) for name, model in served_endpoints(configs).items() if name in ports}
+
+    def data_env(self) -> dict[str, str]:
+        """Where this instance's data lives, as its components and tasks are told (``platform_env``).
+
+        A config's ``data.source`` is checked against the lake root when it is loaded: whoever loads the configs
+        for this instance (the supervisor, ``ml-platform status``) must see the lake Airflow's tasks see.
+        """
+        return {"ML_LAKE_URI": self.lake.as_uri(),
+                "ML_DATA_URI_MAP": os.environ.get("ML_DATA_URI_MAP", f"s3://ml-data={self.lake.as_uri()}")}
 
     @property
     def airflow_url(self) -> str:
@@ -166,17 +211,72 @@ class Layout:
         return layout
 
     def ensure_dirs(self) -> None:
-        """Create the folders (idempotent)."""
-        for path in (self.home, self.logs, self.airflow_home, self.socket_dir, self.lake, self.mlflow_artifacts,
+        """Create the folders (idempotent); the socket folder is the embedded server's, made private at its start."""
+        for path in (self.home, self.logs, self.airflow_home, self.lake, self.mlflow_artifacts,
                      self.alerts_file.parent, self.lineage_events_file.parent):
             path.mkdir(parents=True, exist_ok=True)
 
 
+def model_configs(layout: Layout | None = None) -> list[ModelConfig]:
+    """The valid model configs of the config folder (``ML_PIPELINE_CONFIG_DIR``), in file-name order.
+
+    With ``layout``, their data sources are checked against that instance's lake (``Layout.data_env``), whatever
+    this process's environment says.
+    """
+    from ml_pipeline.config import config_dir, load_model_configs
+
+    with _environment(layout.data_env() if layout else {}):
+        configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    return list(configs.values())
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the block, then put back what was there."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class UnsafeDirectoryError(RuntimeError):
+    """A folder the platform must own alone exists already, as a link or someone else's."""
+
+
+def private_dir(path: Path, owners: set[int]) -> Path:
+    """Create ``path`` (mode 0700), or take an existing one only when it is a real folder owned by one of ``owners``.
+
+    Raises:
+        UnsafeDirectoryError: ``path`` is a symbolic link, not a folder, or owned by another user.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    fix = (f"remove it if it is not yours, or set ML_PLATFORM_HOME to a shorter path (under {MAX_SOCKET_DIR} "
+           "characters) so the socket lives in the platform's own folder")
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectoryError(f"{path}: refusing to use it as the database socket folder: it is "
+                                   f"{'a symbolic link' if stat.S_ISLNK(info.st_mode) else 'not a folder'}; {fix}")
+    if info.st_uid not in owners:
+        raise UnsafeDirectoryError(f"{path}: refusing to use it as the database socket folder: it belongs to uid "
+                                   f"{info.st_uid}, not to this platform (uid {sorted(owners)}); {fix}")
+    os.chmod(path, 0o700)  # a folder we own, checked above; in sticky /tmp nobody else can swap it
+    return path
+
+
 def free_port_range(count: int) -> int:
     """The first of ``count`` consecutive free loopback ports (for an instance's model endpoints)."""
+    from ml_platform.serving_ports import port_is_free
+
     for _ in range(50):
         first = free_port()
-        if first + count < 65536 and all(_is_free(first + i) for i in range(1, count)):
+        if first + count < 65536 and all(port_is_free(first + i) for i in range(1, count)):
             return first
     raise RuntimeError(f"no {count} consecutive free ports found")
 
@@ -186,12 +286,3 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True

@@ -19,7 +19,7 @@ from pathlib import Path
 from ml_platform import database
 from ml_platform.health import platform_health, serving_health
 from ml_platform.layout import Layout
-from ml_platform.secrets import ensure_secrets
+from ml_platform.secrets import SERVING_ADMIN_TOKEN, ensure_secrets, read_secret
 from ml_platform.state import component_alive, is_alive, read_state, supervisor_pid
 from ml_platform.supervisor import stop_process_tree
 
@@ -133,7 +133,10 @@ def stop_orphans(layout: Layout, on_progress: Progress = _silent) -> list[str]:
 
 
 def status(layout: Layout) -> PlatformStatus:
-    """Each component's pid, liveness and restarts; the health checks and model servers when running."""
+    """Each component's pid, liveness and restarts; the health checks and model servers when running.
+
+    It writes nothing: the model servers' ports are the ones recorded (``Layout.recorded_endpoints``).
+    """
     state = read_state(layout.state_file)
     running = supervisor_pid(layout.state_file) is not None
     components = [
@@ -141,8 +144,10 @@ def status(layout: Layout) -> PlatformStatus:
                         entry.get("last_exit_code"), entry.get("last_exit_at"))
         for name, entry in state.get("components", {}).items()
     ]
-    serving = {endpoint: (model, port, serving_health(port))
-               for endpoint, (model, port) in layout.serving_endpoints().items()} if running else {}
+    token = read_secret(layout.secrets_file, SERVING_ADMIN_TOKEN)
+    # read only: the ports the running supervisor gave (status never assigns one; docs/DESIGN.md)
+    serving = {endpoint: (model, port, serving_health(port, token, model))
+               for endpoint, (model, port) in layout.recorded_endpoints().items()} if running else {}
     external = database.external_url()
     return PlatformStatus(state.get("phase", "down") if running else "down", layout, components,
                           platform_health(layout) if running else {}, serving,

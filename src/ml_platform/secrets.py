@@ -10,9 +10,15 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 ADMIN_USER = "admin"
+DATABASE_PASSWORD = "database_password"
+SERVING_ADMIN_TOKEN = "serving_admin_token"
 ADDED_LATER = {
     # the Bearer token of the OpenLineage HTTP transport, checked by the platform's lineage receiver
     "lineage_token": lambda: secrets.token_urlsafe(32),
+    # the embedded PostgreSQL's superuser password (scram-sha-256); libpq reads it from the platform's pgpass file
+    DATABASE_PASSWORD: lambda: secrets.token_urlsafe(32),
+    # the model servers' admin token (ML_SERVING_ADMIN_TOKEN), the password of the `serving_default` connection
+    SERVING_ADMIN_TOKEN: lambda: secrets.token_urlsafe(32),
 }
 """Secrets newer than the first platforms: generated into an existing secrets file too."""
 
@@ -20,7 +26,7 @@ ADDED_LATER = {
 def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
     """Load the secrets file, creating it (mode 0600) with fresh values on first use.
 
-    A secret added by a newer platform (``lineage_token``) is generated into an existing file, which keeps the rest.
+    A secret added by a newer platform (``ADDED_LATER``) is generated into an existing file, which keeps the rest.
     """
     if path.exists():
         values = json.loads(path.read_text())
@@ -40,6 +46,14 @@ def ensure_secrets(path: Path, passwords_file: Path) -> dict[str, str]:
         write_private(path, json.dumps(values, indent=2))
     write_private(passwords_file, json.dumps({values["admin_user"]: values["admin_password"]}))
     return values
+
+
+def read_secret(path: Path, name: str) -> str | None:
+    """One value of an existing secrets file (None: no file yet, or a file without it); never creates the file."""
+    try:
+        return json.loads(path.read_text()).get(name)
+    except FileNotFoundError:
+        return None
 
 
 def write_private(path: Path, text: str) -> None:

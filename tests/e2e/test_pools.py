@@ -19,7 +19,7 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from tests.e2e.test_platform import make
 from tests.support.fleet import on_auto, write_fleet
-from tests.support.platforms import executor_env
+from tests.support.platforms import PAUSED_AT_CREATION, executor_env
 
 pytestmark = pytest.mark.e2e
 MODELS = 20
@@ -34,7 +34,7 @@ def platform(tmp_path_factory):
     configs = write_fleet(folder, layout.lake, MODELS)
     (layout.home / "platform_health.yaml").write_text("schedule: null\n")  # only the pools' tasks run here
     with executor_env("celery"):
-        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(folder),
+        env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(folder),
                "ML_PLATFORM_GPUS": str(SLOTS["gpu"]), "ML_PLATFORM_TRAINING_SLOTS": str(SLOTS["training"]),
                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}  # the configs never change here
         started = make("up", env)

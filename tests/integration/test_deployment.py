@@ -40,6 +40,7 @@ MODEL = "fraud_serving"
 ENDPOINT = "fraud-serving-api"
 DAG_ID = f"model_deployment_{MODEL}"
 LAST_DAY = dt.date(2026, 11, 21)
+ADMIN_TOKEN = "deployment-test-admin-token"  # the server's ML_SERVING_ADMIN_TOKEN, the connection's password
 XGBOOST = get_estimator("xgboost")
 RUN_DAG = """
 import json, sys
@@ -77,22 +78,30 @@ def stack(services, tmp_path_factory):
     features = yaml.safe_load((home / "configs" / "fraud_serving.yaml").read_text())["data"]["features"]
     port = free_port()
     with alert_sinks(home / "alerts.jsonl") as alert_connections, \
-            running_server(MODEL, port, layout.mlflow_url, home / "serving.log") as server:
+            running_server(MODEL, port, layout.mlflow_url, home / "serving.log", admin_token=ADMIN_TOKEN) as server:
         test_env = {**env, "ML_PIPELINE_CONFIG_DIR": str(home / "configs"), **alert_connections,
                     "AIRFLOW_CONN_SERVING_DEFAULT": json.dumps(
-                        {"conn_type": "generic", "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}})}
+                        {"conn_type": "generic", "password": ADMIN_TOKEN,
+                         "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}})}
         yield {"layout": layout, "env": test_env, "home": home, "server": server,
-               "prod": ServingClient(f"http://127.0.0.1:{port}"), "features": features,
+               "prod": ServingClient(f"http://127.0.0.1:{port}", admin_token=ADMIN_TOKEN), "features": features,
                "train": build_features(train, features), "client": MlflowClient(layout.mlflow_url)}
 
 
-def register(stack: dict, signature: bool = True, **hyperparameters) -> str:
+def register(stack: dict, signature: bool = True, pickled: bool = False, **hyperparameters) -> str:
     """Train on the six days before the holdout day, log and register a version, alias it challenger."""
     import mlflow
 
     train, features, client = stack["train"], stack["features"], stack["client"]
     model = train_classifier(train, features, "is_fraud", hyperparameters, seed=1)
-    if signature:
+    if pickled:  # what an old script might log: pickle runs code when loaded, so nothing may load it
+        mlflow.set_tracking_uri(stack["layout"].mlflow_url)
+        with mlflow.start_run(experiment_id=registry.experiment_id(client, MODEL)) as run:
+            uri = mlflow.sklearn.log_model(model, name="model", pip_requirements=["xgboost-cpu"],
+                                           serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+                                           metadata={"model_type": "xgboost"}).model_uri
+        run_id = run.info.run_id
+    elif signature:
         run_id, uri = registry.log_training_run(
             stack["layout"].mlflow_url, MODEL, f"deploy-test-{time.time_ns()}", {}, hyperparameters, model,
             to_model_input(train.head(5), features), pip_requirements=["xgboost-cpu"])
@@ -134,7 +143,7 @@ def test_a_first_challenger_is_promoted_and_served_over_http(stack):
     assert states["run_canary"] == "success" and states["roll_back"] == "skipped"
     assert champion(stack) == v1
     served = stack["prod"].version()
-    assert served["version"] == v1 and served["model"] == MODEL
+    assert served["version"] == v1 and served["model"] == MODEL and served["run_id"]  # the token shows lineage
     rows = stack["train"].select(stack["features"]).head(3).to_dicts()
     answer = httpx.post(f"{stack['prod'].base_url}/predict", json={"rows": rows}, timeout=10).json()
     assert answer["version"] == v1 and len(answer["scores"]) == 3 and all(0 <= s <= 1 for s in answer["scores"])
@@ -271,6 +280,16 @@ def test_a_champion_that_underperforms_on_new_data_is_rolled_back_by_the_watch(s
     rolled = history(stack)[-1]
     assert (rolled.action, rolled.from_version, rolled.to_version) == ("rolled_back", v5, before)
     assert f"v{v5} underperforms live: auc 0." in rolled.reason and next_day.isoformat() in rolled.reason
+
+
+def test_a_pickled_challenger_is_refused_for_good_before_anything_moves(stack):
+    before = champion(stack)  # last in the module: its failed run leaves a dead letter
+    bad = register(stack, pickled=True, max_depth=3, n_estimators=30, learning_rate=0.1)
+    state, states, out = deploy(stack, {"version": bad})
+    assert state == "failed" and states["evaluate_challenger"] == "failed", out[-5000:]
+    assert states["promote_challenger"] in ("upstream_failed", "skipped"), states
+    assert f"v{bad} of {MODEL} is refused by the model loader" in out and "saved with skops" in out
+    assert champion(stack) == before and stack["prod"].version()["version"] == before
 
 
 def test_a_production_server_logs_what_it_scores_to_the_prediction_log(services, tmp_path):

@@ -24,6 +24,7 @@ from tests.integration.test_training_dag import DAY, task_counts
 pytestmark = pytest.mark.integration
 MODEL = "loan_default"
 ENDPOINT = "loan-default-api"
+ADMIN_TOKEN = "loan-admin-token"  # the model server's; the serving_default connection carries it as its password
 FEATURES = ["income", "loan_amount", "term_months", "purpose", "late_payments"]
 
 
@@ -83,7 +84,8 @@ def test_a_lightgbm_model_trains_deploys_and_serves(services, tmp_path):
     port = free_port()
     env = {**env, "ML_PIPELINE_CONFIG_DIR": str(tmp_path / "configs"),
            "AIRFLOW_CONN_SERVING_DEFAULT": json.dumps(
-               {"conn_type": "generic", "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}})}
+               {"conn_type": "generic", "password": ADMIN_TOKEN,
+                "extra": {"endpoints": {ENDPOINT: f"http://127.0.0.1:{port}"}}})}
 
     run_id, counts = task_counts(env, f"ml_training_{MODEL}")
     assert counts["train_model"] == counts["register_model"] == 1
@@ -98,13 +100,13 @@ def test_a_lightgbm_model_trains_deploys_and_serves(services, tmp_path):
     assert run.data.tags[registry.MODEL_TYPE_TAG] == "lightgbm" and run.data.params["device"] == "cpu"
     assert "LightGBM trains on the CPU only" in run.data.tags["training.device_reason"]
 
-    with running_server(MODEL, port, layout.mlflow_url, tmp_path / "serving.log"):
+    with running_server(MODEL, port, layout.mlflow_url, tmp_path / "serving.log", admin_token=ADMIN_TOKEN):
         state, states, out = deploy(env, challenger.version)
         assert state == "success", out[-5000:]
         assert states["run_canary"] == "success" and states["promote_challenger"] == "success", out[-5000:]
         assert registry.alias_version(client, MODEL, registry.CHAMPION).version == challenger.version
 
-        production = ServingClient(f"http://127.0.0.1:{port}")
+        production = ServingClient(f"http://127.0.0.1:{port}", admin_token=ADMIN_TOKEN)
         served = production.version()
         assert (served["version"], served["model_type"]) == (challenger.version, "lightgbm")
         holdout = loan_day(days[-1]).head(5)

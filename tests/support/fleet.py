@@ -35,7 +35,7 @@ def write_fleet(folder: Path, lake: Path, count: int = 20) -> dict[str, dict]:
     configs = {}
     for i in range(count):
         raw = copy.deepcopy(base)
-        raw.update(model_name=f"ctr_{i:02d}", schedule=None)
+        raw.update(model_name=f"ctr_{i:02d}", schedule=None, enabled=True)  # recommendation.yaml ships disabled
         raw["data"]["lookback_days"] = 2
         raw["training"]["hyperparameters"]["n_estimators"] = 10
         raw["training"].update(device="auto" if on_auto(i) else "cpu", priority_weight=i + 1)

@@ -22,6 +22,9 @@ from ml_platform import database
 EXECUTORS = ["local", "celery"]
 SERVER = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("ML_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+# The platform starts an enabled model's DAGs unpaused (they run on their crons); a test platform keeps every run
+# under the test's control: new DAGs appear paused, and a test unpauses or triggers what it runs.
+PAUSED_AT_CREATION = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
 
 
 def require_services() -> None:

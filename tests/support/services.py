@@ -30,8 +30,9 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
         for name in ("postgres", "mlflow"):
             spec = specs[name]
             log = open(layout.logs / f"{name}.log", "ab")  # noqa: SIM115
-            procs.append((spec, subprocess.Popen(spec.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True, user=spec.user, cwd=layout.home)))
+            procs.append((spec, subprocess.Popen(spec.argv, env=spec.environment(env), stdout=log,
+                                                 stderr=subprocess.STDOUT, start_new_session=True, user=spec.user,
+                                                 cwd=layout.home)))
             if name == "postgres":
                 database.wait_ready(layout)
                 database.ensure_databases(layout)

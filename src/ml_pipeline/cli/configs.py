@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -47,8 +48,13 @@ def check_config(args: argparse.Namespace) -> int:
 
 def new_model(args: argparse.Namespace) -> int:
     """Write ``<config dir>/<name>.yaml`` from the commented starter; refuse an existing file or an invalid name."""
-    from ml_pipeline.config import ConfigError, config_dir, load_model_config, starter_config
+    from ml_pipeline.config import MODEL_NAME_PATTERN, ConfigError, config_dir, load_model_config, starter_config
 
+    if not re.fullmatch(MODEL_NAME_PATTERN, args.name) or len(args.name) > 200:  # before anything is written
+        print(f"error: model name {args.name!r}: use lowercase letters, digits and _, starting with a letter "
+              "(e.g. churn_v2); it names the config file and the model's DAGs. Nothing was written.",
+              file=sys.stderr)
+        return 1
     path = config_dir() / f"{args.name}.yaml"
     if path.exists():
         print(f"error: {path} exists already; pick another name or edit it", file=sys.stderr)

@@ -6,7 +6,9 @@ import argparse
 import datetime as dt
 import os
 
-DEFAULT_LAKE = os.environ.get("ML_LAKE_URI", ".platform/lake")
+from ml_pipeline.data import sources
+
+DEFAULT_LAKE = os.environ.get("ML_LAKE_URI", sources.DEFAULT_LAKE)
 
 
 def add_lake_option(parser: argparse.ArgumentParser, text: str = "lake root URI or folder (env ML_LAKE_URI)") -> None:

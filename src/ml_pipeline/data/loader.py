@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 
 import polars as pl
 
 from ml_pipeline.data.lake import count_rows, exists, fingerprint, join_uri, list_parquet_files, read_parquet
+from ml_pipeline.data.paths import check_partition_value
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.errors import TransientError
 
+log = logging.getLogger(__name__)
 NULL_SLICE = "__null__"  # the partition_by value of rows whose column is null
 
 
@@ -90,14 +93,30 @@ def _rows_in(uri: str, digest: str, column: str | None, value: str | None) -> in
 
 
 def partition_values(dataset_uri: str, end: dt.date, days: int, column: str) -> list[str]:
-    """Distinct values of ``column`` in the window, sorted, reading only that column."""
+    """Distinct values of ``column`` in the window, sorted, reading only that column.
+
+    A file that cannot be read is skipped with a warning: each slice's load or validation reads every file and
+    quarantines that slice, naming the file. Only when no file at all can be read is there nothing to list: the
+    error names the files. A value that cannot name a folder (``../x``) is refused (``UnsafePathError``).
+    """
     uris = [partition_uri(dataset_uri, day) for day in partition_dates(end, days)]
     values: set[str] = set()
+    unreadable: list[str] = []
+    readable = 0
     for uri in uris:
         for file in list_parquet_files(uri):
             try:
                 frame = read_parquet(file, columns=[column])
             except pl.exceptions.ColumnNotFoundError as exc:
                 raise DataValidationError(f"{file}: no column '{column}' to partition by (data.partition_by)") from exc
+            except DataValidationError as exc:
+                log.warning("partition values: skipped %s", exc)
+                unreadable.append(file)
+                continue
+            readable += 1
             values.update(slice_values(frame[column]))
-    return sorted(values)
+    if unreadable and not readable:
+        raise DataValidationError(f"no readable parquet file to list the values of '{column}' (data.partition_by) "
+                                  f"from: {', '.join(unreadable)} cannot be read. Rewrite them from their source, "
+                                  "or remove them.")
+    return sorted(check_partition_value(value, column) for value in values)

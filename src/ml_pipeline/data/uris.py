@@ -38,5 +38,17 @@ def join_uri(base: str, *parts: str) -> str:
 
 
 def source_uri(source: str, lake_uri: str, uri_map: dict[str, str]) -> str:
-    """Where a model's ``data.source`` lives: through the URI map when it is a URI, else under the lake."""
-    return resolve_uri(source, uri_map) if "://" in source else join_uri(lake_uri, source)
+    """Where a model's ``data.source`` lives: through the URI map when it is a URI, else under the lake.
+
+    An absolute path is a local folder. A local result must lie under the lake, a URI map target or
+    ``ML_DATA_ALLOWED_ROOTS`` (``UnsafePathError`` otherwise): the config check's rule, enforced where it is read.
+    """
+    if "://" in source:
+        uri = resolve_uri(source, uri_map)
+    else:
+        uri = to_uri(source) if source.startswith("/") else join_uri(lake_uri, source)
+    if uri.startswith("file://"):
+        from ml_pipeline.data.sources import allowed_roots, check_local
+
+        check_local(uri, allowed_roots(lake_uri or None, list(uri_map.values())))
+    return uri

@@ -1,7 +1,8 @@
 """A model version in memory, as the model server holds it: loaded from the registry, smoke-checked, scoring rows.
 
 A version that cannot load or score is a ``ModelLoadError`` (it is never served); a registry that cannot be reached
-is a ``TransientError`` (load it later).
+is a ``TransientError`` (load it later). A model file that holds types its estimator does not trust (skops'
+``UntrustedTypesFoundException``) or is not saved with skops is refused for good, never taken for an outage.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Any
 
 from ml_pipeline.errors import PermanentError, TransientError
 from ml_pipeline.failures.classification import is_transient
+
+# The loader's own refusal (a TypeError to skops): permanent, whatever it was raised while handling.
+UNTRUSTED_TYPES = "skops.io.exceptions.UntrustedTypesFoundException"
 
 
 class ModelLoadError(PermanentError, RuntimeError):
@@ -77,6 +81,8 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         signature = info.signature
         model = registry.load_model(tracking_uri, uri)
     except Exception as exc:
+        if refused_on_load(exc):
+            raise ModelLoadError(f"{uri} is refused: {type(exc).__name__}: {str(exc)[:500]}") from exc
         if is_transient(exc):  # the registry unreachable or failing: not the version's fault, load it later
             raise TransientError(f"cannot load {uri} now: {type(exc).__name__}: {str(exc)[:500]}") from exc
         raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
@@ -96,3 +102,10 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     if not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
         raise ModelLoadError(f"{uri} returns scores outside [0, 1] on its smoke row: {scores}")
     return loaded
+
+
+def refused_on_load(exc: BaseException) -> bool:
+    """Whether the loader refused the model file (untrusted types, not skops): never worth trying again."""
+    if isinstance(exc, PermanentError):
+        return True
+    return any(f"{cls.__module__}.{cls.__qualname__}" == UNTRUSTED_TYPES for cls in type(exc).__mro__)

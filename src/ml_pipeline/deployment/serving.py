@@ -4,8 +4,14 @@
 class labels ``mlflow models serve`` returns. A new champion is loaded *beside* the one serving, checked on a
 smoke row, and only then swapped in by one reference assignment: requests in flight finish on the model they
 started with, none is dropped, and a version that cannot load or score is refused while the old one keeps
-serving (``POST /admin/reload`` answers 409 with the reason). The alias is polled too, so a champion moved by
-hand in the MLflow UI is picked up within ``--poll-seconds``. docs/DESIGN.md "Serving" has the reasoning.
+serving (``POST /admin/reload`` answers 409 with the reason, and a version refused once is not downloaded again
+until the target changes). The alias is polled too, so a champion moved by hand in the MLflow UI is picked up
+within ``--poll-seconds``. docs/DESIGN.md "Serving" has the reasoning.
+
+Admin: ``POST /admin/reload`` and the lineage half of ``GET /version`` need ``Authorization: Bearer <token>``,
+the token read from env ``ML_SERVING_ADMIN_TOKEN`` or ``--admin-token-file`` (never the command line, which
+``ps`` shows). Without a token they answer 403: secure by default; the alias poll needs none. ``/predict`` takes
+at most ``ML_SERVING_MAX_BODY_BYTES`` (1 MiB) and ``ML_SERVING_MAX_ROWS`` (1000 rows) per request: 413 beyond.
 
 ``--prediction-log LAKE_URI`` queues every scored row for the prediction log, written to the lake by a background
 thread (``ml_pipeline.monitoring.prediction_log``); ``/health`` reports its counters. ``GET /metrics`` counts and
@@ -25,12 +31,25 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_pipeline.deployment.client import EXIT_MODEL_REFUSED, EXIT_REGISTRY_UNAVAILABLE
+from starlette.requests import Request  # at module level: FastAPI resolves the endpoints' string annotations here
+
+from ml_pipeline.deployment.client import ADMIN_TOKEN_ENV, EXIT_MODEL_REFUSED, EXIT_REGISTRY_UNAVAILABLE
 from ml_pipeline.deployment.loaded_model import LoadedModel, ModelLoadError, load_version
 from ml_pipeline.deployment.serving_metrics import install_metrics
+from ml_pipeline.deployment.serving_policy import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_ROWS,
+    MAX_BODY_ENV,
+    MAX_ROWS_ENV,
+    ServingPolicy,
+    read_body,
+    request_rows,
+    serving_policy,
+)
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
 
@@ -38,16 +57,19 @@ if TYPE_CHECKING:
     from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
 
 log = logging.getLogger("ml_pipeline.serving")
-__all__ = ["LoadedModel", "ModelLoadError", "ModelServer", "create_app", "load_version", "main", "prediction_writer"]
-
-
+__all__ = ["LoadedModel", "ModelLoadError", "ModelServer", "ServingPolicy", "create_app", "load_version", "main",
+           "prediction_writer"]
 class ModelServer:
     """Holds the model being served and swaps it for the alias's version (or a pinned one) on reload."""
 
-    def __init__(self, name: str, tracking_uri: str, alias: str = "champion", version: str | None = None):
+    def __init__(self, name: str, tracking_uri: str, alias: str = "champion", version: str | None = None,
+                 loader: Callable[[str, str, str], LoadedModel] = load_version):
+        """Serve ``name``'s ``alias`` (or the pinned ``version``), loading versions with ``loader``."""
         self.name, self.tracking_uri, self.alias, self.pinned = name, tracking_uri, alias, version
+        self.loader = loader
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        self.refused: tuple[str, str] | None = None  # (version, reason): not loaded again while it is the target
         self._reload_lock = threading.Lock()
 
     def target_version(self) -> str | None:
@@ -65,20 +87,32 @@ class ModelServer:
         return found.version if found else None
 
     def reload(self) -> dict[str, Any]:
-        """Serve the target version: load and check it beside the current one, then swap. Idempotent."""
+        """Serve the target version: load and check it beside the current one, then swap. Idempotent.
+
+        Raises:
+            ModelLoadError: The target version is refused; one refused before is not downloaded again.
+            TransientError: MLflow is unreachable: the model being served stays.
+        """
         with self._reload_lock:
             before = self.current.version if self.current else None
             target = self.target_version()
+            if self.refused and self.refused[0] != target:  # the target moved off it: a later return loads it again
+                self.refused = None
             if target is None:
                 self.current, self.last_error = None, f"model {self.name} has no '{self.alias}' alias"
             elif target != before:
+                if self.refused and self.refused[0] == target:
+                    raise ModelLoadError(f"v{target} was refused already (not loaded again until the target "
+                                         f"version changes): {self.refused[1]}")
                 try:
-                    self.current = load_version(self.tracking_uri, self.name, target)
+                    self.current = self.loader(self.tracking_uri, self.name, target)
                 except (ModelLoadError, TransientError) as exc:
                     self.last_error = str(exc)
+                    if isinstance(exc, ModelLoadError):
+                        self.refused = (target, str(exc))
                     log.error("keeping v%s: %s", before, exc)
                     raise
-                self.last_error = None
+                self.last_error, self.refused = None, None
                 log.info("serving %s v%s (was v%s)", self.name, target, before)
             return {"model": self.name, "version": self.current.version if self.current else None,
                     "previous": before, "changed": (self.current.version if self.current else None) != before}
@@ -86,17 +120,19 @@ class ModelServer:
     def poll(self, seconds: float) -> None:
         """Follow the alias forever (a daemon thread).
 
-        A refused version is retried only when the alias moves; while MLflow is unreachable the model being
-        served stays (an outage is never read as "the alias is gone").
+        A refused version is retried only when the alias moves (``refused``, shared with ``/admin/reload``);
+        while MLflow is unreachable the model being served stays (an outage is never read as "the alias is gone").
         """
-        refused: str | None = None
         while True:
             try:
                 target = self.target_version()
+                if self.refused and self.refused[0] != target:  # moved off the refused one (e.g. rolled back)
+                    self.refused = None
+                refused = self.refused[0] if self.refused else None
                 if target != (self.current.version if self.current else None) and target != refused:
                     self.reload()
             except ModelLoadError:
-                refused = target
+                pass  # remembered in self.refused, logged by reload
             except TransientError as exc:
                 log.warning("cannot follow alias %s of %s now (serving v%s on): %s", self.alias, self.name,
                             self.current.version if self.current else None, exc)
@@ -105,10 +141,17 @@ class ModelServer:
             time.sleep(seconds)
 
 
-def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
-    """The FastAPI app of one model server; ``writer`` (optional) logs every scored row, flushed at shutdown."""
-    from fastapi import Body, FastAPI, HTTPException
+def create_app(server: ModelServer, writer: PredictionLogWriter | None = None, policy: ServingPolicy | None = None):
+    """The FastAPI app of one model server.
+
+    ``writer`` (optional) logs every scored row, flushed at shutdown; ``policy`` holds the admin token and the
+    request limits (default: no token, so the admin endpoints answer 403, and the default limits).
+    """
+    from fastapi import FastAPI, Header, HTTPException
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse
+
+    policy = policy or ServingPolicy()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):  # the log's thread runs with the app; what it holds is written when uvicorn stops
@@ -129,20 +172,18 @@ def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
                 "prediction_log": logged}
 
     @app.get("/version")
-    def version():
+    def version(authorization: str | None = Header(None)):
+        """Name, version and alias for anyone; run, lineage and the rest only with the admin token."""
         model = server.current
         if model is None:
             raise HTTPException(503, server.last_error or "no model loaded yet")
-        return {**model.describe(), "alias": None if server.pinned else server.alias}
+        public = {"model": model.name, "version": model.version, "alias": None if server.pinned else server.alias}
+        if authorization is None:
+            return public
+        policy.check_admin(authorization)
+        return {**model.describe(), **public}
 
-    @app.post("/predict")
-    def predict(body: dict = Body(...)):  # noqa: B008 - FastAPI's way of declaring a JSON body
-        model = server.current  # one reference: a swap during this request does not affect it
-        if model is None:
-            raise HTTPException(503, server.last_error or "no model loaded yet")
-        rows = body.get("rows", body.get("dataframe_records"))
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise HTTPException(422, 'expected {"rows": [{"feature": value, ...}, ...]}')
+    def score(model: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         try:
             scores = model.score(rows)
         except ValueError as exc:
@@ -153,8 +194,17 @@ def create_app(server: ModelServer, writer: PredictionLogWriter | None = None):
             writer.log(request_id, model.version, rows, scores, features=model.kinds)
         return {"model": model.name, "version": model.version, "scores": scores, "request_id": request_id}
 
+    @app.post("/predict")
+    async def predict(request: Request):
+        model = server.current  # one reference: a swap during this request does not affect it
+        if model is None:
+            raise HTTPException(503, server.last_error or "no model loaded yet")
+        rows = request_rows(await read_body(request, policy.max_body_bytes), policy.max_rows)
+        return await run_in_threadpool(score, model, rows)  # scoring is CPU work: off the event loop
+
     @app.post("/admin/reload")
-    def reload():
+    def reload(authorization: str | None = Header(None)):
+        policy.check_admin(authorization)
         try:
             return server.reload()
         except Exception as exc:  # refused (409) or the registry is unreachable (503): the old model serves on
@@ -183,9 +233,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entity-key", default=None, help="request field logged as entity_id (e.g. transaction_id)")
     parser.add_argument("--spill-dir", type=Path, default=None,
                         help="where the log waits while the lake fails (default: a folder named for the model "
-                             "and port under env ML_PREDICTION_SPILL_DIR, else under the system temp dir)")
+                             "and port under env ML_PREDICTION_SPILL_DIR, else a new private temp folder)")
+    parser.add_argument("--admin-token-file", type=Path, default=None,
+                        help=f"file holding the admin token (default: env {ADMIN_TOKEN_ENV}; none: admin off)")
+    parser.add_argument("--max-body-bytes", type=int, default=None,
+                        help=f"largest /predict body (default: env {MAX_BODY_ENV}, else {DEFAULT_MAX_BODY_BYTES})")
+    parser.add_argument("--max-rows", type=int, default=None,
+                        help=f"most rows per /predict (default: env {MAX_ROWS_ENV}, else {DEFAULT_MAX_ROWS})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    policy = serving_policy(args, parser.error)
+    if not policy.admin_token:
+        log.warning("no admin token (%s, --admin-token-file): /admin/reload answers 403", ADMIN_TOKEN_ENV)
     server = ModelServer(args.model, args.tracking_uri, args.alias, args.version)
 
     def first_load() -> None:
@@ -200,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
             server.poll(args.poll_seconds)
 
     threading.Thread(target=first_load, name="model-loader", daemon=True).start()
-    app = create_app(server, prediction_writer(args))
+    app = create_app(server, prediction_writer(args), policy)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
@@ -215,8 +274,11 @@ def prediction_writer(args: argparse.Namespace) -> PredictionLogWriter | None:
         return None
     from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
 
-    spill = args.spill_dir or Path(os.environ.get("ML_PREDICTION_SPILL_DIR") or tempfile.gettempdir()) / (
-        f"ml-prediction-spool-{args.model}-{args.port}")  # one folder per server: a spill is moved by its writer
+    spill = args.spill_dir
+    if spill is None and os.environ.get("ML_PREDICTION_SPILL_DIR"):  # one folder per server: its writer moves it
+        spill = Path(os.environ["ML_PREDICTION_SPILL_DIR"]) / f"ml-prediction-spool-{args.model}-{args.port}"
+    elif spill is None:  # private (0700) and unguessable in a shared temp dir; not found again after a restart
+        spill = Path(tempfile.mkdtemp(prefix=f"ml-prediction-spool-{args.model}-"))
     log.info("logging predictions of %s to %s (spill folder %s)", args.model, lake, spill)
     return PredictionLogWriter(lake, args.model, {}, spill, entity_key=args.entity_key)
 

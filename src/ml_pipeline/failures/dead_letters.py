@@ -1,22 +1,22 @@
 """The dead-letter queue: every task that failed for good, kept in PostgreSQL until someone replays or discards it.
 
-One row per failed task attempt (dag, run, task, map index, try), written by the failure callback in the
-worker. Entries only change state (``pending`` → ``replayed`` or ``discarded``); nothing deletes them.
+One row per failed task attempt (dag, run, task, map index, try), written by the failure callback (in the
+worker, or in the dag-processor for a task whose worker died); written twice, it stays one row. The run's logical
+date and data interval are kept so that a replay of a run deleted since runs for the same dates. Entries only
+change state (``pending`` → ``replayed`` or ``discarded``); nothing deletes them. Letters written while the database
+is down wait in the spool (``ml_pipeline.failures.spool``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import logging
-import uuid
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ml_pipeline.stores.sql import SchemaMissingError, SqlStore, StoredRecord, metadata
+from ml_pipeline.stores.sql import SqlStore, StoredRecord, metadata
 
 dead_letters = sa.Table(
     "dead_letters", metadata,
@@ -36,11 +36,14 @@ dead_letters = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
     sa.Column("status_changed_at", sa.DateTime(timezone=True)),
     sa.Column("note", sa.Text),
+    sa.Column("logical_date", sa.DateTime(timezone=True)),
+    sa.Column("data_interval_start", sa.DateTime(timezone=True)),
+    sa.Column("data_interval_end", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="dead_letters_attempt"),
 )
 PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
 ATTEMPT = ("dag_id", "run_id", "task_id", "map_index", "try_number")  # one entry per failed attempt
-log = logging.getLogger(__name__)
+INSERT_IGNORING_CONFLICTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class DeadLetter(StoredRecord):
     conf: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None
     log_url: str | None = None
+    logical_date: dt.datetime | None = None
+    data_interval_start: dt.datetime | None = None
+    data_interval_end: dt.datetime | None = None
     id: int | None = None
     created_at: dt.datetime | None = None
     status: str = PENDING
@@ -74,8 +80,29 @@ class DeadLetterStore(SqlStore[DeadLetter]):
 
     def add(self, letter: DeadLetter) -> int:
         """Record a failed attempt; recording the same attempt twice keeps the first record. Return its id."""
+        return self.record(letter)[0]
+
+    def record(self, letter: DeadLetter) -> tuple[int, bool]:
+        """Record a failed attempt; return its id and whether this call recorded it (False: it was already there).
+
+        Safe when two writers record the same attempt at once (two drains of one spool file, the two failure
+        callbacks Airflow sends for a task lost on its last try): the database's unique key decides
+        (``ON CONFLICT DO NOTHING``), so neither fails, one row is left and exactly one writer is told it was first.
+        """
+        letter = _without_nul(letter)
         with self.connect(write=True) as conn:
-            return self.insert_once(conn, _without_nul(letter), ATTEMPT)
+            insert = INSERT_IGNORING_CONFLICTS.get(conn.dialect.name)
+            row = self.to_row(letter)
+            if insert is None:
+                existing = conn.execute(sa.select(dead_letters.c.id).filter_by(**{k: row[k] for k in ATTEMPT}))
+                found = existing.scalar()
+                return (found, False) if found is not None else (self.insert_once(conn, letter, ATTEMPT), True)
+            new_id = conn.execute(insert(dead_letters).values(**row).on_conflict_do_nothing(index_elements=ATTEMPT)
+                                  .returning(dead_letters.c.id)).scalar()
+            if new_id is not None:
+                return new_id, True
+            found = conn.execute(sa.select(dead_letters.c.id).filter_by(**{k: row[k] for k in ATTEMPT})).scalar_one()
+            return found, False
 
     def list(self, status: str | None = PENDING, model: str | None = None) -> list[DeadLetter]:
         """Entries, oldest first; ``status=None`` lists every entry."""
@@ -116,36 +143,3 @@ def _without_nul(letter: DeadLetter) -> DeadLetter:
     fields_with_text = {k: v.replace("\x00", "") for k, v in asdict(letter).items() if isinstance(v, str)}
     return DeadLetter(**{**asdict(letter), **fields_with_text})
 
-
-def spool(letter: DeadLetter, folder: Path) -> Path:
-    """Keep a dead letter in a local file when the database cannot take it (it is moved in later)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(letter), default=str))
-    tmp.rename(path)
-    return path
-
-
-def drain_spool(store: DeadLetterStore, folder: Path) -> int:
-    """Move spooled dead letters into the store (each file removed only once stored); return how many.
-
-    A file the store rejects is renamed ``*.rejected`` (kept, logged) so that it never blocks the others.
-    """
-    moved = 0
-    names = {f.name for f in fields(DeadLetter)} - {"id", "created_at", "status", "status_changed_at", "note"}
-    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
-        try:
-            data = json.loads(path.read_text())
-            store.add(DeadLetter(**{k: v for k, v in data.items() if k in names}))
-        except (sa.exc.OperationalError, SchemaMissingError):
-            raise  # the database is down or not prepared yet: keep every file for the next attempt
-        except Exception:
-            log.exception("spooled dead letter %s cannot be stored; kept as %s.rejected", path, path.name)
-            path.rename(path.with_suffix(".rejected"))
-            continue
-        path.unlink()
-        moved += 1
-    if moved:
-        log.info("moved %d spooled dead letter(s) from %s into the queue", moved, folder)
-    return moved

@@ -113,6 +113,22 @@ def judge_dead_letters(pending: dict[str, int], models: list[str]) -> list[Healt
             for model in sorted(set(models) | set(pending))]
 
 
+def judge_spool(folder: str, moved: int, rejected: dict[str, str], error: str | None) -> HealthFinding:
+    """The dead-letter spool: letters moved in by this run's drain, files set aside as unreadable, a failed drain."""
+    data = {"folder": folder, "moved": moved, "rejected": dict(list(rejected.items())[:20]), "error": error}
+    if error:
+        status, message = WARN, f"the dead-letter spool {folder} could not be drained: {error}"
+    elif rejected:
+        first, why = next(iter(rejected.items()))
+        status = WARN
+        message = (f"{len(rejected)} spooled dead letter(s) cannot be read, kept in {folder}/rejected ({first}: "
+                   f"{why}); repair and move back, or delete")
+    else:
+        status, message = OK, f"dead-letter spool drained ({moved} moved in)"
+    return HealthFinding(check="dead_letter_spool", subject="platform", status=status, value=float(len(rejected)),
+                         message=message, data=data)
+
+
 def judge_endpoint(endpoint: str, model: str, url: str | None, answer: dict[str, Any] | None, error: str | None,
                    champion: str | None) -> HealthFinding:
     """A model endpoint: answering, and serving the champion (or nothing while there is none).

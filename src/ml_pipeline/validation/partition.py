@@ -16,6 +16,7 @@ import polars as pl
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import fingerprint, join_uri
 from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, row_counts, slice_filter
+from ml_pipeline.data.paths import check_partition_value, join_under
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.validation.checks import PartitionFacts
 from ml_pipeline.validation.engine import validate_frame
@@ -36,6 +37,11 @@ class PartitionRef:
     newest_file_time: dt.datetime | None = None
     column: str | None = None
     value: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a slice value that cannot name its report's folder (it comes from the data, or a person)."""
+        if self.value is not None:
+            check_partition_value(self.value, self.column)
 
     @property
     def scope(self) -> str | None:
@@ -90,7 +96,7 @@ def report_dir(ref: PartitionRef, model: str) -> str:
     """``<partition>/_validation/<model>[/<column>=<value>]``: the report lives next to the data it judges."""
     folder = partition_folder(ref.data_uri)
     file_stem = ref.data_uri.rstrip("/")[len(folder):].strip("/").removesuffix(".parquet")  # "" for a folder
-    return join_uri(folder, "_validation", file_stem, model, ref.scope or "")
+    return join_under(folder, "_validation", file_stem, model, ref.scope or "")
 
 
 def write_report(report: ValidationReport, folder_uri: str) -> str:

@@ -32,8 +32,14 @@ def dag_arguments(config: ModelConfig, kind_tag: str) -> dict:
 
     ``auto_register=False``: Airflow would otherwise register a DAG whose ``with`` block raised half-way, beside the
     config-error DAG the loader builds instead; the loader hands Airflow exactly the DAGs it returns.
+    ``is_paused_upon_creation``: a disabled model's DAGs appear paused; an enabled one's follow Airflow's
+    ``[core] dags_are_paused_at_creation``, which the platform sets to False (adding a model is adding a file: it
+    runs on its schedules from the start; an operator who wants to review new DAGs first sets it True). Airflow
+    applies it only when it first sees a DAG: a later change of ``enabled`` is applied by the platform's supervisor
+    (``ml_platform.model_switches``).
     """
     return {"catchup": False, "auto_register": False, "max_active_runs": 1,
+            "is_paused_upon_creation": None if config.enabled else True,
             "tags": ["ml", kind_tag, config.model_name], "default_args": default_args(config),
             "on_failure_callback": run_failure_alert(config)}
 

@@ -47,9 +47,15 @@ class TaskFailureAlert:
         from ml_pipeline_airflow.notifications.dead_letter import DeadLetterNotifier
 
         context["alert"] = alert_fields(self.model, context)
-        notify_each([DeadLetterNotifier(model=self.model),
-                     *channel_notifiers(self.slack_conn_id, self.smtp_conn_id, self.email_to, SLACK_TEXT,
-                                        EMAIL_SUBJECT, EMAIL_HTML)], context)
+        notify_each([DeadLetterNotifier(model=self.model)], context)
+        if context.get("dead_letter", {}).get("repeat"):
+            # Airflow 3.3 calls the failure callback of a task whose process died twice (heartbeat timeout, then
+            # the executor's "failed"): the attempt is recorded and was alerted already
+            log.info("attempt already recorded (dead letter %s) and alerted: no second alert",
+                     context["dead_letter"]["id"])
+            return
+        notify_each(channel_notifiers(self.slack_conn_id, self.smtp_conn_id, self.email_to, SLACK_TEXT,
+                                      EMAIL_SUBJECT, EMAIL_HTML), context)
 
 
 def channel_notifiers(slack_conn_id: str | None, smtp_conn_id: str | None, email_to: list[str], text: str,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+import datetime as dt
+import json
+from dataclasses import asdict
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -14,6 +14,10 @@ from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
 class DeadLetterNotifier(BaseNotifier):
     """Write the failed attempt — task, try, error, the run's conf, the task's inputs — to the DLQ.
+
+    It leaves ``context["dead_letter"]``: ``{"id", "new"}``, ``new`` False when the attempt was recorded already
+    (Airflow delivers the failure callback twice for a task lost on its last try: alert once), True when this call
+    recorded it or spooled it.
 
     Args:
         model: The model the DAG belongs to.
@@ -28,35 +32,51 @@ class DeadLetterNotifier(BaseNotifier):
         self.dead_letter_conn_id = dead_letter_conn_id
 
     def notify(self, context: Any) -> None:
-        from ml_pipeline.failures.classification import one_line
-        from ml_pipeline.failures.dead_letters import DeadLetter, drain_spool, spool
+        from ml_pipeline.failures.spool import drain_spool, spool, spool_folder
 
-        ti, exception = context["ti"], context.get("exception")
-        summary = one_line(exception) if isinstance(exception, BaseException) else str(exception or "unknown error")
-        dag_run = context.get("dag_run")
-        letter = DeadLetter(
-            dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
-            try_number=ti.try_number, exception_type=type(exception).__name__ if exception else "unknown",
-            exception_message=str(exception or summary)[:20_000], model=self.model,
-            conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
-            log_url=getattr(ti, "log_url", None))
+        ti = context["ti"]
+        letter = dead_letter(self.model, context)
         try:
             store = PlatformDatabaseHook(self.dead_letter_conn_id).dead_letters
-            letter_id = store.add(letter)
-        except Exception:  # the database is down: keep the entry on disk, the next failure or `dlq list` moves it
-            path = spool(letter, spool_dir())
-            self.log.exception("dead-letter database unreachable: entry kept in %s", path)
+            letter_id, new = store.record(letter)
+        except Exception:  # the database is down: keep the entry on disk; monitoring_ml_pipelines moves it in
+            context["dead_letter"] = {"id": None, "new": True}
+            self.log.exception("dead-letter database unreachable")
+            try:
+                self.log.warning("dead letter kept in %s until the database answers", spool(letter, spool_folder()))
+            except Exception:  # no spool either (a volume not this user's, a full disk): the log is the last copy
+                self.log.exception("DEAD LETTER NOT STORED (no database, no spool at %s); its fields: %s",
+                                   spool_folder(), json.dumps(asdict(letter), default=str))
             return
-        self.log.info("recorded dead letter %s for %s.%s (%s)", letter_id, ti.dag_id, ti.task_id, summary)
+        context["dead_letter"] = {"id": letter_id, "new": new, "repeat": not new and _recent(store, letter_id)}
+        if not new:
+            self.log.info("dead letter %s already records this attempt (a second failure callback)", letter_id)
+            return
+        self.log.info("recorded dead letter %s for %s.%s (%s: %s)", letter_id, ti.dag_id, ti.task_id,
+                      letter.exception_type, letter.exception_message[:200])
         try:
-            drain_spool(store, spool_dir())
+            drain_spool(store, spool_folder())
         except Exception:
-            self.log.exception("spooled dead letters stay in %s for now", spool_dir())
+            self.log.exception("spooled dead letters stay in %s for now", spool_folder())
 
 
-def spool_dir() -> Path:
-    """Where dead letters wait when the database is unreachable: ``ML_PLATFORM_DLQ_SPOOL``."""
-    return Path(os.environ.get("ML_PLATFORM_DLQ_SPOOL", Path(tempfile.gettempdir()) / "ml-platform-dlq-spool"))
+def dead_letter(model: str | None, context: Any) -> Any:
+    """The ``DeadLetter`` of the failed attempt in ``context``, with its run's conf, logical date and data interval.
+
+    A task whose worker died has no exception: the scheduler found it without a heartbeat and the dag-processor
+    runs this callback, so the letter says so.
+    """
+    from ml_pipeline.failures.dead_letters import DeadLetter
+
+    ti, exception, dag_run = context["ti"], context.get("exception"), context.get("dag_run")
+    message = str(exception or "the task process died (killed or out of memory): no heartbeat, no exception")
+    return DeadLetter(
+        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index, try_number=ti.try_number,
+        exception_type=type(exception).__name__ if exception else "unknown", exception_message=message[:20_000],
+        model=model, conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
+        log_url=getattr(ti, "log_url", None), logical_date=getattr(dag_run, "logical_date", None),
+        data_interval_start=getattr(dag_run, "data_interval_start", None),
+        data_interval_end=getattr(dag_run, "data_interval_end", None))
 
 
 def task_inputs(task: Any) -> dict[str, Any]:
@@ -72,3 +92,19 @@ def task_inputs(task: Any) -> dict[str, Any]:
         if name not in {"op_args", "op_kwargs", "templates_dict"} and getattr(task, name, None) is not None:
             inputs[name] = getattr(task, name)
     return inputs
+
+
+REPEAT_WINDOW = dt.timedelta(minutes=15)
+
+
+def _recent(store: Any, letter_id: int) -> bool:
+    """Whether the letter already recording this attempt was written minutes ago: Airflow's second callback for it.
+
+    An older one is another run that reused the run id (a backfill of the same date, a run deleted and triggered
+    again): its failure is alerted even though the queue keeps the first letter of that attempt.
+    """
+    created = store.get(letter_id).created_at
+    if created is None:
+        return False
+    created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC) - created < REPEAT_WINDOW

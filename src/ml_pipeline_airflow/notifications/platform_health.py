@@ -20,11 +20,11 @@ TEXT = (
     "Dashboard: {{ alert.dashboard_url }} · run `{{ ti.dag_id }}` / `{{ ti.run_id }}`")
 SUBJECT = ("[ml-platform] platform health: {{ alert.started }} new, {{ alert.recovered }} recovered — "
            "{{ alert.changes | map(attribute='subject') | join(', ') | truncate(120) }}")
-HTML = (
-    "<p><b>Platform health</b>: {{ alert.started }} new, {{ alert.recovered }} recovered, {{ alert.open }} open.</p>"
-    "<ul>{% for c in alert.changes %}<li><b>{{ c.transition | e }}</b> ({{ c.status | e }}) <code>{{ c.check | e }}"
-    "</code> {{ c.message | e }}</li>{% endfor %}</ul>"
-    "<p><a href=\"{{ alert.dashboard_url | e }}\">Dashboard</a></p>")
+HTML = (  # autoescape: every value (a check's message holds exception text) reads as text
+    "{% autoescape true %}<p><b>Platform health</b>: {{ alert.started }} new, {{ alert.recovered }} recovered, "
+    "{{ alert.open }} open.</p><ul>{% for c in alert.changes %}<li><b>{{ c.transition }}</b> ({{ c.status }}) "
+    "<code>{{ c.check }}</code> {{ c.message }}</li>{% endfor %}</ul>"
+    "<p><a href=\"{{ alert.dashboard_url }}\">Dashboard</a></p>{% endautoescape %}")
 
 
 def announce(changes: list[Any], settings: Any, context: Any, open_problems: int | None = None) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,13 +53,15 @@ def run_deployment_step(step: Callable[..., Any], config_path: str, *args: Any) 
 
 
 def deployment_target(config):
-    """Where this model is served (``serving_default`` connection) and where its history is kept."""
+    """Where this model is served and its admin token (``serving_default`` connection), where its history is kept."""
     from ml_pipeline.pipelines.deployment import DeploymentTarget
     from ml_pipeline_airflow.hooks.model_serving import ModelServingHook
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
-    return DeploymentTarget(ModelServingHook().endpoint_url(config.deployment.endpoint_name),
-                            PlatformDatabaseHook().deployment_history)
+    serving = ModelServingHook()
+    url = serving.endpoint_url(config.deployment.endpoint_name)
+    return DeploymentTarget(url, PlatformDatabaseHook().deployment_history,
+                            admin_token=serving.admin_token() if url else None)
 
 
 @task.branch
@@ -126,15 +130,33 @@ def run_canary(config_path: str, evaluation: dict) -> dict:
 def launch_staging_server(model: str, version: str, tracking_uri: str) -> Iterator[StagingServer]:
     """The canary's ``StagingLauncher``: a model server pinned to ``version`` on a free loopback port.
 
-    Its log goes to the temp folder (``ml-serving-canary/``); the server is stopped when the canary ends.
+    Its log goes to a private folder (``canary_log_folder``); the server is stopped when the canary ends. Its
+    admin token is a one-off one, in its environment: the canary needs no admin endpoint, and nobody else should.
     """
     from ml_pipeline.deployment.client import free_port, running_server
     from ml_pipeline.pipelines.deployment import StagingServer
 
     port = free_port()
-    log_path = Path(tempfile.gettempdir()) / "ml-serving-canary" / f"{model}-v{version}-{port}.log"
-    with running_server(model, port, tracking_uri, log_path, version=version) as process:
+    log_path = canary_log_folder() / f"{model}-v{version}-{port}.log"
+    with running_server(model, port, tracking_uri, log_path, version=version,
+                        admin_token=secrets.token_urlsafe(32)) as process:
         yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
+
+
+def canary_log_folder() -> Path:
+    """A folder only this user can read: ``ml-serving-canary`` under Airflow's log folder, else a new temp one.
+
+    Never a fixed name in the shared temp folder, where another user could plant a link or read the logs.
+    """
+    from airflow.sdk.configuration import conf
+
+    with contextlib.suppress(Exception):
+        folder = Path(conf.get("logging", "base_log_folder")) / "ml-serving-canary"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not folder.is_symlink() and folder.stat().st_uid == os.getuid():
+            folder.chmod(0o700)
+            return folder
+    return Path(tempfile.mkdtemp(prefix="ml-serving-canary-"))
 
 
 @task(on_failure_callback=[])

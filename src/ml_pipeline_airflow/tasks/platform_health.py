@@ -44,7 +44,11 @@ def check_pipelines() -> dict[str, int]:
 
 @task
 def check_platform() -> dict[str, int]:
-    """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded."""
+    """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded.
+
+    The dead-letter spool is drained first: letters the failure callback kept on disk while the platform database
+    was down reach the queue within one health run, even if no other task fails on that worker afterwards.
+    """
     import httpx
 
     from ml_pipeline.config import config_dir, load_model_configs
@@ -66,9 +70,10 @@ def check_platform() -> dict[str, int]:
     finally:
         api.close()
     configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
-    counted = PlatformDatabaseHook().dead_letters.pending_counts()
-    pending = {model or "platform": count for model, count in counted.items()}
-    findings = work.judge_components(health, error, settings, now)
+    dead_letters = PlatformDatabaseHook().dead_letters
+    findings = [drain_dead_letter_spool(dead_letters)]  # first: the letters it moves in are counted below
+    pending = {model or "platform": count for model, count in dead_letters.pending_counts().items()}
+    findings += work.judge_components(health, error, settings, now)
     if import_errors is not None and config_errors is not None:  # unknown is not "ok": not judged this time
         findings += work.judge_errors(import_errors, config_errors)
     findings += work.judge_dead_letters(pending, [c.model_name for c in configs.values()])
@@ -90,12 +95,12 @@ def check_endpoints() -> dict[str, int]:
     findings = []
     for config in configs.values():
         endpoint = config.deployment.endpoint_name
-        if not endpoint:
+        if not endpoint or not config.enabled:  # a disabled model is served by nothing, on purpose
             continue
         champion = _champion(registry, config.model_name)
         try:
             url = serving.endpoint_url(endpoint)
-        except ValueError as exc:  # a config added since the platform started: nothing serves it yet
+        except ValueError as exc:  # no server for it: a config added seconds ago, or a platform that cannot start it
             findings.append(work.judge_endpoint(endpoint, config.model_name, None, None, str(exc), champion))
             continue
         try:
@@ -124,6 +129,20 @@ def announce_changes(*counts: dict[str, int] | None) -> dict[str, Any]:
     deleted = store.prune(_now() - dt.timedelta(days=settings.retention_days))
     return {"changes": [f"{c.transition}: {c.message}" for c in changes], "pruned": deleted,
             "problems": sum((c or {}).get("problems", 0) for c in counts)}
+
+
+def drain_dead_letter_spool(store: Any) -> Any:
+    """Move the spooled dead letters into ``store``; one ``dead_letter_spool`` finding (unreadable files warn)."""
+    from ml_pipeline.failures.spool import drain_spool, rejected_files, spool_folder
+    from ml_pipeline.platform_health import work
+
+    folder, moved, error = spool_folder(), 0, None
+    try:
+        moved = drain_spool(store, folder).moved
+    except Exception as exc:  # the database down (the files stay), or a folder refused: said, never fatal here
+        log.exception("cannot drain the dead-letter spool %s", folder)
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return work.judge_spool(str(folder), moved, rejected_files(folder), error)
 
 
 def dag_subjects() -> dict[str, Any]:

@@ -41,6 +41,23 @@ def test_out_of_range_value_names_the_field_and_the_value(tmp_path):
         load_model_config(path)
 
 
+def test_a_canary_batch_the_model_servers_would_refuse_is_refused_naming_the_limit(tmp_path):
+    raw = yaml.safe_load(FRAUD.read_text())
+    raw["deployment"]["canary"] = {"rows_per_request": 1001}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"field 'deployment\.canary\.rows_per_request'.*1000"):
+        load_model_config(tmp_path / "model.yaml")
+
+
+def test_a_file_that_is_not_utf8_text_is_a_config_error_naming_it_not_a_crash(tmp_path):
+    from ml_pipeline.config import load_model_configs
+
+    (tmp_path / "latin1.yaml").write_bytes("model_name: caf\xe9\n".encode("latin-1"))
+    configs, errors = load_model_configs([tmp_path / "latin1.yaml", write_variant(tmp_path)])
+    assert list(configs) == [tmp_path / "model.yaml"]
+    assert "latin1.yaml: cannot read YAML (save it as UTF-8 text)" in errors[tmp_path / "latin1.yaml"]
+
+
 def test_malformed_yaml_names_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("model_name: [unclosed\n")
@@ -51,6 +68,15 @@ def test_malformed_yaml_names_the_file(tmp_path):
 def test_config_hash_changes_when_a_hyperparameter_changes(tmp_path):
     changed = load_model_config(write_variant(tmp_path, training__hyperparameters={"max_depth": 3}))
     assert changed.content_hash() != load_model_config(FRAUD).content_hash()
+
+
+def test_a_model_is_enabled_unless_its_config_says_enabled_false(tmp_path):
+    """``enabled`` switches the model's DAGs and server: it is not what the model is, so not in its hash."""
+    assert load_model_config(FRAUD).enabled is True
+    disabled = load_model_config(write_variant(tmp_path, enabled=False))
+    assert disabled.enabled is False and disabled.content_hash() == load_model_config(FRAUD).content_hash()
+    with pytest.raises(ConfigError, match=r"model\.yaml: .*field 'enabled': .*got 'sometimes'"):
+        load_model_config(write_variant(tmp_path, enabled="sometimes"))
 
 
 

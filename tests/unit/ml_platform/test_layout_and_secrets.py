@@ -1,12 +1,16 @@
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from ml_platform.components import components, platform_env
-from ml_platform.layout import Layout
-from ml_platform.secrets import ensure_secrets
+from ml_platform.layout import Layout, UnsafeDirectoryError, private_dir
+from ml_platform.secrets import ADDED_LATER, ensure_secrets
 
 
 def test_socket_dir_stays_short_enough_for_a_unix_socket(tmp_path):
@@ -29,7 +33,8 @@ def test_secrets_are_private_generated_once_and_feed_the_password_file(tmp_path)
 def test_embedded_default_uses_a_socket_and_production_an_external_server(tmp_path, monkeypatch):
     layout = Layout(tmp_path, airflow_port=18080, mlflow_port=15000)
     env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://postgres@/airflow?host={tmp_path}/run"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        f"postgresql+psycopg2://postgres@/airflow?host={tmp_path}/run&passfile={tmp_path}/pgpass")
     assert env["AIRFLOW__CORE__EXECUTOR"].endswith(".PreloadingLocalExecutor")  # Airflow's, preloading
     assert '"port": 15000' in env["AIRFLOW_CONN_MLFLOW_DEFAULT"]
     assert [c.name for c in components(layout)][0] == "postgres"
@@ -58,3 +63,53 @@ def test_task_slots_local_and_celery(tmp_path):
                              text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_a_secrets_file_of_an_older_platform_gets_the_newer_secrets_and_keeps_its_own(tmp_path):
+    layout = Layout(tmp_path)
+    old = {"fernet_key": "k", "jwt_secret": "j", "api_secret_key": "a", "admin_user": "admin", "admin_password": "p"}
+    layout.secrets_file.write_text(json.dumps(old))
+    values = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert {"database_password", "serving_admin_token"} <= set(ADDED_LATER)
+    assert values == {**old, **{name: values[name] for name in ADDED_LATER}}
+    assert json.loads(layout.secrets_file.read_text()) == values
+
+
+@pytest.fixture
+def fallback_socket_dir(tmp_path):
+    """The /tmp socket folder of a home too deep for a socket path; removed after."""
+    path = Layout(tmp_path / ("x" * 90)).socket_dir
+    assert path.parent == Path("/tmp")
+    yield path
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def test_the_tmp_socket_folder_is_created_private(fallback_socket_dir):
+    private_dir(fallback_socket_dir, {os.geteuid()})
+    info = fallback_socket_dir.lstat()
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.geteuid()
+    private_dir(fallback_socket_dir, {os.geteuid()})  # the next start takes its own folder again
+
+
+def test_a_planted_link_or_file_in_place_of_the_tmp_socket_folder_is_refused(fallback_socket_dir, tmp_path):
+    fallback_socket_dir.symlink_to(tmp_path)
+    with pytest.raises(UnsafeDirectoryError, match=f"{fallback_socket_dir}: .*a symbolic link.*ML_PLATFORM_HOME"):
+        private_dir(fallback_socket_dir, {os.geteuid()})
+    fallback_socket_dir.unlink()
+    fallback_socket_dir.write_text("")
+    with pytest.raises(UnsafeDirectoryError, match="not a folder"):
+        private_dir(fallback_socket_dir, {os.geteuid()})
+
+
+def test_a_tmp_socket_folder_of_another_user_is_refused(fallback_socket_dir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test hands the folder to another user (chown)")
+    fallback_socket_dir.mkdir()
+    fallback_socket_dir.chmod(0o777)
+    os.chown(fallback_socket_dir, 65534, 65534)  # nobody's, as another user would plant it
+    with pytest.raises(UnsafeDirectoryError, match="belongs to uid 65534"):
+        private_dir(fallback_socket_dir, {os.geteuid()})
+    assert stat.S_IMODE(fallback_socket_dir.stat().st_mode) == 0o777  # left as it was, not taken over

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from ml_pipeline.deployment import history as hist
-from ml_pipeline.deployment.client import ServingClient, ServingError
+from ml_pipeline.deployment.client import ServingError
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
 from ml_pipeline.pipelines.context import RunContext
@@ -56,7 +56,7 @@ def reload_production(target: DeploymentTarget, version: str | None) -> None:
     if not target.endpoint_url:
         return
     try:
-        ServingClient(target.endpoint_url).reload()
+        target.serving().reload()
     except ServingError as exc:
         if is_transient(exc):  # e.g. 503: it cannot reach MLflow now; moving the alias again is idempotent
             raise TransientError(f"production endpoint {target.endpoint_url} cannot reload now: {exc}") from exc

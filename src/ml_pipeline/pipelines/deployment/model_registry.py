@@ -85,8 +85,22 @@ class ModelRegistry:
         self.client.log_metric(run_id, key, value)
 
     def scores(self, version: str, frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
-        """The positive-class probabilities version ``version`` gives the rows of ``frame``."""
+        """The positive-class probabilities version ``version`` gives the rows of ``frame``.
+
+        Raises:
+            DeploymentError: The loader refuses the version's model file (pickle, types its estimator does not
+                trust): it can never be deployed.
+            TransientError: MLflow is unreachable (or the exception a client library raised for it).
+        """
+        from ml_pipeline.deployment.loaded_model import refused_on_load
+        from ml_pipeline.pipelines.deployment.errors import DeploymentError
         from ml_pipeline.training.trainer import to_model_input
 
-        model = _adapter().load_model(self.tracking_uri, f"models:/{self.name}/{version}")
+        try:
+            model = _adapter().load_model(self.tracking_uri, f"models:/{self.name}/{version}")
+        except Exception as exc:
+            if refused_on_load(exc):
+                raise DeploymentError(f"v{version} of {self.name} is refused by the model loader: "
+                                      f"{type(exc).__name__}: {str(exc)[:500]}") from exc
+            raise
         return model.predict_proba(to_model_input(frame, features))[:, 1]

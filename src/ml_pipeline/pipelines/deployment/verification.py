@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ml_pipeline.deployment.client import ServingClient, ServingError
+from ml_pipeline.deployment.client import ServingError
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
 from ml_pipeline.pipelines.context import RunContext
@@ -41,7 +41,7 @@ def check_production(ctx: RunContext, target: DeploymentTarget, registry: ModelR
         return {"version": version, "endpoint": None}
     if version is None:  # nothing should be served
         return {"version": None, "endpoint": target.endpoint_url}
-    client = ServingClient(target.endpoint_url)
+    client = target.serving()
     try:
         served = client.version()["version"]
         if served != version:

@@ -6,6 +6,7 @@ import polars as pl
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import read_parquet, write_parquet
+from ml_pipeline.data.paths import join_under, partition_segment
 from ml_pipeline.data.validator import require_columns
 from ml_pipeline.features.registry import add_request_features, build_features
 from ml_pipeline.pipelines.context import RunContext
@@ -28,8 +29,8 @@ def engineer_features(ctx: RunContext, loaded: Snapshot) -> FeatureTable:
     else:  # no store (an in-process run): the same views, computed over the snapshot itself
         features = in_memory_features(ctx.config, snapshot)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
-    folder = f"{data.partition_by}={loaded['partition']}/" if loaded.get("partition") is not None else ""
-    uri = write_parquet(features, ctx.artifact_uri(f"{folder}features.parquet"))
+    folder = partition_segment(data.partition_by, loaded["partition"]) if loaded.get("partition") is not None else ""
+    uri = write_parquet(features, join_under(ctx.run_prefix, folder, "features.parquet"))
     return {"features_uri": uri, "rows": features.height}
 
 

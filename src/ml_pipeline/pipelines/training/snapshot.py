@@ -10,6 +10,7 @@ import polars as pl
 
 from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
+from ml_pipeline.data.paths import join_under, partition_segment
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training.results import CombinedPartitions, FeatureTable, LoadedSnapshot, Snapshot
@@ -32,17 +33,16 @@ def load_data(ctx: RunContext, partition: str | None = None) -> LoadedSnapshot:
     The snapshot keeps the partitions in order and records each one's row count and fingerprint, so
     validation judges exactly the rows that are trained on, partition by partition.
     """
+    column = ctx.config.data.partition_by if partition is not None else None
+    name = f"{partition_segment(column, partition)}/snapshot.parquet" if column else "snapshot.parquet"
     uris = window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)
-    loads = [_load_partition(ctx, uri) for uri in uris]
+    loads = [_load_partition(ctx, uri, column, partition) for uri in uris]
     window = [(uri, part) for uri, (part, _, _) in zip(uris, loads, strict=True)]
-    name = "snapshot.parquet"
-    if partition is not None:
-        column = ctx.config.data.partition_by
+    if column:
         window = [(uri, part.filter(slice_filter(column, partition))) for uri, part in window]
-        name = f"{column}={partition}/snapshot.parquet"
     # diagonal: a partition missing a column still loads; validation reads it as it was (partition_snapshots)
     frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
-    snapshot_uri = write_parquet(frame, ctx.artifact_uri(name))
+    snapshot_uri = write_parquet(frame, join_under(ctx.run_prefix, name))
     target = ctx.config.data.target_column
     mean = frame[target].mean() if target in frame.columns and frame[target].dtype.is_numeric() else None
     positive_rate = float(mean) if mean is not None else None  # a broken target is validate_data's to report
@@ -63,11 +63,16 @@ def _exact_partitions(ctx: RunContext, window: list[tuple[str, pl.DataFrame]], n
     if all(part.schema == window[0][1].schema for _, part in window):
         return None
     folder = name.removesuffix("snapshot.parquet") + "partitions"
-    return [write_parquet(part, ctx.artifact_uri(f"{folder}/{i:03d}.parquet")) for i, (_, part) in enumerate(window)]
+    return [write_parquet(part, join_under(ctx.run_prefix, f"{folder}/{i:03d}.parquet"))
+            for i, (_, part) in enumerate(window)]
 
 
-def _load_partition(ctx: RunContext, uri: str) -> tuple[pl.DataFrame, str, dt.datetime | None]:
+def _load_partition(ctx: RunContext, uri: str, column: str | None = None,
+                    value: str | None = None) -> tuple[pl.DataFrame, str, dt.datetime | None]:
     """Read one partition with its fingerprint and newest file time; an unreadable one is quarantined first.
+
+    For one ``partition_by`` slice (``column``, ``value``) the quarantine entry is that slice's, the one its
+    validation resolves once the files are fixed.
 
     Files that change while being read (an upstream job still writing) are a transient failure: retried later.
     """
@@ -81,7 +86,7 @@ def _load_partition(ctx: RunContext, uri: str) -> tuple[pl.DataFrame, str, dt.da
         frame = load_partition(uri)
     except DataValidationError as exc:
         record_unreadable(ctx.config, rules_for_model(ctx.config, ctx.config_path),
-                          partition_ref(ctx.dataset_uri, uri), ctx.lake_uri, str(exc))
+                          partition_ref(ctx.dataset_uri, uri, column, value), ctx.lake_uri, str(exc))
         raise
     if fingerprint(uri) != before:
         raise TransientError(f"partition {uri} changed while it was read (still being written?); retry later")

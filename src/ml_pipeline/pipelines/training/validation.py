@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 from ml_pipeline.data.lake import read_parquet
+from ml_pipeline.data.paths import join_under
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training.results import LoadedSnapshot, ValidationSummary
@@ -36,7 +37,7 @@ def validate_data(ctx: RunContext, loaded: LoadedSnapshot) -> ValidationSummary:
         rows_of_partition = read_parquet(exact[i]) if exact else frame.slice(offset, rows)
         reports.append(check_partition(rows_of_partition, ctx.config, rules, ref, ctx.lake_uri))
         offset += rows
-    folder = ctx.artifact_uri(f"validation/{reports[0].scope or 'all'}")
+    folder = join_under(ctx.run_prefix, "validation", reports[0].scope or "all")
     for report in reports:
         write_report(report, f"{folder}/{report.data_uri.rstrip('/').rsplit('/', 1)[-1]}")
         log.info("%s", report.summary())

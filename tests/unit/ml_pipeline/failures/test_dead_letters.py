@@ -2,7 +2,8 @@
 
 import pytest
 
-from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore, drain_spool, spool
+from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
+from ml_pipeline.failures.spool import drain_spool, spool
 from ml_pipeline.stores.sql import SchemaMissingError
 
 
@@ -11,13 +12,6 @@ def letter(try_number: int = 1, **changes) -> DeadLetter:
               "try_number": try_number, "exception_type": "KeyError", "exception_message": "'amount'",
               "model": "fraud", "conf": {"k": 1}, "inputs": {"kwargs": {"uri": "file:///x"}}}
     return DeadLetter(**{**fields, **changes})
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = DeadLetterStore(f"sqlite:///{tmp_path}/dlq.db")
-    store.create_schema()
-    return store
 
 
 def test_an_attempt_is_recorded_once_without_nul_bytes_and_changes_state(store):
@@ -40,4 +34,4 @@ def test_spooled_letters_stay_on_disk_while_the_table_does_not_exist(tmp_path):
         drain_spool(unprepared, tmp_path / "spool")
     assert len(list((tmp_path / "spool").glob("*.json"))) == 1  # not renamed *.rejected: kept for later
     unprepared.create_schema()
-    assert drain_spool(unprepared, tmp_path / "spool") == 1
+    assert drain_spool(unprepared, tmp_path / "spool").moved == 1

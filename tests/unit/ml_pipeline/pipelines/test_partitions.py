@@ -53,3 +53,39 @@ def test_combined_slices_are_every_row_with_the_weighted_positive_rate(ctx):
         loaded[1]["snapshot_uri"], loaded[0]["snapshot_uri"]]  # in the order of the values: apac, latam
     expected = sum(part["positive_rate"] * part["rows"] for part in loaded) / rows
     assert combined["loaded"]["positive_rate"] == pytest.approx(expected)
+
+
+def corrupt(ctx, name: str = "part-00001.parquet"):
+    """Add an unreadable file to the newest day's partition."""
+    from pathlib import Path
+
+    path = Path(ctx.lake_uri.removeprefix("file://")) / "transactions" / DAY.isoformat() / name
+    path.write_bytes(b"PAR1 this is not parquet")
+    return path
+
+
+def test_an_unreadable_file_does_not_break_the_listing_and_quarantines_each_slice_scoped(ctx):
+    from ml_pipeline.pipelines import validation
+    from ml_pipeline.validation.quarantine import QuarantineStore
+
+    path = corrupt(ctx)
+    assert "apac" in validation.partition_slices(ctx)  # the readable file still names the slices
+    assert "apac" in training.list_partitions(ctx)
+    with pytest.raises(DataValidationError, match=r"part-00001\.parquet is not a readable parquet file"):
+        training.load_data(ctx, "apac")
+    with pytest.raises(DataValidationError, match=r"\[region=latam\]:\n.*schema.readable"):
+        validation.validate_partition(ctx, f"{ctx.dataset_uri}/{DAY}", "latam")
+    store = QuarantineStore(ctx.lake_uri)
+    assert sorted(e["scope"] for e in store.list("fraud_detection")) == ["region=apac", "region=latam"]
+    path.unlink()  # the file is removed: the slice's next validation resolves its entry
+    training.validate_data(ctx, training.load_data(ctx, "apac"))
+    assert [e["scope"] for e in store.list("fraud_detection")] == ["region=latam"]
+
+
+def test_a_partition_with_no_readable_file_names_its_files_when_listed(ctx):
+    from ml_pipeline.pipelines import validation
+
+    corrupt(ctx, "part-00000.parquet")
+    with pytest.raises(DataValidationError, match=r"no readable parquet file to list the values of 'region' "
+                                                  r"\(data.partition_by\) from: .*part-00000\.parquet cannot be read"):
+        validation.partition_slices(ctx)

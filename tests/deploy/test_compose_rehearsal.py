@@ -1,0 +1,125 @@
+"""docker-compose.yaml rehearsed without Docker: its services' own command lines and environments, run natively.
+
+Only the compose host names and ports change (``postgres:5432``, ``minio:9000``, the server's own bind address and
+port), for loopback stand-ins: a PostgreSQL cluster made as the postgres image makes it, running the compose file's
+own init script with the postgres service's environment (a throwaway cluster: the roles it creates are
+cluster-wide, so not on the machine's shared server), and an S3 server (moto) for MinIO. The servers are called as
+their clients call them in compose: ``http://mlflow:5000`` reaches MLflow with ``Host: mlflow:5000``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg2
+import pytest
+
+from ml_platform.components import BIN
+from ml_platform.compose_env import compose_env
+from ml_platform.supervisor import stop_process_tree
+from tests.deploy.compose_file import argv, environment, resolved_services
+from tests.deploy.rehearsal import connect, free_port, postgres_like_the_image, s3_server, swap_hosts
+from tests.support.services import wait_http
+
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+@pytest.fixture(scope="module")
+def services():
+    return resolved_services(compose_env())
+
+
+@pytest.fixture(scope="module")
+def backing(services, tmp_path_factory):
+    """PostgreSQL and S3 stand-ins; yields the swap of compose host:port for their loopback addresses."""
+    with postgres_like_the_image(tmp_path_factory.mktemp("postgres"), environment(services["postgres"])) as pg, \
+            s3_server(("lake", "mlflow")) as s3:
+        yield {"postgres:5432": f"127.0.0.1:{pg}", "minio:9000": f"127.0.0.1:{s3}"}
+
+
+@pytest.fixture(scope="module")
+def mlflow(services, backing, tmp_path_factory):
+    """The compose mlflow service's command and environment; yields its URL on loopback."""
+    service, port = services["mlflow"], free_port()
+    assert service.get("entrypoint") == [], "mlflow: the image's Airflow entrypoint must be cleared"
+    command = argv(service["command"])
+    assert command[0] == "mlflow", command
+    command = [str(BIN / "mlflow"), *command[1:]]
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    command = [swap_hosts(arg, backing) for arg in command]
+    # what compose gives the container, nothing of this machine's MLflow or AWS settings
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(("MLFLOW_", "AWS_"))}
+    env = {**inherited, **{name: swap_hosts(value, backing) for name, value in environment(service).items()}}
+    home = tmp_path_factory.mktemp("mlflow")
+    with open(home / "mlflow.log", "ab") as log:
+        proc = subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=180)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process_tree(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def client_hosts(services) -> set[str]:
+    """The Host headers MLflow's clients send: the tracking URIs of the Airflow tasks and the model servers."""
+    uris = {environment(services["worker"])["MLFLOW_TRACKING_URI"]}
+    for service in services.values():
+        command = argv(service.get("command"))
+        if "--tracking-uri" in command:
+            uris.add(command[command.index("--tracking-uri") + 1])
+    return {urlsplit(uri).netloc for uri in uris}
+
+
+def test_mlflow_answers_its_clients_by_the_name_they_call_it(services, mlflow, backing):
+    hosts = client_hosts(services)
+    assert hosts == {"mlflow:5000"}
+    for host in hosts:
+        answer = httpx.get(f"{mlflow}{SEARCH}", headers={"Host": host}, timeout=30)
+        assert answer.status_code == 200, f"Host {host}: {answer.status_code} {answer.text[:200]}"
+        # an artifact goes through MLflow (--serve-artifacts) into its bucket with the credentials compose gives it
+        put = httpx.put(f"{mlflow}/api/2.0/mlflow-artifacts/artifacts/rehearsal/hello.txt", content=b"hello",
+                        headers={"Host": host}, timeout=30)
+        assert put.status_code == 200, put.text[:300]
+        got = httpx.get(f"{mlflow}/api/2.0/mlflow-artifacts/artifacts/rehearsal/hello.txt", headers={"Host": host},
+                        timeout=30)
+        assert got.content == b"hello"
+    # a name compose never uses is still refused: the host check is on, not switched off
+    assert httpx.get(f"{mlflow}{SEARCH}", headers={"Host": "elsewhere.example:5000"}, timeout=30).status_code == 403
+
+
+def test_mlflow_health_check_fails_when_its_clients_would_be_refused(services, mlflow):
+    test = services["mlflow"]["healthcheck"]["test"]
+    assert test[0] == "CMD", "mlflow's health check: use the exec form"
+    check = [arg.replace("http://localhost:5000", mlflow) for arg in test[1:]]
+    assert subprocess.run(check, capture_output=True, timeout=60).returncode == 0
+    # the same check sent by a name MLflow refuses fails: it would have caught a missing --allowed-hosts
+    refused = [arg.replace("Host: mlflow:5000", "Host: elsewhere.example:5000") for arg in check]
+    assert refused != check, "mlflow's health check must send its clients' Host header (Host: mlflow:5000)"
+    assert subprocess.run(refused, capture_output=True, timeout=60).returncode != 0
+
+
+def test_each_service_reaches_its_own_database_and_no_other(services, backing):
+    """The DSNs compose gives each service log in to the roles the init script made; no role reaches another's."""
+    airflow = environment(services["worker"])
+    feast_registry = json.loads(airflow["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])
+    dsns = {"airflow": airflow["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+            "ml_platform": airflow["AIRFLOW_CONN_ML_PLATFORM_DB"],
+            "feast": feast_registry["extra"]["registry"]["path"],
+            "mlflow": environment(services["mlflow"])["MLFLOW_BACKEND_STORE_URI"]}
+    for name, dsn in dsns.items():
+        dsn = swap_hosts(dsn, backing)
+        with connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cur.fetchone() == (name, name, False), f"{name}: {dsn.split('@')[-1]}"
+            cur.execute("CREATE TABLE rehearsal (id int)")  # the owner may create its tables
+        for other in set(dsns) - {name}:
+            with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+                connect(dsn.rsplit("/", 1)[0] + f"/{other}")
