@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage chaos clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -82,6 +82,9 @@ bench-platform-health: install
 # Bytes a training run's snapshot costs (demo size, 1 M rows/day x 20 models) against a manifest and a raw copy
 bench-snapshot-storage: install
 	$(BIN)/python benchmarks/snapshot_storage.py
+
+bench-mlflow-auth: install
+	$(BIN)/python benchmarks/mlflow_auth.py
 
 # Fault injection (issue #20): MLflow, PostgreSQL, the scheduler and a model server killed, bad data landed, 200 runs
 # failing at random; prints the goals' table, writes benchmarks/results/chaos.json (docs/RELIABILITY.md)

@@ -32,6 +32,7 @@ from ml_pipeline.pipelines import features, training
 from ml_pipeline.pipelines.context import RunContext
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
+from ml_platform.mlflow_auth import use_platform_credentials
 from ml_platform.secrets import ensure_secrets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,6 +124,7 @@ def main() -> int:
         cold = run_through_airflow(layout, "05:00:00")
         airflow = run_through_airflow(layout, "06:00:00")
         os.environ["MLFLOW_TRACKING_URI"] = layout.mlflow_url
+        use_platform_credentials(layout.secrets_file)  # the platform's MLflow: the tasks' user
         plain = run_in_process(layout)
     finally:
         subprocess.run([sys.executable, "-m", "ml_platform.cli", "down"], env=env, check=False, capture_output=True)

@@ -16,8 +16,9 @@ CREATE ROLE feast LOGIN PASSWORD :'feast_password';
 
 CREATE DATABASE airflow OWNER airflow;          -- Airflow's metadata and the Celery result backend
 CREATE DATABASE mlflow OWNER mlflow;            -- MLflow's tracking and registry store
+CREATE DATABASE mlflow_auth OWNER mlflow;       -- MLflow's users and permissions (its basic-auth app)
 CREATE DATABASE ml_platform OWNER ml_platform;  -- dead-letter queue, promotion history, lineage, health
 CREATE DATABASE feast OWNER feast;              -- the feature store's SQL registry
 
 -- PUBLIC may connect to every new database by default: only the owner may now
-REVOKE ALL ON DATABASE airflow, mlflow, ml_platform, feast FROM PUBLIC;
+REVOKE ALL ON DATABASE airflow, mlflow, mlflow_auth, ml_platform, feast FROM PUBLIC;

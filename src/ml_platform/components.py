@@ -18,13 +18,13 @@ from ml_pipeline.config import ModelConfig
 from ml_pipeline.deployment.client import serving_argv
 from ml_pipeline.training.resources import detect_gpus
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
-from ml_platform import database
+from ml_platform import database, mlflow_auth
 from ml_platform.layout import REPO_ROOT, Layout, model_configs
 from ml_platform.lineage_transport import openlineage_env
 from ml_platform.metrics import prometheus
 from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
 from ml_platform.process_env import BASIC, MLFLOW_SERVER, MODEL_SERVER, only
-from ml_platform.secrets import SERVING_ADMIN_TOKEN
+from ml_platform.secrets import SERVING_ADMIN_TOKEN, read_secret
 
 BIN = Path(sys.executable).parent
 # Task processes at once on one machine: the LocalExecutor's workers, or each Celery worker's concurrency.
@@ -96,7 +96,12 @@ class Component:
 
 def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     """Environment of every component and task: where things are, never what to do."""
-    mlflow_conn = {"conn_type": "http", "host": "127.0.0.1", "port": layout.mlflow_port, "schema": "http"}
+    # MLflow's user `pipelines` (ml_platform.mlflow_auth): in the connection for the tasks, in the environment for
+    # everything else of Airflow's that calls MLflow
+    password = secrets[mlflow_auth.PASSWORD_SECRETS[mlflow_auth.PIPELINES]]
+    pipelines = mlflow_auth.client_env(mlflow_auth.PIPELINES, password)
+    mlflow_conn = {"conn_type": "http", "host": "127.0.0.1", "port": layout.mlflow_port, "schema": "http",
+                   "login": mlflow_auth.PIPELINES, "password": password}
     env = {
         "AIRFLOW_HOME": str(layout.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "airflow" / "dags"),
@@ -159,6 +164,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
             {"conn_type": "generic", "extra": {"root": f"{layout.lake.as_uri()}/feature_store"}})),
         "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),
         "MLFLOW_TRACKING_URI": layout.mlflow_url,
+        **pipelines,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -207,7 +213,10 @@ def pools() -> dict[str, dict]:
 
 def components(layout: Layout) -> list[Component]:
     """Long-running components in start order (stopped in reverse)."""
-    mlflow = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(layout.mlflow_port),
+    # MLflow's basic-auth app: every call logs in, even on loopback (ml_platform.mlflow_auth; its cost:
+    # benchmarks/results/mlflow_auth.json)
+    mlflow = [str(BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1",
+              "--port", str(layout.mlflow_port),
               "--artifacts-destination", layout.mlflow_artifacts.as_uri(), "--serve-artifacts",
               "--workers", "2"]
     airflow = str(BIN / "airflow")
@@ -223,6 +232,8 @@ def components(layout: Layout) -> list[Component]:
         # its backend store's URL in the environment: an external server's may hold a password
         Component("mlflow", mlflow, inherits=MLFLOW_SERVER, env={
             "MLFLOW_BACKEND_STORE_URI": database.database_url(layout, "mlflow"),
+            **mlflow_auth.server_env(layout.mlflow_auth_config,
+                                     read_secret(layout.secrets_file, mlflow_auth.FLASK_SECRET) or ""),
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
         # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's
         # database pool (5 + 10 overflow) ran dry under 50 concurrent runs (requests waited 30 s for a connection
@@ -261,13 +272,17 @@ def serving_components(layout: Layout, configs: list[ModelConfig] | None = None)
     ``configs`` defaults to the config folder's; each endpoint keeps its port (``serving_ports``). Each server logs
     what it scores to the lake's prediction log (``predictions/<model>/<day>``), with the model's
     ``monitoring.entity_key`` as each row's entity id; rows wait in the platform's spool while the lake fails.
-    Each inherits only ``process_env.MODEL_SERVER``: no Airflow or database secret.
+    Each inherits only ``process_env.MODEL_SERVER``: no Airflow or database secret; it logs in to MLflow as
+    ``serving``, which reads the registry and changes nothing in it.
     """
     configs = model_configs(layout) if configs is None else configs
     entity_keys = {config.model_name: config.monitoring.entity_key for config in configs}
+    login = mlflow_auth.platform_credentials(layout.secrets_file, mlflow_auth.SERVING) or {
+        "MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""}  # never the tasks' login
     return [Component(f"{SERVING_PREFIX}{name}", serving_argv(
                 model, port, layout.mlflow_url, prediction_log=layout.lake.as_uri(),
-                entity_key=entity_keys.get(model), spill_dir=layout.prediction_spool / name), inherits=MODEL_SERVER)
+                entity_key=entity_keys.get(model), spill_dir=layout.prediction_spool / name), inherits=MODEL_SERVER,
+                      env=login)
             for name, (model, port) in layout.serving_endpoints(configs).items()]
 
 

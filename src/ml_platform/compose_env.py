@@ -12,12 +12,14 @@ from ml_platform.secrets import write_private
 
 # Every variable docker-compose.yaml requires (`${NAME:?…}`); values are generated, never shipped.
 # Each service gets only its own: one PostgreSQL role per database, one MinIO user per client, the model servers'
-# admin token (deploy/compose/create-databases.sql, deploy/compose/minio-init.sh).
+# admin token, one MLflow user per client (deploy/compose/create-databases.sql, deploy/compose/minio-init.sh,
+# src/ml_platform/mlflow_auth.py).
 SECRET_NAMES = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AIRFLOW_ADMIN_PASSWORD",
                 "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "ML_PLATFORM_LINEAGE_TOKEN",
                 "POSTGRES_AIRFLOW_PASSWORD", "POSTGRES_MLFLOW_PASSWORD", "POSTGRES_ML_PLATFORM_PASSWORD",
                 "POSTGRES_FEAST_PASSWORD", "MINIO_AIRFLOW_PASSWORD", "MINIO_MLFLOW_PASSWORD", "MINIO_SERVING_PASSWORD",
-                "ML_SERVING_ADMIN_TOKEN")
+                "ML_SERVING_ADMIN_TOKEN", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_PIPELINES_PASSWORD",
+                "MLFLOW_SERVING_PASSWORD", "MLFLOW_FLASK_SECRET_KEY")
 
 
 def compose_env() -> dict[str, str]:

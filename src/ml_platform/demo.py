@@ -215,6 +215,7 @@ def _print_summary(layout: Layout, s: dict, admin_user: str, wall_s: float) -> N
         f"model artifacts  {s['model_uri']} (MLflow run {s['mlflow_run_id']}, files under {layout.mlflow_artifacts})",
         f"Airflow UI       {layout.airflow_url}/dags/{s['dag_id']}"
         f"  (user '{admin_user}', password in {layout.secrets_file})",
-        f"MLflow UI        {layout.mlflow_url}/#/models/{s['model_name']}/versions/{s['version']}",
+        f"MLflow UI        {layout.mlflow_url}/#/models/{s['model_name']}/versions/{s['version']}  (user 'admin', "
+        "password: mlflow_admin_password in the same file)",
     ]
     print("\n" + "\n".join(lines))

@@ -38,7 +38,9 @@ def current_aliases(layout: Layout, model: str) -> dict[str, str]:
     from mlflow import MlflowClient
 
     from ml_pipeline.registry import mlflow_registry as registry
+    from ml_platform.mlflow_auth import use_platform_credentials
 
+    use_platform_credentials(layout.secrets_file)
     client = MlflowClient(layout.mlflow_url)
     found = {alias: registry.alias_version(client, model, alias)
              for alias in (registry.CHAMPION, registry.PREVIOUS_CHAMPION, registry.CHALLENGER)}

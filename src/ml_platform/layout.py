@@ -127,6 +127,11 @@ class Layout:
         return self.home / "mlflow-artifacts"
 
     @property
+    def mlflow_auth_config(self) -> Path:
+        """MLflow's basic-auth app's ini file (``ml_platform.mlflow_auth``; mode 0600, rewritten at every start)."""
+        return self.home / "mlflow-auth.ini"
+
+    @property
     def secrets_file(self) -> Path:
         """Generated secrets and the admin login (mode 0600, never committed)."""
         return self.home / "secrets.json"

@@ -50,10 +50,11 @@ class StartResult:
         """The lines a person reads after a start: where the UIs are and how to log in, or why it failed."""
         if not self.healthy:
             return f"the platform did not become healthy; supervisor log tail:\n{self.log_tail}"
-        lines = [f"Airflow UI:  {self.airflow_url}   (user '{self.admin_user}')", f"MLflow UI:   {self.mlflow_url}"]
+        lines = [f"Airflow UI:  {self.airflow_url}   (user '{self.admin_user}')",
+                 f"MLflow UI:   {self.mlflow_url}   (user 'admin', its password is mlflow_admin_password)"]
         if self.new_password:
             lines.append(f"Airflow password (shown once): {self.new_password}")
-        lines.append(f"login is kept in {self.secrets_file} (mode 0600); `make status` shows where")
+        lines.append(f"logins are kept in {self.secrets_file} (mode 0600); `make status` shows where")
         return "\n".join(lines)
 
 

@@ -29,13 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ml-pipeline`` console script.
 
     The core's commands that take ``--tracking-uri`` (``run-training``, ``reproduce``, ``gc``) default to
-    ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``).
+    ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``), logged in as its
+    ``pipelines`` user (``MLFLOW_TRACKING_USERNAME`` set names another).
     """
     import os
 
     from ml_platform.layout import Layout
+    from ml_platform.mlflow_auth import use_platform_credentials
 
-    os.environ.setdefault("MLFLOW_TRACKING_URI", Layout.from_env().mlflow_url)
+    layout = Layout.from_env()
+    os.environ.setdefault("MLFLOW_TRACKING_URI", layout.mlflow_url)
+    use_platform_credentials(layout.secrets_file)
     return cli.main(argv, groups=(*cli.COMMAND_GROUPS, *PLATFORM_GROUPS), description=DESCRIPTION)
 
 

@@ -12,6 +12,10 @@ from cryptography.fernet import Fernet
 ADMIN_USER = "admin"
 DATABASE_PASSWORD = "database_password"
 SERVING_ADMIN_TOKEN = "serving_admin_token"
+MLFLOW_PASSWORDS = {"admin": "mlflow_admin_password", "pipelines": "mlflow_pipelines_password",
+                    "serving": "mlflow_serving_password"}
+"""Each MLflow user's password (``ml_platform.mlflow_auth``): its name in the secrets file."""
+MLFLOW_FLASK_SECRET = "mlflow_flask_secret_key"
 ADDED_LATER = {
     # the Bearer token of the OpenLineage HTTP transport, checked by the platform's lineage receiver
     "lineage_token": lambda: secrets.token_urlsafe(32),
@@ -19,6 +23,9 @@ ADDED_LATER = {
     DATABASE_PASSWORD: lambda: secrets.token_urlsafe(32),
     # the model servers' admin token (ML_SERVING_ADMIN_TOKEN), the password of the `serving_default` connection
     SERVING_ADMIN_TOKEN: lambda: secrets.token_urlsafe(32),
+    # MLflow's users (ml_platform.mlflow_auth) and its auth app's CSRF key
+    **{name: (lambda: secrets.token_urlsafe(24)) for name in MLFLOW_PASSWORDS.values()},
+    MLFLOW_FLASK_SECRET: lambda: secrets.token_urlsafe(32),
 }
 """Secrets newer than the first platforms: generated into an existing secrets file too."""
 

@@ -26,10 +26,11 @@ from collections.abc import Callable
 import psutil
 
 from ml_pipeline.config import config_dir
-from ml_platform import database
+from ml_platform import database, mlflow_auth
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env, pools
 from ml_platform.layout import Layout
+from ml_platform.process_env import BASIC, only
 from ml_platform.reconcile import ConfigFollower, config_fingerprint, follows_configs
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import write_state
@@ -94,14 +95,22 @@ class Supervisor:
         if not database.external_url() and database.require_password(self.layout):
             log.info("the embedded PostgreSQL now asks for its password (it trusted local connections before)")
         database.ensure_databases(self.layout)
-        log.info("migrating the Airflow metadata database; creating the pools")
+        log.info("MLflow's users; migrating the Airflow metadata database; creating the pools")
+        users = mlflow_auth.start_users(self.layout, self.secrets, only(self.env, BASIC))  # while Airflow migrates
+        try:
+            self._migrate_airflow()
+        finally:
+            if users.wait(timeout=120) != 0:
+                raise RuntimeError(f"cannot write MLflow's users (log: {self.layout.logs / 'mlflow-users.log'})")
+        self.follower.start()
+
+    def _migrate_airflow(self) -> None:
         pools_file = self.layout.home / "pools.json"
         pools_file.write_text(json.dumps(pools(), indent=2))
         for argv in (("db", "migrate"), ("pools", "import", str(pools_file))):
             with open(self.layout.logs / "airflow-bootstrap.log", "ab") as out:
                 subprocess.run([str(BIN / "airflow"), *argv], env=self.env, stdout=out,
                                stderr=subprocess.STDOUT, check=True)
-        self.follower.start()
 
     def _start(self, spec: Component) -> None:
         out = open(self.layout.logs / f"{spec.name}.log", "ab")  # noqa: SIM115 - the child owns it

@@ -102,10 +102,25 @@ def s3_server(buckets: tuple[str, ...]) -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def connect(dsn: str) -> psycopg2.extensions.connection:
-    """A connection to a SQLAlchemy-style DSN (``postgresql+psycopg2://…`` too)."""
+def connect(dsn: str, password: str | None = None) -> psycopg2.extensions.connection:
+    """A connection to a SQLAlchemy-style DSN (``postgresql+psycopg2://…`` too); ``password`` as libpq's PGPASSWORD."""
     scheme, rest = dsn.split("://", 1)
-    return psycopg2.connect(f"postgresql://{rest}", connect_timeout=10)
+    return psycopg2.connect(f"postgresql://{rest}", connect_timeout=10,
+                            **({"password": password} if password else {}))
+
+
+def mounted_files(service: dict, env: dict[str, str], hosts: dict[str, str], home: Path) -> dict[str, str]:
+    """``env`` with each path of a file the compose service mounts from the repository replaced by a copy in
+    ``home`` whose compose host names are swapped (``hosts``): the file the container reads, readable here."""
+    env = dict(env)
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if not source.startswith("./"):
+            continue
+        copy = home / Path(target).name
+        copy.write_text(swap_hosts((REPO_ROOT / source).read_text(), hosts))
+        env = {name: str(copy) if value == target else value for name, value in env.items()}
+    return env
 
 
 def _answers(client) -> bool:

@@ -30,10 +30,10 @@ def test_every_component_of_the_celery_deployment_is_there_with_a_health_check(c
     services = compose["services"]
     assert AIRFLOW_SERVICES | {"postgres", "redis", "minio", "mlflow", "airflow-init"} <= set(services)
     for name, service in services.items():
-        if name not in ("airflow-init", "create-buckets"):
+        if name not in ("airflow-init", "create-buckets", "mlflow-users"):  # one-shot: they run and exit
             assert "healthcheck" in service, f"{name} has no health check"
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
-    for name in AIRFLOW_SERVICES | {"mlflow", "airflow-init", "serving-fraud-detection"}:
+    for name in AIRFLOW_SERVICES | {"mlflow", "mlflow-users", "airflow-init", "serving-fraud-detection"}:
         assert services[name]["image"] == f"ml-platform:${{ML_PLATFORM_VERSION:-{version}}}"
         assert services[name]["build"] == "."
     env = services["scheduler"]["environment"]
@@ -49,6 +49,7 @@ def test_every_component_of_the_celery_deployment_is_there_with_a_health_check(c
         assert services[name]["environment"]["AIRFLOW_CONN_SERVING_DEFAULT"] == env["AIRFLOW_CONN_SERVING_DEFAULT"]
     created = (REPO_ROOT / "deploy" / "compose" / "create-databases.sql").read_text()
     assert all(f"CREATE DATABASE {db} OWNER {db};" in created for db in ("airflow", "mlflow", "ml_platform", "feast"))
+    assert "CREATE DATABASE mlflow_auth OWNER mlflow;" in created
 
 
 def test_the_serving_endpoint_matches_the_model_config(compose):

@@ -23,7 +23,7 @@ from ml_platform.components import BIN
 from ml_platform.compose_env import compose_env
 from ml_platform.supervisor import stop_process_tree
 from tests.deploy.compose_file import argv, environment, resolved_services
-from tests.deploy.rehearsal import connect, free_port, postgres_like_the_image, s3_server, swap_hosts
+from tests.deploy.rehearsal import connect, free_port, mounted_files, postgres_like_the_image, s3_server, swap_hosts
 from tests.support.services import wait_http
 
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
@@ -42,9 +42,24 @@ def backing(services, tmp_path_factory):
         yield {"postgres:5432": f"127.0.0.1:{pg}", "minio:9000": f"127.0.0.1:{s3}"}
 
 
+def native_env(service: dict, backing: dict[str, str], home) -> dict[str, str]:
+    """What compose gives the service's container, on loopback: nothing of this machine's MLflow or AWS settings."""
+    inherited = {name: value for name, value in os.environ.items()
+                 if not name.startswith(("MLFLOW_", "AWS_", "PG"))}
+    own = {name: swap_hosts(value, backing) for name, value in environment(service).items()}
+    return {**inherited, **mounted_files(service, own, backing, home)}
+
+
 @pytest.fixture(scope="module")
 def mlflow(services, backing, tmp_path_factory):
-    """The compose mlflow service's command and environment; yields its URL on loopback."""
+    """The compose mlflow-users service run once, then the mlflow service's command and environment; yields its
+    URL on loopback."""
+    home = tmp_path_factory.mktemp("mlflow")
+    users = services["mlflow-users"]
+    created = subprocess.run([str(BIN / "python") if arg == "python" else arg for arg in argv(users["command"])],
+                             env=native_env(users, backing, home), cwd=home, capture_output=True, text=True,
+                             timeout=120)
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
     service, port = services["mlflow"], free_port()
     assert service.get("entrypoint") == [], "mlflow: the image's Airflow entrypoint must be cleared"
     command = argv(service["command"])
@@ -53,19 +68,21 @@ def mlflow(services, backing, tmp_path_factory):
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
     command = [swap_hosts(arg, backing) for arg in command]
-    # what compose gives the container, nothing of this machine's MLflow or AWS settings
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(("MLFLOW_", "AWS_"))}
-    env = {**inherited, **{name: swap_hosts(value, backing) for name, value in environment(service).items()}}
-    home = tmp_path_factory.mktemp("mlflow")
     with open(home / "mlflow.log", "ab") as log:
-        proc = subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(command, env=native_env(service, backing, home), cwd=home, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=180)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process_tree(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def login(service: dict) -> tuple[str, str]:
+    """The MLflow user and password a service's clients send."""
+    env = environment(service)
+    return env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]
 
 
 def client_hosts(services) -> set[str]:
@@ -81,29 +98,68 @@ def client_hosts(services) -> set[str]:
 def test_mlflow_answers_its_clients_by_the_name_they_call_it(services, mlflow, backing):
     hosts = client_hosts(services)
     assert hosts == {"mlflow:5000"}
+    auth = login(services["worker"])
     for host in hosts:
-        answer = httpx.get(f"{mlflow}{SEARCH}", headers={"Host": host}, timeout=30)
+        answer = httpx.get(f"{mlflow}{SEARCH}", headers={"Host": host}, auth=auth, timeout=30)
         assert answer.status_code == 200, f"Host {host}: {answer.status_code} {answer.text[:200]}"
-        # an artifact goes through MLflow (--serve-artifacts) into its bucket with the credentials compose gives it
-        put = httpx.put(f"{mlflow}/api/2.0/mlflow-artifacts/artifacts/rehearsal/hello.txt", content=b"hello",
-                        headers={"Host": host}, timeout=30)
+        # an artifact goes through MLflow (--serve-artifacts) into its bucket with the credentials compose gives it,
+        # under an experiment its client may write to (MLflow checks artifact paths against the experiment's id)
+        made = httpx.post(f"{mlflow}/api/2.0/mlflow/experiments/create", json={"name": f"rehearsal-{host}"},
+                          headers={"Host": host}, auth=auth, timeout=30)
+        assert made.status_code == 200, made.text[:300]
+        artifact = f"{mlflow}/api/2.0/mlflow-artifacts/artifacts/{made.json()['experiment_id']}/hello.txt"
+        put = httpx.put(artifact, content=b"hello", headers={"Host": host}, auth=auth, timeout=30)
         assert put.status_code == 200, put.text[:300]
-        got = httpx.get(f"{mlflow}/api/2.0/mlflow-artifacts/artifacts/rehearsal/hello.txt", headers={"Host": host},
-                        timeout=30)
+        got = httpx.get(artifact, headers={"Host": host}, auth=login(services["serving-fraud-detection"]), timeout=30)
         assert got.content == b"hello"
     # a name compose never uses is still refused: the host check is on, not switched off
-    assert httpx.get(f"{mlflow}{SEARCH}", headers={"Host": "elsewhere.example:5000"}, timeout=30).status_code == 403
+    assert httpx.get(f"{mlflow}{SEARCH}", headers={"Host": "elsewhere.example:5000"}, auth=auth,
+                     timeout=30).status_code == 403
+
+
+def test_mlflow_refuses_anonymous_calls_and_the_model_server_only_reads(services, mlflow):
+    """Every call logs in; the Airflow tasks (connection and environment) manage what they create; the published
+    model server's user reads the registry and moves nothing; the admin the users service made logs in."""
+    host = {"Host": "mlflow:5000"}
+    api = f"{mlflow}/api/2.0/mlflow"
+    assert httpx.get(f"{mlflow}{SEARCH}", headers=host, timeout=30).status_code == 401
+    assert httpx.get(f"{mlflow}{SEARCH}", headers=host, auth=("pipelines", "wrong-password-1"),
+                     timeout=30).status_code == 401
+    pipelines, serving = login(services["worker"]), login(services["serving-fraud-detection"])
+    assert pipelines[0] == "pipelines" and serving[0] == "serving"
+    for name in ("scheduler", "worker", "api-server", "dag-processor", "triggerer"):
+        connection = json.loads(environment(services[name])["AIRFLOW_CONN_MLFLOW_DEFAULT"])
+        assert (connection["login"], connection["password"]) == pipelines, name
+    made = httpx.post(f"{api}/registered-models/create", json={"name": "rehearsal"}, headers=host, auth=pipelines,
+                      timeout=30)
+    assert made.status_code == 200, made.text[:300]
+    read = httpx.get(f"{api}/registered-models/get", params={"name": "rehearsal"}, headers=host, auth=serving,
+                     timeout=30)
+    assert read.status_code == 200, read.text[:300]
+    for path, body in (("registered-models/alias", {"name": "rehearsal", "alias": "champion", "version": "1"}),
+                       ("model-versions/create", {"name": "rehearsal", "source": "mlflow-artifacts:/x"})):
+        refused = httpx.post(f"{api}/{path}", json=body, headers=host, auth=serving, timeout=30)
+        assert refused.status_code == 403, f"serving may not {path}: {refused.status_code} {refused.text[:200]}"
+    # MLflow's auth app answers 403, not 404, for an alias of a model that does not exist (what the first training
+    # asks): mlflow_registry.alias_version reads it as "no champion" once the model itself is not found
+    host_only = {"headers": host, "auth": pipelines, "timeout": 30}
+    assert httpx.get(f"{api}/registered-models/alias", params={"name": "none", "alias": "champion"},
+                     **host_only).status_code == 403
+    assert httpx.get(f"{api}/registered-models/get", params={"name": "none"}, **host_only).status_code == 404
+    admin = ("admin", environment(services["mlflow-users"])["MLFLOW_ADMIN_PASSWORD"])
+    users = httpx.get(f"{api}/users/get", params={"username": "serving"}, headers=host, auth=admin, timeout=30)
+    assert users.status_code == 200 and users.json()["user"]["is_admin"] is False, users.text[:300]
 
 
 def test_mlflow_health_check_fails_when_its_clients_would_be_refused(services, mlflow):
     test = services["mlflow"]["healthcheck"]["test"]
-    assert test[0] == "CMD", "mlflow's health check: use the exec form"
-    check = [arg.replace("http://localhost:5000", mlflow) for arg in test[1:]]
-    assert subprocess.run(check, capture_output=True, timeout=60).returncode == 0
+    assert test[0] == "CMD-SHELL", test
+    check = test[1].replace("http://localhost:5000", mlflow).replace("$$", "$")
+    assert subprocess.run(["sh", "-c", check], capture_output=True, timeout=60).returncode == 0
     # the same check sent by a name MLflow refuses fails: it would have caught a missing --allowed-hosts
-    refused = [arg.replace("Host: mlflow:5000", "Host: elsewhere.example:5000") for arg in check]
+    refused = check.replace("Host: mlflow:5000", "Host: elsewhere.example:5000")
     assert refused != check, "mlflow's health check must send its clients' Host header (Host: mlflow:5000)"
-    assert subprocess.run(refused, capture_output=True, timeout=60).returncode != 0
+    assert subprocess.run(["sh", "-c", refused], capture_output=True, timeout=60).returncode != 0
 
 
 def test_each_service_reaches_its_own_database_and_no_other(services, backing):
@@ -114,12 +170,17 @@ def test_each_service_reaches_its_own_database_and_no_other(services, backing):
             "ml_platform": airflow["AIRFLOW_CONN_ML_PLATFORM_DB"],
             "feast": feast_registry["extra"]["registry"]["path"],
             "mlflow": environment(services["mlflow"])["MLFLOW_BACKEND_STORE_URI"]}
+    passwords = {"mlflow": environment(services["mlflow"])["PGPASSWORD"]}  # libpq's, beside a password-less URL
     for name, dsn in dsns.items():
         dsn = swap_hosts(dsn, backing)
-        with connect(dsn) as conn, conn.cursor() as cur:
+        with connect(dsn, passwords.get(name)) as conn, conn.cursor() as cur:
             cur.execute("SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user")
             assert cur.fetchone() == (name, name, False), f"{name}: {dsn.split('@')[-1]}"
             cur.execute("CREATE TABLE rehearsal (id int)")  # the owner may create its tables
         for other in set(dsns) - {name}:
             with pytest.raises(psycopg2.OperationalError, match="permission denied"):
-                connect(dsn.rsplit("/", 1)[0] + f"/{other}")
+                connect(dsn.rsplit("/", 1)[0] + f"/{other}", passwords.get(name))
+    # MLflow's users and permissions: a database of their own, MLflow's role's too
+    with connect(swap_hosts(dsns["mlflow"], backing) + "_auth", passwords["mlflow"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_database()")
+        assert cur.fetchone() == ("mlflow_auth",)

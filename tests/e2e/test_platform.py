@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import polars as pl
 import psutil
 import pytest
@@ -31,6 +32,7 @@ from tests.conftest import REPO_ROOT
 from tests.support.browser import browser_page, log_in
 from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, executor_env
 from tests.support.prometheus import dag_run_duration, drift_score, prometheus_binary, serving_latency, wait_for_value
+from tests.support.services import mlflow_login
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "ml_training_fraud_detection"
@@ -75,7 +77,8 @@ def platform(request, tmp_path_factory):
         started = make("up", env)
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-            yield layout, env, started.stdout
+            with mlflow_login(layout):
+                yield layout, env, started.stdout
         finally:
             make("down", env, timeout=180)
 
@@ -107,9 +110,18 @@ def test_no_process_shows_a_secret_on_its_command_line_and_model_servers_hold_no
                 assert not [s for s, value in secrets.items() if value in cmdline], (name, proc.pid)
                 if name.startswith("serving-") or name == "alert-sinks":
                     held = [s for s, value in secrets.items() if value in "\n".join(environ.values())]
-                    assert held == (["serving_admin_token"] if name.startswith("serving-") else []), (name, held)
+                    assert held == (["serving_admin_token", "mlflow_serving_password"] if name.startswith("serving-")
+                                    else []), (name, held)
                     assert not [key for key in environ if key.startswith("AIRFLOW")], name
     assert seen > 10
+    # MLflow answers no one who does not log in, and the model servers' user moves no alias
+    search = f"{layout.mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert httpx.get(search, timeout=10).status_code == 401
+    assert httpx.get(search, auth=("pipelines", secrets["mlflow_pipelines_password"]), timeout=10).status_code == 200
+    moved = httpx.post(f"{layout.mlflow_url}/api/2.0/mlflow/registered-models/alias", timeout=10,
+                       json={"name": "fraud_detection", "alias": "champion", "version": "1"},
+                       auth=("serving", secrets["mlflow_serving_password"]))
+    assert moved.status_code in (403, 404), moved.text[:200]  # 404 before the first version: nothing to move
 
 
 def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_model(platform):

@@ -20,6 +20,7 @@ from ml_platform.secrets import ensure_secrets
 from tests.e2e.test_platform import make
 from tests.support.fleet import on_auto, write_fleet
 from tests.support.platforms import PAUSED_AT_CREATION, executor_env
+from tests.support.services import mlflow_login
 
 pytestmark = pytest.mark.e2e
 MODELS = 20
@@ -41,7 +42,9 @@ def platform(tmp_path_factory):
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
             secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-            yield layout, configs, AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+            with mlflow_login(layout):
+                yield layout, configs, AirflowClient(layout.airflow_url, secrets["admin_user"],
+                                                     secrets["admin_password"])
         finally:
             make("down", env, timeout=180)
 

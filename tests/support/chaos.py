@@ -28,6 +28,7 @@ from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.support.fleet import DAY, write_fleet
 from tests.support.platforms import PAUSED_AT_CREATION
+from tests.support.services import mlflow_login
 
 MODEL = "ctr_00"
 ENDPOINT = "recommendation-api"
@@ -93,7 +94,8 @@ def chaos_platform(home: Path) -> Iterator[ChaosPlatform]:
             client.wait_for_dag(dag_id, timeout=300)
         # deployments only when a case triggers one: each training's challenger would start one otherwise
         client.request("PATCH", f"/dags/{DEPLOYMENT}", json={"is_paused": True})
-        yield ChaosPlatform(layout, env, client)
+        with mlflow_login(layout):  # the cases' MLflow clients: the platform's tasks' user
+            yield ChaosPlatform(layout, env, client)
     finally:
         make("down", env, timeout=300)
         for name, value in saved.items():

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from ml_platform import database
+from ml_platform import database, mlflow_auth
 from ml_platform.components import BIN, components, platform_env
 from ml_platform.layout import Layout
+from ml_platform.process_env import BASIC, only
 from ml_platform.secrets import ensure_secrets
 from ml_platform.supervisor import stop_process_tree
 
@@ -22,7 +23,8 @@ from ml_platform.supervisor import stop_process_tree
 @contextlib.contextmanager
 def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
     """Run the platform's PostgreSQL and MLflow server; yield the platform environment."""
-    env = {**os.environ, **platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))}
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    env = {**os.environ, **platform_env(layout, secrets)}
     specs = {c.name: c for c in components(layout)}
     procs = []
     try:
@@ -36,12 +38,35 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
             if name == "postgres":
                 database.wait_ready(layout)
                 database.ensure_databases(layout)
+                assert mlflow_auth.start_users(layout, secrets, only(env, BASIC)).wait(timeout=120) == 0, \
+                    (layout.logs / "mlflow-users.log").read_text()[-2000:]
         wait_http(f"{layout.mlflow_url}/health", timeout=120)
-        yield env
+        with mlflow_login(layout):  # this process's MLflow clients: the platform's tasks' user
+            yield env
     finally:
         for spec, proc in reversed(procs):
             stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
             proc.wait(timeout=10)
+
+
+def mlflow_login(layout: Layout) -> contextlib.AbstractContextManager[None]:
+    """This process's MLflow clients log in as the platform's ``pipelines`` user; the environment is restored after."""
+    return environ(mlflow_auth.platform_credentials(layout.secrets_file))
+
+
+@contextlib.contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment, each variable put back as it was after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -178,12 +178,18 @@ def load_model(tracking_uri: str, model_uri: str) -> Any:
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     """The version carrying ``alias``, or None when the model or alias does not exist.
 
+    MLflow's basic-auth app answers 403 to anyone but an admin asking for an alias of a model that does not exist:
+    a 403 is read as "no such model" only when the model itself is not found.
+
     Raises:
         TransientError: MLflow is unreachable or failing: "no answer" is never read as "no alias".
+        MlflowException: permission denied on a model that exists.
     """
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
+        if exc.get_http_status_code() == 403 and registered_model(client, name) is None:
+            return None
         return _none_if_not_found(exc)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,10 @@ class MlflowHook(BaseHook):
     """Interact with an MLflow tracking server over HTTP.
 
     The connection's host and port locate the server; its ``schema`` field is the
-    URL scheme (``http`` when empty), as for Airflow's HTTP connections.
+    URL scheme (``http`` when empty), as for Airflow's HTTP connections. Its login and
+    password, when set, are the MLflow user the task logs in as (the server's basic-auth
+    app): they become this process's ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``,
+    which every MLflow client of the task reads.
 
     Args:
         mlflow_conn_id: The Airflow connection to use.
@@ -32,10 +36,13 @@ class MlflowHook(BaseHook):
 
     @cached_property
     def tracking_uri(self) -> str:
-        """The tracking server's base URL, from the connection."""
+        """The tracking server's base URL, from the connection (which also sets the process's MLflow login)."""
         conn = self.get_connection(self.mlflow_conn_id)
         if not conn.host:
             raise ValueError(f"connection '{self.mlflow_conn_id}' has no host: set it to the MLflow server's host")
+        if conn.login:
+            os.environ["MLFLOW_TRACKING_USERNAME"] = conn.login
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = conn.password or ""
         scheme = conn.schema or "http"
         port = f":{conn.port}" if conn.port else ""
         return f"{scheme}://{conn.host}{port}"

@@ -1,0 +1,207 @@
+"""MLflow's own authentication on the platform's tracking server: its config, its users and what each may do.
+
+The server runs MLflow's ``basic-auth`` app (``mlflow server --app-name basic-auth``) with three users, their
+passwords generated like the platform's other secrets:
+
+- ``admin``: MLflow's admin (manages users and permissions); an operator's login to the MLflow UI.
+- ``pipelines``: the training, deployment and monitoring tasks and the ``ml-pipeline`` CLI. A user who creates an
+  experiment or registered model MANAGEs it; ``ensure_users`` grants MANAGE on the ones created before
+  authentication was turned on (an upgraded home).
+- ``serving``: the model servers. It reads the registry (READ is every user's default permission) and can move no
+  alias, register no version and delete nothing — a published model server holds no write access to the registry.
+
+Users are written straight into the auth database (``ensure_users``) before the server starts, so nothing waits
+for it: the embedded supervisor does it while Airflow's database migrates, compose's ``mlflow-users`` service
+(``python -m ml_platform.mlflow_auth``) before its ``mlflow`` service. Clients authenticate through MLflow's
+``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``; Airflow tasks take them from the ``mlflow_default``
+connection's login and password (``MlflowHook``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml_platform.secrets import MLFLOW_FLASK_SECRET, MLFLOW_PASSWORDS, read_secret, write_private
+
+if TYPE_CHECKING:
+    from ml_platform.layout import Layout
+
+log = logging.getLogger(__name__)
+
+ADMIN, PIPELINES, SERVING = "admin", "pipelines", "serving"
+PASSWORD_SECRETS = MLFLOW_PASSWORDS
+"""Each MLflow user's password: its name in the platform's secrets file."""
+FLASK_SECRET = MLFLOW_FLASK_SECRET
+"""The auth app's CSRF key (``MLFLOW_FLASK_SERVER_SECRET_KEY``): the same in every server worker."""
+AUTH_DATABASE = "mlflow_auth"
+"""The auth app's users and permissions: a database of their own beside MLflow's tracking store."""
+CACHE_TTL_S = 60
+"""How long a server worker trusts a checked password (MLflow's ``auth_cache_ttl_seconds``, off by default): each
+check is a PBKDF2/scrypt hash of tens of milliseconds, paid on every request without it (benchmarks/mlflow_auth.py).
+A changed password is refused by every worker within this time."""
+PASSWORD_ENV = {ADMIN: "MLFLOW_ADMIN_PASSWORD", PIPELINES: "MLFLOW_PIPELINES_PASSWORD",
+                SERVING: "MLFLOW_SERVING_PASSWORD"}
+"""Where ``python -m ml_platform.mlflow_auth`` reads each password (compose passes them from its secrets)."""
+
+
+def config_text(database_uri: str, cache_ttl_s: int = CACHE_TTL_S) -> str:
+    """The auth app's ini file: users in ``database_uri``, READ for every user, checked passwords cached."""
+    escaped = database_uri.replace("%", "%%")  # configparser interpolates %
+    return ("[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = {escaped}\n"
+            f"admin_username = {ADMIN}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            f"auth_cache_ttl_seconds = {cache_ttl_s}\n")
+
+
+def write_config(path: Path, database_uri: str, cache_ttl_s: int = CACHE_TTL_S) -> Path:
+    """Write the auth app's ini file (mode 0600: it names the auth database); returns ``path``."""
+    write_private(path, config_text(database_uri, cache_ttl_s))
+    return path
+
+
+def server_env(config_path: Path, flask_secret: str) -> dict[str, str]:
+    """What an ``mlflow server --app-name basic-auth`` process needs besides its tracking store."""
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config_path), "MLFLOW_FLASK_SERVER_SECRET_KEY": flask_secret}
+
+
+def users_env(config_path: Path, tracking_database_uri: str, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The environment of ``python -m ml_platform.mlflow_auth`` for a platform with these ``secrets``."""
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config_path), "MLFLOW_BACKEND_STORE_URI": tracking_database_uri,
+            **{PASSWORD_ENV[user]: secrets[name] for user, name in PASSWORD_SECRETS.items()}}
+
+
+def start_users(layout: Layout, secrets: Mapping[str, str], base_env: Mapping[str, str]) -> subprocess.Popen:
+    """Write a platform's auth config and start ``python -m ml_platform.mlflow_auth`` for it (log: mlflow-users.log).
+
+    ``base_env`` is the basics of a process; the caller waits for it before MLflow's server starts.
+    """
+    from ml_platform import database
+
+    write_config(layout.mlflow_auth_config, database.database_url(layout, AUTH_DATABASE))
+    env = {**base_env, **users_env(layout.mlflow_auth_config, database.database_url(layout, "mlflow"), secrets)}
+    with open(layout.logs / "mlflow-users.log", "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "ml_platform.mlflow_auth"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=layout.home)
+
+
+def client_env(user: str, password: str) -> dict[str, str]:
+    """The variables MLflow's clients authenticate with."""
+    return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+
+def platform_credentials(secrets_file: Path, user: str = PIPELINES) -> dict[str, str]:
+    """``client_env`` of ``user`` from a platform's secrets file (empty when the file or the password is missing)."""
+    password = read_secret(secrets_file, PASSWORD_SECRETS[user])
+    return client_env(user, password) if password else {}
+
+
+def use_platform_credentials(secrets_file: Path) -> None:
+    """Let this process's MLflow clients log in as ``pipelines``, unless its environment names a user already."""
+    if "MLFLOW_TRACKING_USERNAME" not in os.environ:
+        os.environ.update(platform_credentials(secrets_file))
+
+
+def ensure_users(auth_database_uri: str, passwords: Mapping[str, str], tracking_database_uri: str | None = None,
+                 ) -> list[str]:
+    """Create or update the platform's MLflow users in the auth database; return what changed, one line each.
+
+    Idempotent: a user whose password still matches is left alone, one whose password changed gets the new one
+    (a rotated secret). ``admin`` is MLflow's admin; the others are not. With ``tracking_database_uri``, ``pipelines``
+    is granted MANAGE on every experiment and registered model of the tracking store that it has no permission on
+    (created before authentication, or by another user).
+    """
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore()
+    store.init_db(auth_database_uri)  # creates and migrates the auth tables
+    changes = []
+    for user, password in passwords.items():
+        if not store.has_user(user, use_primary=True):
+            store.create_user(user, password, is_admin=user == ADMIN)
+            changes.append(f"created MLflow user {user}")
+        elif not store.authenticate_user(user, password, use_primary=True):
+            store.update_user(user, password=password)
+            changes.append(f"new password for MLflow user {user}")
+    if tracking_database_uri and PIPELINES in passwords:
+        changes += _grant_existing(store, tracking_database_uri)
+    store.engine.dispose()
+    return changes
+
+
+def _grant_existing(store, tracking_database_uri: str) -> list[str]:
+    """MANAGE for ``pipelines`` on the tracking store's experiments and registered models it has no permission on."""
+    import sqlalchemy as sa
+    from mlflow.exceptions import MlflowException
+
+    engine = sa.create_engine(tracking_database_uri)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            experiments = [str(row[0]) for row in conn.execute(sa.text(
+                "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active'"))] \
+                if "experiments" in tables else []
+            models = [row[0] for row in conn.execute(sa.text("SELECT name FROM registered_models"))] \
+                if "registered_models" in tables else []
+    finally:
+        engine.dispose()
+    granted = []
+    for kind, names, get, create in (
+            ("experiment", experiments, store.get_experiment_permission, store.create_experiment_permission),
+            ("registered model", models, store.get_registered_model_permission,
+             store.create_registered_model_permission)):
+        for name in names:
+            try:
+                get(name, PIPELINES)
+                continue
+            except MlflowException:
+                pass  # no permission of its own yet
+            create(name, PIPELINES, "MANAGE")
+            granted.append(f"MANAGE on {kind} {name} for {PIPELINES}")
+    return granted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ml_platform.mlflow_auth``: create or update the users from the environment (compose, Kubernetes).
+
+    Reads the auth database from ``MLFLOW_AUTH_CONFIG_PATH``'s ini file (or ``--auth-database``), the tracking store
+    from ``MLFLOW_BACKEND_STORE_URI`` and each password from ``PASSWORD_ENV``; a missing one is named and nothing is
+    written.
+    """
+    import configparser
+
+    parser = argparse.ArgumentParser(prog="python -m ml_platform.mlflow_auth", description=main.__doc__)
+    parser.add_argument("--auth-database", help="the auth database's URL (default: from MLFLOW_AUTH_CONFIG_PATH)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    missing = [name for name in PASSWORD_ENV.values() if not os.environ.get(name)]
+    if missing:
+        print(f"mlflow users: {', '.join(missing)} not set: set each to that user's password "
+              "(`ml-platform compose-env` generates them)", file=sys.stderr)
+        return 2
+    auth_database = args.auth_database
+    if not auth_database:
+        config_path = os.environ.get("MLFLOW_AUTH_CONFIG_PATH")
+        if not config_path or not Path(config_path).is_file():
+            print(f"mlflow users: MLFLOW_AUTH_CONFIG_PATH ({config_path!r}) names no ini file: point it at the auth "
+                  "app's config, or pass --auth-database", file=sys.stderr)
+            return 2
+        config = configparser.ConfigParser()
+        config.read(config_path)
+        auth_database = config["mlflow"]["database_uri"]
+    for change in ensure_users(auth_database, {user: os.environ[name] for user, name in PASSWORD_ENV.items()},
+                               os.environ.get("MLFLOW_BACKEND_STORE_URI")):
+        log.info(change)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
