@@ -8,7 +8,9 @@ connections and, in some deployments, database and storage passwords.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
 
 # Names ending in "_" are prefixes (LC_ALL, LC_CTYPE, …).
 BASIC = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_", "TZ", "TMPDIR", "PYTHONPATH",
@@ -23,3 +25,18 @@ def only(env: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
     exact = {name for name in names if not name.endswith("_")}
     prefixes = tuple(name for name in names if name.endswith("_"))
     return {key: value for key, value in env.items() if key in exact or key.startswith(prefixes)}
+
+
+@contextlib.contextmanager
+def overlay(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment for the block; each variable is put back as it was after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -234,6 +234,7 @@ def components(layout: Layout) -> list[Component]:
             "MLFLOW_BACKEND_STORE_URI": database.database_url(layout, "mlflow"),
             **mlflow_auth.server_env(layout.mlflow_auth_config,
                                      read_secret(layout.secrets_file, mlflow_auth.FLASK_SECRET) or ""),
+            **mlflow_auth.client_env("", ""),  # a server holds no client's login
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
         # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's
         # database pool (5 + 10 overflow) ran dry under 50 concurrent runs (requests waited 30 s for a connection

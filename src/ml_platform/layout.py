@@ -7,12 +7,12 @@ import hashlib
 import os
 import socket
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ml_pipeline.deployment.client import free_port
+from ml_pipeline.process_env import overlay
 
 if TYPE_CHECKING:
     from ml_pipeline.config import ModelConfig
@@ -230,24 +230,9 @@ def model_configs(layout: Layout | None = None) -> list[ModelConfig]:
     """
     from ml_pipeline.config import config_dir, load_model_configs
 
-    with _environment(layout.data_env() if layout else {}):
+    with overlay(layout.data_env() if layout else {}):
         configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
     return list(configs.values())
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the block, then put back what was there."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class UnsafeDirectoryError(RuntimeError):

@@ -7,8 +7,10 @@ passwords generated like the platform's other secrets:
 - ``pipelines``: the training, deployment and monitoring tasks and the ``ml-pipeline`` CLI. A user who creates an
   experiment or registered model MANAGEs it; ``ensure_users`` grants MANAGE on the ones created before
   authentication was turned on (an upgraded home).
-- ``serving``: the model servers. It reads the registry (READ is every user's default permission) and can move no
-  alias, register no version and delete nothing — a published model server holds no write access to the registry.
+- ``serving``: the platform's model servers. It reads the registry (READ is every user's default permission) and
+  may change no experiment or model it did not create: no alias of the pipelines' models moves with its login.
+  MLflow lets any logged-in user create new experiments and models; the canary's staging server, which a
+  deployment task starts, runs with that task's ``pipelines`` login.
 
 Users are written straight into the auth database (``ensure_users``) before the server starts, so nothing waits
 for it: the embedded supervisor does it while Airflow's database migrates, compose's ``mlflow-users`` service
@@ -44,8 +46,8 @@ AUTH_DATABASE = "mlflow_auth"
 """The auth app's users and permissions: a database of their own beside MLflow's tracking store."""
 CACHE_TTL_S = 60
 """How long a server worker trusts a checked password (MLflow's ``auth_cache_ttl_seconds``, off by default): each
-check is a PBKDF2/scrypt hash of tens of milliseconds, paid on every request without it (benchmarks/mlflow_auth.py).
-A changed password is refused by every worker within this time."""
+check is a scrypt hash, ~0.4 s a request on two busy cores without the cache, ~12 ms a request with it
+(benchmarks/results/mlflow_auth.json). A changed password is refused by every worker within this time."""
 PASSWORD_ENV = {ADMIN: "MLFLOW_ADMIN_PASSWORD", PIPELINES: "MLFLOW_PIPELINES_PASSWORD",
                 SERVING: "MLFLOW_SERVING_PASSWORD"}
 """Where ``python -m ml_platform.mlflow_auth`` reads each password (compose passes them from its secrets)."""
@@ -104,9 +106,15 @@ def platform_credentials(secrets_file: Path, user: str = PIPELINES) -> dict[str,
     return client_env(user, password) if password else {}
 
 
-def use_platform_credentials(secrets_file: Path) -> None:
-    """Let this process's MLflow clients log in as ``pipelines``, unless its environment names a user already."""
-    if "MLFLOW_TRACKING_USERNAME" not in os.environ:
+def use_platform_credentials(secrets_file: Path, mlflow_url: str | None = None) -> None:
+    """Let this process's MLflow clients log in as ``pipelines``, unless its environment names a user already.
+
+    With ``mlflow_url``, only when ``MLFLOW_TRACKING_URI`` is that platform's server: the password never goes to
+    another one.
+    """
+    if "MLFLOW_TRACKING_USERNAME" in os.environ:
+        return
+    if mlflow_url is None or os.environ.get("MLFLOW_TRACKING_URI", "").rstrip("/") == mlflow_url:
         os.environ.update(platform_credentials(secrets_file))
 
 
@@ -123,18 +131,20 @@ def ensure_users(auth_database_uri: str, passwords: Mapping[str, str], tracking_
 
     store = SqlAlchemyStore()
     store.init_db(auth_database_uri)  # creates and migrates the auth tables
-    changes = []
-    for user, password in passwords.items():
-        if not store.has_user(user, use_primary=True):
-            store.create_user(user, password, is_admin=user == ADMIN)
-            changes.append(f"created MLflow user {user}")
-        elif not store.authenticate_user(user, password, use_primary=True):
-            store.update_user(user, password=password)
-            changes.append(f"new password for MLflow user {user}")
-    if tracking_database_uri and PIPELINES in passwords:
-        changes += _grant_existing(store, tracking_database_uri)
-    store.engine.dispose()
-    return changes
+    try:
+        changes = []
+        for user, password in passwords.items():
+            if not store.has_user(user, use_primary=True):
+                store.create_user(user, password, is_admin=user == ADMIN)
+                changes.append(f"created MLflow user {user}")
+            elif not store.authenticate_user(user, password, use_primary=True):
+                store.update_user(user, password=password)  # the secrets file wins over a password set in the UI
+                changes.append(f"new password for MLflow user {user}")
+        if tracking_database_uri and PIPELINES in passwords:
+            changes += _grant_existing(store, tracking_database_uri)
+        return changes
+    finally:
+        store.engine.dispose()
 
 
 def _grant_existing(store, tracking_database_uri: str) -> list[str]:
@@ -162,8 +172,9 @@ def _grant_existing(store, tracking_database_uri: str) -> list[str]:
             try:
                 get(name, PIPELINES)
                 continue
-            except MlflowException:
-                pass  # no permission of its own yet
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise  # anything but "no permission of its own yet"
             create(name, PIPELINES, "MANAGE")
             granted.append(f"MANAGE on {kind} {name} for {PIPELINES}")
     return granted

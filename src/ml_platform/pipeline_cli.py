@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     The core's commands that take ``--tracking-uri`` (``run-training``, ``reproduce``, ``gc``) default to
     ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``), logged in as its
-    ``pipelines`` user (``MLFLOW_TRACKING_USERNAME`` set names another).
+    ``pipelines`` user (``MLFLOW_TRACKING_USERNAME`` set names another; another server gets no platform login).
     """
     import os
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     layout = Layout.from_env()
     os.environ.setdefault("MLFLOW_TRACKING_URI", layout.mlflow_url)
-    use_platform_credentials(layout.secrets_file)
+    use_platform_credentials(layout.secrets_file, layout.mlflow_url)
     return cli.main(argv, groups=(*cli.COMMAND_GROUPS, *PLATFORM_GROUPS), description=DESCRIPTION)
 
 

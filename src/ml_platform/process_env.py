@@ -10,5 +10,5 @@ from __future__ import annotations
 from ml_pipeline.process_env import BASIC, MODEL_SERVER, only
 
 __all__ = ["BASIC", "MLFLOW_SERVER", "MODEL_SERVER", "only"]
-# MLflow's server: its own settings, never a client's login (MLFLOW_TRACKING_USERNAME/PASSWORD are the tasks')
-MLFLOW_SERVER = (*BASIC, "MLFLOW_DISABLE_TELEMETRY", "MLFLOW_SERVER_", "MLFLOW_S3_", "MLFLOW_ARTIFACT")
+# MLflow's server: its settings (MLFLOW_*); its component blanks the tasks' login (MLFLOW_TRACKING_USERNAME/PASSWORD)
+MLFLOW_SERVER = (*BASIC, "MLFLOW_")

@@ -99,9 +99,12 @@ class Supervisor:
         users = mlflow_auth.start_users(self.layout, self.secrets, only(self.env, BASIC))  # while Airflow migrates
         try:
             self._migrate_airflow()
-        finally:
-            if users.wait(timeout=120) != 0:
-                raise RuntimeError(f"cannot write MLflow's users (log: {self.layout.logs / 'mlflow-users.log'})")
+            code = users.wait(timeout=120)
+        except BaseException:
+            users.kill()
+            raise
+        if code != 0:
+            raise RuntimeError(f"cannot write MLflow's users (log: {self.layout.logs / 'mlflow-users.log'})")
         self.follower.start()
 
     def _migrate_airflow(self) -> None:

@@ -22,6 +22,7 @@ import httpx
 import polars as pl
 import yaml
 
+from ml_pipeline.process_env import overlay
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
@@ -82,9 +83,9 @@ def chaos_platform(home: Path) -> Iterator[ChaosPlatform]:
     write_model(folder, layout.lake)
     (home / "platform_health.yaml").write_text("schedule: null\n")  # the cases trigger it when they need it
     env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(folder)}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)  # dead_letter_ops and serving_endpoints read the instance from the environment
-    try:
+    # dead_letter_ops and serving_endpoints read the instance from the environment
+    with overlay(env), contextlib.ExitStack() as stack:
+        stack.callback(make, "down", env, timeout=300)
         started = make("up", env)
         if started.returncode != 0:
             raise RuntimeError(f"the platform did not start: {started.stdout[-3000:]}{started.stderr[-3000:]}")
@@ -96,13 +97,6 @@ def chaos_platform(home: Path) -> Iterator[ChaosPlatform]:
         client.request("PATCH", f"/dags/{DEPLOYMENT}", json={"is_paused": True})
         with mlflow_login(layout):  # the cases' MLflow clients: the platform's tasks' user
             yield ChaosPlatform(layout, env, client)
-    finally:
-        make("down", env, timeout=300)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def component(layout: Layout, name: str) -> dict:

@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 import redis
 
+from ml_pipeline.process_env import overlay
 from ml_platform import database
 
 EXECUTORS = ["local", "celery"]
@@ -50,16 +51,10 @@ def executor_env(executor: str) -> Iterator[dict[str, str]]:
         extra = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": SERVER, "ML_PLATFORM_REDIS_URL": REDIS,
                  "ML_PLATFORM_DATABASE_PREFIX": f"mltest_{uuid.uuid4().hex[:8]}_"}
         redis.Redis.from_url(REDIS).flushdb()
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
     try:
-        yield extra
+        with overlay(extra):
+            yield extra
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if executor == "celery":
             database.drop_databases(SERVER, extra["ML_PLATFORM_DATABASE_PREFIX"])
             redis.Redis.from_url(REDIS).flushdb()

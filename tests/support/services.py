@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from ml_pipeline.process_env import overlay
 from ml_platform import database, mlflow_auth
 from ml_platform.components import BIN, components, platform_env
 from ml_platform.layout import Layout
@@ -51,22 +52,7 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
 
 def mlflow_login(layout: Layout) -> contextlib.AbstractContextManager[None]:
     """This process's MLflow clients log in as the platform's ``pipelines`` user; the environment is restored after."""
-    return environ(mlflow_auth.platform_credentials(layout.secrets_file))
-
-
-@contextlib.contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    """``values`` in this process's environment, each variable put back as it was after."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return overlay(mlflow_auth.platform_credentials(layout.secrets_file))
 
 
 @contextlib.contextmanager

@@ -188,9 +188,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        if exc.get_http_status_code() == 403 and registered_model(client, name) is None:
-            return None
-        return _none_if_not_found(exc)
+        return None if _missing_model_refused(client, name, exc) else _none_if_not_found(exc)
 
 
 def registered_model(client: MlflowClient, name: str) -> Any | None:
@@ -206,7 +204,7 @@ def registered_model(client: MlflowClient, name: str) -> Any | None:
 
 
 def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion | None:
-    """Version ``version`` of model ``name``, or None when it does not exist.
+    """Version ``version`` of model ``name``, or None when it does not exist (or its model does not).
 
     Raises:
         TransientError: MLflow is unreachable or failing.
@@ -214,7 +212,15 @@ def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion
     try:
         return client.get_model_version(name, str(version))
     except MlflowException as exc:
-        return _none_if_not_found(exc)
+        return None if _missing_model_refused(client, name, exc) else _none_if_not_found(exc)
+
+
+def _missing_model_refused(client: MlflowClient, name: str, exc: MlflowException) -> bool:
+    """Whether ``exc`` is MLflow's basic-auth app refusing (403) a question about a model that does not exist.
+
+    The app answers 403, not 404, to anyone but an admin asking for a version or an alias of a missing model.
+    """
+    return exc.get_http_status_code() == 403 and registered_model(client, name) is None
 
 
 # What MLflow 3.17's server answers for a model or version that does not exist; a missing alias of an existing

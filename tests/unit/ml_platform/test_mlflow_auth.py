@@ -1,5 +1,6 @@
 """MLflow's users written straight into its auth database: created once, passwords rotated, old resources granted."""
 
+import os
 import sqlite3
 
 import pytest
@@ -75,3 +76,17 @@ def test_the_users_command_names_a_missing_password_and_writes_nothing(tmp_path,
     assert mlflow_auth.main(["--auth-database", f"sqlite:///{tmp_path / 'auth.db'}"]) == 2
     assert "MLFLOW_SERVING_PASSWORD not set" in capsys.readouterr().err
     assert not (tmp_path / "auth.db").exists()
+
+
+def test_the_platform_login_goes_only_to_the_platforms_own_server(tmp_path, monkeypatch):
+    from ml_platform.secrets import ensure_secrets
+
+    secrets = ensure_secrets(tmp_path / "secrets.json", tmp_path / "passwords.json")
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.elsewhere.example")
+    mlflow_auth.use_platform_credentials(tmp_path / "secrets.json", "http://127.0.0.1:5000")
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000/")
+    mlflow_auth.use_platform_credentials(tmp_path / "secrets.json", "http://127.0.0.1:5000")
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == secrets["mlflow_pipelines_password"]
