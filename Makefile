@@ -59,7 +59,7 @@ bench-features: install
 	$(BIN)/python benchmarks/features.py
 
 bench-feature-store: install
-	$(BIN)/python benchmarks/feature_store.py --separate-env
+	$(BIN)/python -m benchmarks.feature_store --separate-env
 
 bench-serving: install
 	$(BIN)/python benchmarks/serving.py

@@ -4,7 +4,9 @@
 
 - ``transient``: a connection error on the first ``failures`` tries, then success — retried with backoff;
 - ``permanent``: a bug (``KeyError``) until the Airflow Variable ``platform_drill_fixed`` is set — failed at
-  once, alerted on Slack and email, recorded in the dead-letter queue, replayable once "fixed";
+  once, alerted on Slack and email, recorded in the dead-letter queue, replayable once "fixed". With
+  ``fail_after_seconds`` it reads the Variable, logs ``FAILING_SOON`` and fails that much later (the chaos suite
+  kills the database in between, so that the failure lands in the outage);
 - ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried).
 
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
@@ -18,6 +20,7 @@ Operators run them after setting up alert channels; the end-to-end tests run the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 
 from airflow.sdk import DAG, Param, Variable, get_current_context, task
@@ -29,6 +32,8 @@ from ml_pipeline_airflow.runtime import run_classified
 MODEL = "platform"
 FIXED_VARIABLE = "platform_drill_fixed"
 NO_SUCH_POOL = "platform_drill_no_such_pool"
+FAILING_SOON = "drill: Variable read, failing in"  # logged by a delayed permanent failure (benchmarks/chaos waits)
+log = logging.getLogger(__name__)
 DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(seconds=2),
               "retry_exponential_backoff": 2.0, "max_retry_delay": dt.timedelta(seconds=30),
               "retry_policy": TRANSIENT_ONLY, "on_failure_callback": [TaskFailureAlert(MODEL, email_to=[
@@ -47,6 +52,9 @@ def drill(params: dict, try_number: int) -> dict:
     if params["mode"] == "transient" and try_number <= params["failures"]:
         raise ConnectionError(f"drill: object storage unreachable (try {try_number})")
     if params["mode"] == "permanent" and Variable.get(FIXED_VARIABLE, default=None) is None:
+        if params.get("fail_after_seconds"):
+            log.info("%s %s s", FAILING_SOON, params["fail_after_seconds"])
+            time.sleep(params["fail_after_seconds"])
         raised_at = dt.datetime.now(dt.UTC).isoformat()  # lets the alert-latency benchmark time the alert
         raise KeyError(f"drill: column 'amount' missing (set Variable {FIXED_VARIABLE} to fix; raised_at={raised_at})")
     if params["mode"] == "sleep":
@@ -66,7 +74,9 @@ def build_drill_dags() -> dict[str, DAG]:
              default_args=DRILL_ARGS, doc_md=__doc__,
              on_failure_callback=DagRunFailureAlert(MODEL, email_to=["ml-alerts@localhost"]),
              params={"mode": Param("transient", enum=["transient", "permanent", "sleep"]),
-                     "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer")}
+                     "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer"),
+                     "fail_after_seconds": Param(0, type="integer", minimum=0,
+                                                 description="permanent: fail this long after reading the Variable")}
              ) as failure_drill:
         fail_as_asked()
     with DAG("platform_deadline_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],

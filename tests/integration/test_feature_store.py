@@ -71,6 +71,24 @@ def test_training_reads_from_the_store_exactly_what_the_in_memory_views_compute(
     assert from_store["category_avg_amount_24h"].null_count() < frame.height / 10  # only the first day's first hours
 
 
+def test_training_reads_row_for_row_what_feasts_own_point_in_time_retrieval_returns(store):
+    """Training reads the offline files with polars; Feast's ``get_historical_features`` over the same files (the
+    registry's file sources) is the reference: the same value in every row and column, nulls included."""
+    from tests.support.feast_reference import feast_historical_features
+
+    ctx, _, _ = store
+    frame, _ = load_partitions(ctx.dataset_uri, END, DAYS)
+    ours = features.historical_features(ctx, frame)
+    feast = feast_historical_features(ctx.feature_store, ctx.config, frame)
+    assert ours.columns == feast.columns and ours.height == feast.height == frame.height
+    assert_frame_equal(ours, feast, rel_tol=1e-9)
+    # a window that reaches before the store's first day reads no file that is not there: nulls, as Feast gives
+    early = frame.with_columns(pl.col("event_time") - dt.timedelta(days=30)).head(200)
+    assert_frame_equal(features.historical_features(ctx, early), feast_historical_features(ctx.feature_store,
+                                                                                          ctx.config, early))
+    assert features.historical_features(ctx, early)["transaction_count_1h"].null_count() == 200
+
+
 def test_no_feature_value_from_after_an_example_reaches_training(store):
     """Brute force over the raw events: each sampled example's features use only events strictly before it (the
     card windows) or before its hour (category snapshots). A later transaction of the same card exists for most

@@ -224,3 +224,96 @@ def test_a_data_folder_an_older_platform_made_trusting_is_moved_to_passwords_in_
     # and after a restart, still passwords only
     with embedded_server(embedded), pytest.raises(psycopg2.OperationalError, match="password"):
         select_one(without_password(embedded))
+
+
+# One login role per service on the embedded server, owner of its own databases (ml_platform.database_roles).
+
+
+def as_role(layout: Layout, role: str, database_name: str) -> str:
+    """A libpq URL to ``database_name`` as ``role``, through the platform's password file."""
+    return f"postgresql://{role}@/{database_name}?host={layout.socket_dir}&passfile={layout.pgpass_file}"
+
+
+def query(url: str, *statements: str) -> list[tuple]:
+    """Run ``statements`` in one transaction; the last one's rows."""
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def test_each_service_role_reaches_its_own_databases_only(embedded):
+    with embedded_server(embedded):
+        database.ensure_databases(embedded)
+        database.ensure_databases(embedded)  # the next start: nothing new
+        for name, role in {"airflow": "airflow", "mlflow": "mlflow", "mlflow_auth": "mlflow",
+                           "ml_platform": "ml_platform"}.items():
+            url = database.database_url(embedded, name).replace("+psycopg2", "")
+            assert query(url, "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+                              "WHERE rolname = current_user") == [(role, False, False, False)]
+            assert query(url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+                         ) == [(role,)]
+        assert database.embedded_password(embedded) not in embedded.pgpass_file.read_text().split("\n", 1)[1]
+        for role, other in (("ml_platform", "airflow"), ("airflow", "mlflow"), ("mlflow", "ml_platform")):
+            with pytest.raises(psycopg2.OperationalError, match=f'permission denied for database "{other}"'):
+                select_one(as_role(embedded, role, other))
+        # our tables belong to the ml_platform role, which made them
+        platform_url = database.database_url(embedded, "ml_platform").replace("+psycopg2", "")
+        owners = query(platform_url, "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c "
+                                     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'")
+        assert owners == [("ml_platform",)]
+        # a rotated secret applies at the next start
+        values = json.loads(embedded.secrets_file.read_text())
+        embedded.secrets_file.write_text(json.dumps({**values, "database_password_airflow": "rotated"}))
+        database.write_passfile(embedded)
+        database.ensure_databases(embedded)
+        assert select_one(database.database_url(embedded, "airflow").replace("+psycopg2", "")) == 1
+
+
+def test_a_home_whose_databases_the_superuser_owns_is_handed_to_the_roles(embedded):
+    with embedded_server(embedded):
+        admin = database.database_url(embedded, "postgres").replace("+psycopg2", "")
+        conn = psycopg2.connect(admin)
+        conn.autocommit = True
+        with conn.cursor() as cur:  # what an older platform made: every database and object the superuser's
+            for name in database.DATABASES:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        old_airflow = as_role(embedded, "postgres", "airflow")
+        query(old_airflow, "CREATE TYPE state AS ENUM ('queued', 'running')",
+              "CREATE TABLE task (id serial PRIMARY KEY, state state NOT NULL)",
+              "INSERT INTO task (state) VALUES ('queued')", "CREATE SEQUENCE ticket", "CREATE VIEW queued AS "
+              "SELECT id FROM task WHERE state = 'queued'", "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS "
+              "'SELECT 1'", "CREATE SCHEMA extra", "CREATE TABLE extra.log (id int GENERATED ALWAYS AS IDENTITY)")
+        from ml_pipeline.stores.schema import create_schema
+
+        create_schema(database.database_url(embedded, "ml_platform", user="postgres"))  # our tables, as postgres
+
+        database.ensure_databases(embedded)
+        database.ensure_databases(embedded)  # idempotent
+
+        owned = query(old_airflow, """
+            SELECT 'class', relname, pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n
+              ON n.oid = c.relnamespace WHERE nspname IN ('public', 'extra')
+            UNION ALL SELECT 'type', typname, pg_get_userbyid(typowner) FROM pg_type WHERE typname = 'state'
+            UNION ALL SELECT 'proc', proname, pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'one'
+            UNION ALL SELECT 'schema', nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'extra'""")
+        assert {kind for kind, _, _ in owned} == {"class", "type", "proc", "schema"}
+        assert {name for _, name, _ in owned} >= {"task", "task_id_seq", "task_pkey", "ticket", "queued", "log",
+                                                  "log_id_seq", "state", "one", "extra"}
+        assert {owner for _, _, owner in owned} == {"airflow"}, owned
+        airflow = database.database_url(embedded, "airflow").replace("+psycopg2", "")
+        assert query(airflow, "ALTER TABLE task ADD COLUMN note text", "ALTER TYPE state ADD VALUE 'done'",
+                     "INSERT INTO task (state) VALUES ('running')", "SELECT setval('ticket', 5)",
+                     "CREATE OR REPLACE VIEW queued AS SELECT id, note FROM task WHERE state = 'queued'",
+                     "SELECT one(), count(*) FROM task") == [(1, 2)]
+        platform = database.database_url(embedded, "ml_platform").replace("+psycopg2", "")
+        assert query(platform, "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n "
+                               "ON n.oid = c.relnamespace WHERE n.nspname = 'public'") == [("ml_platform",)]
+        database.create_platform_schema(embedded)  # as the ml_platform role, on the tables it now owns
+        with pytest.raises(psycopg2.OperationalError, match='permission denied for database "airflow"'):
+            select_one(as_role(embedded, "ml_platform", "airflow"))

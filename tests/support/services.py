@@ -66,15 +66,23 @@ def mlflow_server(home: Path, port: int) -> Iterator[str]:
             "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
             "--artifacts-destination", (home / "artifacts").as_uri(), "--serve-artifacts"]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # seven idle job consumers otherwise
-    with open(home / "mlflow.log", "ab") as log:
+    with running_process(argv, env, home, f"http://127.0.0.1:{port}/health", timeout=120):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_process(argv: list[str], env: dict[str, str], home: Path, health_url: str,
+                    timeout: float = 120) -> Iterator[subprocess.Popen]:
+    """A server process (log: ``<home>/<program>.log``) until ``health_url`` answers 200; stopped after, its tree."""
+    with open(home / f"{Path(argv[0]).name}.log", "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 cwd=home)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=120)
-        yield f"http://127.0.0.1:{port}"
+        wait_http(health_url, timeout=timeout)
+        yield proc
     finally:
         stop_process_tree(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
 
 
 def wait_http(url: str, timeout: float) -> None:

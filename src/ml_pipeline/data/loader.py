@@ -6,12 +6,13 @@ import datetime as dt
 import functools
 import logging
 
+import fsspec
 import polars as pl
 
 from ml_pipeline.data.lake import count_rows, exists, fingerprint, join_uri, list_parquet_files, read_parquet
 from ml_pipeline.data.paths import check_partition_value
 from ml_pipeline.data.validator import DataValidationError
-from ml_pipeline.errors import TransientError
+from ml_pipeline.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 NULL_SLICE = "__null__"  # the partition_by value of rows whose column is null
@@ -28,7 +29,19 @@ def slice_values(series: pl.Series) -> set[str]:
 
 
 class MissingPartitionError(TransientError, FileNotFoundError):
-    """An expected daily partition has no data (yet)."""
+    """An expected daily partition has no data yet: it may still land, so a later try may succeed."""
+
+
+class DeletedPartitionError(PermanentError, FileNotFoundError):
+    """A daily partition is gone although it had landed: a hole in the data, not lateness. Retrying cannot help."""
+
+    @classmethod
+    def of(cls, uri: str, evidence: str) -> DeletedPartitionError:
+        """The error for partition ``uri``, with ``evidence`` that it had landed; it names the fix."""
+        dataset, _, day = uri.rstrip("/").rpartition("/")
+        return cls(f"partition {day} of dataset {dataset} is missing although {evidence}: it was deleted (or "
+                   f"moved), and waiting will not bring it back. Restore {uri} (or land that day again, "
+                   "`ml-pipeline generate-data` for generated data), then clear the failed task.")
 
 
 def partition_dates(end: dt.date, days: int) -> list[dt.date]:
@@ -42,15 +55,37 @@ def partition_uri(dataset_uri: str, day: dt.date) -> str:
 
 
 def load_partition(uri: str) -> pl.DataFrame:
-    """Read every parquet file of one partition folder; raise if there is none."""
+    """Read every parquet file of one partition folder; raise if there is none.
+
+    Raises:
+        DeletedPartitionError: It has no files although a later day of the same dataset has landed (a hole).
+        MissingPartitionError: It has no files and no later day has landed: it may not have landed yet.
+    """
     files = list_parquet_files(uri)
     if not files:
+        later = later_landed_day(uri)
+        if later is not None:
+            raise DeletedPartitionError.of(uri, f"the later partition {later} has landed")
         what = "has no parquet files" if exists(uri) else "does not exist (no such directory)"
         raise MissingPartitionError(
             f"partition {uri} {what}. Generate it (`ml-pipeline generate-data`) "
             "or wait for the upstream job that writes it."
         )
     return pl.concat([read_parquet(f) for f in files], how="vertical_relaxed")
+
+
+def later_landed_day(uri: str) -> str | None:
+    """The first day after partition ``uri`` that holds parquet files in the same dataset folder, if any."""
+    day = partition_day(uri)
+    if day is None:
+        return None
+    dataset = uri.rstrip("/").rsplit("/", 1)[0]
+    fs, path = fsspec.core.url_to_fs(dataset)
+    if not fs.isdir(path):
+        return None
+    days = {partition_day(name.rstrip("/")) for name in fs.ls(path, detail=False)}  # None: not a day's folder
+    later = sorted(other for other in days if other is not None and other > day)
+    return next((other.isoformat() for other in later if list_parquet_files(partition_uri(dataset, other))), None)
 
 
 def window_uris(dataset_uri: str, end: dt.date, days: int) -> list[str]:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,17 +123,20 @@ def serving_argv(model: str, port: int, tracking_uri: str, version: str | None =
 
 @contextlib.contextmanager
 def running_server(model: str, port: int, tracking_uri: str, log_path: Path, version: str | None = None,
-                   admin_token: str | None = None, **options: Any) -> Iterator[subprocess.Popen]:
+                   admin_token: str | None = None, mlflow_login: Mapping[str, str] | None = None,
+                   **options: Any) -> Iterator[subprocess.Popen]:
     """A model server process for the duration of the block, stopped (its whole process group) after.
 
     ``admin_token`` reaches it through its environment (``ADMIN_TOKEN_ENV``), never its command line; without
-    one it inherits ours. Of our environment it gets only what a model server reads (``process_env.MODEL_SERVER``).
+    one it inherits ours. Of our environment it gets only what a model server reads (``process_env.MODEL_SERVER``);
+    ``mlflow_login`` (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``), when given, replaces the MLflow login it would
+    inherit: a task logs in as a user who may write, the server it starts should only read.
     ``options`` takes ``serving_argv``'s keyword arguments (``prediction_log``, ``entity_key``, ``spill_dir``,
     ``poll_seconds``, ``max_body_bytes``, ``max_rows``).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**only(os.environ, MODEL_SERVER), "MLFLOW_DISABLE_TELEMETRY": "true",
-           **({ADMIN_TOKEN_ENV: admin_token} if admin_token else {})}
+           **({ADMIN_TOKEN_ENV: admin_token} if admin_token else {}), **(mlflow_login or {})}
     with open(log_path, "ab") as out:
         process = subprocess.Popen(serving_argv(model, port, tracking_uri, version, **options), stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

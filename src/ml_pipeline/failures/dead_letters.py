@@ -5,6 +5,10 @@ worker, or in the dag-processor for a task whose worker died); written twice, it
 date and data interval are kept so that a replay of a run deleted since runs for the same dates. Entries only
 change state (``pending`` → ``replayed`` or ``discarded``); nothing deletes them. Letters written while the database
 is down wait in the spool (``ml_pipeline.failures.spool``).
+
+One letter per task instance stays pending: when the task ran again after a failure recorded here and failed
+again (Airflow re-runs a task whose "failed" report the database never got; someone cleared it), the later try's
+letter supersedes the earlier one (``supersede_older_tries``).
 """
 
 from __future__ import annotations
@@ -103,6 +107,28 @@ class DeadLetterStore(SqlStore[DeadLetter]):
                 return new_id, True
             found = conn.execute(sa.select(dead_letters.c.id).filter_by(**{k: row[k] for k in ATTEMPT})).scalar_one()
             return found, False
+
+    def supersede_older_tries(self, letter_id: int) -> list[int]:
+        """Leave pending only the newest try's letter of the task instance ``letter_id`` records; return the others.
+
+        The letters of its earlier tries still pending are marked ``discarded`` with a note naming the newest one:
+        kept, but no longer work to do. Whichever is recorded first (a spooled letter may be moved in after the
+        letter of the try that followed it), the newest try's letter is the one left pending.
+        """
+        letter = self.get(letter_id)
+        instance = [dead_letters.c[name] == getattr(letter, name) for name in ATTEMPT[:-1]]
+        with self.connect(write=True) as conn:
+            pending = conn.execute(sa.select(dead_letters.c.id, dead_letters.c.try_number)
+                                   .where(*instance, dead_letters.c.status == PENDING)).all()
+            if len(pending) < 2:
+                return []
+            newest = max(pending, key=lambda row: (row.try_number, row.id))
+            older = sorted(row.id for row in pending if row.id != newest.id)
+            conn.execute(dead_letters.update().where(dead_letters.c.id.in_(older)).values(
+                status=DISCARDED, status_changed_at=dt.datetime.now(dt.UTC),
+                note=f"superseded by dead letter {newest.id} (try {newest.try_number}): the task ran again after "
+                     "this try failed (Airflow retried it when the failure's report was lost, or it was cleared)"))
+        return older
 
     def list(self, status: str | None = PENDING, model: str | None = None) -> list[DeadLetter]:
         """Entries, oldest first; ``status=None`` lists every entry."""

@@ -90,7 +90,7 @@ def drain_spool(store: DeadLetterStore, folder: Path, stale_claim_s: float = STA
     check_private(folder)
     for claimed, name in _claims(folder, stale_claim_s):
         try:
-            store.add(read_letter(claimed))
+            letter_id = store.add(read_letter(claimed))
         except FileNotFoundError:  # a drainer that took this claim for a dead one's moved it on: it is theirs
             continue
         except DATABASE_DOWN:
@@ -101,6 +101,7 @@ def drain_spool(store: DeadLetterStore, folder: Path, stale_claim_s: float = STA
             continue
         claimed.unlink(missing_ok=True)
         drained.moved += 1
+        _supersede_older_tries(store, letter_id)  # moved in after the letter of the try that followed it?
     if drained.moved:
         log.info("moved %d spooled dead letter(s) from %s into the queue", drained.moved, folder)
     return drained
@@ -154,6 +155,14 @@ def reject(claimed: Path, folder: Path, name: str, error: Exception) -> str:
     _rename(claimed, aside / name)
     log.error("spooled dead letter %s cannot be stored (%s): kept as %s", name, reason, aside / name)
     return reason
+
+
+def _supersede_older_tries(store: DeadLetterStore, letter_id: int) -> None:
+    """Leave one letter of the task instance pending; a failure here leaves an extra one pending, never a file."""
+    try:
+        store.supersede_older_tries(letter_id)
+    except sa.exc.SQLAlchemyError:
+        log.warning("letters of earlier tries than dead letter %s stay pending for now", letter_id, exc_info=True)
 
 
 def _claims(folder: Path, stale_claim_s: float) -> Iterator[tuple[Path, str]]:

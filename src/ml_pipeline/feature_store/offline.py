@@ -1,7 +1,7 @@
 """The offline store's files: one parquet file per feature view and day, and a manifest of what it came from.
 
 The manifest says what the day was computed from (each source partition's fingerprint), so anyone can tell whether a
-day's features are fresh.
+day's features are fresh. Feast's file sources name these files; training reads them directly (``read_view``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from ml_pipeline.feature_store.settings import FeatureStoreSettings
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from ml_pipeline.features.registry import FeatureView
 
 
 def data_uri(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> str:
@@ -66,3 +68,30 @@ def stale_reason(manifest: dict | None, current: Mapping[str, str]) -> str | Non
             return f"{uri} changed since ({'gone' if now is None else 'new fingerprint'})"
     added = sorted(set(current) - set(manifest["sources"]))
     return f"computed before {', '.join(added)} landed" if added else None
+
+
+def read_view(settings: FeatureStoreSettings, model: str, view: FeatureView, first: dt.date, last: dt.date,
+              schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """The rows of ``view`` in its day files from ``first`` to ``last``: entity, ``event_time`` and features.
+
+    ``schema`` gives the entity's and ``event_time``'s types (the examples' own): the rows are cast to them, and an
+    empty frame of them comes back when no day file is there (every example then gets nulls, as from Feast).
+    """
+    import polars as pl
+
+    from ml_pipeline.data.lake import list_parquet_files, read_parquet
+    from ml_pipeline.features.registry import polars_type
+
+    folder = join_uri(settings.offline_uri(model, view.name), "data")
+    wanted = [uri for uri in list_parquet_files(folder) if _day_of(uri) is not None and first <= _day_of(uri) <= last]
+    types = {view.entity: schema[view.entity], "event_time": schema["event_time"],
+             **{name: polars_type(kind) for name, kind in view.features.items()}}
+    frames = [read_parquet(uri, columns=list(types)).cast(types) for uri in sorted(wanted)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=types)
+
+
+def _day_of(uri: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(uri.rsplit("/", 1)[-1].removesuffix(".parquet"))
+    except ValueError:
+        return None

@@ -112,8 +112,7 @@ def historical_features(ctx: RunContext, frame):
     """The snapshot with the model's view features joined point in time from the offline store."""
     from ml_pipeline.feature_store import store
 
-    settings = _settings(ctx)
-    return store.historical_features(store.open_store(settings), settings, ctx.config, frame)
+    return store.historical_features(_settings(ctx), ctx.config, frame)
 
 
 def _sources(ctx: RunContext, day: dt.date) -> dict[str, str]:

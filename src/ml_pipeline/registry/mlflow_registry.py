@@ -20,8 +20,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.errors import PermanentError, TransientError
+from ml_pipeline.errors import PermanentError
 from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, get_estimator
+from ml_pipeline.registry.answers import none_if_not_found
 
 
 def _load_request_headers_without_feast() -> None:
@@ -188,7 +189,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        return None if _missing_model_refused(client, name, exc) else _none_if_not_found(exc)
+        return none_if_not_found(exc, client, name)
 
 
 def registered_model(client: MlflowClient, name: str) -> Any | None:
@@ -200,7 +201,7 @@ def registered_model(client: MlflowClient, name: str) -> Any | None:
     try:
         return client.get_registered_model(name)
     except MlflowException as exc:
-        return _none_if_not_found(exc)
+        return none_if_not_found(exc)
 
 
 def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion | None:
@@ -212,46 +213,7 @@ def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion
     try:
         return client.get_model_version(name, str(version))
     except MlflowException as exc:
-        return None if _missing_model_refused(client, name, exc) else _none_if_not_found(exc)
-
-
-def _missing_model_refused(client: MlflowClient, name: str, exc: MlflowException) -> bool:
-    """Whether ``exc`` is MLflow's basic-auth app refusing (403) a question about a model that does not exist.
-
-    The app answers 403, not 404, to anyone but an admin asking for a version or an alias of a missing model.
-    """
-    return exc.get_http_status_code() == 403 and registered_model(client, name) is None
-
-
-# What MLflow 3.17's server answers for a model or version that does not exist; a missing alias of an existing
-# model is INVALID_PARAMETER_VALUE ("Registered model alias champion not found.").
-NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST"})
-# Client errors that a later try may not meet (MLflow maps REQUEST_LIMIT_EXCEEDED to 429).
-RETRYABLE_CLIENT_STATUS = frozenset({408, 429})
-
-
-def is_not_found(exc: MlflowException) -> bool:
-    """Whether MLflow answered that the model, version or alias asked for does not exist."""
-    return exc.error_code in NOT_FOUND_CODES or (
-        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc.message).lower())
-
-
-def _none_if_not_found(exc: MlflowException) -> None:
-    """None when ``exc`` says "does not exist"; otherwise raise what it means.
-
-    Raises:
-        TransientError: MLflow is unreachable or failing (connection refused, timeout, HTTP 429 or 5xx: the
-            client's own error for a dead connection is an ``INTERNAL_ERROR``, 500).
-        MlflowException: ``exc`` itself for any other client error (a malformed request): permanent.
-    """
-    from ml_pipeline.failures.classification import one_line
-
-    if is_not_found(exc):
-        return None
-    status = exc.get_http_status_code()
-    if 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUS:
-        raise exc
-    raise TransientError(f"MLflow registry unreachable or failing: {one_line(exc)}") from exc
+        return none_if_not_found(exc, client, name)
 
 
 def register_once(client: MlflowClient, name: str, run_id: str, model_uri: str,

@@ -27,6 +27,7 @@ class MlflowHook(BaseHook):
 
     conn_name_attr = "mlflow_conn_id"
     default_conn_name = "mlflow_default"
+    serving_conn_name = "mlflow_serving"  # the read-only login of the model servers a task starts (the canary's)
     conn_type = "http"
     hook_name = "MLflow"
 
@@ -46,6 +47,22 @@ class MlflowHook(BaseHook):
         scheme = conn.schema or "http"
         port = f":{conn.port}" if conn.port else ""
         return f"{scheme}://{conn.host}{port}"
+
+    def login_env(self) -> dict[str, str] | None:
+        """The connection's login as MLflow clients read it (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``).
+
+        None when the connection is not defined or has no login. Unlike ``tracking_uri``, it leaves this process's
+        environment alone: it is for a process the task starts (the canary's staging server).
+        """
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            conn = self.get_connection(self.mlflow_conn_id)
+        except AirflowNotFoundException:
+            return None
+        if not conn.login:
+            return None
+        return {"MLFLOW_TRACKING_USERNAME": conn.login, "MLFLOW_TRACKING_PASSWORD": conn.password or ""}
 
     def get_conn(self) -> MlflowClient:
         """An ``MlflowClient`` bound to the tracking server."""

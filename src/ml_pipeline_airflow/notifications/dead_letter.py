@@ -17,7 +17,8 @@ class DeadLetterNotifier(BaseNotifier):
 
     It leaves ``context["dead_letter"]``: ``{"id", "new"}``, ``new`` False when the attempt was recorded already
     (Airflow delivers the failure callback twice for a task lost on its last try: alert once), True when this call
-    recorded it or spooled it.
+    recorded it or spooled it. A pending letter of an earlier try of the same task instance is superseded by the
+    new one (``DeadLetterStore.supersede_older_tries``), here or when the spool is drained.
 
     Args:
         model: The model the DAG belongs to.
@@ -54,6 +55,12 @@ class DeadLetterNotifier(BaseNotifier):
             return
         self.log.info("recorded dead letter %s for %s.%s (%s: %s)", letter_id, ti.dag_id, ti.task_id,
                       letter.exception_type, letter.exception_message[:200])
+        try:
+            superseded = store.supersede_older_tries(letter_id)
+            if superseded:  # the task ran again after an earlier failure recorded here: one letter stays pending
+                self.log.info("dead letter(s) %s of earlier tries superseded by %s", superseded, letter_id)
+        except Exception:
+            self.log.exception("letters of earlier tries of this task stay pending for now")
         try:
             drain_spool(store, spool_folder())
         except Exception:

@@ -132,14 +132,18 @@ def launch_staging_server(model: str, version: str, tracking_uri: str) -> Iterat
 
     Its log goes to a private folder (``canary_log_folder``); the server is stopped when the canary ends. Its
     admin token is a one-off one, in its environment: the canary needs no admin endpoint, and nobody else should.
+    It logs in to MLflow as the model servers do (connection ``mlflow_serving``: a user who may only read), not as
+    this task; without that connection it keeps the task's login.
     """
     from ml_pipeline.deployment.client import free_port, running_server
     from ml_pipeline.pipelines.deployment import StagingServer
+    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 
     port = free_port()
     log_path = canary_log_folder() / f"{model}-v{version}-{port}.log"
+    login = MlflowHook(MlflowHook.serving_conn_name).login_env()
     with running_server(model, port, tracking_uri, log_path, version=version,
-                        admin_token=secrets.token_urlsafe(32)) as process:
+                        admin_token=secrets.token_urlsafe(32), mlflow_login=login) as process:
         yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
 
 

@@ -34,11 +34,18 @@ def list_partition_values(config_path: str) -> list[str | None]:
 
 @task
 def landed_partition(config_path: str) -> str:
-    """The run's partition URI once a sensor outside the lake code (``S3DataSensor``) has seen it land."""
-    from ml_pipeline.data.loader import MissingPartitionError
+    """The run's partition URI once a sensor outside the lake code (``S3DataSensor``) has seen it land.
+
+    The sensor saw it, so a partition without parquet files now was deleted: a permanent failure, not lateness.
+    """
+    from ml_pipeline.data.loader import DeletedPartitionError, partition_uri
     from ml_pipeline.pipelines import validation
 
-    uri = run_step(lambda ctx: validation.landed_partition(ctx, partition_day()), config_path)
-    if uri is None:
-        raise MissingPartitionError(f"{config_path}: the sensor saw the partition, but it has no parquet files now")
-    return uri
+    def landed(ctx):
+        uri = validation.landed_partition(ctx, partition_day())
+        if uri is None:
+            gone = partition_uri(ctx.dataset_uri, partition_day() or ctx.logical_date)
+            raise DeletedPartitionError.of(gone, "this run's sensor saw it land")
+        return uri
+
+    return run_step(landed, config_path, step_name="landed_partition")

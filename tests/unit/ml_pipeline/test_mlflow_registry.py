@@ -41,7 +41,7 @@ def test_not_found_is_told_apart_from_other_registry_errors():
     from mlflow.exceptions import MlflowException, RestException
 
     from ml_pipeline.errors import TransientError
-    from ml_pipeline.registry import mlflow_registry as registry
+    from ml_pipeline.registry import answers
 
     def answer(code: str, message: str) -> RestException:  # what the client raises for the server's JSON error
         return RestException({"error_code": code, "message": message})
@@ -49,12 +49,45 @@ def test_not_found_is_told_apart_from_other_registry_errors():
     missing_model = answer("RESOURCE_DOES_NOT_EXIST", "Registered Model with name=x not found")
     missing_alias = answer("INVALID_PARAMETER_VALUE", "Registered model alias champion not found.")
     bad_name = answer("INVALID_PARAMETER_VALUE", "Invalid alias name 'v1'")
-    assert registry.is_not_found(missing_model) and registry.is_not_found(missing_alias)
-    assert not registry.is_not_found(bad_name)
-    assert registry._none_if_not_found(missing_alias) is None
+    assert answers.is_not_found(missing_model) and answers.is_not_found(missing_alias)
+    assert not answers.is_not_found(bad_name)
+    assert answers.none_if_not_found(missing_alias) is None
     with pytest.raises(MlflowException) as raised:  # a malformed request is permanent: re-raised as it is
-        registry._none_if_not_found(bad_name)
+        answers.none_if_not_found(bad_name)
     assert raised.value is bad_name
     for code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
         with pytest.raises(TransientError):
-            registry._none_if_not_found(answer(code, "failed"))
+            answers.none_if_not_found(answer(code, "failed"))
+
+
+def test_a_refusal_about_a_missing_model_reads_as_absent_and_about_an_existing_one_stays_refused():
+    """MLflow's basic-auth app answers 403 to a non-admin asking for an alias or version of a model that does not
+    exist: that is "no champion"; a 403 about a model that exists is a permission problem and is raised."""
+    import pytest
+    from mlflow.exceptions import MlflowException, RestException
+
+    from ml_pipeline.registry import mlflow_registry as registry
+
+    refused = RestException({"error_code": "PERMISSION_DENIED", "message": "Permission denied"})
+    assert refused.get_http_status_code() == 403
+
+    class Registry:
+        def __init__(self, models: set[str]) -> None:
+            self.models = models
+
+        def get_model_version_by_alias(self, name, alias):
+            raise refused
+
+        def get_model_version(self, name, version):
+            raise refused
+
+        def get_registered_model(self, name):
+            if name not in self.models:
+                raise RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"{name} not found"})
+            return name
+
+    assert registry.alias_version(Registry(set()), "new_model", registry.CHAMPION) is None
+    assert registry.model_version(Registry(set()), "new_model", "1") is None
+    with pytest.raises(MlflowException) as raised:
+        registry.alias_version(Registry({"new_model"}), "new_model", registry.CHAMPION)
+    assert raised.value is refused

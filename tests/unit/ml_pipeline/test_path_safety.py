@@ -115,3 +115,17 @@ def test_new_model_refuses_a_name_that_is_a_path_and_writes_nothing(tmp_path, mo
     err = capsys.readouterr().err
     assert f"model name {name!r}" in err and "lowercase letters, digits and _" in err and "Nothing was written" in err
     assert files_under(tmp_path) == {configs.relative_to(tmp_path).parent, configs.relative_to(tmp_path)}
+
+
+def test_cli_validate_of_a_deleted_partition_says_so_and_exits_2(lake, capsys):
+    """A day gone although a later day landed is a hole, not lateness: a clear error naming the fix, no traceback."""
+    import shutil
+
+    day_before = DAY - dt.timedelta(days=1)
+    write_day(generate_day(day_before, 200), f"{to_uri(lake)}/transactions", day_before)
+    partition = lake / "transactions" / day_before.isoformat()
+    shutil.rmtree(partition)
+    partition.mkdir()  # the folder is there, its files are gone
+    code = main(["validate", "--model", "fraud_detection", "--data", str(partition), "--lake", str(lake)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: partition ") and "clear the failed task" in err, err

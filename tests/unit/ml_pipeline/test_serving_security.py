@@ -243,8 +243,13 @@ def test_a_server_a_task_starts_holds_none_of_airflows_secrets(tmp_path, monkeyp
     monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://ml:external-db-secret@db:5432")
     monkeypatch.setenv("PGPASSWORD", "pg-secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lake-secret")
-    with running_server("m", free_port(), "http://127.0.0.1:9", tmp_path / "s.log", admin_token=TOKEN) as process:
-        environ = (Path("/proc") / str(process.pid) / "environ").read_bytes().decode()
-    assert f"{ADMIN_TOKEN_ENV}={TOKEN}" in environ.split("\0")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipelines")  # the task's own MLflow login may write
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pipelines-secret")
+    serving = {"MLFLOW_TRACKING_USERNAME": "serving", "MLFLOW_TRACKING_PASSWORD": "serving-password"}
+    with running_server("m", free_port(), "http://127.0.0.1:9", tmp_path / "s.log", admin_token=TOKEN,
+                        mlflow_login=serving) as process:
+        environ = (Path("/proc") / str(process.pid) / "environ").read_bytes().decode().split("\0")
+    assert f"{ADMIN_TOKEN_ENV}={TOKEN}" in environ
+    assert {"MLFLOW_TRACKING_USERNAME=serving", "MLFLOW_TRACKING_PASSWORD=serving-password"} <= set(environ)
     assert not [s for s in ("fernet-secret", "db-secret", "lineage-secret", "external-db-secret", "pg-secret",
-                            "lake-secret") if s in environ]
+                            "lake-secret", "pipelines-secret") if any(s in line for line in environ)]

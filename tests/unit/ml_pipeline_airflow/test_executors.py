@@ -28,10 +28,15 @@ def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised
 def test_the_local_executor_preloads_before_its_workers_fork():
     """A real PreloadingLocalExecutor started in a fresh interpreter: the stack is imported by the time its
     worker processes exist, and turned off by ML_PLATFORM_PRELOAD=0."""
-    code = ("import sys, multiprocessing as mp; mp.set_start_method('fork')\n"
-            "from ml_pipeline_airflow.executors.local_executor import PreloadingLocalExecutor\n"
-            "ex = PreloadingLocalExecutor(parallelism=1); ex.start()\n"
-            "print(len(ex.workers), 'xgboost' in sys.modules, 'feast' in sys.modules); ex.end()")
+    code = """
+import os, sys, multiprocessing as mp
+mp.set_start_method("fork")
+from ml_pipeline_airflow.executors.local_executor import PreloadingLocalExecutor
+ex = PreloadingLocalExecutor(parallelism=1); ex.start()
+line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules}"
+os.write(1, f"\\n{line}\\n".encode())  # one write(2): the workers' log lines on the same pipe cannot split it
+ex.end()
+"""
     for flag, expected in (("1", "1 True True"), ("0", "1 False False")):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag})

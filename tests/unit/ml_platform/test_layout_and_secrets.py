@@ -34,7 +34,7 @@ def test_embedded_default_uses_a_socket_and_production_an_external_server(tmp_pa
     layout = Layout(tmp_path, airflow_port=18080, mlflow_port=15000)
     env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
-        f"postgresql+psycopg2://postgres@/airflow?host={tmp_path}/run&passfile={tmp_path}/pgpass")
+        f"postgresql+psycopg2://airflow@/airflow?host={tmp_path}/run&passfile={tmp_path}/pgpass")
     assert env["AIRFLOW__CORE__EXECUTOR"].endswith(".PreloadingLocalExecutor")  # Airflow's, preloading
     assert '"port": 15000' in env["AIRFLOW_CONN_MLFLOW_DEFAULT"]
     assert [c.name for c in components(layout)][0] == "postgres"
@@ -70,7 +70,8 @@ def test_a_secrets_file_of_an_older_platform_gets_the_newer_secrets_and_keeps_it
     old = {"fernet_key": "k", "jwt_secret": "j", "api_secret_key": "a", "admin_user": "admin", "admin_password": "p"}
     layout.secrets_file.write_text(json.dumps(old))
     values = ensure_secrets(layout.secrets_file, layout.passwords_file)
-    assert {"database_password", "serving_admin_token"} <= set(ADDED_LATER)
+    assert {"database_password", "database_password_airflow", "database_password_mlflow",
+            "database_password_ml_platform", "serving_admin_token"} <= set(ADDED_LATER)
     assert values == {**old, **{name: values[name] for name in ADDED_LATER}}
     assert json.loads(layout.secrets_file.read_text()) == values
 

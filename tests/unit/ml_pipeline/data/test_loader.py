@@ -4,7 +4,9 @@ import pytest
 
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import hash_frame, read_parquet, to_uri, write_parquet
-from ml_pipeline.data.loader import MissingPartitionError, load_partitions
+from ml_pipeline.data.loader import DeletedPartitionError, MissingPartitionError, load_partitions
+from ml_pipeline.errors import PermanentError
+from ml_pipeline.failures.classification import is_transient
 
 
 def test_loads_the_window_of_daily_partitions(tmp_path):
@@ -15,14 +17,33 @@ def test_loads_the_window_of_daily_partitions(tmp_path):
     assert set(frame["event_time"].dt.date().unique()) == {dt.date(2026, 11, 19), dt.date(2026, 11, 20)}
 
 
-def test_missing_partition_names_the_partition_and_the_fix(tmp_path):
+def test_the_newest_partition_not_landed_yet_is_transient_and_names_the_partition_and_the_fix(tmp_path):
     dataset = to_uri(tmp_path / "transactions")
-    generate_dataset(dataset, dt.date(2026, 11, 20), days=1, rows_per_day=500)
-    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 does not exist.*generate-data"):
-        load_partitions(dataset, dt.date(2026, 11, 20), days=2)
-    (tmp_path / "transactions" / "2026-11-19").mkdir()
-    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-19 has no parquet files"):
-        load_partitions(dataset, dt.date(2026, 11, 20), days=2)
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=2, rows_per_day=500)
+    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-21 does not exist.*generate-data") as raised:
+        load_partitions(dataset, dt.date(2026, 11, 21), days=2)
+    assert is_transient(raised.value)
+    (tmp_path / "transactions" / "2026-11-21").mkdir()
+    with pytest.raises(MissingPartitionError, match=r"transactions/2026-11-21 has no parquet files"):
+        load_partitions(dataset, dt.date(2026, 11, 21), days=2)
+
+
+@pytest.mark.parametrize("emptied", [False, True], ids=["folder deleted", "files deleted"])
+def test_a_hole_before_a_landed_partition_is_a_deleted_partition_and_permanent(tmp_path, emptied):
+    import shutil
+
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=500)
+    shutil.rmtree(tmp_path / "transactions" / "2026-11-19")
+    if emptied:
+        (tmp_path / "transactions" / "2026-11-19").mkdir()
+    with pytest.raises(DeletedPartitionError) as raised:
+        load_partitions(dataset, dt.date(2026, 11, 20), days=3)
+    message = str(raised.value)
+    assert f"partition 2026-11-19 of dataset {dataset} is missing" in message
+    assert "later partition 2026-11-20 has landed" in message
+    assert "Restore" in message and "clear the failed task" in message
+    assert isinstance(raised.value, PermanentError) and not is_transient(raised.value)
 
 
 def test_content_hash_survives_a_round_trip_and_changes_with_the_data(tmp_path):

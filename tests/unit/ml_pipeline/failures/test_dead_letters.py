@@ -35,3 +35,24 @@ def test_spooled_letters_stay_on_disk_while_the_table_does_not_exist(tmp_path):
     assert len(list((tmp_path / "spool").glob("*.json"))) == 1  # not renamed *.rejected: kept for later
     unprepared.create_schema()
     assert drain_spool(unprepared, tmp_path / "spool").moved == 1
+
+
+def test_a_later_try_supersedes_the_pending_letter_of_an_earlier_one_which_is_kept(store):
+    first = store.add(letter())
+    assert store.supersede_older_tries(first) == []
+    other_task = store.add(letter(try_number=1, task_id="evaluate_model"))
+    second = store.add(letter(try_number=2))
+    assert store.supersede_older_tries(second) == [first]
+    assert [d.id for d in store.list()] == [other_task, second]
+    kept = store.get(first)
+    assert kept.status == "discarded" and f"superseded by dead letter {second} (try 2)" in kept.note
+
+
+def test_a_spooled_letter_moved_in_after_its_successor_is_superseded_at_once(store, tmp_path):
+    """The database down when try 1 failed: its letter waits in the spool while Airflow runs try 2, which fails
+    and is recorded first; the drain that follows leaves one letter pending, the newest try's."""
+    spool(letter(), tmp_path / "spool")
+    second = store.add(letter(try_number=2))
+    assert drain_spool(store, tmp_path / "spool").moved == 1
+    assert [(d.try_number, d.status) for d in store.list(status=None)] == [(2, "pending"), (1, "discarded")]
+    assert store.list()[0].id == second

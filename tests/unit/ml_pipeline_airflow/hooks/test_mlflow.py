@@ -59,3 +59,19 @@ def test_the_connections_login_is_what_mlflow_clients_send(monkeypatch):
         monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)  # the hook set them for its process
         monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
     assert seen and seen[0] == "Basic " + base64.b64encode(b"pipelines:s3cret-password").decode()
+
+
+def test_a_login_for_a_process_the_task_starts_leaves_the_tasks_own_alone(monkeypatch):
+    """``login_env`` (the canary's staging server logs in as ``serving``) reads a connection without touching this
+    process's environment; no connection, or one without a login, gives None."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipelines")
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_SERVING", json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": 5000, "login": "serving", "password": "read-only"}))
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_ANONYMOUS", json.dumps({"conn_type": "http", "host": "127.0.0.1"}))
+    assert MlflowHook(MlflowHook.serving_conn_name).login_env() == {
+        "MLFLOW_TRACKING_USERNAME": "serving", "MLFLOW_TRACKING_PASSWORD": "read-only"}
+    assert MlflowHook("mlflow_anonymous").login_env() is None
+    assert MlflowHook("mlflow_nowhere").login_env() is None
+    import os
+
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "pipelines"
