@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos chaos-celery clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -90,6 +90,11 @@ bench-mlflow-auth: install
 # failing at random; prints the goals' table, writes benchmarks/results/chaos.json (docs/RELIABILITY.md)
 chaos: install
 	$(BIN)/python -m benchmarks.chaos
+
+# The same suite on CeleryExecutor with this machine's PostgreSQL and Redis: a Celery worker killed mid-run instead
+# of PostgreSQL (a shared server); writes benchmarks/results/chaos_celery.json
+chaos-celery: install
+	$(BIN)/python -m benchmarks.chaos --executor celery
 
 clean: down
 	rm -rf .platform

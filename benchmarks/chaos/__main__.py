@@ -1,6 +1,6 @@
 """``make chaos``: every fault of issue #20 against one real platform, a table of the goals, and the figures.
 
-The figures go to ``benchmarks/results/chaos.json``.
+The figures go to ``benchmarks/results/chaos.json`` (``--executor celery``: ``chaos_celery.json``).
 
 Starts the embedded platform (``tests/support/chaos.py``: one small model with an endpoint) and, in this order:
 MLflow killed while the model trains (that run's version becomes the champion), the model server killed under load,
@@ -9,16 +9,24 @@ mid-run (a corrupt file, then a deleted partition), PostgreSQL killed mid-run, M
 deployed, and ``--transient-runs`` runs failing transiently at random. Exits 1 when a goal was missed (the table and
 the JSON say which).
 
-    .venv/bin/python -m benchmarks.chaos [--outage-s 60 --transient-runs 200] [--only CASE ...]
+``--executor celery`` starts the same platform on CeleryExecutor, on this machine's PostgreSQL and Redis
+(``tests/support/platforms.executor_env``: its databases are dropped and its Redis database flushed afterwards). It
+adds ``celery_worker_killed`` (``workers.py``) after the scheduler case and skips ``postgres_restarted``, whose
+database is then a shared server the suite does not own; ``plan.py`` says which case runs where, and the results
+list what was skipped and why.
+
+    .venv/bin/python -m benchmarks.chaos [--executor local|celery] [--outage-s 60 --transient-runs 200]
+                                         [--only CASE ...] [--keep]
+
+``--only`` with ``--output benchmarks/results/chaos.json`` replaces those cases' figures there and keeps the others;
+``--keep`` leaves the platform's folder (component and task logs) for a post-mortem.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -27,12 +35,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.chaos import cases, runs
+import pytest
+
+from benchmarks.chaos import cases, plan, results, runs, workers
 from tests.support.chaos import chaos_platform
 from tests.support.fleet import DAY
-
-REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / "benchmarks" / "results" / "chaos.json"
+from tests.support.platforms import executor_env, require_services
 
 
 def at_hour(hour: int) -> str:
@@ -55,10 +63,11 @@ def attempt(name: str, run: Callable[[], cases.Case]) -> cases.Case:
     return case
 
 
-def run_all(p, outage_s: float, transient_runs: int) -> list[cases.Case]:
-    """The cases, in the order whose versions the next ones need."""
+def run_all(p, args: argparse.Namespace) -> list[cases.Case]:
+    """The cases of ``args.executor`` (``plan.cases_for``), in the order whose versions the next ones need."""
+    todo = plan.cases_for(args.executor)
     done = [attempt("mlflow_killed_during_training",
-                    lambda: cases.mlflow_outage_during_training(p, at_hour(6), outage_s))]
+                    lambda: cases.mlflow_outage_during_training(p, at_hour(6), args.outage_s))]
     champion = (done[0].figures.get("registered_versions") or [None])[0]
     if champion is None:  # the case failed: the next ones still need a champion
         run_id, _ = cases.train(p, at_hour(5))
@@ -67,18 +76,17 @@ def run_all(p, outage_s: float, transient_runs: int) -> list[cases.Case]:
     done.append(attempt("model_server_killed", lambda: cases.model_server_killed(p)))
     done.append(attempt("scheduler_killed", lambda: runs.scheduler_killed(p, at_hour(7))))
     challenger = (done[-1].figures.get("registered_versions") or [champion])[0]
-    done.append(attempt("bad_data_corrupt_file", lambda: runs.bad_data(p, at_hour(8), "corrupt_file")))
-    done.append(attempt("bad_data_partition_deleted", lambda: runs.bad_data(p, at_hour(9), "partition_deleted")))
-    done.append(attempt("postgres_restarted", lambda: runs.postgres_restarted(p)))
-    done.append(attempt("mlflow_killed_during_deployment",
-                        lambda: cases.mlflow_outage_during_deployment(p, challenger, champion, outage_s)))
-    done.append(attempt("transient_failures_at_random", lambda: runs.transient_at_random(p, transient_runs)))
+    needing_versions = {"mlflow_killed_during_deployment": lambda: cases.mlflow_outage_during_deployment(
+        p, challenger, champion, args.outage_s)}
+    for name in todo[len(done):]:
+        done.append(attempt(name, needing_versions.get(name) or (lambda name=name: STANDALONE[name](p, args))))
     return done
 
 
 # The cases that need no champion, to rerun one alone (``--only``): e.g. to check a setting that should change it.
 STANDALONE = {
     "scheduler_killed": lambda p, args: runs.scheduler_killed(p, at_hour(7)),
+    "celery_worker_killed": lambda p, args: workers.celery_worker_killed(p, at_hour(10)),
     "bad_data_corrupt_file": lambda p, args: runs.bad_data(p, at_hour(8), "corrupt_file"),
     "bad_data_partition_deleted": lambda p, args: runs.bad_data(p, at_hour(9), "partition_deleted"),
     "postgres_restarted": lambda p, args: runs.postgres_restarted(p),
@@ -86,43 +94,61 @@ STANDALONE = {
 }
 
 
-def table(done: list[cases.Case]) -> str:
-    """One line per goal: case, goal, measured, target, met."""
-    rows = [("case", "goal", "measured", "target", "met")]
-    rows += [(c.name, name, json.dumps(g["measured"], default=str)[:40], g["target"][:48], "yes" if g["met"] else "NO")
-             for c in done for name, g in c.goals.items()]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
+def services_missing(executor: str) -> str | None:
+    """Why ``executor``'s external services cannot be used (``None`` when they answer, or none are needed)."""
+    if executor == "local":
+        return None
+    try:
+        require_services()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        return str(exc.msg)
+    return None
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
+    """The command line, checked: ``--only`` names cases that run on ``--executor``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--executor", choices=plan.EXECUTORS, default="local",
+                        help="local: the embedded LocalExecutor platform (default); celery: CeleryExecutor on this "
+                             "machine's PostgreSQL and Redis (tests/support/platforms.py)")
     parser.add_argument("--outage-s", type=float, default=60.0, help="how long MLflow is kept down")
     parser.add_argument("--transient-runs", type=int, default=200)
     parser.add_argument("--only", nargs="+", choices=sorted(STANDALONE), help="run only these cases (and write "
-                        "no results unless --output says where)")
-    parser.add_argument("--output", default=None, help=f"default: {OUTPUT.relative_to(REPO)} (all cases run)")
+                        "no results unless --output says where: an existing results file keeps its other cases)")
+    parser.add_argument("--keep", action="store_true", help="keep the platform's folder (its logs and task logs)")
+    parser.add_argument("--output", default=None, help="default: benchmarks/results/chaos.json (local) or "
+                        "chaos_<executor>.json, when all cases run")
     args = parser.parse_args()
-    output = args.output or (None if args.only else str(OUTPUT))
+    if args.only and (wrong := plan.unavailable(args.only, args.executor)):
+        parser.error(f"not on {args.executor}: " + "; ".join(f"{name} ({why})" for name, why in wrong.items()))
+    return args
+
+
+def main() -> int:
+    args = arguments()
+    output = args.output or (None if args.only else str(plan.default_output(args.executor)))
+    if missing := services_missing(args.executor):
+        print(missing, file=sys.stderr)
+        return 2
+    skipped = {} if args.only else plan.skipped_for(args.executor)
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
-    try:
-        with chaos_platform(home) as platform:
+    try:  # on Celery: its databases are dropped and its Redis database flushed afterwards
+        with executor_env(args.executor), chaos_platform(home) as platform:
             done = ([attempt(name, lambda name=name: STANDALONE[name](platform, args)) for name in args.only]
-                    if args.only else run_all(platform, args.outage_s, args.transient_runs))
+                    if args.only else run_all(platform, args))
     finally:
-        shutil.rmtree(home, ignore_errors=True)
-    result = {"benchmark": "chaos", "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-              "settings": {"mlflow_outage_s": args.outage_s, "transient_runs": args.transient_runs,
-                           "executor": os.environ.get("ML_PLATFORM_EXECUTOR", "local")},
-              "wall_s": round(time.monotonic() - started, 1), "all_goals_met": all(c.met for c in done),
-              "cases": [dataclasses.asdict(c) for c in done]}
-    print("\n" + table(done))
-    missed = [f"{c.name}.{g}" for c in done for g, v in c.goals.items() if not v["met"]]
-    print(f"\n{sum(len(c.goals) for c in done) - len(missed)} of {sum(len(c.goals) for c in done)} goals met"
-          + (f"; missed: {', '.join(missed)}" if missed else "") + f" ({result['wall_s']:.0f} s)")
+        if args.keep:
+            print(f"kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    settings = {"mlflow_outage_s": args.outage_s, "transient_runs": args.transient_runs, "executor": args.executor}
+    result = results.document(done, skipped, settings, time.monotonic() - started)
+    print("\n" + results.table(done, skipped))
+    print("\n" + results.summary(done, result["wall_s"]))
     if output:
+        if args.only and Path(output).exists():
+            result = results.merged(json.loads(Path(output).read_text()), result)
         Path(output).write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(f"wrote {output}")
     return 0 if result["all_goals_met"] else 1

@@ -47,6 +47,11 @@ class ChaosPlatform:
     client: AirflowClient
 
     @property
+    def executor(self) -> str:
+        """``local`` or ``celery`` (``tests/support/platforms.executor_env``)."""
+        return self.env.get("ML_PLATFORM_EXECUTOR", "local")
+
+    @property
     def serving_url(self) -> str:
         """The model server's base URL."""
         return f"http://127.0.0.1:{self.layout.serving_endpoints()[ENDPOINT][1]}"
@@ -188,6 +193,29 @@ class Load:
                 "errors": sorted({what for _, ok, what in self.answers if not ok}),
                 "versions_served": sorted({what for _, ok, what in self.answers if ok}),
                 "time_to_recovery_s": round(recovered - since, 2) if failed and recovered else 0.0}
+
+
+@dataclass
+class SpoolWatch:
+    """Every dead letter that appears in the spool folder while the watch runs (in a thread, every 0.1 s)."""
+
+    folder: Path
+    seen: set[str] = field(default_factory=set)
+
+    def __enter__(self) -> SpoolWatch:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(OSError):
+                self.seen.update(f.name for f in self.folder.glob("*.json"))
 
 
 def tries(client: AirflowClient, dag_id: str, run_id: str) -> dict[str, list[dict]]:
