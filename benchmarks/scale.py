@@ -10,12 +10,16 @@ every task instance's times back from the API:
 - success rate, throughput (task instances per second from the first queued run to the last task's end), and the
   CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks).
 
-Profiles: ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
-``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes (the baseline: bare
-Airflow's choices, on this machine, in this run); ``*-no-preload`` isolate the executors' preloading; ``*-pipelines``
+Profiles: ``bare-standalone`` is plain ``airflow standalone`` with Airflow's defaults and a DAG folder holding only
+the probe, nothing of ours running (``bare_airflow.py``): the anchor every other figure stands beside;
+``bare-standalone-our-dags`` is the same with our DAG folder, which splits what our DAG files cost from what our
+other components cost. ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
+``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes, inside the platform;
+``*-no-preload`` isolate the executors' preloading; ``*-pipelines``
 start 20 real training pipelines (``tests/support/fleet.py``) with the probe runs. The Airflow REST API is polled
 once per DAG every 2 s while the runs go (not once per run: the observer must not load the API server the tasks
-use). Writes benchmarks/results/scale.json.
+use). Writes benchmarks/results/scale.json: the profiles measured now replace their earlier figures, the
+others stay; each profile says which ``run`` (start time) it comes from.
 
     .venv/bin/python benchmarks/scale.py [--runs 50 --profiles local-airflow-defaults,local,...]
                                          [--set AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY=32 …]
@@ -44,9 +48,8 @@ DAG_ID = "platform_scale_probe"
 
 
 def seconds(later: str | None, earlier: str | None) -> float | None:
-    if not later or not earlier:
-        return None
-    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds()
+    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds() \
+        if later and earlier else None
 
 
 PIPELINE_CHAIN = ("load_data", "validate_data", "engineer_features", "train_model", "evaluate_model",
@@ -74,28 +77,43 @@ def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipe
             if started.returncode != 0:
                 raise RuntimeError(f"{executor} platform did not start: {started.stdout[-2000:]}"
                                    f"{started.stderr[-2000:]}")
-            return run_at_once(layout, executor, runs, models, settings)
+            from ml_platform.airflow_api import AirflowClient
+            from ml_platform.secrets import ensure_secrets
+
+            secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+            client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
+            return run_at_once(client, executor, runs, models, settings, lambda: component_cpu(layout))
         finally:
             subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
 
 
-def run_at_once(layout, executor: str, runs: int, models: list[str], settings: dict[str, str]) -> dict:
-    """Trigger the pipelines' and the probe's runs at once, wait for all of them, and read their figures back."""
-    import psutil
+def measure_bare(executor: str, runs: int, home: Path) -> dict:
+    """The probe's runs on bare ``airflow standalone`` (``bare_airflow``): only the probe DAG, or our DAG folder."""
+    import bare_airflow
 
     from ml_platform.airflow_api import AirflowClient
-    from ml_platform.secrets import ensure_secrets
+    from tests.support.platforms import SERVER, require_services
 
-    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
+    require_services()
+    with bare_airflow.standalone(home, SERVER, our_dags=executor == "bare-our-dags") as airflow:
+        client = AirflowClient(airflow["url"], airflow["user"], airflow["password"], timeout=60)
+        return run_at_once(client, executor, runs, [], "Airflow's defaults (airflow standalone)",
+                           lambda: bare_airflow.component_cpu(airflow["pid"]))
+
+
+def run_at_once(client, executor: str, runs: int, models: list[str], settings, cpu) -> dict:
+    """Trigger the runs at once, wait for all, read their figures back (``cpu``: each component's CPU s by then)."""
+    import psutil
+
     for dag_id in [DAG_ID, *models]:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)
     idle_used = psutil.virtual_memory().used
     peak_used = idle_used
     t0 = time.monotonic()
-    started_runs = [(dag_id, client.trigger(dag_id, "2026-11-20T06:00:00Z")["dag_run_id"]) for dag_id in models]
-    started_runs += [(DAG_ID, client.trigger(DAG_ID, None)["dag_run_id"]) for _ in range(runs - len(models))]
+    refused: list[str] = []  # a trigger the API server answered with a 5xx, tried again as a user's script would
+    started_runs = [(dag_id, trigger(client, dag_id, "2026-11-20T06:00:00Z", refused)) for dag_id in models]
+    started_runs += [(DAG_ID, trigger(client, DAG_ID, None, refused)) for _ in range(runs - len(models))]
     deadline = time.monotonic() + 1800
     states: dict[tuple[str, str], str] = {}
     while time.monotonic() < deadline and len(states) < len(started_runs):
@@ -109,8 +127,24 @@ def run_at_once(layout, executor: str, runs: int, models: list[str], settings: d
                "probe": summarize(client, [k for k in started_runs if k[0] == DAG_ID], states, PROBE_CHAIN)}
     if models:
         figures["pipelines"] = summarize(client, [k for k in started_runs if k[0] != DAG_ID], states, PIPELINE_CHAIN)
-    figures["cpu_s"] = component_cpu(layout)
+    figures["cpu_s"] = cpu()
+    figures["triggers_refused"] = {"count": len(refused), "first": refused[0] if refused else None}
     return figures
+
+
+def trigger(client, dag_id: str, logical_date: str | None, refused: list[str]) -> str:
+    """Start a run of ``dag_id``; a 5xx answer is noted in ``refused`` and tried again (2 s apart, 5 times)."""
+    from ml_pipeline_airflow.api_client import AirflowApiError
+
+    for attempt in range(6):
+        try:
+            return client.trigger(dag_id, logical_date)["dag_run_id"]
+        except AirflowApiError as exc:
+            if (exc.status or 0) < 500 or attempt == 5:
+                raise
+            refused.append(str(exc)[:300])
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def finished_runs(client, dag_ids: set[str]) -> dict[tuple[str, str], str]:
@@ -197,7 +231,8 @@ AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": 
                     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
                     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
                     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5"}
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5",
+                    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300.0"}
 PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 0),
     "local": ("local", {}, 0),
@@ -208,10 +243,13 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),
+    "bare-standalone": ("bare", {}, 0),
+    "bare-standalone-our-dags": ("bare-our-dags", {}, 0),
 }
 
 
-LABELS = {"local": "LocalExecutor", "celery": "CeleryExecutor (1 worker)"}
+LABELS = {"local": "LocalExecutor", "celery": "CeleryExecutor (1 worker)", "bare": "bare `airflow standalone`",
+          "bare-our-dags": "bare `airflow standalone`, our DAG folder"}
 
 
 def table(results: dict) -> str:
@@ -241,8 +279,9 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--profiles", default="local-airflow-defaults,local,celery-airflow-defaults,celery,"
-                                              "local-pipelines-no-preload,local-pipelines,celery-pipelines",
+    parser.add_argument("--profiles", default="bare-standalone,bare-standalone-our-dags,local-airflow-defaults,local,"
+                                              "celery-airflow-defaults,celery,local-pipelines-no-preload,"
+                                              "local-pipelines,celery-pipelines",
                         help=f"comma-separated, of: {', '.join(PROFILES)}")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every profile (to try a setting)")
@@ -260,14 +299,19 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown profile(s) {', '.join(unknown)}: choose from {', '.join(PROFILES)}")
     extra = dict(item.split("=", 1) for item in args.set)
-    results = {"probe_dag": DAG_ID, "runs_at_once": args.runs, "machine": {"cpus": os.cpu_count()}, "profiles": {}}
+    out = Path(args.output)
+    # the profiles not measured now stay, each with the run it came from: compare figures of one run only
+    earlier = json.loads(out.read_text()).get("profiles", {}) if out.exists() else {}
+    results = {"probe_dag": DAG_ID, "runs_at_once": args.runs, "machine": {"cpus": os.cpu_count()},
+               "profiles": {name: figures for name, figures in earlier.items() if name in PROFILES}}
+    run = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     for name in args.profiles.split(","):
         executor, settings, pipelines = PROFILES[name]
         home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-"))
-        figures = measure(executor, args.runs, home, {**settings, **extra}, pipelines)
-        results["profiles"][name] = figures
+        figures = (measure_bare(executor, args.runs, home) if executor.startswith("bare")
+                   else measure(executor, args.runs, home, {**settings, **extra}, pipelines))
+        results["profiles"][name] = {"run": run, **figures}
         print(name, json.dumps(figures, indent=2), flush=True)
-    out = Path(args.output)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"wrote {out}")

@@ -33,7 +33,10 @@ def platform(request, tmp_path_factory):
     # platform health only when asked: its digest would name this module's drill runs among their own alerts
     (layout.home / "platform_health.yaml").write_text("schedule: null\n")
     with executor_env(request.param):
-        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(layout.home / "no-models")}
+        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(layout.home / "no-models"),
+               # a killed worker is found 15 s after its last heartbeat, not 30 s (three 5-s heartbeats missed):
+               # the same detection, five kills a module, half the wait
+               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15"}
         started = make("up", env)
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]

@@ -113,7 +113,9 @@ class DeadLetterStore(SqlStore[DeadLetter]):
 
         The letters of its earlier tries still pending are marked ``discarded`` with a note naming the newest one:
         kept, but no longer work to do. Whichever is recorded first (a spooled letter may be moved in after the
-        letter of the try that followed it), the newest try's letter is the one left pending.
+        letter of the try that followed it), the newest try's letter is the one left pending. No lock is needed:
+        every writer calls this after its own letter is committed, so the last writer sees every letter, and each
+        caller discards only letters older than the newest it saw.
         """
         letter = self.get(letter_id)
         instance = [dead_letters.c[name] == getattr(letter, name) for name in ATTEMPT[:-1]]
