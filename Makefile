@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos chaos-celery clean
+.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-scale-growth bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos chaos-celery clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -66,6 +66,9 @@ bench-serving: install
 
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py
+
+bench-scale-growth: install
+	$(BIN)/python benchmarks/scale_growth.py
 
 # Evidently is measured only from a venv of its own: make bench-drift EVIDENTLY_PYTHON=/tmp/evidently-venv/bin/python
 bench-drift: install

@@ -234,6 +234,8 @@ AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": 
                     "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5",
                     "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300.0"}
 PROFILES = {  # name: (executor, settings, real pipelines among the runs)
+    "bare-standalone": ("bare", {}, 0),
+    "bare-standalone-our-dags": ("bare-our-dags", {}, 0),
     "local-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 0),
     "local": ("local", {}, 0),
     "celery-airflow-defaults": ("celery", AIRFLOW_DEFAULTS, 0),
@@ -243,8 +245,6 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),
-    "bare-standalone": ("bare", {}, 0),
-    "bare-standalone-our-dags": ("bare-our-dags", {}, 0),
 }
 
 
@@ -254,9 +254,9 @@ LABELS = {"local": "LocalExecutor", "celery": "CeleryExecutor (1 worker)", "bare
 
 def table(results: dict) -> str:
     """The README's markdown table of a results file."""
-    lines = ["| profile | runs | runs ok | tasks/s | run queued → first task running p95 | hand-off → queued p95 | "
-             "hand-off → running p50 / p95 / p99 | run queued → end p95 | memory used peak | "
-             "platform CPU s (scheduler, API server, MLflow) |", "|" + "---|" * 10]
+    lines = ["| profile | measured | runs | runs ok | tasks/s | run queued → first task running p95 | "
+             "hand-off → queued p95 | hand-off → running p50 / p95 / p99 | run queued → end p95 | memory used peak | "
+             "platform CPU s (scheduler, API server, MLflow) |", "|" + "---|" * 11]
     for name, figures in results["profiles"].items():
         cpu = figures["cpu_s"]
         cpu_s = ", ".join(str(cpu.get(c, "—")) for c in ("scheduler", "api-server", "mlflow"))
@@ -269,7 +269,8 @@ def table(results: dict) -> str:
             label = f"{LABELS[figures['executor']]}, `{name}`" + (f" — {what}" if what else "")
             first, queued = f["run_queued_to_first_task_running"], f["upstream_success_to_downstream_queued"]
             running, end = f["upstream_success_to_downstream_running"], f["run_queued_to_end"]
-            lines.append(f"| {label} | {f['runs']} | {f['succeeded']}/{f['runs']} | {f['tasks_per_s']} | "
+            lines.append(f"| {label} | {figures.get('run', '')[:10]} | {f['runs']} | "
+                         f"{f['succeeded']}/{f['runs']} | {f['tasks_per_s']} | "
                          f"{first.get('p95_s')} s | {queued.get('p95_s')} s | {running.get('p50_s')} / "
                          f"{running.get('p95_s')} / {running.get('p99_s')} s | {end.get('p95_s')} s | "
                          f"{figures['memory_used_gb']['peak']} GB | {cpu_s} |")
@@ -312,6 +313,7 @@ def main() -> None:
                    else measure(executor, args.runs, home, {**settings, **extra}, pipelines))
         results["profiles"][name] = {"run": run, **figures}
         print(name, json.dumps(figures, indent=2), flush=True)
+    results["profiles"] = {name: results["profiles"][name] for name in PROFILES if name in results["profiles"]}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"wrote {out}")

@@ -209,9 +209,12 @@ class Layout:
     @classmethod
     def on_free_ports(cls, home: Path) -> Layout:
         """An extra instance in ``home`` on free ports, beside (not instead of) the default one."""
-        layout = cls(home.resolve(), airflow_port=free_port(), mlflow_port=free_port(),
-                     slack_sink_port=free_port(), smtp_sink_port=free_port(), serving_port=free_port_range(4),
-                     metrics_port=free_port(), statsd_port=free_udp_port(), prometheus_port=free_port())
+        with contextlib.ExitStack() as held:  # each port stays bound until all are picked: never one port twice
+            airflow, mlflow, slack, smtp, metrics, prometheus = (held_port(held) for _ in range(6))
+            serving = free_port_range(4)  # a range over a held port is not free: it cannot overlap them
+        layout = cls(home.resolve(), airflow_port=airflow, mlflow_port=mlflow, slack_sink_port=slack,
+                     smtp_sink_port=smtp, serving_port=serving, metrics_port=metrics, statsd_port=free_udp_port(),
+                     prometheus_port=prometheus)
         layout.ensure_dirs()
         return layout
 
@@ -258,6 +261,23 @@ def private_dir(path: Path, owners: set[int]) -> Path:
                                    f"{info.st_uid}, not to this platform (uid {sorted(owners)}); {fix}")
     os.chmod(path, 0o700)  # a folder we own, checked above; in sticky /tmp nobody else can swap it
     return path
+
+
+def held_port(stack: contextlib.ExitStack) -> int:
+    """A free loopback TCP port, kept bound by a socket that ``stack`` closes.
+
+    Ports picked one after the other with the socket closed in between can repeat (the kernel may hand the same
+    ephemeral port out again): an instance once got its MLflow port and its e-mail sink's port equal.
+    """
+    sock = stack.enter_context(socket.socket())
+    sock.bind(("127.0.0.1", 0))
+    return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different free loopback TCP ports (``held_port`` until all are picked)."""
+    with contextlib.ExitStack() as held:
+        return [held_port(held) for _ in range(count)]
 
 
 def free_port_range(count: int) -> int:

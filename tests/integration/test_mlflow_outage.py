@@ -22,7 +22,7 @@ from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.data.loader import load_partitions
-from ml_pipeline.deployment.client import ADMIN_TOKEN_ENV, ServingClient, ServingError, free_port, serving_argv
+from ml_pipeline.deployment.client import ADMIN_TOKEN_ENV, ServingClient, ServingError, serving_argv
 from ml_pipeline.deployment.history import DeploymentHistory
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
@@ -32,6 +32,7 @@ from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training import model as training_model
 from ml_pipeline.registry import mlflow_registry as registry
 from ml_pipeline.training.trainer import to_model_input, train_classifier
+from ml_platform.layout import free_ports
 from ml_platform.supervisor import stop_process_tree
 from tests.support.services import mlflow_server
 
@@ -66,7 +67,7 @@ def outage(tmp_path_factory):
     train = build_features(load_partitions(join_uri(lake, "outage_transactions"), LAST_DAY, 3)[0], features)
     history = DeploymentHistory(f"sqlite:///{home / 'history.db'}")
     history.create_schema()
-    port, serving_port = free_port(), free_port()
+    port, serving_port = free_ports(2)
     with pytest.MonkeyPatch.context() as env:
         for name, value in FAST_FAILING_CLIENT.items():
             env.setenv(name, value)

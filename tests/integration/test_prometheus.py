@@ -27,7 +27,7 @@ from ml_pipeline.monitoring.history import MonitoringCheck, MonitoringHistory
 from ml_pipeline.registry import mlflow_registry as registry
 from ml_pipeline.stores.schema import create_schema
 from ml_pipeline.training.trainer import to_model_input, train_classifier
-from ml_platform.layout import free_udp_port
+from ml_platform.layout import free_ports, free_udp_port
 from tests.support import prometheus as prom
 from tests.support.services import mlflow_server
 
@@ -72,8 +72,8 @@ def stack(platform_database, tmp_path_factory):
         MODEL, "alert", "amount drifted", version="1", dag_id=f"model_monitoring_{MODEL}", run_id="check-1",
         drift_share=0.25, drifted=True, features={"amount": {"method": "psi_quantile", "score": 0.37,
                                                              "status": "alert"}}))
-    serving_port, metrics_port, statsd_port = free_port(), free_port(), free_udp_port()
-    with mlflow_server(home / "mlflow", free_port()) as mlflow_url:
+    (serving_port, metrics_port, mlflow_port), statsd_port = free_ports(3), free_udp_port()
+    with mlflow_server(home / "mlflow", mlflow_port) as mlflow_url:
         model = train_classifier(frame, features, "is_fraud", {"max_depth": 2, "n_estimators": 5}, seed=1)
         run_id, uri = registry.log_training_run(mlflow_url, MODEL, "metrics", {}, {}, model,
                                                 to_model_input(frame.head(5), features),

@@ -110,9 +110,9 @@ def alert_sinks(store: Path) -> Iterator[dict[str, str]]:
     import socket
     import sys
 
-    from ml_pipeline.deployment.client import free_port
+    from ml_platform.layout import free_ports
 
-    http, smtp = free_port(), free_port()
+    http, smtp = free_ports(2)
     sinks = subprocess.Popen([sys.executable, "-m", "ml_platform.alert_sinks", "--http-port", str(http),
                               "--smtp-port", str(smtp), "--store", str(store)], start_new_session=True)
     try:

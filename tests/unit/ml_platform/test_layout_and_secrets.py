@@ -114,3 +114,45 @@ def test_a_tmp_socket_folder_of_another_user_is_refused(fallback_socket_dir):
     with pytest.raises(UnsafeDirectoryError, match="belongs to uid 65534"):
         private_dir(fallback_socket_dir, {os.geteuid()})
     assert stat.S_IMODE(fallback_socket_dir.stat().st_mode) == 0o777  # left as it was, not taken over
+
+
+class LowestFreePortKernel:
+    """``socket.socket`` as a kernel that hands out the lowest free port for ``bind(("127.0.0.1", 0))``: what a real
+    one may do with a port closed a moment ago (an instance once got its MLflow and e-mail sink ports equal)."""
+
+    bound: set[int] = set()
+
+    def __init__(self, *args, **kwargs):
+        self.port = None
+
+    def bind(self, address):
+        port = address[1] or min(p for p in range(40000, 41000) if p not in self.bound)
+        if port in self.bound:
+            raise OSError(98, "Address already in use")
+        self.port = port
+        self.bound.add(port)
+
+    def getsockname(self):
+        return ("127.0.0.1", self.port)
+
+    def close(self):
+        self.bound.discard(self.port)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_an_instance_on_free_ports_never_gets_one_port_twice(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(LowestFreePortKernel, "bound", set())
+    monkeypatch.setattr(socket, "socket", LowestFreePortKernel)
+    layout = Layout.on_free_ports(tmp_path)
+    tcp = [layout.airflow_port, layout.mlflow_port, layout.slack_sink_port, layout.smtp_sink_port,
+           layout.metrics_port, layout.prometheus_port]
+    serving = set(range(layout.serving_port, layout.serving_port + 4))
+    assert len(set(tcp)) == len(tcp), tcp
+    assert not serving & set(tcp), (tcp, sorted(serving))
