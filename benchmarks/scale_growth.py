@@ -18,6 +18,7 @@ Writes ``benchmarks/results/scale_growth.json`` and the plot ``docs/images/scale
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -103,10 +104,13 @@ def measure_runs(profile: str, runs: int) -> dict:
     """``make bench-scale``'s probe: ``runs`` runs at once on ``profile``; its probe figures and CPU."""
     executor, settings, _ = scale.PROFILES[profile]
     home = Path(tempfile.mkdtemp(prefix=f"bench-growth-{profile}-{runs}-"))
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     figures = (scale.measure_bare(executor, runs, home) if executor.startswith("bare")
                else scale.measure(executor, runs, home, settings, 0))
+    figures["measured_at"] = started
     probe = figures["probe"]
-    return {"runs": runs, "succeeded": probe["succeeded"], "tasks_per_s": probe["tasks_per_s"],
+    return {"runs": runs, "measured_at": figures["measured_at"], "succeeded": probe["succeeded"],
+            "tasks_per_s": probe["tasks_per_s"],
             "handoff_running_p95_s": probe["upstream_success_to_downstream_running"].get("p95_s"),
             "handoff_queued_p95_s": probe["upstream_success_to_downstream_queued"].get("p95_s"),
             "first_task_running_p95_s": probe["run_queued_to_first_task_running"].get("p95_s"),
@@ -137,6 +141,7 @@ def plot(results: dict, path: Path) -> None:
         axes[2].plot(xs, [configs[n][kind]["parse_cpu_s"] for n in configs], "o-", label=labels[kind])
     axes[2].set(title="parsing every DAG file once (CPU)", xlabel="model configs", ylabel="CPU seconds")
     for axis in axes:
+        axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.suptitle("How scheduling cost grows (2 cores; make bench-scale-growth)")
@@ -150,22 +155,25 @@ def main() -> None:
     parser.add_argument("--runs", default="50,100,200")
     parser.add_argument("--configs", default="20,100,500", help='"" keeps those of the results file')
     parser.add_argument("--skip-runs", action="store_true", help="keep the runs sweep of the results file")
+    # each point records when it was measured (``measured_at``): compare points of one sweep
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     out = Path(args.output)
     results = json.loads(out.read_text()) if out.exists() else {}
     results["machine"] = {"cpus": os.cpu_count()}
+    scale.warm_bytecode()
     if args.configs:  # --configs "" keeps the configs sweep of the results file
         results["configs"] = {}
     for count in (int(n) for n in args.configs.split(",") if n):
         results["configs"][str(count)] = measure_configs(count, Path(tempfile.mkdtemp(prefix=f"growth-{count}-")))
         print(count, "configs", json.dumps(results["configs"][str(count)]), flush=True)
-    if not args.skip_runs:
-        results["runs"] = {profile: [] for profile in RUN_PROFILES}
+    if not args.skip_runs:  # the loads measured now replace their earlier points, the others stay
+        sweep = results.setdefault("runs", {})
         for runs in map(int, args.runs.split(",")):
             for profile in RUN_PROFILES:  # alternated, so that a quieter quarter of an hour favours neither
-                results["runs"][profile].append(measure_runs(profile, runs))
-                print(profile, runs, json.dumps(results["runs"][profile][-1]), flush=True)
+                points = [p for p in sweep.get(profile, []) if p["runs"] != runs] + [measure_runs(profile, runs)]
+                sweep[profile] = sorted(points, key=lambda p: p["runs"])
+                print(profile, runs, json.dumps(sweep[profile][-1]), flush=True)
                 out.write_text(json.dumps(results, indent=2) + "\n")
     out.write_text(json.dumps(results, indent=2) + "\n")
     picture = PLOT if out == RESULTS else out.with_suffix(".png")  # a trial's output keeps its plot beside it

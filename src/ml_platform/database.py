@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import psycopg2
 import sqlalchemy as sa
+from psycopg2 import sql
 
 # The wheel computes a runtime dir we never use at import, warning when XDG_RUNTIME_DIR is unset.
 with warnings.catch_warnings():
@@ -67,7 +69,16 @@ def database_name(name: str) -> str:
 
     The prefix lets several platforms, or test runs, share one external server.
     """
-    return name if name == "postgres" else os.environ.get("ML_PLATFORM_DATABASE_PREFIX", "") + name
+    return name if name == "postgres" else database_prefix() + name
+
+
+def database_prefix() -> str:
+    """``ML_PLATFORM_DATABASE_PREFIX``, checked: letters, digits and ``_`` only (it becomes part of SQL names)."""
+    prefix = os.environ.get("ML_PLATFORM_DATABASE_PREFIX", "")
+    if not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+        raise ValueError(f"ML_PLATFORM_DATABASE_PREFIX={prefix!r}: use only letters, digits and '_' "
+                         "(e.g. team_a_), or unset it")
+    return prefix
 
 
 def database_url(layout: Layout, database: str, driver: str = "psycopg2", user: str | None = None) -> str:
@@ -166,7 +177,7 @@ def require_password(layout: Layout) -> bool:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"ALTER ROLE {SUPERUSER} PASSWORD %s", (embedded_password(layout),))
+            database_roles.set_password(cur, SUPERUSER, embedded_password(layout))
             hba.write_text(PG_HBA)  # in place: the server's user keeps owning it
             cur.execute("SELECT pg_reload_conf()")
     finally:
@@ -235,7 +246,7 @@ def ensure_databases(layout: Layout, names: tuple[str, ...] = DATABASES) -> None
             for name in names:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database_name(name),))
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{database_name(name)}"')
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name(name))))
                 if name in owners:
                     database_roles.own_database(cur, database_name(name), owners[name])
     finally:
@@ -276,6 +287,6 @@ def drop_databases(server_url: str, prefix: str, names: tuple[str, ...] = DATABA
     try:
         with admin.cursor() as cur:
             for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(prefix + name)))
     finally:
         admin.close()

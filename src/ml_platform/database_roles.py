@@ -76,9 +76,19 @@ def ensure_roles(cur: cursor, passwords: Mapping[str, str]) -> None:
     for role, password in passwords.items():
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
         verb = "ALTER" if cur.fetchone() else "CREATE"
-        verifier = encrypt_password(password, role, cur.connection, "scram-sha-256")
         cur.execute(sql.SQL("{} ROLE {} " + ROLE_ATTRIBUTES + " PASSWORD %s").format(
-            sql.SQL(verb), sql.Identifier(role)), (verifier,))
+            sql.SQL(verb), sql.Identifier(role)), (scram_verifier(cur, role, password),))
+
+
+def set_password(cur: cursor, role: str, password: str) -> None:
+    """Give the existing ``role`` (the superuser too) ``password``, sent as a SCRAM verifier, never in plain text."""
+    cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(role)),
+                (scram_verifier(cur, role, password),))
+
+
+def scram_verifier(cur: cursor, role: str, password: str) -> str:
+    """What the server stores for ``password``, computed here (a failing statement PostgreSQL logs shows only it)."""
+    return encrypt_password(password, role, cur.connection, "scram-sha-256")
 
 
 def own_database(cur: cursor, database: str, role: str) -> None:

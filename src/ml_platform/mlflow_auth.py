@@ -8,9 +8,11 @@ passwords generated like the platform's other secrets:
   experiment and registered model (a ``*`` grant): the ones made before authentication was turned on (an upgraded
   home), and any that another user made first under a name a pipeline uses.
 - ``serving``: the platform's model servers. It reads the registry (READ is every user's default permission) and
-  may change no experiment or model it did not create: no alias of the pipelines' models moves with its login.
-  MLflow lets any logged-in user create new experiments and models. The canary's staging server, which a
-  deployment task starts, logs in as ``serving`` too (connection ``mlflow_serving``).
+  may change no experiment or model it did not create: no alias of a model the pipelines created moves with its
+  login. MLflow lets any logged-in user create new experiments and models, and their creator MANAGEs them: a model
+  ``serving`` created first under a name no pipeline has registered yet is one whose aliases it could move (open).
+  The canary's staging server, which a deployment task starts, logs in as ``serving`` too (connection
+  ``mlflow_serving``).
 
 Users are written straight into the auth database (``ensure_users``) before the server starts, so nothing waits
 for it: the embedded supervisor does it while Airflow's database migrates, compose's ``mlflow-users`` service

@@ -74,9 +74,9 @@ def historical_features(settings: FeatureStoreSettings, config: ModelConfig, fra
     Each row gets, per view, the latest feature row of its entity at or before the row's timestamp, no older than
     the view's ttl (null when there is none): Feast's point-in-time semantics, computed with polars over the same
     day files Feast's file sources name (``offline.read_view``). Feast keeps the registry and the online store;
-    ``get_historical_features`` returns the same rows (``tests/integration/test_feature_store.py``) but took 38 s
-    where this takes well under one (``benchmarks/feature_store.py``). No example is dropped or duplicated; rows
-    keep their order.
+    ``get_historical_features`` returns the same rows (``tests/integration/test_feature_store.py``) but took 25 s
+    for 140,000 examples where this took 0.04 s (``benchmarks/feature_store.py``). No example is dropped or
+    duplicated; rows keep their order.
     """
     if frame.is_empty():
         return frame

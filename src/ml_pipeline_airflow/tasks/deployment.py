@@ -142,6 +142,10 @@ def launch_staging_server(model: str, version: str, tracking_uri: str) -> Iterat
     port = free_port()
     log_path = canary_log_folder() / f"{model}-v{version}-{port}.log"
     login = MlflowHook(MlflowHook.serving_conn_name).login_env()
+    if login is None:  # an install from before the connection existed: the canary works, with more rights than needed
+        log.warning("connection %r is not defined (or has no login): the canary's model server logs in to MLflow "
+                    "with this task's login, which may write. Add it with the model servers' read-only login "
+                    "(compose and Helm: AIRFLOW_CONN_MLFLOW_SERVING)", MlflowHook.serving_conn_name)
     with running_server(model, port, tracking_uri, log_path, version=version,
                         admin_token=secrets.token_urlsafe(32), mlflow_login=login) as process:
         yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)

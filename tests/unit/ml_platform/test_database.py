@@ -79,3 +79,10 @@ def test_the_external_connection_carries_server_credentials_and_the_prefixed_nam
     assert json.loads(database.airflow_connection(Layout(tmp_path), "ml_platform")) == {
         "conn_type": "postgres", "host": "db.internal", "port": 6432, "login": "ops", "password": "p@ss",
         "schema": "t1_ml_platform"}
+
+
+@pytest.mark.parametrize("prefix", ['x"; DROP DATABASE airflow; --', "team-a_", "a b"])
+def test_a_database_prefix_that_is_not_a_plain_name_is_refused_naming_the_variable(prefix, monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_DATABASE_PREFIX", prefix)
+    with pytest.raises(ValueError, match="ML_PLATFORM_DATABASE_PREFIX=.*letters, digits and '_'"):
+        database.database_name("airflow")
