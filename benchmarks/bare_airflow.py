@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,9 @@ from pathlib import Path
 
 import httpx
 import psycopg2
+
+from ml_pipeline.deployment.client import free_port
+from ml_platform.supervisor import stop_process_tree
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -49,14 +51,6 @@ with DAG("platform_scale_probe", schedule=None, catchup=False, max_active_runs=1
 # a component's name in its command line (the API server renames its process ``airflow api_server -- …``)
 COMPONENTS = {"scheduler": "scheduler", "api-server": "api-server", "api_server": "api-server",
               "dag-processor": "dag-processor", "triggerer": "triggerer"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -103,15 +97,9 @@ def standalone(home: Path, server_url: str, our_dags: bool) -> Iterator[dict]:
         wait_healthy(url, proc, home / "standalone.log")
         yield {"url": url, "user": "admin", "password": password, "pid": proc.pid}
     finally:
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        if proc is not None:  # its whole process group, as the supervisor stops a component
+            stop_process_tree(proc.pid, timeout=60)
+            proc.wait(timeout=10)
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()
