@@ -20,6 +20,7 @@ from ml_pipeline.training.resources import detect_gpus
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database, mlflow_auth
 from ml_platform.layout import REPO_ROOT, Layout, model_configs
+from ml_platform.lineage_shipper import DATABASE_URL_ENV as LINEAGE_DATABASE_URL_ENV
 from ml_platform.lineage_transport import openlineage_env
 from ml_platform.metrics import prometheus
 from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
@@ -171,7 +172,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
     env.update({name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()})
     # Airflow's StatsD to the metrics exporter (docs/DESIGN.md, "Metrics and Prometheus")
     env.update({name: os.environ.get(name, value) for name, value in airflow_statsd_env(layout.statsd_port).items()})
-    # OpenLineage: every task's events to <home>/lineage/events.jsonl and the platform's receiver (lineage_transport)
+    # OpenLineage: every task's events to <home>/lineage/events.jsonl, which the lineage shipper stores
     env.update(openlineage_env(layout, secrets["lineage_token"]))
     if EXECUTOR == "celery":
         env.update(celery_env(layout))
@@ -241,6 +242,9 @@ def components(layout: Layout) -> list[Component]:
         Component("scheduler", [airflow, "scheduler"]),
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),
+        Component("lineage-shipper", [sys.executable, "-m", "ml_platform.lineage_shipper", "--events",
+                                      str(layout.lineage_events_file)], inherits=BASIC,
+                  env={LINEAGE_DATABASE_URL_ENV: database.database_url(layout, database.PLATFORM_DATABASE)}),
         *celery_workers(layout),
         *serving_components(layout),
         *metrics_components(layout),

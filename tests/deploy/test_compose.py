@@ -52,6 +52,18 @@ def test_every_component_of_the_celery_deployment_is_there_with_a_health_check(c
     assert "CREATE DATABASE mlflow_auth OWNER mlflow;" in created
 
 
+def test_tasks_post_lineage_to_the_receiver_as_the_platforms_http_transport_does(compose):
+    """The containers share no folder for the events file: workers post to the API server's receiver."""
+    import json
+
+    from ml_platform.lineage_transport import http_transport
+
+    for name in AIRFLOW_SERVICES:
+        sent = json.loads(compose["services"][name]["environment"]["AIRFLOW__OPENLINEAGE__TRANSPORT"])
+        assert sent == http_transport("http://api-server:8080", "${ML_PLATFORM_LINEAGE_TOKEN:?run ml-platform "
+                                                                "compose-env}"), name
+
+
 def test_the_serving_endpoint_matches_the_model_config(compose):
     config = yaml.safe_load((REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml").read_text())
     endpoints = yaml.safe_load(compose["services"]["scheduler"]["environment"]["AIRFLOW_CONN_SERVING_DEFAULT"])

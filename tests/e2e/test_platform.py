@@ -223,7 +223,7 @@ def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_i
 @pytest.mark.executor_independent  # lineage and reproduction read what the tasks wrote: the executor changes neither
 def test_the_served_version_has_lineage_and_is_rebuilt_identically_after_its_config_and_the_lake_changed(platform):
     """The file transport's OpenLineage events connect partition → snapshot → MLflow run → version → endpoint; the
-    receiver stored the same events in the platform database, which `ml-pipeline lineage` reads, also from a
+    lineage shipper stored the same events in the platform database, which `ml-pipeline lineage` reads, also from a
     partition; MLflow shows the training data; `ml-pipeline reproduce` rebuilds the version identically after its
     config file and a lake partition changed, and refuses once its snapshot is gone."""
     import json
@@ -231,6 +231,7 @@ def test_the_served_version_has_lineage_and_is_rebuilt_identically_after_its_con
     from ml_pipeline.lineage.naming import uri_dataset
     from ml_pipeline.lineage.queries import partition_reach, version_lineage
     from ml_pipeline.lineage.store import read_event_file
+    from ml_platform.lineage_shipper import offset_file
 
     layout, env, _ = platform
     mlflow = MlflowClient(layout.mlflow_url)
@@ -253,9 +254,14 @@ def test_the_served_version_has_lineage_and_is_rebuilt_identically_after_its_con
     assert served and served[0].version == version and served[0].action == "promoted", lineage.deployments
     assert partition_reach(events, str(partition)).reached["model_version"]
 
+    shipped, size = offset_file(layout.lineage_events_file), layout.lineage_events_file.stat().st_size
+    deadline = time.monotonic() + 15  # the lineage shipper stores the file's lines within about a second
+    while (not shipped.exists() or json.loads(shipped.read_text())["offset"] < size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert json.loads(shipped.read_text())["offset"] >= size
     cli = [str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline")]
     shown = subprocess.run([*cli, "lineage", "fraud_detection", version, "--json"], env=env, capture_output=True,
-                           text=True, timeout=120)  # from the platform database: the receiver stored the events
+                           text=True, timeout=120)  # from the platform database: the shipper stored the events
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["upstream"]["snapshot"][0]["version"] == trained.tags["lineage.data.hash"]
     printed = subprocess.run([*cli, "lineage", "fraud_detection", version], env=env, capture_output=True, text=True,

@@ -1,8 +1,9 @@
 """The OpenLineage events the platform received, in its database (``lineage_events``), and the file transport's.
 
-The receiver (``ml_pipeline_airflow.lineage.receiver``) stores every event the HTTP transport posts; the graph
+The lineage shipper (``shipper.py``) stores what the tasks append to the file transport's ``events.jsonl``; the
+receiver (``ml_pipeline_airflow.lineage.receiver``) stores what an HTTP transport posts (Compose, Helm); the graph
 (``graph.py``) reads them back. An event is kept as the JSON it came as, with the columns a query filters on.
-A re-sent event (the transport retries after a timeout) is stored once: its digest is unique.
+A re-sent event (a retried post, a file read again from an older offset) is stored once: its digest is unique.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from ml_pipeline.stores.sql import SqlStore, metadata
 
@@ -59,6 +61,21 @@ class LineageStore(SqlStore[dict]):
                     return conn.execute(self.table.insert().values(**row).returning(self.table.c.id)).scalar_one()
             except sa.exc.IntegrityError:  # the same event, posted twice at once
                 return conn.execute(sa.select(self.table.c.id).where(self.table.c.digest == row["digest"])).scalar_one()
+
+    def add_many(self, events: list[dict[str, Any]]) -> int:
+        """Store run events in one transaction (each validated first, as ``add`` does); return how many were new.
+
+        An event already stored, or given twice, is stored once (``ON CONFLICT (digest) DO NOTHING``).
+
+        Raises:
+            ValueError: One of ``events`` is not an OpenLineage run event (nothing is stored).
+        """
+        rows = list({row["digest"]: row for row in map(event_row, events)}.values())
+        if not rows:
+            return 0
+        statement = postgresql.insert(self.table).on_conflict_do_nothing(index_elements=["digest"])
+        with self.connect(write=True) as conn:
+            return len(conn.execute(statement.returning(self.table.c.id), rows).all())
 
     def events(self, job_names: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The events of every run that named inputs or outputs (also its START and COMPLETE/FAIL), oldest first.

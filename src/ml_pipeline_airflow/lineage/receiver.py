@@ -1,14 +1,17 @@
 """The platform's OpenLineage receiver: ``POST /lineage`` stores the HTTP transport's events in the platform database.
 
+Compose and Helm post here (their workers share no folder with the platform); the embedded platform's tasks append
+to a file that the lineage shipper stores instead (``ml_platform.lineage_transport``).
+
 Mounted in the API server by the dashboard plugin at ``/ml-platform/api`` (so the transport posts to
 ``/ml-platform/api/lineage``), as an app of its own: the dashboard's routes need an Airflow user's JWT, this one the
 platform's lineage token (``Authorization: Bearer <token>``, the transport's ``api_key`` auth), compared in constant
 time. The token comes from ``ML_PLATFORM_LINEAGE_TOKEN``; without one every request is refused.
 
 The body is one OpenLineage run event or a JSON list of them (a batch). Events go to ``LineageStore`` on the
-``ml_platform_db`` connection's engine; a re-sent event is stored once. Answers: 200 ``{"stored": n}``, 400 naming
-what is wrong with the body, 401 without the right token, 503 when the database cannot be written (the transport
-logs it; the task never waits on it for long).
+``ml_platform_db`` connection's engine, a batch in one transaction; a re-sent event is stored once. Answers: 200
+``{"stored": n}`` (the events taken, new or already there), 400 naming what is wrong with the body, 401 without the
+right token, 503 when the database cannot be written (the transport logs it; the task never waits on it for long).
 """
 
 from __future__ import annotations
@@ -58,11 +61,11 @@ async def receive(request: Request) -> dict[str, int]:
         raise HTTPException(400, f"send 1 to {MAX_BATCH} OpenLineage run events (got {len(events)})")
     rows = _validated(events)
     try:  # the database is written from a thread: the API server's event loop serves Airflow meanwhile
-        ids = await run_in_threadpool(lambda: [lineage_store().add(event) for event in rows])
+        await run_in_threadpool(lineage_store().add_many, rows)  # one transaction for the batch
     except Exception as exc:  # the database is down or not prepared: the sender logs it and goes on
         log.warning("lineage events not stored: %s", exc)
         raise HTTPException(503, f"lineage events not stored: {type(exc).__name__}: {exc}") from exc
-    return {"stored": len(ids)}
+    return {"stored": len(rows)}
 
 
 async def _bounded_body(request: Request) -> bytes:

@@ -94,29 +94,67 @@ def test_the_event_goes_out_with_the_steps_datasets_and_run_facet(monkeypatch):
     assert sent["additional_run_facets"]["mlPlatform"].trigger == "schedule" and sent["raise_on_error"] is True
 
 
-def test_the_platforms_transport_writes_the_file_even_when_the_receiver_is_down_and_does_not_wait(tmp_path):
+def start_event() -> RunEvent:
+    return RunEvent(eventType=RunState.START, eventTime=dt.datetime.now(dt.UTC).isoformat(),
+                    run=Run(runId=str(generate_new_uuid())), job=Job(namespace="ml-platform", name="j"),
+                    producer=ev.PRODUCER)
+
+
+def test_the_platforms_transport_only_appends_to_the_events_file(tmp_path):
+    """No HTTP, no database in a task: the lineage shipper stores the file's lines (tests/integration)."""
     import json
+
+    from openlineage.client.transport import get_default_factory
+
+    from ml_platform.layout import Layout
+    from ml_platform.lineage_transport import openlineage_env, transport
+
+    layout = Layout(tmp_path)
+    layout.ensure_dirs()
+    config = transport(layout)
+    assert json.loads(openlineage_env(layout, "tok")["AIRFLOW__OPENLINEAGE__TRANSPORT"]) == config
+    file = get_default_factory().create(config)
+    assert isinstance(file, FileTransport)
+    client = OpenLineageClient(transport=file)
+    client.emit(start_event())
+    client.emit(start_event())
+    assert [e["eventType"] for e in read_event_file(layout.lineage_events_file)] == ["START", "START"]
+
+
+def test_the_receivers_http_transport_retries_a_post_once_after_a_503_and_gives_up_quickly(tmp_path):
+    """Compose and Helm post to the receiver: one retry (urllib3 retries a POST only when told to), then raise."""
+    import http.server
+    import threading
     import time
 
     from openlineage.client.transport import get_default_factory
 
-    from ml_pipeline.deployment.client import free_port
-    from ml_platform.layout import Layout
-    from ml_platform.lineage_transport import openlineage_env, transport
+    from ml_platform.lineage_transport import http_transport
 
-    layout = Layout(tmp_path, airflow_port=free_port())  # nobody listens there
-    layout.ensure_dirs()
-    config = transport(layout, "tok")
-    assert json.loads(openlineage_env(layout, "tok")["AIRFLOW__OPENLINEAGE__TRANSPORT"]) == config
-    composite = get_default_factory().create(config)
-    file, http = composite.transports
-    assert http.url == layout.airflow_url and http.endpoint == "ml-platform/api/lineage"
-    assert http.config.auth.get_bearer() == "Bearer tok"
-    client = OpenLineageClient(transport=composite)
-    started = time.perf_counter()
-    with pytest.raises(RuntimeError, match="failed to emit"):  # raised to the provider, which logs and counts it
-        client.emit(RunEvent(eventType=RunState.START, eventTime=dt.datetime.now(dt.UTC).isoformat(),
-                             run=Run(runId=str(generate_new_uuid())), job=Job(namespace="ml-platform", name="j"),
-                             producer=ev.PRODUCER))
-    assert time.perf_counter() - started < 3
-    assert [e["eventType"] for e in read_event_file(layout.lineage_events_file)] == ["START"]
+    answers, posts = [503, 200], []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            posts.append((self.path, self.headers["Authorization"]))
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(answers.pop(0) if answers else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = OpenLineageClient(transport=get_default_factory().create(
+            http_transport(f"http://127.0.0.1:{server.server_port}", "tok")))
+        client.emit(start_event())  # 503, then 200: stored on the retry
+        assert posts == [("/ml-platform/api/lineage", "Bearer tok")] * 2
+        started = time.perf_counter()
+        with pytest.raises(Exception, match="503|failed|Max retries"):  # 503 twice: raised to the provider
+            client.emit(start_event())
+        assert len(posts) == 4 and time.perf_counter() - started < 3
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -49,7 +49,7 @@ def test_model_servers_get_their_admin_token_and_none_of_the_airflow_or_database
 def test_the_alert_sinks_exporter_and_database_server_get_no_secret(platform):
     specs, env, secrets = platform
     for spec in specs:
-        if spec.name in ("alert-sinks", "metrics-exporter", "postgres", "prometheus", "mlflow"):
+        if spec.name in ("alert-sinks", "metrics-exporter", "lineage-shipper", "postgres", "prometheus", "mlflow"):
             started = spec.environment(env)
             leaked = [name for name, value in secrets.items() if name != "admin_user"
                       and any(value in v for v in started.values())]
