@@ -109,6 +109,8 @@ def run_at_once(client, executor: str, runs: int, models: list[str], settings, c
     for dag_id in [DAG_ID, *models]:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)
+    settled_s = settle()
+    cpu_before, machine_before = cpu(), psutil.cpu_times()
     idle_used = psutil.virtual_memory().used
     peak_used = idle_used
     t0 = time.monotonic()
@@ -129,8 +131,28 @@ def run_at_once(client, executor: str, runs: int, models: list[str], settings, c
     if models:
         figures["pipelines"] = summarize(client, [k for k in started_runs if k[0] != DAG_ID], states, PIPELINE_CHAIN)
     figures["cpu_s"] = cpu()
+    # what each component and the whole machine (task processes included) used during the burst
+    figures["burst_cpu_s"] = {name: round(used - cpu_before.get(name, 0), 1) for name, used in figures["cpu_s"].items()}
+    machine_after = psutil.cpu_times()
+    figures["burst_cpu_s"]["machine"] = round(sum(
+        getattr(machine_after, f) - getattr(machine_before, f) for f in ("user", "system", "nice")), 1)
+    figures["settled_s"] = settled_s
     figures["triggers_refused"] = {"count": len(refused), "first": refused[0] if refused else None}
     return figures
+
+
+def settle(quiet_percent: float = 35, timeout_s: float = 180) -> float:
+    """Wait until the machine's CPU is below ``quiet_percent`` over a 3-s window; return the seconds waited.
+
+    A burst right after start competes with the start itself (the DAG processor's first pass over every DAG file,
+    MLflow's and the API server's workers importing): a user's runs meet a platform that has been up a while.
+    """
+    import psutil
+
+    started = time.monotonic()
+    while psutil.cpu_percent(interval=3) > quiet_percent and time.monotonic() - started < timeout_s:
+        pass
+    return round(time.monotonic() - started, 1)
 
 
 def warm_bytecode() -> None:
@@ -235,6 +257,21 @@ def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[st
     return figures
 
 
+def median_trial(measured: list[dict]) -> dict:
+    """The trial with the median hand-off → running p95, with every trial's three headline figures beside it."""
+    def handoff(figures: dict) -> float:
+        return figures["probe"]["upstream_success_to_downstream_running"].get("p95_s") or float("inf")
+
+    ranked = sorted(measured, key=handoff)
+    median = ranked[(len(ranked) - 1) // 2]
+    if len(measured) == 1:
+        return median
+    return {**median, "trials": [
+        {"tasks_per_s": f["probe"]["tasks_per_s"], "handoff_to_running_p95_s": handoff(f),
+         "first_task_running_p95_s": f["probe"]["run_queued_to_first_task_running"].get("p95_s"),
+         "succeeded": f["probe"]["succeeded"]} for f in measured]}
+
+
 def _p(samples: list[float]) -> dict:
     values = percentiles([s for s in samples if s is not None])
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
@@ -307,6 +344,8 @@ def main() -> None:
                                               "celery-airflow-defaults,celery,local-pipelines-no-preload,"
                                               "local-pipelines,celery-pipelines",
                         help=f"comma-separated, of: {', '.join(PROFILES)}")
+    parser.add_argument("--trials", type=int, default=1,
+                        help="measure each profile this many times, interleaved; keep the median trial")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for every profile (to try a setting)")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "scale.json"))
@@ -330,13 +369,17 @@ def main() -> None:
     results = {"probe_dag": DAG_ID, "runs_at_once": args.runs, "machine": {"cpus": os.cpu_count()},
                "profiles": {name: figures for name, figures in earlier.items() if name in PROFILES}}
     run = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
-    for name in args.profiles.split(","):
-        executor, settings, pipelines = PROFILES[name]
-        home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-"))
-        figures = (measure_bare(executor, args.runs, home) if executor.startswith("bare")
-                   else measure(executor, args.runs, home, {**settings, **extra}, pipelines))
-        results["profiles"][name] = {"run": run, **figures}
-        print(name, json.dumps(figures, indent=2), flush=True)
+    trials: dict[str, list[dict]] = {}
+    for trial in range(args.trials):  # profiles interleaved: a slow minute of the machine hits each alike
+        for name in args.profiles.split(","):
+            executor, settings, pipelines = PROFILES[name]
+            home = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-"))
+            figures = (measure_bare(executor, args.runs, home) if executor.startswith("bare")
+                       else measure(executor, args.runs, home, {**settings, **extra}, pipelines))
+            trials.setdefault(name, []).append(figures)
+            print(name, f"trial {trial + 1}/{args.trials}", json.dumps(figures, indent=2), flush=True)
+    for name, measured in trials.items():
+        results["profiles"][name] = {"run": run, **median_trial(measured)}
     results["profiles"] = {name: results["profiles"][name] for name in PROFILES if name in results["profiles"]}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
