@@ -1,0 +1,99 @@
+"""The figures of ``make bench-scale`` (``scale.py``): latencies and throughput of a burst of runs, read back from
+Airflow's REST API; the median of several trials; the README's table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from feature_store import percentiles
+
+
+def seconds(later: str | None, earlier: str | None) -> float | None:
+    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds() \
+        if later and earlier else None
+
+
+def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[str, ...]) -> dict:
+    """Latencies of these runs, their success and throughput. A hand-off into ``train_model`` waits for a pool
+    slot by design: it is reported apart (``pool_wait``), not as scheduling latency."""
+    first_running, first_queued, handoff_running, handoff_queued = [], [], [], []
+    pool_wait, ends, queued, run_s = [], [], [], []
+    for dag_id, run_id in keys:
+        run = client.run(dag_id, run_id)
+        tis = {ti["task_id"]: ti for ti in client.task_instances(dag_id, run_id)}
+        tasks = [tis.get(name) for name in chain]
+        queued.append(run["queued_at"])
+        run_s.append(seconds(run["end_date"], run["queued_at"]))
+        if tasks[0] and tasks[0]["start_date"]:
+            first_running.append(seconds(tasks[0]["start_date"], run["queued_at"]))
+            first_queued.append(seconds(tasks[0]["queued_when"], run["queued_at"]))
+        for up, down in zip(tasks, tasks[1:], strict=False):
+            if up and down and up["end_date"] and down["start_date"]:
+                if down["task_id"] == "train_model":
+                    pool_wait.append(seconds(down["start_date"], up["end_date"]))
+                    continue
+                handoff_running.append(seconds(down["start_date"], up["end_date"]))
+                handoff_queued.append(seconds(down["queued_when"], up["end_date"]))
+        ends += [ti["end_date"] for ti in tasks if ti and ti["end_date"] and ti["state"] == "success"]
+    span = seconds(max(ends), min(queued)) if ends else None
+    succeeded = sum(1 for key in keys if states.get(key) == "success")
+    figures = {"runs": len(keys), "succeeded": succeeded, "success_rate": round(succeeded / len(keys), 3),
+               "unfinished": sum(1 for key in keys if key not in states),
+               "tasks_per_s": round(len(ends) / span, 2) if span else None,
+               "run_queued_to_first_task_queued": _p(first_queued),
+               "run_queued_to_first_task_running": _p(first_running),
+               "upstream_success_to_downstream_queued": _p(handoff_queued),
+               "upstream_success_to_downstream_running": _p(handoff_running),
+               "run_queued_to_end": _p(run_s)}
+    if pool_wait:
+        figures["pool_wait_before_train_model"] = _p(pool_wait)
+    return figures
+
+
+def median_trial(measured: list[dict]) -> dict:
+    """The trial with the median hand-off → running p95, with every trial's three headline figures beside it."""
+    def handoff(figures: dict) -> float:
+        return figures["probe"]["upstream_success_to_downstream_running"].get("p95_s") or float("inf")
+
+    ranked = sorted(measured, key=handoff)
+    median = ranked[(len(ranked) - 1) // 2]
+    if len(measured) == 1:
+        return median
+    return {**median, "trials": [
+        {"tasks_per_s": f["probe"]["tasks_per_s"], "handoff_to_running_p95_s": handoff(f),
+         "first_task_running_p95_s": f["probe"]["run_queued_to_first_task_running"].get("p95_s"),
+         "succeeded": f["probe"]["succeeded"]} for f in measured]}
+
+
+def _p(samples: list[float]) -> dict:
+    values = percentiles([s for s in samples if s is not None])
+    return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}
+
+
+LABELS = {"local": "LocalExecutor", "celery": "CeleryExecutor (1 worker)", "bare": "bare `airflow standalone`",
+          "bare-our-dags": "bare `airflow standalone`, our DAG folder"}
+
+
+def table(results: dict) -> str:
+    """The README's markdown table of a results file."""
+    lines = ["| profile | measured | runs | runs ok | tasks/s | run queued → first task running p95 | "
+             "hand-off → queued p95 | hand-off → running p50 / p95 / p99 | run queued → end p95 | memory used peak | "
+             "platform CPU s (scheduler, API server, MLflow) |", "|" + "---|" * 11]
+    for name, figures in results["profiles"].items():
+        cpu = figures["cpu_s"]
+        cpu_s = ", ".join(str(cpu.get(c, "—")) for c in ("scheduler", "api-server", "mlflow"))
+        for part in ("probe", "pipelines"):
+            if part not in figures:
+                continue
+            f = figures[part]
+            what = {"probe": "probe runs", "pipelines": "20 training pipelines"}[part] if "pipelines" in figures \
+                else ""
+            label = f"{LABELS[figures['executor']]}, `{name}`" + (f" — {what}" if what else "")
+            first, queued = f["run_queued_to_first_task_running"], f["upstream_success_to_downstream_queued"]
+            running, end = f["upstream_success_to_downstream_running"], f["run_queued_to_end"]
+            lines.append(f"| {label} | {figures.get('run', '')[:10]} | {f['runs']} | "
+                         f"{f['succeeded']}/{f['runs']} | {f['tasks_per_s']} | "
+                         f"{first.get('p95_s')} s | {queued.get('p95_s')} s | {running.get('p50_s')} / "
+                         f"{running.get('p95_s')} / {running.get('p99_s')} s | {end.get('p95_s')} s | "
+                         f"{figures['memory_used_gb']['peak']} GB | {cpu_s} |")
+    return "\n".join(lines)
