@@ -2,15 +2,17 @@
 
 Airflow's defaults, plus one change by design: a worker imports the task stack once, at start, before it forks its
 pool (``executors/preload.py``; ``ML_PLATFORM_PRELOAD=0`` turns it off), as the embedded default's LocalExecutor
-does before it forks its workers (``executors/local_executor.py``).
+does before it forks its workers (``executors/local_executor.py``); each pool process lowers its CPU priority below
+the platform's own processes' as it starts (``executors/priority.py``).
 """
 
 from __future__ import annotations
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 from ml_pipeline_airflow.executors.preload import preload_task_stack
+from ml_pipeline_airflow.executors.priority import lower_task_priority
 
 CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
 
@@ -18,3 +20,8 @@ CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
 @worker_init.connect
 def _preload_task_stack(**_: object) -> None:
     preload_task_stack()
+
+
+@worker_process_init.connect
+def _lower_task_priority(**_: object) -> None:
+    lower_task_priority()

@@ -17,6 +17,7 @@ from pathlib import Path
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.deployment.client import serving_argv
 from ml_pipeline.training.resources import detect_gpus
+from ml_pipeline_airflow.executors.priority import TASK_NICE_ENV, task_nice
 from ml_pipeline_airflow.pools import GPU_POOL, TRAINING_POOL, platform_gpus
 from ml_platform import database, mlflow_auth
 from ml_platform.layout import REPO_ROOT, Layout, model_configs
@@ -152,6 +153,8 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.airflow_connection(layout, database.PLATFORM_DATABASE),
         **layout.data_env(),  # ML_LAKE_URI, and ML_DATA_URI_MAP (the spec's bucket in the local lake by default)
         "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
+        # task workers' CPU priority below the platform's processes' (executors/priority.py); checked here, at `up`
+        TASK_NICE_ENV: str(task_nice()),
         # The model servers require it on /admin (they inherit ML_SERVING_*); tasks read it from serving_default.
         "ML_SERVING_ADMIN_TOKEN": os.environ.get("ML_SERVING_ADMIN_TOKEN", secrets[SERVING_ADMIN_TOKEN]),
         # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production

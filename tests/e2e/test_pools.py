@@ -4,19 +4,22 @@ pools are closed while the runs start, then opened): the task instances' own sta
 by priority, and that every model finished.
 
 No GPU here: the platform is told it has one (`ML_PLATFORM_GPUS=1`), so `training.device: auto` models take the
-`gpu` pool, and on the worker they fall back to the CPU, which their MLflow run records.
+`gpu` pool, and on the worker they fall back to the CPU, which their MLflow run records. The worker's pool
+processes, which run the tasks, run below the scheduler's and the worker master's CPU priority.
 """
 
 import datetime as dt
 import os
 import time
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
+from ml_platform.state import read_state
 from tests.e2e.test_platform import make
 from tests.support.fleet import on_auto, write_fleet
 from tests.support.platforms import PAUSED_AT_CREATION, executor_env
@@ -84,6 +87,11 @@ def at(ti: dict, field: str) -> dt.datetime:
 
 def test_twenty_models_train_at_once_and_the_pools_are_never_exceeded(platform):
     layout, configs, client = platform
+    components = read_state(layout.state_file)["components"]
+    worker = psutil.Process(next(c["pid"] for name, c in components.items() if name.startswith("celery-worker")))
+    pool = [child for child in worker.children() if "ForkPoolWorker" in " ".join(child.cmdline())]
+    assert pool and {p.nice() for p in pool} == {5}, "the Celery pool runs tasks at ML_PLATFORM_TASK_NICE (5)"
+    assert worker.nice() == psutil.Process(components["scheduler"]["pid"]).nice() == 0
     for dag_id in configs:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)

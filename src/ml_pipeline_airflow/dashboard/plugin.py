@@ -4,11 +4,13 @@ Registered by the ``airflow.plugins`` entry point (pyproject.toml). ``fastapi_ap
 receiver at ``/ml-platform/api`` (token-authenticated: OpenLineage clients hold no Airflow login; listed first, as
 Starlette tries mounts in order and the dashboard's app would otherwise answer for its path) and the dashboard at
 ``/ml-platform``; ``external_views`` puts "ML models" and "ML platform" in the navigation and an "ML model" tab on
-every DAG's page (``{DAG_ID}`` is filled in by the UI), each shown inside Airflow's own frame.
+every DAG's page (``{DAG_ID}`` is filled in by the UI), each shown inside Airflow's own frame. In the API server
+only, a third app without routes builds the Task Execution API's routes as each worker starts (``warmup.py``).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +57,19 @@ def external_views(prefix: str) -> list[dict[str, str]]:
     ]
 
 
+def startup_apps() -> list[dict[str, Any]]:
+    """The warm-up app (``warmup.py``), while the API server builds its app; nothing in any other process.
+
+    Airflow loads plugins in every task process too, where FastAPI is not imported and must not be for this.
+    """
+    if "airflow.api_fastapi.app" not in sys.modules:
+        return []
+    from ml_pipeline_airflow.dashboard.warmup import create_app
+
+    # listed last, under the dashboard's prefix: the dashboard answers every request there, this app none
+    return [{"app": create_app(), "url_prefix": f"{URL_PREFIX}/startup", "name": "ML platform API-server warm-up"}]
+
+
 class MlPlatformPlugin(AirflowPlugin):
     """The ML platform's dashboard (Models, a page per model, Platform) and its OpenLineage receiver."""
 
@@ -64,5 +79,6 @@ class MlPlatformPlugin(AirflowPlugin):
          "name": "ML platform lineage receiver"},
         {"app": LazyApp("ml_pipeline_airflow.dashboard.app:create_app"), "url_prefix": URL_PREFIX,
          "name": "ML platform dashboard"},
+        *startup_apps(),
     ]
     external_views = external_views(base_path() + URL_PREFIX)

@@ -33,11 +33,13 @@ import os, sys, multiprocessing as mp
 mp.set_start_method("fork")
 from ml_pipeline_airflow.executors.local_executor import PreloadingLocalExecutor
 ex = PreloadingLocalExecutor(parallelism=1); ex.start()
-line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules}"
+from airflow.sdk.api.client import Client
+tls = Client._get_ssl_context_cached.cache_info().currsize  # the task client's TLS context, built before the fork
+line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules} {tls}"
 os.write(1, f"\\n{line}\\n".encode())  # one write(2): the workers' log lines on the same pipe cannot split it
 ex.end()
 """
-    for flag, expected in (("1", "1 True True"), ("0", "1 False False")):
+    for flag, expected in (("1", "1 True True 1"), ("0", "1 False False 0")):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag})
         assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]

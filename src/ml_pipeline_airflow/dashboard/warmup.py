@@ -1,0 +1,71 @@
+"""Build the Task Execution API's routes when an API-server worker starts, not on its first task's call.
+
+Airflow's Task Execution API (mounted at ``/execution``) is a Cadwyn app: it generates one router per API version
+(ten in Airflow 3.3) the first time a request reaches it, about 6 s of CPU on a 2-core machine, in every API-server
+worker. Each worker did that on the first call of the first task it served, so the first burst of tasks after a
+start waited for it twice (two workers) while the tasks' own calls queued behind it. A ``py-spy`` profile of a
+50-run burst right after ``ml-platform up`` had half of all samples in it (docs/DESIGN.md, "Scheduling at scale").
+
+Airflow's API server enters the lifespan of every FastAPI app mounted in it before a worker accepts a connection;
+``lifespan`` below builds the routes there. The plugin mounts this app only in the API server
+(``plugin.py``): a task process loads the plugin too and must not import FastAPI for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXECUTION_API_PATH = "/execution"
+
+
+def execution_api(root: Any) -> Any | None:
+    """The app ``root`` mounts at ``/execution``, or None."""
+    for route in getattr(root, "routes", ()):
+        if getattr(route, "path", None) == EXECUTION_API_PATH:
+            return getattr(route, "app", None)
+    return None
+
+
+def build_execution_api_routes(root: Any) -> bool:
+    """Generate the versioned routes of ``root``'s Task Execution API now; True if this call built them.
+
+    Does nothing when there is no such app, when it is built already, or when Cadwyn no longer has the method
+    (its first request then builds them, as before): a warm-up must never stop the API server.
+    """
+    app = execution_api(root)
+    initialize = getattr(app, "_cadwyn_initialize", None)
+    if app is None or initialize is None or getattr(app, "_cadwyn_initialized", True):
+        return False
+    started = time.process_time()
+    initialize()
+    log.info("Task Execution API: versioned routes built at start in %.1f CPU-s", time.process_time() - started)
+    return True
+
+
+def root_app() -> Any | None:
+    """The API server's app: ``airflow.api_fastapi.main.app``, the module uvicorn and gunicorn both serve."""
+    return getattr(sys.modules.get("airflow.api_fastapi.main"), "app", None)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """At a worker's start, before it serves: build the Task Execution API's routes."""
+    try:
+        build_execution_api_routes(root_app())
+    except Exception:  # the first request builds them instead, as Airflow does
+        log.exception("Task Execution API routes could not be built at start; its first request will build them")
+    yield
+
+
+def create_app() -> Any:
+    """An app without routes, mounted only for its lifespan."""
+    from fastapi import FastAPI
+
+    return FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)

@@ -1,0 +1,102 @@
+"""The Task Execution API's versioned routes are built while an API-server worker starts (Airflow's own lifespan
+enters the plugin's warm-up app), not on the first task's call; task processes never build the warm-up app."""
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+
+def cadwyn_app():
+    """A small Cadwyn app: what Airflow mounts at /execution, two versions of one route."""
+    from cadwyn import Cadwyn, HeadVersion, Version, VersionBundle, VersionedAPIRouter
+
+    router = VersionedAPIRouter()
+
+    @router.get("/ping")
+    def ping() -> dict:
+        return {"pong": True}
+
+    app = Cadwyn(versions=VersionBundle(HeadVersion(), Version("2025-02-01"), Version("2025-01-01")),
+                 api_version_parameter_name="Airflow-API-Version", api_version_default_value="2025-02-01")
+    app.generate_and_include_versioned_routers(router)
+    return app
+
+
+def test_airflows_lifespan_builds_the_execution_apis_routes_before_the_first_request(monkeypatch):
+    import logging
+
+    from airflow.api_fastapi.app import lifespan  # Airflow's root lifespan: enters every mounted FastAPI app's
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ml_pipeline_airflow.dashboard import warmup
+
+    execution = cadwyn_app()
+    root = FastAPI(lifespan=lifespan)
+    root.mount("/execution", execution)
+    root.mount("/ml-platform/startup", warmup.create_app())
+    monkeypatch.setitem(sys.modules, "airflow.api_fastapi.main", types.SimpleNamespace(app=root))
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    monkeypatch.setattr(warmup.log, "handlers", [handler])
+    monkeypatch.setattr(warmup.log, "level", logging.INFO)
+    assert execution._cadwyn_initialized is False
+    with TestClient(root) as client:  # the worker has started; no request yet
+        assert execution._cadwyn_initialized is True
+        assert [r.getMessage().split(" in ")[0] for r in records] == \
+            ["Task Execution API: versioned routes built at start"]  # and no error
+        answer = client.get("/execution/ping", headers={"Airflow-API-Version": "2025-01-01"})
+        assert answer.status_code == 200 and answer.json() == {"pong": True}
+    assert warmup.build_execution_api_routes(root) is False  # built once, not again
+
+
+@pytest.mark.parametrize("root", [None, types.SimpleNamespace(routes=[])])
+def test_without_an_execution_api_the_warm_up_does_nothing(root):
+    from ml_pipeline_airflow.dashboard import warmup
+
+    assert warmup.build_execution_api_routes(root) is False
+
+
+def test_a_failed_warm_up_leaves_the_worker_serving(monkeypatch):
+    """Cadwyn raising at start is logged; the worker starts and its first request builds the routes, as before."""
+    from airflow.api_fastapi.app import lifespan
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ml_pipeline_airflow.dashboard import warmup
+
+    execution = cadwyn_app()
+    root = FastAPI(lifespan=lifespan)
+    root.mount("/execution", execution)
+    root.mount("/ml-platform/startup", warmup.create_app())
+    monkeypatch.setitem(sys.modules, "airflow.api_fastapi.main", types.SimpleNamespace(app=root))
+
+    def broken() -> None:
+        raise RecursionError("a version change Cadwyn cannot apply")
+
+    monkeypatch.setattr(execution, "_cadwyn_initialize", broken)
+    with TestClient(root) as client:
+        assert execution._cadwyn_initialized is False
+        monkeypatch.undo()  # the next attempt, the first request's, works
+        monkeypatch.setitem(sys.modules, "airflow.api_fastapi.main", types.SimpleNamespace(app=root))
+        assert client.get("/execution/ping").json() == {"pong": True}
+
+
+def test_a_task_process_loads_the_plugin_without_fastapi_or_the_warm_up():
+    code = ("import sys; from ml_pipeline_airflow.dashboard.plugin import MlPlatformPlugin as P; "
+            "print([a['name'] for a in P.fastapi_apps], 'fastapi' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == \
+        "['ML platform lineage receiver', 'ML platform dashboard'] False", out.stdout + out.stderr[-2000:]
+
+
+def test_in_the_api_server_the_plugin_mounts_the_warm_up_last():
+    code = ("import airflow.api_fastapi.app; from ml_pipeline_airflow.dashboard.plugin import MlPlatformPlugin as P; "
+            "print([(a['name'], a['url_prefix']) for a in P.fastapi_apps][-1])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == \
+        "('ML platform API-server warm-up', '/ml-platform/startup')", out.stdout + out.stderr[-2000:]
