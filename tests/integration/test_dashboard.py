@@ -61,7 +61,9 @@ def token(server):
 def test_the_plugin_is_registered_with_its_app_and_navigation(server, token):
     answer = httpx.get(f"{server}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     plugin = next(p for p in answer.json()["plugins"] if p["name"] == "ml_platform")
-    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/ml-platform/api", "/ml-platform"]
+    # and, last, the route-less app that builds the Task Execution API's routes as each worker starts (warmup.py)
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == \
+        ["/ml-platform/api", "/ml-platform", "/ml-platform/startup"]
     # the lineage receiver answers before the dashboard for its path, and wants the lineage token, not a login
     for headers in ({}, {"Authorization": f"Bearer {token}"}):
         refused = httpx.post(f"{server}/ml-platform/api/lineage", json={}, headers=headers, timeout=30)
