@@ -153,8 +153,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW_CONN_ML_PLATFORM_DB": database.airflow_connection(layout, database.PLATFORM_DATABASE),
         **layout.data_env(),  # ML_LAKE_URI, and ML_DATA_URI_MAP (the spec's bucket in the local lake by default)
         "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
-        # task workers' CPU priority below the platform's processes' (executors/priority.py); checked here, at `up`
-        TASK_NICE_ENV: str(task_nice()),
+        TASK_NICE_ENV: str(task_nice()),  # task workers' CPU priority (executors/priority.py), checked at `up`
         # The model servers require it on /admin (they inherit ML_SERVING_*); tasks read it from serving_default.
         "ML_SERVING_ADMIN_TOKEN": os.environ.get("ML_SERVING_ADMIN_TOKEN", secrets[SERVING_ADMIN_TOKEN]),
         # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production

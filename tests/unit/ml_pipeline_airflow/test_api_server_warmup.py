@@ -24,12 +24,11 @@ def cadwyn_app():
     return app
 
 
-def test_airflows_lifespan_builds_the_execution_apis_routes_before_the_first_request(monkeypatch):
-    import logging
-
+def api_server(monkeypatch):
+    """An app as Airflow's API server builds it: its root lifespan, the execution app and the warm-up app mounted,
+    served as ``airflow.api_fastapi.main:app``; returns the root and the execution app."""
     from airflow.api_fastapi.app import lifespan  # Airflow's root lifespan: enters every mounted FastAPI app's
     from fastapi import FastAPI
-    from fastapi.testclient import TestClient
 
     from ml_pipeline_airflow.dashboard import warmup
 
@@ -38,6 +37,17 @@ def test_airflows_lifespan_builds_the_execution_apis_routes_before_the_first_req
     root.mount("/execution", execution)
     root.mount("/ml-platform/startup", warmup.create_app())
     monkeypatch.setitem(sys.modules, "airflow.api_fastapi.main", types.SimpleNamespace(app=root))
+    return root, execution
+
+
+def test_airflows_lifespan_builds_the_execution_apis_routes_before_the_first_request(monkeypatch):
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from ml_pipeline_airflow.dashboard import warmup
+
+    root, execution = api_server(monkeypatch)
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
@@ -63,17 +73,10 @@ def test_without_an_execution_api_the_warm_up_does_nothing(root):
 
 def test_a_failed_warm_up_leaves_the_worker_serving(monkeypatch):
     """Cadwyn raising at start is logged; the worker starts and its first request builds the routes, as before."""
-    from airflow.api_fastapi.app import lifespan
-    from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from ml_pipeline_airflow.dashboard import warmup
 
-    execution = cadwyn_app()
-    root = FastAPI(lifespan=lifespan)
-    root.mount("/execution", execution)
-    root.mount("/ml-platform/startup", warmup.create_app())
-    monkeypatch.setitem(sys.modules, "airflow.api_fastapi.main", types.SimpleNamespace(app=root))
+    root, execution = api_server(monkeypatch)
 
     def broken() -> None:
         raise RecursionError("a version change Cadwyn cannot apply")
