@@ -16,15 +16,14 @@ the probe, nothing of ours running (``bare_airflow.py``): the anchor every other
 other components cost. ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
 ``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes, inside the platform;
 ``*-no-preload`` isolate the executors' preloading; ``local-no-lineage`` turns the OpenLineage events off;
-``local-no-task-nice`` runs tasks at the platform's own CPU priority; ``local-airflow-loop`` puts back Airflow's
-scheduler batch sizes (runs and task instances per loop) alone; ``*-pipelines`` start 20 real training pipelines
-(``tests/support/fleet.py``) with the probe runs. The Airflow REST API is polled once per DAG every 2 s while the
-runs go (not once per run: the observer must not load the API server the tasks use). Writes
-benchmarks/results/scale.json: the profiles measured now replace their earlier figures, the others stay; each
-profile says which ``run`` (start time) it comes from.
+``local-no-task-nice`` runs tasks at the platform's own CPU priority; ``local-uvicorn-api-server`` serves the API
+with uvicorn's workers (Airflow's default), not gunicorn's forked ones; ``local-airflow-loop`` puts back Airflow's
+scheduler batch sizes alone; ``*-pipelines`` start 20 real training pipelines (``tests/support/fleet.py``) too.
+The REST API is polled once per DAG every 2 s while the runs go (not once per run: the observer must not load the
+API server the tasks use). Writes benchmarks/results/scale.json: the profiles measured now replace their earlier
+figures, the others stay; each profile says which ``run`` (start time) it comes from.
 
-    .venv/bin/python benchmarks/scale.py [--runs 50 --profiles local-airflow-defaults,local,...]
-                                         [--set AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY=32 …]
+    .venv/bin/python benchmarks/scale.py [--runs 50 --profiles bare-standalone,local,...] [--set NAME=VALUE …]
 """
 
 from __future__ import annotations
@@ -219,9 +218,9 @@ def component_cpu(layout) -> dict[str, float]:
 # Airflow's own values of every Airflow setting the platform tunes (src/ml_platform/components.py), and no
 # preloading: the "airflow-defaults" profiles measure Airflow's choices on the same machine, in the same run (the
 # baseline). MLflow's job queues stay off in both (not an Airflow setting: on, they cost the baseline ~25 s of CPU).
-AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4",
-                    "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_PRELOAD": "0", "ML_PLATFORM_TASK_NICE": "0",
-                    "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "5",
+AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4", "ML_PLATFORM_PRELOAD": "0",
+                    "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_TASK_NICE": "0",
+                    "AIRFLOW__API__SERVER_TYPE": "uvicorn", "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "5",
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "10",
                     "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
                     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
@@ -239,6 +238,7 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
     "local-no-lineage": ("local", {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}, 0),
     "local-no-task-nice": ("local", {"ML_PLATFORM_TASK_NICE": "0"}, 0),
+    "local-uvicorn-api-server": ("local", {"AIRFLOW__API__SERVER_TYPE": "uvicorn"}, 0),
     "local-airflow-loop": ("local", {name: AIRFLOW_DEFAULTS[name] for name in (
         "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE", "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY")}, 0),
     "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),

@@ -209,9 +209,8 @@ def pools() -> dict[str, dict]:
 
 
 def components(layout: Layout) -> list[Component]:
-    """Long-running components in start order (stopped in reverse)."""
-    # MLflow's basic-auth app: every call logs in, even on loopback (ml_platform.mlflow_auth; its cost:
-    # benchmarks/results/mlflow_auth.json)
+    """Long-running components in start order (stopped in groups: `supervisor.stop_order`)."""
+    # MLflow's basic-auth app: every call logs in, even on loopback (mlflow_auth; benchmarks/results/mlflow_auth.json)
     mlflow = [str(BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1",
               "--port", str(layout.mlflow_port),
               "--artifacts-destination", layout.mlflow_artifacts.as_uri(), "--serve-artifacts",
@@ -236,11 +235,12 @@ def components(layout: Layout) -> list[Component]:
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}),
         # Each API-server worker serves the Task Execution API of up to 32 task processes at once: Airflow's
         # database pool (5 + 10 overflow) ran dry under 50 concurrent runs (requests waited 30 s for a connection
-        # and failed); 8 + 24 per worker stays within PostgreSQL's connections with everything else.
-        Component("api-server", [airflow, "api-server"], env={
-            name: os.environ.get(name, value) for name, value in (
-                ("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE", "8"),
-                ("AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW", "24"))}),
+        # and failed); 8 + 24 per worker stays within PostgreSQL's connections with everything else. Gunicorn
+        # builds the app once and forks its workers (uvicorn's each build it again: a start 52 → 35 s on 2 cores),
+        # without gunicorn's control socket (one path per user: the platforms of one machine would share it).
+        Component("api-server", [airflow, "api-server"], env={name: os.environ.get(name, value) for name, value in (
+            ("AIRFLOW__API__SERVER_TYPE", "gunicorn"), ("GUNICORN_CMD_ARGS", "--no-control-socket"),
+            ("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE", "8"), ("AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW", "24"))}),
         Component("scheduler", [airflow, "scheduler"]),
         Component("dag-processor", [airflow, "dag-processor"]),
         Component("triggerer", [airflow, "triggerer"]),

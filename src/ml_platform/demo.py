@@ -39,7 +39,11 @@ class DagIds(NamedTuple):
 
 def dag_ids(model: str = MODEL) -> DagIds:
     """The model's feature, training, deployment and monitoring DAG ids, as the DAG kinds name them."""
-    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, MONITORING, TRAINING
+    import warnings
+
+    with warnings.catch_warnings():  # providers-standard's PythonSensor imports a deprecated Airflow name: not ours
+        warnings.filterwarnings("ignore", message=r".*operator_helpers\.determine_kwargs")
+        from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, MONITORING, TRAINING
 
     return DagIds(FEATURES.dag_id(model), TRAINING.dag_id(model), DEPLOYMENT.dag_id(model), MONITORING.dag_id(model))
 

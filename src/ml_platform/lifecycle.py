@@ -21,7 +21,7 @@ from ml_platform.health import platform_health, serving_health
 from ml_platform.layout import Layout
 from ml_platform.secrets import SERVING_ADMIN_TOKEN, ensure_secrets, read_secret
 from ml_platform.state import component_alive, is_alive, read_state, supervisor_pid
-from ml_platform.supervisor import stop_process_tree
+from ml_platform.supervisor import stop_order, stop_together
 
 START_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 120
@@ -122,14 +122,17 @@ def stop(layout: Layout, on_progress: Progress = _silent) -> StopResult:
 def stop_orphans(layout: Layout, on_progress: Progress = _silent) -> list[str]:
     """Stop components whose supervisor died without stopping them (e.g. it was SIGKILLed); name each one.
 
-    ``on_progress`` hears of each before it is stopped (stopping one can take seconds).
+    ``on_progress`` hears of each before it is stopped; they stop in the supervisor's groups (``stop_order``).
     """
+    alive = {name: entry for name, entry in read_state(layout.state_file).get("components", {}).items()
+             if component_alive(entry)}
     stopped = []
-    for name, entry in reversed(read_state(layout.state_file).get("components", {}).items()):
-        if component_alive(entry):
-            on_progress(f"stopping orphaned {name} (pid {entry['pid']})")
-            stop_process_tree(entry["pid"], getattr(signal, entry.get("stop_signal", "SIGTERM")))
-            stopped.append(f"{name} (pid {entry['pid']})")
+    for group in stop_order(list(alive)):
+        for name in group:
+            on_progress(f"stopping orphaned {name} (pid {alive[name]['pid']})")
+            stopped.append(f"{name} (pid {alive[name]['pid']})")
+        stop_together([(alive[name]["pid"], getattr(signal, alive[name].get("stop_signal", "SIGTERM")))
+                       for name in group])
     return stopped
 
 

@@ -3,7 +3,7 @@
 Run as ``python -m ml_platform.supervisor`` (``ml-platform up`` does it, in the
 background). Airflow expects its components to be restarted when they die;
 each restart is logged here and counted in the state file that
-``ml-platform status`` shows. SIGTERM stops everything in reverse order.
+``ml-platform status`` shows. SIGTERM stops everything in three groups, each at once (``stop_order``).
 
 While it runs, it follows the model configs every ``RECONCILE_INTERVAL_S`` (``reconcile``): model servers
 start, stop and restart with their configs, the ``serving_default`` connection follows their endpoints
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
@@ -39,6 +40,8 @@ log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 30.0
 RECONCILE_INTERVAL_S = float(os.environ.get("ML_PLATFORM_RECONCILE_INTERVAL_S", "10"))
+CALLED = ("api-server", "mlflow", "alert-sinks")
+"""The components the others call while they stop (a task reports its end to the API server, its last alert)."""
 
 
 class Supervisor:
@@ -148,18 +151,20 @@ class Supervisor:
                 log.warning("restarting %s (restart #%d)", spec.name, entry["restarts"])
                 self._start(spec)
 
-    def _stop(self, spec: Component) -> None:
-        proc = self.procs.pop(spec.name, None)
-        if proc is not None:
-            stop_process_tree(proc.pid, getattr(signal, spec.stop_signal))
+    def _stop(self, *specs: Component) -> None:
+        """Stop ``specs`` at once: each process group signalled, then all waited for."""
+        running = [(spec, self.procs.pop(spec.name)) for spec in specs if spec.name in self.procs]
+        stop_together([(proc.pid, getattr(signal, spec.stop_signal)) for spec, proc in running])
+        for spec, proc in running:
             proc.wait(timeout=5)
             log.info("stopped %s", spec.name)
             self.state["components"][spec.name]["pid"] = None
 
     def _stop_all(self) -> None:
         self._set_phase("stopping")
-        for spec in reversed(self.specs):
-            self._stop(spec)
+        specs = {spec.name: spec for spec in self.specs}
+        for group in stop_order(list(specs)):
+            self._stop(*(specs[name] for name in group))
         self._save()
 
     def _reconcile_safely(self) -> None:
@@ -177,8 +182,7 @@ class Supervisor:
         if change is None:
             return
         todo = change.plan
-        for spec in todo.stop + todo.restart:
-            self._stop(spec)
+        self._stop(*todo.stop, *todo.restart)
         for spec in todo.stop:
             self.specs.remove(spec)
             self.state["components"].pop(spec.name, None)
@@ -209,6 +213,25 @@ class Supervisor:
 
     def _save(self) -> None:
         write_state(self.layout.state_file, self.state)
+
+
+def stop_order(names: list[str]) -> list[list[str]]:
+    """The groups ``names`` stop in, each group at once, the database last.
+
+    First everything that calls another component (the scheduler and its task processes, workers, model servers,
+    exporters), then what they call (``CALLED``). One at a time, in reverse start order, a stop took 14–21 s on two
+    cores; now the slowest of each group.
+    """
+    last = [name for name in names if name == EMBEDDED_DATABASE]
+    called = [name for name in names if name in CALLED]
+    return [group for group in ([n for n in names if n not in called + last], called, last) if group]
+
+
+def stop_together(targets: list[tuple[int, int]]) -> None:
+    """``stop_process_tree`` for each (pid, signal) at the same time."""
+    if targets:
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            list(pool.map(lambda target: stop_process_tree(*target), targets))
 
 
 def stop_process_tree(pid: int, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> None:

@@ -1,6 +1,57 @@
-"""The end-to-end suites run on both executors (``tests/support/platforms.py``), except the tests marked
-``executor_independent``: they test the supervisor or the triggerer, which the executor does not change, and run on
-the embedded default only (deselected, not skipped, for Celery: CI time on two cores)."""
+"""One platform per executor for the end-to-end suites that share it, and which tests run on which executor.
+
+``platform`` (package scope) is the embedded default, then CeleryExecutor with the real PostgreSQL and Redis: the
+pipeline suite (``test_platform.py``) and the failure-handling suite (``test_failure_handling.py``) run on the same
+two platforms, one start each (CI time on two cores). Suites that need another shape (the fleet of
+``test_pools.py``, the chaos model of ``test_chaos.py``) define a ``platform`` of their own.
+
+The tests marked ``executor_independent`` test the supervisor or the triggerer, which the executor does not change:
+they run on the embedded default only (deselected, not skipped, for Celery).
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+
+from ml_pipeline.config import config_dir
+from ml_platform.layout import Layout
+from tests.conftest import REPO_ROOT
+from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, executor_env, make
+from tests.support.services import mlflow_login
+
+
+@pytest.fixture(scope="package", params=EXECUTORS)
+def platform(request, tmp_path_factory):
+    """``make up`` on the executor, with the fraud model; yields its layout, its environment and what ``up`` printed.
+
+    Every test's runs stay under its control: new DAGs appear paused (a test unpauses or triggers what it runs).
+    """
+    layout = Layout.on_free_ports(tmp_path_factory.mktemp(f"e2e-{request.param}"))
+    configs = layout.home / "model_configs"  # starts with fraud only; a test drops more files in
+    configs.mkdir()
+    shutil.copy(config_dir() / "fraud_detection.yaml", configs)
+    # the rules live beside the configs; no hourly validation run: unpausing the DAG would start the latest hour's
+    # run, which waits for today's partition and (max_active_runs=1) holds the test's manual run back
+    rules = (REPO_ROOT / "config" / "data_validation_rules.yaml").read_text()
+    (layout.home / "data_validation_rules.yaml").write_text(
+        re.sub(r"(?m)^schedule: .*$", "schedule: null", rules))
+    shutil.copytree(REPO_ROOT / "config" / "schemas", layout.home / "schemas")
+    # platform health only when the test asks, and a task waiting 30 s (not 30 min) for a slot counts as stuck
+    (layout.home / "platform_health.yaml").write_text("schedule: null\nwaiting_minutes: 0.5\n")
+    with executor_env(request.param):
+        env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(configs),
+               # a killed worker is found 20 s after its last heartbeat, not 30 s: the same detection (four 5-s
+               # heartbeats missed), six kills in the failure suite, a third less waiting
+               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"}
+        started = make("up", env)
+        try:
+            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+            with mlflow_login(layout):
+                yield layout, env, started.stdout
+        finally:
+            make("down", env, timeout=180)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,5 +1,6 @@
 """Failure handling on the real platform: retries with backoff, alerts over real HTTP and SMTP, the dead-letter
-queue and its replay, a missed deadline, a killed worker."""
+queue and its replay, a missed deadline, a killed worker. The drill DAGs run on the pipeline suite's platform, on
+either executor (``conftest.py``); each test reads only its own runs' alerts and letters."""
 
 import datetime as dt
 import os
@@ -18,41 +19,26 @@ from ml_platform.alert_sinks import read_alerts
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from tests.conftest import REPO_ROOT
-from tests.e2e.test_platform import make
-from tests.support.platforms import EXECUTORS, executor_env
 
 pytestmark = pytest.mark.e2e
 DRILL = "platform_failure_drill"
 
 
-@pytest.fixture(scope="module", params=EXECUTORS)
-def platform(request, tmp_path_factory):
-    """The platform on the embedded default, then on CeleryExecutor with the real PostgreSQL and Redis."""
-    layout = Layout.on_free_ports(tmp_path_factory.mktemp(f"e2e-failures-{request.param}"))
-    (layout.home / "no-models").mkdir()  # the drill DAGs only: no model servers to start
-    # platform health only when asked: its digest would name this module's drill runs among their own alerts
-    (layout.home / "platform_health.yaml").write_text("schedule: null\n")
-    with executor_env(request.param):
-        env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(layout.home / "no-models"),
-               # a killed worker is found 15 s after its last heartbeat, not 30 s (three 5-s heartbeats missed):
-               # the same detection, five kills a module, half the wait
-               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15"}
-        started = make("up", env)
-        try:
-            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-            secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-            client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
-            client.wait_for_dag(DRILL)
-            yield layout, env, client
-        finally:
-            make("down", env, timeout=180)
+@pytest.fixture
+def drills(platform):
+    """The shared platform (``conftest.py``), its drill DAGs parsed: its layout, environment and REST client."""
+    layout, env, _ = platform
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    client.wait_for_dag(DRILL)
+    return layout, env, client
 
 
-def test_tasks_run_on_the_chosen_executor(platform, request):
+def test_tasks_run_on_the_chosen_executor(drills, request):
     """On Celery, a real worker runs the task (its Celery task id is recorded): the test that fails when a celery
     release breaks the Celery provider (celery 5.7.0 vs apache-airflow-providers-celery 3.26.0, pinned away).
     Either executor imported the task stack before forking the task processes."""
-    layout, _, client = platform
+    layout, _, client = drills
     executor = request.node.callspec.params["platform"]
     run_id, state = run_drill(client, {"mode": "transient", "failures": 0})
     assert state == "success"
@@ -90,8 +76,8 @@ def alerts_about(layout: Layout, run_id: str) -> list[dict]:
     return [a for a in read_alerts(layout.alerts_file) if run_id in (a.get("text", "") + a.get("subject", ""))]
 
 
-def test_transient_failures_are_retried_with_exponential_backoff(platform):
-    layout, _, client = platform
+def test_transient_failures_are_retried_with_exponential_backoff(drills):
+    layout, _, client = drills
     run_id, state = run_drill(client, {"mode": "transient", "failures": 2})
     assert state == "success"
     attempts = sorted(tries(client, run_id), key=lambda t: t["try_number"])
@@ -103,8 +89,8 @@ def test_transient_failures_are_retried_with_exponential_backoff(platform):
     assert [d for d in dead_letter_ops.store(layout).list(status=None) if d.run_id == run_id] == []
 
 
-def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platform):
-    layout, env, client = platform
+def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills):
+    layout, env, client = drills
     run_id, state = run_drill(client, {"mode": "permanent"})
     assert state == "failed"
     assert [t["try_number"] for t in tries(client, run_id)] == [1], "a bug must not be retried"
@@ -143,8 +129,8 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(platfo
 
 
 @pytest.mark.executor_independent  # deadlines are the triggerer's
-def test_a_missed_deadline_alerts(platform):
-    layout, _, client = platform
+def test_a_missed_deadline_alerts(drills):
+    layout, _, client = drills
     run = client.trigger("platform_deadline_drill", None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -158,8 +144,8 @@ def test_a_missed_deadline_alerts(platform):
     assert "*platform*: DAG run `platform_deadline_drill`" in slack and "deadline of 0.1 min" in slack
 
 
-def test_a_killed_worker_is_detected_and_its_task_retried(platform):
-    _, _, client = platform
+def test_a_killed_worker_is_detected_and_its_task_retried(drills):
+    _, _, client = drills
     run = client.trigger(DRILL, None, conf={"mode": "sleep", "sleep_seconds": 15})
     run_id, deadline = run["dag_run_id"], time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -178,11 +164,11 @@ def test_a_killed_worker_is_detected_and_its_task_retried(platform):
 
 
 @pytest.mark.executor_independent  # the scheduler finds the lost task and the dag-processor alerts, on either executor
-def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_writes_a_dead_letter(platform):
+def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_writes_a_dead_letter(drills):
     """No worker is left to run the failure callback: the scheduler sees the heartbeat stop, the dag-processor runs
     ``TaskFailureAlert`` (Slack, e-mail and the dead-letter queue) with no exception in its context. The run is
     then deleted: its replay is a new run at the same logical date and data interval, not today's."""
-    layout, env, client = platform
+    layout, env, client = drills
     run = client.trigger(DRILL, "2024-01-02T00:00:00+00:00", conf={"mode": "sleep", "sleep_seconds": 300})
     run_id = run["dag_run_id"]
     for try_number in (1, 2, 3, 4):  # retries: 3, so the fourth try is the last

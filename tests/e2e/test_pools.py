@@ -20,9 +20,8 @@ from ml_platform.airflow_api import AirflowClient
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import read_state
-from tests.e2e.test_platform import make
 from tests.support.fleet import on_auto, write_fleet
-from tests.support.platforms import PAUSED_AT_CREATION, executor_env
+from tests.support.platforms import PAUSED_AT_CREATION, executor_env, make
 from tests.support.services import mlflow_login
 
 pytestmark = pytest.mark.e2e

@@ -75,7 +75,7 @@ def write_model(folder: Path, lake: Path) -> None:
 
 def make(target: str, env: dict, timeout: float = 600):
     """``make <target>`` in the checkout (the e2e suites' helper)."""
-    from tests.e2e.test_platform import make as run_make
+    from tests.support.platforms import make as run_make
 
     return run_make(target, env, timeout)
 

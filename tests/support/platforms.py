@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ import redis
 
 from ml_pipeline.process_env import overlay
 from ml_platform import database
+from tests.conftest import REPO_ROOT
 
 EXECUTORS = ["local", "celery"]
 SERVER = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -58,3 +60,9 @@ def executor_env(executor: str) -> Iterator[dict[str, str]]:
         if executor == "celery":
             database.drop_databases(SERVER, extra["ML_PLATFORM_DATABASE_PREFIX"])
             redis.Redis.from_url(REDIS).flushdb()
+
+
+def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``make <target>`` in the checkout, as a user types it."""
+    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)

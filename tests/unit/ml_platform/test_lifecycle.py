@@ -1,7 +1,9 @@
 """The platform's lifecycle returns data; ``ml-platform``'s commands print it."""
 
+import signal
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from ml_platform import cli, lifecycle
 from ml_platform.layout import Layout
 from ml_platform.state import write_state
+from ml_platform.supervisor import stop_order, stop_together
 
 
 @pytest.fixture
@@ -52,6 +55,51 @@ def test_stop_orphans_stops_a_component_its_dead_supervisor_left_and_names_it(la
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+
+
+def test_components_stop_callers_first_then_what_they_call_then_the_database():
+    names = ["postgres", "alert-sinks", "mlflow", "api-server", "scheduler", "dag-processor", "triggerer",
+             "lineage-shipper", "serving-fraud-detection-api", "metrics-exporter", "prometheus", "celery-worker-1"]
+    assert stop_order(names) == [
+        ["scheduler", "dag-processor", "triggerer", "lineage-shipper", "serving-fraud-detection-api",
+         "metrics-exporter", "prometheus", "celery-worker-1"],
+        ["alert-sinks", "mlflow", "api-server"],
+        ["postgres"]]
+    assert stop_order(["mlflow", "scheduler"]) == [["scheduler"], ["mlflow"]]  # an external database: no group
+
+
+SLOW_TO_STOP = """
+import pathlib, signal, sys, time
+def stop(*_):
+    pathlib.Path(sys.argv[1]).write_text(repr(time.time()))
+    time.sleep(1.5)  # finishing its work
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+pathlib.Path(sys.argv[1] + ".ready").touch()
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_a_group_is_signalled_at_once_not_each_after_the_last_has_stopped(tmp_path):
+    """Two components that take 1.5 s to stop: the second hears SIGTERM while the first is still stopping."""
+    marks = [tmp_path / "a", tmp_path / "b"]
+    procs = [subprocess.Popen([sys.executable, "-c", SLOW_TO_STOP, str(mark)], start_new_session=True)
+             for mark in marks]
+    try:
+        deadline = time.monotonic() + 30
+        while not all(mark.with_suffix(".ready").exists() for mark in marks):
+            assert time.monotonic() < deadline, "the test processes never started"
+            time.sleep(0.1)
+        stop_together([(proc.pid, signal.SIGTERM) for proc in procs])
+        assert [proc.wait(timeout=5) for proc in procs] == [0, 0]  # each stopped by itself, none killed
+        first, second = sorted(float(mark.read_text()) for mark in marks)
+        assert second - first < 1.0, "signalled one after the other"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_start_result_shows_the_password_once_and_a_failure_with_the_log_tail(layout):

@@ -68,8 +68,8 @@ class RecordingSupervisor(Supervisor):
             self.fail_once.discard(spec.name)
             raise OSError(f"cannot start {spec.name}")
 
-    def _stop(self, spec: Component) -> None:
-        self.stopped.append(spec.name)
+    def _stop(self, *specs: Component) -> None:
+        self.stopped.extend(spec.name for spec in specs)
 
     def start_following(self, configs) -> None:
         """What ``run`` does before it supervises: the fingerprint, the specs, the bootstrap's last step."""
