@@ -9,11 +9,18 @@ start waited for it twice (two workers) while the tasks' own calls queued behind
 Airflow's API server enters the lifespan of every FastAPI app mounted in it before a worker accepts a connection;
 ``lifespan`` below builds the routes there. The plugin mounts this app only in the API server
 (``plugin.py``): a task process loads the plugin too and must not import FastAPI for it.
+
+Building the app also makes the processes an API-server worker forks stop on SIGTERM
+(``default_sigterm_in_forked_children``): the OpenLineage listener sends DAG-run events from a process pool that a
+worker forks, and that pool process kept the gunicorn worker's SIGTERM handler (which only marks the worker as
+stopping), so ``make down`` waited 30 s for it and then killed it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -64,8 +71,18 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     yield
 
 
+def default_sigterm_in_forked_children() -> None:
+    """From now on, a process this one (or a process forked from it) forks starts with SIGTERM's default action.
+
+    A server that installs its own handler after the fork (a gunicorn worker does) is unaffected.
+    """
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
 def create_app() -> Any:
-    """An app without routes, mounted only for its lifespan."""
+    """An app without routes, mounted only for its lifespan; the API server's forked children stop on SIGTERM."""
     from fastapi import FastAPI
+
+    default_sigterm_in_forked_children()
 
     return FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)

@@ -103,3 +103,43 @@ def test_in_the_api_server_the_plugin_mounts_the_warm_up_last():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == \
         "('ML platform API-server warm-up', '/ml-platform/startup')", out.stdout + out.stderr[-2000:]
+
+
+POOL_IN_A_WORKER = """
+import os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from ml_pipeline_airflow.dashboard.warmup import default_sigterm_in_forked_children
+if sys.argv[1] == "app built":
+    default_sigterm_in_forked_children()
+signal.signal(signal.SIGTERM, lambda *_: None)  # a gunicorn worker's handler: SIGTERM only marks it as stopping
+pool = ProcessPoolExecutor(1)  # as the OpenLineage listener's, forked by the worker
+print(pool.submit(os.getpid).result(), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("app", ["app built", "no app"])
+def test_a_process_an_api_server_worker_forks_stops_on_sigterm(app):
+    """Without the warm-up app a forked pool process keeps the worker's handler and outlives SIGTERM (`make down`
+    waited 30 s for it, then killed it); with it, SIGTERM stops it."""
+    import signal
+    import time
+
+    import psutil
+
+    worker = subprocess.Popen([sys.executable, "-c", POOL_IN_A_WORKER, app], stdout=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(worker.stdout.readline()))
+        child.send_signal(signal.SIGTERM)
+        # a default SIGTERM ends it at once; a handler that only sets a flag leaves it running
+        deadline = time.monotonic() + (10 if app == "app built" else 1)
+        while (stopped := not child.is_running() or child.status() == psutil.STATUS_ZOMBIE) is False:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert stopped == (app == "app built")
+    finally:
+        for proc in psutil.Process(worker.pid).children(recursive=True):
+            proc.kill()
+        worker.kill()
+        worker.wait()
