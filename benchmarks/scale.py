@@ -46,8 +46,6 @@ from tests.support.fleet import write_fleet  # noqa: E402  (the pool test's twen
 from tests.support.platforms import executor_env  # noqa: E402  (the e2e tests' Celery setup)
 
 DAG_ID = "platform_scale_probe"
-
-
 PIPELINE_CHAIN = ("load_data", "validate_data", "engineer_features", "train_model", "evaluate_model",
                   "register_model", "send_notification")
 PROBE_CHAIN = ("first", "second", "third")
