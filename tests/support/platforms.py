@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -20,10 +21,10 @@ import redis
 
 from ml_pipeline.process_env import overlay
 from ml_platform import database
-from tests.conftest import REPO_ROOT
 
 EXECUTORS = ["local", "celery"]
 SERVER = os.environ.get("ML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+CHECKOUT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("ML_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 # The platform starts an enabled model's DAGs unpaused (they run on their crons); a test platform keeps every run
 # under the test's control: new DAGs appear paused, and a test unpauses or triggers what it runs.
@@ -64,5 +65,5 @@ def executor_env(executor: str) -> Iterator[dict[str, str]]:
 
 def make(target: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
     """``make <target>`` in the checkout, as a user types it."""
-    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env, capture_output=True,
+    return subprocess.run(["make", "--no-print-directory", target], cwd=CHECKOUT, env=env, capture_output=True,
                           text=True, timeout=timeout)
