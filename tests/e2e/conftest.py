@@ -43,7 +43,7 @@ def platform(request, tmp_path_factory):
     with executor_env(request.param):
         env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(configs),
                # a killed worker is found 20 s after its last heartbeat, not 30 s: the same detection (four 5-s
-               # heartbeats missed), six kills in the failure suite, a third less waiting
+               # heartbeats missed), five kills on the embedded default in the failure suite, a third less waiting
                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"}
         started = make("up", env)
         try:

@@ -28,7 +28,7 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.support.fleet import DAY, write_fleet
-from tests.support.platforms import PAUSED_AT_CREATION
+from tests.support.platforms import PAUSED_AT_CREATION, make
 from tests.support.services import mlflow_login
 
 MODEL = "ctr_00"
@@ -71,13 +71,6 @@ def write_model(folder: Path, lake: Path) -> None:
     raw.update(retries=5, retry_delay_seconds=5, max_retry_delay_seconds=60)
     raw["deployment"].update(endpoint_name=ENDPOINT, min_auc_threshold=0.5, watch={"window_days": 0})
     path.write_text(yaml.safe_dump(raw))
-
-
-def make(target: str, env: dict, timeout: float = 600):
-    """``make <target>`` in the checkout (the e2e suites' helper)."""
-    from tests.support.platforms import make as run_make
-
-    return run_make(target, env, timeout)
 
 
 @contextlib.contextmanager
