@@ -40,7 +40,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
-from scale_figures import median_trial, summarize, table  # noqa: E402
+from scale_figures import loop_totals, median_trial, summarize, table  # noqa: E402
+from scale_profiles import AIRFLOW_DEFAULTS, PROFILES  # noqa: E402
 
 from tests.support.fleet import write_fleet  # noqa: E402  (the pool test's twenty models)
 from tests.support.platforms import executor_env  # noqa: E402  (the e2e tests' Celery setup)
@@ -76,9 +77,14 @@ def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipe
 
             secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
             client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
-            return run_at_once(client, executor, runs, models, settings, lambda: component_cpu(layout))
+            return run_at_once(client, executor, runs, models, settings, lambda: component_cpu(layout),
+                               lambda: scheduler_loops(layout))
         finally:
             subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
+            if prefix := settings.get("ML_PLATFORM_DATABASE_PREFIX"):  # a profile on the machine's PostgreSQL
+                from ml_platform import database
+
+                database.drop_databases(settings["ML_PLATFORM_DATABASE_URL"], prefix)
 
 
 def measure_bare(executor: str, runs: int, home: Path) -> dict:
@@ -95,15 +101,16 @@ def measure_bare(executor: str, runs: int, home: Path) -> dict:
                            lambda: bare_airflow.component_cpu(airflow["pid"]))
 
 
-def run_at_once(client, executor: str, runs: int, models: list[str], settings, cpu) -> dict:
-    """Trigger the runs at once, wait for all, read their figures back (``cpu``: each component's CPU s by then)."""
+def run_at_once(client, executor: str, runs: int, models: list[str], settings, cpu, loops=None) -> dict:
+    """Trigger the runs at once, wait for all, read their figures back (``cpu``: each component's CPU s by then;
+    ``loops``: the scheduler's loops and their seconds by then, where the platform's StatsD exporter counts them)."""
     import psutil
 
     for dag_id in [DAG_ID, *models]:
         client.wait_for_dag(dag_id, timeout=300)
         client.unpause(dag_id)
     settled_s = settle()
-    cpu_before, machine_before = cpu(), psutil.cpu_times()
+    cpu_before, machine_before, loops_before = cpu(), psutil.cpu_times(), loops() if loops else None
     idle_used = psutil.virtual_memory().used
     peak_used = idle_used
     t0 = time.monotonic()
@@ -129,6 +136,9 @@ def run_at_once(client, executor: str, runs: int, models: list[str], settings, c
     machine_after = psutil.cpu_times()
     figures["burst_cpu_s"]["machine"] = round(sum(
         getattr(machine_after, f) - getattr(machine_before, f) for f in ("user", "system", "nice")), 1)
+    if loops_before:  # the scheduler's loop (Airflow's scheduler.scheduler_loop_duration): how often it looked
+        count, total = (after - before for after, before in zip(loops(), loops_before, strict=True))
+        figures["scheduler_loop_in_burst"] = {"loops": int(count), "mean_s": round(total / count, 3) if count else None}
     figures["settled_s"] = settled_s
     figures["triggers_refused"] = {"count": len(refused), "first": refused[0] if refused else None}
     return figures
@@ -193,6 +203,14 @@ def finished_runs(client, dag_ids: set[str]) -> dict[tuple[str, str], str]:
     return done
 
 
+def scheduler_loops(layout) -> tuple[float, float]:
+    """How many scheduler loops Airflow has timed, and their seconds in all, from the metrics exporter."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{layout.metrics_url}/metrics", timeout=10) as answer:
+        return loop_totals(answer.read().decode())
+
+
 def component_cpu(layout) -> dict[str, float]:
     """CPU seconds each long-running component has used, its worker processes included (API-server and MLflow
     workers) but not the task processes (the scheduler's LocalExecutor workers, a Celery worker's pool): what the
@@ -213,37 +231,6 @@ def component_cpu(layout) -> dict[str, float]:
     return used
 
 
-# Airflow's own values of every Airflow setting the platform tunes (src/ml_platform/components.py), and no
-# preloading: the "airflow-defaults" profiles measure Airflow's choices on the same machine, in the same run (the
-# baseline). MLflow's job queues stay off in both (not an Airflow setting: on, they cost the baseline ~25 s of CPU).
-AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4", "ML_PLATFORM_PRELOAD": "0",
-                    "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_TASK_NICE": "0",
-                    "AIRFLOW__API__SERVER_TYPE": "uvicorn", "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "5",
-                    "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "10",
-                    "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
-                    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
-                    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
-                    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5",
-                    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300.0"}
-PROFILES = {  # name: (executor, settings, real pipelines among the runs)
-    "bare-standalone": ("bare", {}, 0),
-    "bare-standalone-our-dags": ("bare-our-dags", {}, 0),
-    "local-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 0),
-    "local": ("local", {}, 0),
-    "celery-airflow-defaults": ("celery", AIRFLOW_DEFAULTS, 0),
-    "celery": ("celery", {}, 0),
-    "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
-    "local-no-lineage": ("local", {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}, 0),
-    "local-no-task-nice": ("local", {"ML_PLATFORM_TASK_NICE": "0"}, 0),
-    "local-uvicorn-api-server": ("local", {"AIRFLOW__API__SERVER_TYPE": "uvicorn"}, 0),
-    "local-airflow-loop": ("local", {name: AIRFLOW_DEFAULTS[name] for name in (
-        "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE", "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY")}, 0),
-    "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
-    "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
-    "local-pipelines": ("local", {}, 20),
-    "celery-pipelines": ("celery", {}, 20),
-}
 
 
 def main() -> None:

@@ -65,6 +65,16 @@ def median_trial(measured: list[dict]) -> dict:
          "succeeded": f["probe"]["succeeded"]} for f in measured]}
 
 
+LOOP = "airflow_scheduler_scheduler_loop_duration_seconds"  # Airflow's scheduler.scheduler_loop_duration, bridged
+
+
+def loop_totals(exposition: str) -> tuple[float, float]:
+    """The scheduler loops timed so far and their seconds in all, from the metrics exporter's ``/metrics`` text."""
+    found = {line.split("{")[0].split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines()
+             if line.startswith((f"{LOOP}_count", f"{LOOP}_sum"))}
+    return found.get(f"{LOOP}_count", 0.0), found.get(f"{LOOP}_sum", 0.0)
+
+
 def _p(samples: list[float]) -> dict:
     values = percentiles([s for s in samples if s is not None])
     return {k.replace("_ms", "_s"): round(v / 1000, 2) if k.endswith("_ms") else v for k, v in values.items()}

@@ -8,11 +8,14 @@ Two sweeps, each measured with its baseline in the same run:
 - **model configs**: 20, 100 and 500 model configs (``tests/support/fleet.py``'s click-through model, renamed):
   the time, CPU and peak memory of parsing the platform's DAG folder in one process (``DagBag``: what the
   dag-processor does on every pass, there one file per process), and the slowest file; beside it the same DAGs
-  written the plain-Airflow way, one file per DAG with a chain of as many no-op tasks, parsed the same way.
+  written the plain-Airflow way, one file per DAG with a chain of as many no-op tasks, parsed the same way. Then
+  the platform started with those configs (LocalExecutor, every DAG paused): how long until every DAG was parsed,
+  and over a minute of idling the scheduler's loop time, the scheduler's and dag-processor's CPU and memory.
 
 Writes ``benchmarks/results/scale_growth.json`` and the plot ``docs/images/scale-growth.png``.
 
     .venv/bin/python benchmarks/scale_growth.py [--runs 50,100,200] [--configs 20,100,500 | ""] [--skip-runs]
+        [--skip-scheduler]
 """
 
 from __future__ import annotations
@@ -100,6 +103,60 @@ def measure_configs(count: int, home: Path) -> dict:
     return summary
 
 
+def measure_scheduler(count: int, dags: int, window_s: float = 60) -> dict:
+    """The platform (LocalExecutor) with ``count`` model configs, every DAG parsed and paused: over ``window_s``
+    seconds, the scheduler's loops (Airflow's ``scheduler.scheduler_loop_duration``), CPU and memory, and the
+    dag-processor's; and how long until all ``dags`` were parsed after the start."""
+    import time
+
+    import psutil
+
+    from ml_platform.airflow_api import AirflowClient
+    from ml_platform.layout import Layout
+    from ml_platform.secrets import ensure_secrets
+    from ml_platform.state import read_state
+    from tests.support.fleet import write_fleet
+
+    home = Path(tempfile.mkdtemp(prefix=f"bench-growth-scheduler-{count}-"))
+    layout = Layout.on_free_ports(home)
+    (home / "models").mkdir()
+    write_fleet(home / "models", layout.lake, count)
+    (home / "platform_health.yaml").write_text("schedule: null\n")
+    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"),
+           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
+    cli = str(REPO / ".venv" / "bin" / "ml-platform")
+    started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    t0 = time.monotonic()
+    try:
+        started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=900)
+        if started.returncode != 0:
+            raise RuntimeError(f"platform with {count} configs did not start: {started.stdout[-2000:]}")
+        up_s = time.monotonic() - t0
+        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
+        while (found := client.request("GET", "/dags", params={"limit": 1})["total_entries"]) < dags:
+            if time.monotonic() - t0 > 1800:
+                raise RuntimeError(f"{found} of {dags} DAGs parsed after 30 min")
+            time.sleep(2)
+        parsed_s = time.monotonic() - t0
+        scale.settle()
+        pids = {name: entry["pid"] for name, entry in read_state(layout.state_file)["components"].items()}
+        processes = {name: psutil.Process(pids[name]) for name in ("scheduler", "dag-processor")}
+        cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+        loops_before = scale.scheduler_loops(layout)
+        time.sleep(window_s)
+        count_, total = (a - b for a, b in zip(scale.scheduler_loops(layout), loops_before, strict=True))
+        return {"configs": count, "dags": dags, "measured_at": started_at, "up_s": round(up_s, 1),
+                "all_dags_parsed_s": round(parsed_s, 1),
+                "window_s": window_s, "scheduler_loops": int(count_),
+                "scheduler_loop_mean_s": round(total / count_, 4) if count_ else None,
+                "cpu_s_per_min": {name: round((sum(p.cpu_times()[:2]) - cpu_before[name]) * 60 / window_s, 2)
+                                  for name, p in processes.items()},
+                "rss_mb": {name: round(p.memory_info().rss / 2**20) for name, p in processes.items()}}
+    finally:
+        subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
+
+
 def measure_runs(profile: str, runs: int) -> dict:
     """``make bench-scale``'s probe: ``runs`` runs at once on ``profile``; its probe figures and CPU."""
     executor, settings, _ = scale.PROFILES[profile]
@@ -126,7 +183,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     labels = {"bare-standalone": "bare airflow standalone", "local": "platform (LocalExecutor)",
               "platform": "platform DAG files", "plain": "plain Airflow, a file per DAG"}
     for profile, points in results.get("runs", {}).items():
@@ -140,6 +197,13 @@ def plot(results: dict, path: Path) -> None:
         xs = [int(n) for n in configs]
         axes[2].plot(xs, [configs[n][kind]["parse_cpu_s"] for n in configs], "o-", label=labels[kind])
     axes[2].set(title="parsing every DAG file once (CPU)", xlabel="model configs", ylabel="CPU seconds")
+    measured = [(int(n), c["scheduler"]) for n, c in configs.items() if "scheduler" in c]
+    if measured:  # the platform started with these DAGs (paused), over a minute of idling
+        xs = [n for n, _ in measured]
+        axes[3].plot(xs, [m["scheduler_loop_mean_s"] * 1000 for _, m in measured], "o-", label="scheduler loop (ms)")
+        for name in ("scheduler", "dag-processor"):
+            axes[3].plot(xs, [m["cpu_s_per_min"][name] for _, m in measured], "s--", label=f"{name} CPU s / min")
+    axes[3].set(title="idle platform with every model's DAGs", xlabel="model configs")
     for axis in axes:
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
@@ -155,6 +219,8 @@ def main() -> None:
     parser.add_argument("--runs", default="50,100,200")
     parser.add_argument("--configs", default="20,100,500", help='"" keeps those of the results file')
     parser.add_argument("--skip-runs", action="store_true", help="keep the runs sweep of the results file")
+    parser.add_argument("--skip-scheduler", action="store_true",
+                        help="only parse the configs, without starting a platform with them")
     # each point records when it was measured (``measured_at``): compare points of one sweep
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
@@ -167,6 +233,10 @@ def main() -> None:
     for count in (int(n) for n in args.configs.split(",") if n):
         results["configs"][str(count)] = measure_configs(count, Path(tempfile.mkdtemp(prefix=f"growth-{count}-")))
         print(count, "configs", json.dumps(results["configs"][str(count)]), flush=True)
+        if not args.skip_scheduler:  # the platform's scheduler and dag-processor with these DAGs, idle
+            dags = results["configs"][str(count)]["platform"]["dags"]
+            results["configs"][str(count)]["scheduler"] = measure_scheduler(count, dags)
+            print(count, "configs, scheduler", json.dumps(results["configs"][str(count)]["scheduler"]), flush=True)
     if not args.skip_runs:  # the loads measured now replace their earlier points, the others stay
         sweep = results.setdefault("runs", {})
         for runs in map(int, args.runs.split(",")):

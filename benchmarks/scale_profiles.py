@@ -1,0 +1,49 @@
+"""The profiles of ``make bench-scale`` (``scale.py``): each an executor, the environment it changes from the
+platform's defaults, and how many real training pipelines run among the probe's runs.
+
+``bare-*`` are plain ``airflow standalone`` (``bare_airflow.py``); ``*-airflow-defaults`` put back, inside the
+platform, Airflow's own value of every setting the platform tunes; every other profile changes one thing.
+"""
+
+from __future__ import annotations
+
+from tests.support.platforms import SERVER  # the machine's PostgreSQL (scale.py puts the checkout on the path)
+
+# Airflow's own values of every Airflow setting the platform tunes (src/ml_platform/components.py), and no
+# preloading: the "airflow-defaults" profiles measure Airflow's choices on the same machine, in the same run (the
+# baseline). MLflow's job queues stay off in both (not an Airflow setting: on, they cost the baseline ~25 s of CPU).
+AIRFLOW_DEFAULTS = {"ML_PLATFORM_PARALLELISM": "32", "ML_PLATFORM_API_WORKERS": "4", "ML_PLATFORM_PRELOAD": "0",
+                    "ML_PLATFORM_CELERY_CONCURRENCY": "16", "ML_PLATFORM_TASK_NICE": "0",
+                    "AIRFLOW__API__SERVER_TYPE": "uvicorn", "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "5",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "10",
+                    "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "20",
+                    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
+                    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
+                    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5",
+                    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300.0",
+                    "AIRFLOW__CORE__DEFAULT_TASK_WEIGHT_RULE": "downstream"}
+PROFILES = {  # name: (executor, settings, real pipelines among the runs)
+    "bare-standalone": ("bare", {}, 0),
+    "bare-standalone-our-dags": ("bare-our-dags", {}, 0),
+    "local-airflow-defaults": ("local", AIRFLOW_DEFAULTS, 0),
+    "local": ("local", {}, 0),
+    "celery-airflow-defaults": ("celery", AIRFLOW_DEFAULTS, 0),
+    "celery": ("celery", {}, 0),
+    "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
+    "local-no-lineage": ("local", {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}, 0),
+    "local-no-task-nice": ("local", {"ML_PLATFORM_TASK_NICE": "0"}, 0),
+    "local-machine-postgres": ("local", {"ML_PLATFORM_DATABASE_URL": SERVER,
+                                         "ML_PLATFORM_DATABASE_PREFIX": "benchlocal_"}, 0),
+    "local-downstream-weight": ("local", {"AIRFLOW__CORE__DEFAULT_TASK_WEIGHT_RULE": "downstream"}, 0),
+    "local-parallelism-64": ("local", {"ML_PLATFORM_PARALLELISM": "64"}, 0),
+    "local-task-nice-10": ("local", {"ML_PLATFORM_TASK_NICE": "10"}, 0),
+    "local-task-nice-19": ("local", {"ML_PLATFORM_TASK_NICE": "19"}, 0),
+    "local-uvicorn-api-server": ("local", {"AIRFLOW__API__SERVER_TYPE": "uvicorn"}, 0),
+    "local-airflow-loop": ("local", {name: AIRFLOW_DEFAULTS[name] for name in (
+        "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE", "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY")}, 0),
+    "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
+    "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
+    "local-pipelines": ("local", {}, 20),
+    "celery-pipelines": ("celery", {}, 20),
+}
