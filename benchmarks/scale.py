@@ -7,18 +7,18 @@ in a row: the scheduler and executor alone, no ML work) through the REST API at 
 every task instance's times back from the API:
 - run queued → first task running;
 - upstream success → downstream queued, and → downstream running (the hand-off, twice per run);
-- success rate, throughput (task instances per second from the first queued run to the last task's end), and the
-  CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks).
+- success rate, throughput (task instances per second from the first queued run to the last task's end), the
+  CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks),
+  and, on the platform, the scheduler's loops in the burst (Airflow's own loop timer, read from the metrics
+  exporter).
 
-Profiles: ``bare-standalone`` is plain ``airflow standalone`` with Airflow's defaults and a DAG folder holding only
-the probe, nothing of ours running (``bare_airflow.py``): the anchor every other figure stands beside;
-``bare-standalone-our-dags`` is the same with our DAG folder, which splits what our DAG files cost from what our
-other components cost. ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md, "Scheduling at scale");
-``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes, inside the platform;
-``*-no-preload`` isolate the executors' preloading; ``local-no-lineage`` turns the OpenLineage events off;
-``local-no-task-nice`` runs tasks at the platform's own CPU priority; ``local-uvicorn-api-server`` serves the API
-with uvicorn's workers (Airflow's default), not gunicorn's forked ones; ``local-airflow-loop`` puts back Airflow's
-scheduler batch sizes alone; ``*-pipelines`` start 20 real training pipelines (``tests/support/fleet.py``) too.
+Profiles (``scale_profiles.py``): ``bare-standalone`` is plain ``airflow standalone`` with Airflow's defaults and a
+DAG folder holding only the probe, nothing of ours running (``bare_airflow.py``): the anchor every other figure
+stands beside; ``bare-standalone-our-dags`` is the same with our DAG folder, which splits what our DAG files cost
+from what our other components cost. ``local`` and ``celery`` are the platform's defaults (docs/DESIGN.md,
+"Scheduling at scale"); ``*-airflow-defaults`` put back Airflow's own value of every setting the platform tunes,
+inside the platform; every other profile changes one thing (its name says which); ``*-pipelines`` start 20 real
+training pipelines (``tests/support/fleet.py``) too.
 The REST API is polled once per DAG every 2 s while the runs go (not once per run: the observer must not load the
 API server the tasks use). Writes benchmarks/results/scale.json: the profiles measured now replace their earlier
 figures, the others stay; each profile says which ``run`` (start time) it comes from.
@@ -229,8 +229,6 @@ def component_cpu(layout) -> dict[str, float]:
         except (psutil.NoSuchProcess, TypeError):
             continue
     return used
-
-
 
 
 def main() -> None:
