@@ -29,6 +29,7 @@ figures, the others stay; each profile says which ``run`` (start time) it comes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,38 +55,46 @@ PROBE_CHAIN = ("first", "second", "third")
 PIPELINE_SETTINGS = {"ML_PLATFORM_GPUS": "1", "ML_PLATFORM_TRAINING_SLOTS": "3"}
 
 
-def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipelines: int = 0) -> dict:
-    """Start a platform with ``executor`` and ``settings`` (environment variables); start ``pipelines`` training
-    runs of small real models and ``runs - pipelines`` runs of the probe, all at once; return the figures."""
+@contextlib.contextmanager
+def platform(executor: str, home: Path, settings: dict[str, str], models: int = 0) -> Iterator[tuple]:
+    """A platform on ``executor`` in ``home`` with ``settings`` (environment variables) and ``models`` small real
+    models (``tests/support/fleet.py``), every DAG paused at creation, no health run: ``(layout, client, model
+    DAG ids)``; stopped afterwards, and a profile's databases on the machine's PostgreSQL dropped."""
+    from ml_platform.airflow_api import AirflowClient
     from ml_platform.layout import Layout
+    from ml_platform.secrets import ensure_secrets
 
     layout = Layout.on_free_ports(home)
     (home / "models").mkdir(exist_ok=True)
-    models = list(write_fleet(home / "models", layout.lake, pipelines)) if pipelines else []
-    (home / "platform_health.yaml").write_text("schedule: null\n")  # no health run inside a measured burst
-    settings = {**settings, **(PIPELINE_SETTINGS if pipelines else {})}
+    dag_ids = list(write_fleet(home / "models", layout.lake, models)) if models else []
+    (home / "platform_health.yaml").write_text("schedule: null\n")  # no health run inside a measurement
     with executor_env(executor):  # Celery: the machine's PostgreSQL and Redis, databases of its own, dropped after
         env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"),
                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **settings}  # only the measured runs run
         cli = str(REPO / ".venv" / "bin" / "ml-platform")
         try:
-            started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=600)
+            started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=900)
             if started.returncode != 0:
                 raise RuntimeError(f"{executor} platform did not start: {started.stdout[-2000:]}"
                                    f"{started.stderr[-2000:]}")
-            from ml_platform.airflow_api import AirflowClient
-            from ml_platform.secrets import ensure_secrets
-
             secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-            client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
-            return run_at_once(client, executor, runs, models, settings, lambda: component_cpu(layout),
-                               lambda: scheduler_loops(layout))
+            yield layout, AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"],
+                                        timeout=60), dag_ids
         finally:
             subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
             if prefix := settings.get("ML_PLATFORM_DATABASE_PREFIX"):  # a profile on the machine's PostgreSQL
                 from ml_platform import database
 
                 database.drop_databases(settings["ML_PLATFORM_DATABASE_URL"], prefix)
+
+
+def measure(executor: str, runs: int, home: Path, settings: dict[str, str], pipelines: int = 0) -> dict:
+    """Start a platform with ``executor`` and ``settings`` (environment variables); start ``pipelines`` training
+    runs of small real models and ``runs - pipelines`` runs of the probe, all at once; return the figures."""
+    settings = {**settings, **(PIPELINE_SETTINGS if pipelines else {})}
+    with platform(executor, home, settings, pipelines) as (layout, client, models):
+        return run_at_once(client, executor, runs, models, settings, lambda: component_cpu(layout),
+                           lambda: scheduler_loops(layout))
 
 
 def measure_bare(executor: str, runs: int, home: Path) -> dict:

@@ -111,29 +111,13 @@ def measure_scheduler(count: int, dags: int, window_s: float = 60) -> dict:
 
     import psutil
 
-    from ml_platform.airflow_api import AirflowClient
-    from ml_platform.layout import Layout
-    from ml_platform.secrets import ensure_secrets
     from ml_platform.state import read_state
-    from tests.support.fleet import write_fleet
 
     home = Path(tempfile.mkdtemp(prefix=f"bench-growth-scheduler-{count}-"))
-    layout = Layout.on_free_ports(home)
-    (home / "models").mkdir()
-    write_fleet(home / "models", layout.lake, count)
-    (home / "platform_health.yaml").write_text("schedule: null\n")
-    env = {**os.environ, **layout.port_env(), "ML_PIPELINE_CONFIG_DIR": str(home / "models"),
-           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
-    cli = str(REPO / ".venv" / "bin" / "ml-platform")
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     t0 = time.monotonic()
-    try:
-        started = subprocess.run([cli, "up"], env=env, capture_output=True, text=True, timeout=900)
-        if started.returncode != 0:
-            raise RuntimeError(f"platform with {count} configs did not start: {started.stdout[-2000:]}")
+    with scale.platform("local", home, {}, count) as (layout, client, _):
         up_s = time.monotonic() - t0
-        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"], timeout=60)
         while (found := client.request("GET", "/dags", params={"limit": 1})["total_entries"]) < dags:
             if time.monotonic() - t0 > 1800:
                 raise RuntimeError(f"{found} of {dags} DAGs parsed after 30 min")
@@ -147,14 +131,11 @@ def measure_scheduler(count: int, dags: int, window_s: float = 60) -> dict:
         time.sleep(window_s)
         count_, total = (a - b for a, b in zip(scale.scheduler_loops(layout), loops_before, strict=True))
         return {"configs": count, "dags": dags, "measured_at": started_at, "up_s": round(up_s, 1),
-                "all_dags_parsed_s": round(parsed_s, 1),
-                "window_s": window_s, "scheduler_loops": int(count_),
+                "all_dags_parsed_s": round(parsed_s, 1), "window_s": window_s, "scheduler_loops": int(count_),
                 "scheduler_loop_mean_s": round(total / count_, 4) if count_ else None,
                 "cpu_s_per_min": {name: round((sum(p.cpu_times()[:2]) - cpu_before[name]) * 60 / window_s, 2)
                                   for name, p in processes.items()},
                 "rss_mb": {name: round(p.memory_info().rss / 2**20) for name, p in processes.items()}}
-    finally:
-        subprocess.run([cli, "down"], env=env, capture_output=True, text=True, timeout=300)
 
 
 def measure_runs(profile: str, runs: int) -> dict:

@@ -24,7 +24,3 @@ def test_the_dags_take_the_platforms_weight_rule(rule):
     out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"first": rule, "second": rule, "third": rule}
-
-
-def test_the_platform_finishes_started_runs_first():
-    assert SCHEDULER_TUNING["AIRFLOW__CORE__DEFAULT_TASK_WEIGHT_RULE"] == "upstream"
