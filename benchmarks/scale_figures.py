@@ -13,20 +13,22 @@ def seconds(later: str | None, earlier: str | None) -> float | None:
         if later and earlier else None
 
 
-def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[str, ...]) -> dict:
-    """Latencies of these runs, their success and throughput. A hand-off into ``train_model`` waits for a pool
-    slot by design: it is reported apart (``pool_wait``), not as scheduling latency."""
+def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[str, ...], released: str) -> dict:
+    """Latencies of these runs, their success and throughput. A run waits from ``released`` (when its paused DAG
+    was unpaused) or its queueing, the later. A hand-off into ``train_model`` waits for a pool slot by design: it
+    is reported apart (``pool_wait``), not as scheduling latency."""
     first_running, first_queued, handoff_running, handoff_queued = [], [], [], []
     pool_wait, ends, queued, run_s = [], [], [], []
     for dag_id, run_id in keys:
         run = client.run(dag_id, run_id)
         tis = {ti["task_id"]: ti for ti in client.task_instances(dag_id, run_id)}
         tasks = [tis.get(name) for name in chain]
-        queued.append(run["queued_at"])
-        run_s.append(seconds(run["end_date"], run["queued_at"]))
+        ready = max(run["queued_at"], released, key=dt.datetime.fromisoformat)
+        queued.append(ready)
+        run_s.append(seconds(run["end_date"], ready))
         if tasks[0] and tasks[0]["start_date"]:
-            first_running.append(seconds(tasks[0]["start_date"], run["queued_at"]))
-            first_queued.append(seconds(tasks[0]["queued_when"], run["queued_at"]))
+            first_running.append(seconds(tasks[0]["start_date"], ready))
+            first_queued.append(seconds(tasks[0]["queued_when"], ready))
         for up, down in zip(tasks, tasks[1:], strict=False):
             if up and down and up["end_date"] and down["start_date"]:
                 if down["task_id"] == "train_model":
@@ -35,7 +37,8 @@ def summarize(client, keys: list[tuple[str, str]], states: dict, chain: tuple[st
                 handoff_running.append(seconds(down["start_date"], up["end_date"]))
                 handoff_queued.append(seconds(down["queued_when"], up["end_date"]))
         ends += [ti["end_date"] for ti in tasks if ti and ti["end_date"] and ti["state"] == "success"]
-    span = seconds(max(ends), min(queued)) if ends else None
+    span = seconds(max(ends, key=dt.datetime.fromisoformat), min(queued, key=dt.datetime.fromisoformat)) \
+        if ends else None
     succeeded = sum(1 for key in keys if states.get(key) == "success")
     figures = {"runs": len(keys), "succeeded": succeeded, "success_rate": round(succeeded / len(keys), 3),
                "unfinished": sum(1 for key in keys if key not in states),

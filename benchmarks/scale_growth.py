@@ -155,7 +155,7 @@ def measure_runs(profile: str, runs: int) -> dict:
             "run_end_p95_s": probe["run_queued_to_end"].get("p95_s"), "wall_s": figures["wall_s"],
             "memory_peak_gb": figures["memory_used_gb"]["peak"], "cpu_s": figures["cpu_s"],
             "triggers_refused": figures["triggers_refused"]["count"],
-            "all_triggered_after_s": figures["all_triggered_after_s"]}
+            "triggers_per_s": figures["triggers"]["per_s"]}
 
 
 def plot(results: dict, path: Path) -> None:

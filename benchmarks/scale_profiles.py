@@ -37,8 +37,11 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
                                          "ML_PLATFORM_DATABASE_PREFIX": "benchlocal_"}, 0),
     "local-downstream-weight": ("local", {"AIRFLOW__CORE__DEFAULT_TASK_WEIGHT_RULE": "downstream"}, 0),
     "local-parallelism-64": ("local", {"ML_PLATFORM_PARALLELISM": "64"}, 0),
-    "local-task-nice-10": ("local", {"ML_PLATFORM_TASK_NICE": "10"}, 0),
+    "local-parallelism-16": ("local", {"ML_PLATFORM_PARALLELISM": "16"}, 0),
+    "local-parallelism-8": ("local", {"ML_PLATFORM_PARALLELISM": "8"}, 0),
+    "local-task-nice-5": ("local", {"ML_PLATFORM_TASK_NICE": "5"}, 0),
     "local-task-nice-19": ("local", {"ML_PLATFORM_TASK_NICE": "19"}, 0),
+    "local-tis-16": ("local", {"AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16"}, 0),
     "local-uvicorn-api-server": ("local", {"AIRFLOW__API__SERVER_TYPE": "uvicorn"}, 0),
     "local-airflow-loop": ("local", {name: AIRFLOW_DEFAULTS[name] for name in (
         "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE", "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY")}, 0),

@@ -4,7 +4,7 @@ On a machine the platform shares with its tasks, the scheduler, the API server (
 through it), the database and the model servers are what everyone waits for; a burst of task processes competing
 with them as equals slowed every hand-off (docs/DESIGN.md, "Scheduling at scale"). Both executors' task workers
 lower their own priority once, when they start, and every task process they fork inherits it:
-``ML_PLATFORM_TASK_NICE`` (default 5, a nice increment; 0 turns it off). Only CPU shares change: an idle machine
+``ML_PLATFORM_TASK_NICE`` (default 10, a nice increment; 0 turns it off). Only CPU shares change: an idle machine
 runs a task as fast as before.
 """
 
@@ -16,7 +16,7 @@ import os
 log = logging.getLogger(__name__)
 
 TASK_NICE_ENV = "ML_PLATFORM_TASK_NICE"
-DEFAULT_TASK_NICE = 5
+DEFAULT_TASK_NICE = 10
 
 
 def task_nice() -> int:

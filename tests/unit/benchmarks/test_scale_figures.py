@@ -1,4 +1,5 @@
-"""``make bench-scale`` keeps the median of its interleaved trials, and says what each trial gave."""
+"""``make bench-scale`` keeps the median of its interleaved trials, says what each trial gave, and counts a run's
+wait from its release."""
 
 import sys
 
@@ -6,7 +7,7 @@ from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
-from scale_figures import loop_totals, median_trial  # noqa: E402
+from scale_figures import loop_totals, median_trial, summarize  # noqa: E402
 
 from ml_platform.metrics.statsd_bridge import StatsdCollector  # noqa: E402
 
@@ -39,3 +40,39 @@ def test_scheduler_loops_are_read_from_the_exporters_exposition_of_airflows_stat
                  "airflow.scheduler.critical_section_duration:40|ms"):
         collector.receive(line)
     assert loop_totals(generate_latest(registry).decode()) == (2.0, 1.0)  # two loops, 1 s in all
+
+
+class Recorded:
+    """What Airflow's REST API answered for two runs of the probe (its ``run`` and ``task_instances`` calls)."""
+
+    def __init__(self, runs: dict[str, tuple[str, str]], tasks: dict[str, list[tuple[str, str, str, str]]]):
+        self.runs, self.tasks = runs, tasks
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        queued_at, end_date = self.runs[run_id]
+        return {"queued_at": queued_at, "end_date": end_date}
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return [{"task_id": task, "queued_when": queued, "start_date": start, "end_date": end, "state": "success"}
+                for task, queued, start, end in self.tasks[run_id]]
+
+
+def at(second: float) -> str:
+    return f"2026-12-04T10:00:{second:06.3f}+00:00"
+
+
+def test_a_run_queued_before_its_release_waits_from_the_release_and_throughput_counts_from_it_too():
+    """Run a was queued at 0 s while paused, run b at 12 s after the release at 10 s: a's first task, running at
+    11 s, waited 1 s (not 11), b's waited 1 s from its own queueing; six tasks from 10 s to 16 s: 1 task/s."""
+    client = Recorded(
+        runs={"a": (at(0), at(14)), "b": (at(12), at(16))},
+        tasks={"a": [("first", at(10.5), at(11), at(12)), ("second", at(12.5), at(13), at(13.5)),
+                     ("third", at(13.6), at(13.8), at(14))],
+               "b": [("first", at(12.5), at(13), at(14)), ("second", at(14.2), at(14.5), at(15)),
+                     ("third", at(15.2), at(15.5), at(16))]})
+    keys = [("probe", "a"), ("probe", "b")]
+    figures = summarize(client, keys, dict.fromkeys(keys, "success"), ("first", "second", "third"), at(10))
+    assert figures["run_queued_to_first_task_running"]["p50_s"] == 1.0
+    assert figures["run_queued_to_end"]["samples"] == 2 and figures["run_queued_to_end"]["p95_s"] <= 4.0
+    assert figures["tasks_per_s"] == 1.0 and figures["succeeded"] == 2
+    assert figures["upstream_success_to_downstream_running"]["samples"] == 4

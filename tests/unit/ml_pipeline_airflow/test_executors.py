@@ -26,8 +26,9 @@ def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised
 
 
 def test_the_local_executor_preloads_before_its_workers_fork():
-    """A real PreloadingLocalExecutor started in a fresh interpreter: the stack is imported by the time its
-    worker processes exist, and turned off by ML_PLATFORM_PRELOAD=0."""
+    """A real PreloadingLocalExecutor started in a fresh interpreter: the stack is imported, Airflow's plugins with
+    their task listeners loaded and the OpenLineage client built by the time its worker processes exist, and turned
+    off by ML_PLATFORM_PRELOAD=0."""
     code = """
 import os, sys, multiprocessing as mp
 mp.set_start_method("fork")
@@ -35,11 +36,15 @@ from ml_pipeline_airflow.executors.local_executor import PreloadingLocalExecutor
 ex = PreloadingLocalExecutor(parallelism=1); ex.start()
 from airflow.sdk.api.client import Client
 tls = Client._get_ssl_context_cached.cache_info().currsize  # the task client's TLS context, built before the fork
-line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules} {tls}"
+from airflow.sdk.listener import get_listener_manager
+listeners = get_listener_manager.cache_info().currsize  # what each task's runner asks for as it starts
+from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+client = get_openlineage_listener().adapter._client is not None
+line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules} {tls} {listeners} {client}"
 os.write(1, f"\\n{line}\\n".encode())  # one write(2): the workers' log lines on the same pipe cannot split it
 ex.end()
 """
-    for flag, expected in (("1", "1 True True 1"), ("0", "1 False False 0")):
+    for flag, expected in (("1", "1 True True 1 1 True"), ("0", "1 False False 0 0 False")):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag})
         assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]

@@ -35,6 +35,6 @@ def test_a_bad_value_names_the_variable_and_the_range(monkeypatch, value):
         task_nice()
 
 
-def test_default_is_five(monkeypatch):
+def test_default_is_ten(monkeypatch):
     monkeypatch.delenv("ML_PLATFORM_TASK_NICE", raising=False)
-    assert task_nice() == 5
+    assert task_nice() == 10
