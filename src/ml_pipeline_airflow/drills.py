@@ -40,7 +40,7 @@ DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(
                   "ml-alerts@localhost"])]}
 
 
-@task
+@task(multiple_outputs=False)
 def fail_as_asked() -> dict:
     """Behave as the run's ``mode`` param says; return what happened."""
     context = get_current_context()

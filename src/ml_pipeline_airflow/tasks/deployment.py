@@ -80,7 +80,7 @@ def challenger_version(context: Any) -> str | None:
     return max(versions, key=int) if versions else None
 
 
-@task
+@task(multiple_outputs=False)
 def evaluate_challenger(config_path: str) -> dict:
     """Score challenger and champion on the same fresh holdout; apply the threshold and margin gates."""
     from ml_pipeline.pipelines import deployment
@@ -108,7 +108,7 @@ def check_gates(config_path: str, evaluation: dict) -> bool:
     return False
 
 
-@task
+@task(multiple_outputs=False)
 def run_canary(config_path: str, evaluation: dict) -> dict:
     """Serve the challenger in a staging instance and check real requests (errors, p95, scores = offline).
 
@@ -167,7 +167,7 @@ def canary_log_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="ml-serving-canary-"))
 
 
-@task(on_failure_callback=[])
+@task(multiple_outputs=False, on_failure_callback=[])
 def promote_challenger(config_path: str, evaluation: dict, canary: dict) -> dict:
     """Move ``champion`` (old one → ``previous_champion``), record it, make production serving reload."""
     from ml_pipeline.pipelines import deployment
@@ -176,7 +176,7 @@ def promote_challenger(config_path: str, evaluation: dict, canary: dict) -> dict
     return run_deployment_step(deployment.promote, config_path, evaluation, canary)
 
 
-@task(on_failure_callback=[])
+@task(multiple_outputs=False, on_failure_callback=[])
 def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dict:
     """Production ``/version`` reports the new version and smoke predictions succeed and match offline."""
     from ml_pipeline.pipelines import deployment
@@ -187,7 +187,7 @@ def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dic
     return verified
 
 
-@task(trigger_rule=TriggerRule.ONE_FAILED, retries=3)
+@task(multiple_outputs=False, trigger_rule=TriggerRule.ONE_FAILED, retries=3)
 def roll_back(config_path: str, evaluation: dict) -> dict:
     """Something failed after the promotion began: previous champion back (aliases, serving), verified, alert.
 
@@ -214,7 +214,7 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
     return result
 
 
-@task
+@task(multiple_outputs=False)
 def roll_back_by_hand(config_path: str) -> dict:
     """``action=rollback``: champion back to ``to_version`` (default ``previous_champion``), verified, recorded."""
     from ml_pipeline.pipelines import deployment

@@ -22,7 +22,7 @@ def label_day(day: str) -> None:
     get_current_context()["day"] = day
 
 
-@task(map_index_template="{{ day }}")
+@task(multiple_outputs=False, map_index_template="{{ day }}")
 def compute_features(config_path: str, day: str) -> dict:
     """Validate one day's partition and compute its feature views into the offline store."""
     from ml_pipeline.pipelines import features
@@ -31,7 +31,7 @@ def compute_features(config_path: str, day: str) -> dict:
     return run_step(features.compute_day, config_path, day)
 
 
-@task
+@task(multiple_outputs=False)
 def write_to_feature_store(config_path: str, computed: list[dict]) -> dict:
     """Register the views and materialize the new days online.
 

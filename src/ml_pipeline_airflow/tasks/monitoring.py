@@ -18,7 +18,7 @@ from ml_pipeline_airflow.runtime import run_step
 log = logging.getLogger(__name__)
 
 
-@task
+@task(multiple_outputs=False)
 def load_reference(config_path: str) -> dict:
     """The champion and its reference profile (computed once per version); skipped when there is no champion.
 
@@ -58,7 +58,7 @@ def _alert_once(config_path: str, error) -> None:
                                    run_id=dag_run.run_id))
 
 
-@task
+@task(multiple_outputs=False)
 def check_window(config_path: str, reference: dict) -> dict:
     """Data, prediction and target drift and live performance over the newest window (skipped: nothing new)."""
     from ml_pipeline.pipelines import monitoring
@@ -68,7 +68,7 @@ def check_window(config_path: str, reference: dict) -> dict:
     return run_step(monitoring.check_window, config_path, reference, last.window_fingerprint if last else None)
 
 
-@task
+@task(multiple_outputs=False)
 def record_check(config_path: str, result: dict) -> dict:
     """The report (lake and MLflow), the ``model_monitoring`` row, and whether to retrain (cause, cooldown)."""
     from ml_pipeline.pipelines import monitoring
@@ -113,7 +113,7 @@ def send_alert(config_path: str, recorded: dict) -> None:
                 context)
 
 
-@task
+@task(multiple_outputs=False)
 def request_retraining(recorded: dict) -> dict:
     """Update the model's ``retrain_requested`` asset (its training starts); skipped unless the check asked for it."""
     if not recorded["retrain_requested"]:

@@ -19,7 +19,7 @@ WEEK_AND_A_DAY = dt.timedelta(days=8)
 ACTIVE_TASK_STATES = ("scheduled", "queued", "running", "deferred")
 
 
-@task
+@task(multiple_outputs=False)
 def check_pipelines() -> dict[str, int]:
     """Every DAG's runs over 24 h and 7 days, stuck task instances and queued runs, judged and recorded."""
     from ml_pipeline.platform_health import runs, work
@@ -42,7 +42,7 @@ def check_pipelines() -> dict[str, int]:
     return _record(findings)
 
 
-@task
+@task(multiple_outputs=False)
 def check_platform() -> dict[str, int]:
     """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded.
 
@@ -80,7 +80,7 @@ def check_platform() -> dict[str, int]:
     return _record(findings)
 
 
-@task
+@task(multiple_outputs=False)
 def check_endpoints() -> dict[str, int]:
     """Each model endpoint answers and serves its model's champion."""
     from ml_pipeline.config import config_dir, load_model_configs
@@ -112,7 +112,7 @@ def check_endpoints() -> dict[str, int]:
     return _record(findings)
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE)
+@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
 def announce_changes(*counts: dict[str, int] | None) -> dict[str, Any]:
     """One message per channel listing what started, escalated or recovered in this run; pages for endpoints.
 

@@ -23,7 +23,7 @@ def list_partitions(config_path: str) -> list[str]:
     return run_step(training.list_partitions, config_path)
 
 
-@task(map_index_template=PARTITION_LABEL)
+@task(multiple_outputs=False, map_index_template=PARTITION_LABEL)
 def load_data(config_path: str, partition: str | None = None) -> dict:
     """Freeze the input partitions (or one partition value of them) into this run's snapshot."""
     from ml_pipeline.pipelines import training
@@ -32,7 +32,7 @@ def load_data(config_path: str, partition: str | None = None) -> dict:
     return run_step(training.load_data, config_path, partition)
 
 
-@task
+@task(multiple_outputs=True)  # its two keys are two XComs: training reads them apart
 def combine_partitions(config_path: str, loaded: list[dict], features: list[dict]) -> dict:
     """Gather the mapped partitions' snapshots and features for training."""
     from ml_pipeline.pipelines import training
@@ -40,7 +40,7 @@ def combine_partitions(config_path: str, loaded: list[dict], features: list[dict
     return run_step(training.combine_partitions, config_path, list(loaded), list(features))
 
 
-@task(map_index_template=PARTITION_LABEL)
+@task(multiple_outputs=False, map_index_template=PARTITION_LABEL)
 def engineer_features(config_path: str, loaded: dict) -> dict:
     """Write the feature table of this run (derived features read point in time from the feature store)."""
     from ml_pipeline.pipelines import training
@@ -49,7 +49,7 @@ def engineer_features(config_path: str, loaded: dict) -> dict:
     return run_step(training.engineer_features, config_path, loaded)
 
 
-@task
+@task(multiple_outputs=False)
 def train_model(config_path: str, loaded: dict, features: dict) -> dict:
     """Train and log the model (once per run, data and config)."""
     from ml_pipeline.pipelines import training
@@ -57,7 +57,7 @@ def train_model(config_path: str, loaded: dict, features: dict) -> dict:
     return run_step(training.train_model, config_path, loaded, features)
 
 
-@task
+@task(multiple_outputs=False)
 def evaluate_model(config_path: str, features: dict, trained: dict) -> dict:
     """Holdout metrics, champion comparison and the promotion decision."""
     from ml_pipeline.pipelines import training
@@ -65,7 +65,7 @@ def evaluate_model(config_path: str, features: dict, trained: dict) -> dict:
     return run_step(training.evaluate_model, config_path, features, trained)
 
 
-@task
+@task(multiple_outputs=False)
 def register_model(config_path: str, loaded: dict, trained: dict, evaluation: dict) -> dict:
     """Register the version with its lineage, alias it ``challenger``; its deployment DAG takes it from there."""
     from ml_pipeline.pipelines import training
@@ -75,7 +75,7 @@ def register_model(config_path: str, loaded: dict, trained: dict, evaluation: di
     return registered
 
 
-@task
+@task(multiple_outputs=False)
 def send_notification(config_path: str, loaded: dict, trained: dict, evaluation: dict, registered: dict) -> dict:
     """Post the run's summary to the model's Slack and e-mail: version, holdout vs champion, data window, links.
 

@@ -236,3 +236,18 @@ def test_a_config_error_dag_id_stays_within_airflows_limit_and_names_are_bounded
     write_model(configs, "m" * 201)  # its DAG ids would pass Airflow's limit: refused as a config error
     long_name = build_dags(DEPLOYMENT, configs)["model_deployment_" + "m" * 201]
     assert CONFIG_ERROR_TAG in long_name.tags and "field 'model_name'" in long_name.description
+
+
+def test_every_task_pushes_its_result_as_one_xcom(tmp_path):
+    """A dict-returning task pushes one XCom, not one more per key (each a Task Execution API call): in every DAG of
+    our folder (each kind of the repo's models, the platform's own), and with ``partition_by``, where only
+    ``combine_partitions``, whose keys training reads apart, pushes them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = DagBag(dag_folder=str(config_dir().parents[1] / "airflow" / "dags"))
+    assert not folder.import_errors
+    write_model(tmp_path, "by_region", data={**yaml.safe_load(FRAUD.read_text())["data"], "partition_by": "region"})
+    dags = [*folder.dags.values(), *build_all_training_dags(tmp_path).values()]
+    split = {(dag.dag_id, t.task_id) for dag in dags for t in dag.tasks if getattr(t, "multiple_outputs", False)}
+    assert split == {("ml_training_by_region", "combine_partitions")}
+    assert {d.dag_id.split("_")[0] for d in dags} >= {"ml", "feature", "platform", "model"}

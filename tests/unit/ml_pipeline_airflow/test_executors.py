@@ -27,8 +27,8 @@ def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised
 
 def test_the_local_executor_preloads_before_its_workers_fork():
     """A real PreloadingLocalExecutor started in a fresh interpreter: the stack is imported, Airflow's plugins with
-    their task listeners loaded and the OpenLineage client built by the time its worker processes exist, and turned
-    off by ML_PLATFORM_PRELOAD=0."""
+    their task listeners loaded, the OpenLineage client built and the providers' asset URI handlers found by the time
+    its worker processes exist, and turned off by ML_PLATFORM_PRELOAD=0."""
     code = """
 import os, sys, multiprocessing as mp
 mp.set_start_method("fork")
@@ -40,11 +40,13 @@ from airflow.sdk.listener import get_listener_manager
 listeners = get_listener_manager.cache_info().currsize  # what each task's runner asks for as it starts
 from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
 client = get_openlineage_listener().adapter._client is not None
-line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules} {tls} {listeners} {client}"
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+assets = "asset_uris" in ProvidersManagerTaskRuntime()._initialized_cache  # what a DAG's first Asset asks for
+line = f"{len(ex.workers)} {'xgboost' in sys.modules} {'feast' in sys.modules} {tls} {listeners} {client} {assets}"
 os.write(1, f"\\n{line}\\n".encode())  # one write(2): the workers' log lines on the same pipe cannot split it
 ex.end()
 """
-    for flag, expected in (("1", "1 True True 1 1 True"), ("0", "1 False False 0 0 False")):
+    for flag, expected in (("1", "1 True True 1 1 True True"), ("0", "1 False False 0 0 False False")):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag})
         assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]

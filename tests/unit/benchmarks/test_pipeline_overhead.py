@@ -1,0 +1,29 @@
+"""``make bench`` compares the medians of its interleaved runs: one slow training on either side moves nothing."""
+
+import sys
+
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from pipeline_overhead import STEPS, compare  # noqa: E402
+
+
+def run(wall: float, train: float, gaps: float = 0.2, polled: float | None = None) -> dict:
+    tasks = {step: 0.5 for step in STEPS} | {"train_model": train}
+    return {"wall_s": wall, "polled_s": polled or wall + 1, "task_s": tasks, "gaps_s": [gaps] * (len(STEPS) - 1),
+            "rows": 100, "champion_compared": False}
+
+
+def test_the_medians_of_both_sides_are_compared_and_every_run_is_recorded():
+    airflow = [run(12.0, 5.0), run(20.0, 13.0), run(11.0, 4.0, gaps=0.1)]
+    in_process = [run(8.0, 5.5), run(7.0, 4.5), run(30.0, 25.0)]
+    figures = compare(airflow, in_process)
+    assert figures["repeats"] == 3
+    assert figures["airflow_trigger_to_success_s"] == 12.0 and figures["in_process_wall_s"] == 8.0
+    assert figures["airflow_over_in_process_ratio"] == 1.5 and figures["orchestration_overhead_s"] == 4.0
+    assert figures["airflow_runs_s"] == [12.0, 20.0, 11.0] and figures["in_process_runs_s"] == [8.0, 7.0, 30.0]
+    assert figures["airflow_trigger_to_success_seen_by_polling_s"] == 13.0
+    assert figures["per_task"]["train_model"] == {"airflow_task_s": 5.0, "in_process_s": 5.5, "overhead_s": -0.5}
+    assert figures["per_task"]["load_data"]["overhead_s"] == 0.0
+    assert figures["mean_gap_between_tasks_s"] == round((0.2 * 14 + 0.1 * 7) / 21, 3)
+    assert not figures["airflow_scored_a_champion"]
