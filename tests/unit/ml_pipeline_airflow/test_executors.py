@@ -15,6 +15,18 @@ def test_celery_keeps_airflows_defaults():
     assert CELERY_CONFIG["task_acks_late"] is True and CELERY_CONFIG["worker_prefetch_multiplier"] == 1
 
 
+def test_a_celery_worker_forks_its_pool_with_the_preloaded_stack_frozen():
+    """Celery's signals in a worker's order: Airflow's app freezes the collector when its modules are imported, our
+    preload comes after (``worker_init``) and is frozen too, so no pool or task process traverses it."""
+    code = ("import gc; from celery import signals; import ml_pipeline_airflow.celery_config; "
+            "import airflow.providers.celery.executors.celery_executor_utils; "
+            "signals.import_modules.send(sender=None); signals.worker_init.send(sender=None); "
+            "import sys; print(len(gc.get_objects()), gc.get_freeze_count(), 'xgboost' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    unfrozen, frozen, preloaded = out.stdout.split()[-3:]
+    assert preloaded == "True" and int(frozen) > 300_000 and int(unfrozen) < 1_000, out.stdout + out.stderr[-2000:]
+
+
 def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised():
     code = ("import sys; from ml_pipeline_airflow.executors.preload import preload; "
             "failed = preload(); from mlflow.utils import requirements_utils as r; "
