@@ -80,8 +80,7 @@ def run_through_airflow(layout, logical_time: str) -> dict:
     summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     evaluation = client.xcom(DAG_ID, run["dag_run_id"], "evaluate_model")
     return {"wall_s": wall, "polled_s": polled, "task_s": {s: tis[s]["duration"] for s in STEPS}, "gaps_s": gaps,
-            "rows": summary["rows"],
-            "champion_compared": evaluation["champion"] is not None}
+            "rows": summary["rows"], "champion_compared": evaluation["champion"] is not None}
 
 
 class InProcess:
