@@ -16,7 +16,6 @@ from typing import Any
 from airflow.executors import local_executor as airflow_local
 from airflow.executors.local_executor import LocalExecutor
 
-from ml_pipeline_airflow.executors.preload import enabled as preload_enabled
 from ml_pipeline_airflow.executors.preload import preload_task_stack
 from ml_pipeline_airflow.executors.priority import lower_task_priority
 
@@ -31,13 +30,13 @@ class PreloadingLocalExecutor(LocalExecutor):
     """LocalExecutor whose forked workers start with the task stack imported, at a lower CPU priority."""
 
     def start(self) -> None:
-        if self.is_mp_using_fork:  # spawned workers would import everything again: nothing to share
-            preload_task_stack()
+        # spawned workers would import everything again: nothing to share
+        preloaded = self.is_mp_using_fork and preload_task_stack()
         # Airflow's _spawn_worker starts each worker (now and whenever one died) with the module's _run_worker
         if not isinstance(airflow_local._run_worker, functools.partial):
             airflow_local._run_worker = functools.partial(run_worker_at_task_priority, airflow_local._run_worker)
         super().start()
-        if self.is_mp_using_fork and preload_enabled():
+        if preloaded:
             # Airflow froze the collector to fork the workers and unfroze it after; the preloaded stack then made
             # each full collection in the scheduler traverse ~600,000 objects (0.35 s, one every ~15 s in a burst,
             # one of 1.3 s as the first runs started). Frozen again, they skip what lives as long as the scheduler.

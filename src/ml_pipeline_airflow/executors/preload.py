@@ -164,11 +164,15 @@ def asset_uri_handlers() -> None:
         log.warning("discovering the providers' asset URI handlers before forking failed: %s", exc)
 
 
-def preload_task_stack() -> None:
-    """What an executor calls before it forks: the stack preloaded (unless turned off), and a log line saying so."""
+def preload_task_stack() -> bool:
+    """What an executor calls before it forks: the stack preloaded (unless turned off), and a log line saying so.
+
+    Returns whether it preloaded.
+    """
     if not enabled():
-        return
+        return False
     started = time.monotonic()
     failed = preload()
     log.info("preloaded the task stack in %.1fs (%d modules, %d failed)", time.monotonic() - started,
              len(PRELOADED_MODULES), len(failed))
+    return True
