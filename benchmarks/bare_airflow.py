@@ -121,7 +121,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 6
 
 
 def component_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of ``airflow standalone`` and of each component it runs (task processes aside)."""
+    """CPU seconds of ``airflow standalone`` and of each component it runs, and apart, ``task-processes``: its
+    LocalExecutor's workers with the task processes they ran (``task_processes_cpu``)."""
     import psutil
 
     standalone_process = psutil.Process(pid)
@@ -134,4 +135,20 @@ def component_cpu(pid: int) -> dict[str, float]:
                 continue
             tree = [child] if name == "scheduler" else [child, *child.children(recursive=True)]
             used[name] = round(sum(p.cpu_times().user + p.cpu_times().system for p in tree), 1)
+            if name == "scheduler":
+                used["task-processes"] = task_processes_cpu(child)
     return used
+
+
+def task_processes_cpu(executor_process) -> float:
+    """CPU seconds of the processes that run tasks under ``executor_process`` (a scheduler's LocalExecutor workers,
+    a Celery worker's pool), the task processes each forked and reaped included (their ``children_*`` times): what
+    the tasks cost, Airflow's task runner and supervisor with them, beside the components that schedule them."""
+    import psutil
+
+    total = 0.0
+    for child in executor_process.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = child.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return round(total, 1)

@@ -11,7 +11,8 @@ waiting from its release):
 - how fast the API server accepts the triggers (one call after another), apart from the burst;
 - success rate, throughput (task instances per second from the release to the last task's end), the
   CPU seconds each platform component used (what the platform itself costs on a machine it shares with its tasks),
-  and, on the platform, the scheduler's loops in the burst (Airflow's own loop timer, read from the metrics
+  the task processes' apart (``task-processes``: the executor's workers with the tasks they ran), and, on the
+  platform, the scheduler's loops in the burst (Airflow's own loop timer, read from the metrics
   exporter).
 
 Profiles (``scale_profiles.py``): ``bare-standalone`` is plain ``airflow standalone`` with Airflow's defaults and a
@@ -252,18 +253,22 @@ def scheduler_loops(layout) -> tuple[float, float]:
 def component_cpu(layout) -> dict[str, float]:
     """CPU seconds each long-running component has used, its worker processes included (API-server and MLflow
     workers) but not the task processes (the scheduler's LocalExecutor workers, a Celery worker's pool): what the
-    platform costs beside the tasks, on a machine it shares with them."""
+    platform costs beside the tasks, on a machine it shares with them. The task processes are counted apart,
+    ``task-processes`` (``bare_airflow.task_processes_cpu``), so that a burst's CPU adds up."""
     import psutil
+    from bare_airflow import task_processes_cpu
 
     from ml_platform.state import read_state
 
-    used = {}
+    used = {"task-processes": 0.0}
     for name, entry in read_state(layout.state_file)["components"].items():
         try:
             process = psutil.Process(entry["pid"])
-            tree = [process] if name == "scheduler" or name.startswith("celery-worker") else \
-                [process, *process.children(recursive=True)]
+            executor = name == "scheduler" or name.startswith("celery-worker")
+            tree = [process] if executor else [process, *process.children(recursive=True)]
             used[name] = round(sum(p.cpu_times().user + p.cpu_times().system for p in tree), 1)
+            if executor:
+                used["task-processes"] = round(used["task-processes"] + task_processes_cpu(process), 1)
         except (psutil.NoSuchProcess, TypeError):
             continue
     return used

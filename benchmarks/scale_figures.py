@@ -91,10 +91,11 @@ def table(results: dict) -> str:
     """The README's markdown table of a results file."""
     lines = ["| profile | measured | runs | runs ok | tasks/s | run queued → first task running p95 | "
              "hand-off → queued p95 | hand-off → running p50 / p95 / p99 | run queued → end p95 | memory used peak | "
-             "platform CPU s (scheduler, API server, MLflow) |", "|" + "---|" * 11]
+             "CPU s in the burst: machine (task processes, scheduler, API server) |", "|" + "---|" * 11]
     for name, figures in results["profiles"].items():
-        cpu = figures["cpu_s"]
-        cpu_s = ", ".join(str(cpu.get(c, "—")) for c in ("scheduler", "api-server", "mlflow"))
+        burst = figures.get("burst_cpu_s", {})
+        cpu_s = f"{burst.get('machine', '—')} (" + ", ".join(
+            str(burst.get(c, "—")) for c in ("task-processes", "scheduler", "api-server")) + ")"
         for part in ("probe", "pipelines"):
             if part not in figures:
                 continue
@@ -104,7 +105,8 @@ def table(results: dict) -> str:
             label = f"{LABELS[figures['executor']]}, `{name}`" + (f" — {what}" if what else "")
             first, queued = f["run_queued_to_first_task_running"], f["upstream_success_to_downstream_queued"]
             running, end = f["upstream_success_to_downstream_running"], f["run_queued_to_end"]
-            lines.append(f"| {label} | {figures.get('run', '')[:10]} | {f['runs']} | "
+            when = figures.get("run", "").replace("T", " ").removesuffix("Z")
+            lines.append(f"| {label} | {when} | {f['runs']} | "
                          f"{f['succeeded']}/{f['runs']} | {f['tasks_per_s']} | "
                          f"{first.get('p95_s')} s | {queued.get('p95_s')} s | {running.get('p50_s')} / "
                          f"{running.get('p95_s')} / {running.get('p99_s')} s | {end.get('p95_s')} s | "

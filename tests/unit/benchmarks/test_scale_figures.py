@@ -76,3 +76,37 @@ def test_a_run_queued_before_its_release_waits_from_the_release_and_throughput_c
     assert figures["run_queued_to_end"]["samples"] == 2 and figures["run_queued_to_end"]["p95_s"] <= 4.0
     assert figures["tasks_per_s"] == 1.0 and figures["succeeded"] == 2
     assert figures["upstream_success_to_downstream_running"]["samples"] == 4
+
+
+def test_the_task_processes_cpu_counts_the_tasks_each_worker_forked_and_reaped():
+    """An executor's worker (a child) runs a task process (its child) that burns 0.4 s of CPU and exits: the figure
+    counts it through the worker's ``children_*`` times."""
+    import subprocess
+    import textwrap
+    import time
+
+    import psutil
+    from bare_airflow import task_processes_cpu
+
+    task = "import time; t = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    worker = textwrap.dedent(f"""
+        import subprocess, sys, time
+        subprocess.run([sys.executable, "-c", {task!r}], check=True)
+        print("reaped", flush=True)
+        time.sleep(30)
+    """)
+    executor = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys\nsubprocess.run([sys.executable, "
+                                 f"'-c', {worker!r}])"], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not psutil.Process(executor.pid).children():
+            time.sleep(0.05)
+        worker_process = psutil.Process(executor.pid).children()[0]
+        assert executor.stdout.readline().strip() == "reaped"
+        assert task_processes_cpu(psutil.Process(executor.pid)) >= 0.4
+        assert task_processes_cpu(worker_process) == 0.0  # a process's own CPU is not counted: only its children's
+    finally:
+        for process in psutil.Process(executor.pid).children(recursive=True):
+            process.kill()
+        executor.kill()
+        executor.wait()
