@@ -143,7 +143,8 @@ def component_cpu(pid: int) -> dict[str, float]:
 def task_processes_cpu(executor_process) -> float:
     """CPU seconds of the processes that run tasks under ``executor_process`` (a scheduler's LocalExecutor workers,
     a Celery worker's pool), the task processes each forked and reaped included (their ``children_*`` times): what
-    the tasks cost, Airflow's task runner and supervisor with them, beside the components that schedule them."""
+    the tasks cost, Airflow's task runner and supervisor with them, beside the components that schedule them. The
+    executor's log server (``airflow serve-logs``, also its child) is in it too: about a tenth of a second."""
     import psutil
 
     total = 0.0
