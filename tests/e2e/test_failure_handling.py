@@ -63,6 +63,36 @@ def test_tasks_run_on_the_chosen_executor(drills, request):
     assert preloaded, forks_from[-2000:]
 
 
+def test_a_task_heartbeats_from_one_interval_after_its_start_not_at_once(drills):
+    """The Task Execution API's access log, per task instance: a task shorter than Airflow's heartbeat interval
+    (``[workers] min_heartbeat_interval``, 5 s) starts and ends with no heartbeat call (Airflow's supervisor sent one
+    on its first look at every task; ``preload.heartbeat_after_start``), a longer one still heartbeats while it
+    runs."""
+    layout, _, client = drills
+
+    def calls(run_id: str) -> tuple[list[str], float]:
+        """The task instance's calls, ``"<method> <endpoint>"``, once its final state's call is logged, and how long
+        it ran."""
+        [ti] = client.task_instances(DRILL, run_id)
+        ran_s = (dt.datetime.fromisoformat(ti["end_date"]) - dt.datetime.fromisoformat(ti["start_date"])).seconds
+        path = re.compile(rf"method=(\w+) path=/execution/task-instances/{ti['id']}/(\w+)")
+        deadline, seen = time.monotonic() + 30, []  # each call is logged as it is answered
+        while "PATCH state" not in seen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            seen = [" ".join(m.groups()) for m in path.finditer((layout.logs / "api-server.log").read_text())]
+        return seen, ran_s
+
+    short, state = run_drill(client, {"mode": "transient", "failures": 0})
+    assert state == "success"
+    short_calls, ran_s = calls(short)
+    # (a machine so busy that the short task outlived the interval would heartbeat rightly)
+    assert "PATCH run" in short_calls and (ran_s >= 5 or "PUT heartbeat" not in short_calls), (short_calls, ran_s)
+    long, state = run_drill(client, {"mode": "sleep", "sleep_seconds": 8})
+    assert state == "success"
+    long_calls, ran_s = calls(long)
+    assert "PATCH run" in long_calls and "PUT heartbeat" in long_calls, (long_calls, ran_s)
+
+
 def run_drill(client: AirflowClient, conf: dict, dag_id: str = DRILL, timeout: float = 180) -> tuple[str, str]:
     run = client.trigger(dag_id, None, conf=conf)
     return run["dag_run_id"], client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)

@@ -4,7 +4,9 @@ Both executors run a task in a process forked from a long-lived one (the LocalEx
 scheduler; a Celery worker's pool, forked from its master). What that process imported before forking, every task
 gets for free: Airflow's task runner, our DAG factory, and the ML libraries (MLflow, scikit-learn, every registered
 estimator's library, polars, pandera, Feast, skops), which otherwise cost seconds of CPU per task — on a busy
-machine the largest part of a short task's wall time (docs/DESIGN.md, "Scheduling at scale").
+machine the largest part of a short task's wall time (docs/DESIGN.md, "Scheduling at scale"). What Airflow's task
+runner and supervisor would set up again in every task (plugins and listeners, TLS, message decoders, a first DAG
+build, the ORM's mappers) is set up here once too, and the supervisor's needless first heartbeat is skipped.
 ``ML_PLATFORM_PRELOAD=0`` turns it off.
 """
 
@@ -14,6 +16,7 @@ import importlib
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from ml_pipeline.estimators.registry import preload_modules
 
@@ -114,7 +117,22 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> list[str]:
     if "airflow.sdk.execution_time.task_runner" in modules and "airflow.sdk.execution_time.task_runner" not in failed:
         task_listeners()
         asset_uri_handlers()
+        for set_up in (reuse_message_decoders, dag_building, heartbeat_after_start):
+            guarded(set_up)
+    guarded(orm_mappers)
     return failed
+
+
+def guarded(set_up: Callable[[], None]) -> None:
+    """Run one of the set-ups below, logging a failure instead of raising it.
+
+    A failure (an Airflow release that changed what it touches) leaves each task to do that work itself, as Airflow
+    does.
+    """
+    try:
+        set_up()
+    except Exception as exc:  # noqa: BLE001 - logged; the tasks run as they would without it
+        log.warning("%s before forking failed: %s", set_up.__name__, exc)
 
 
 def api_client_tls() -> None:
@@ -162,6 +180,84 @@ def asset_uri_handlers() -> None:
         ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
     except Exception as exc:  # noqa: BLE001 - the task discovers them itself, as Airflow does
         log.warning("discovering the providers' asset URI handlers before forking failed: %s", exc)
+
+
+def reuse_message_decoders() -> None:
+    """Build the Task SDK's message decoders once, here, and let every task process reuse them.
+
+    A task process builds pydantic ``TypeAdapter``s anew for the same few types: two of the union of every message its
+    supervisor can send (``CommsDecoder``), one for its start-up message and one per template field as it stores its
+    rendered fields (four for a ``@task``). In a fresh fork each costs milliseconds (schema building, and the parent's
+    pages copied on write as it walks them); the same adapter, built here, is shared by every fork. Only the Task
+    SDK's two modules that build them per task see the cache; an adapter is immutable once built.
+    """
+    from airflow.sdk.execution_time import comms, task_runner
+    from pydantic import JsonValue, TypeAdapter
+
+    built: dict[int, tuple[object, TypeAdapter]] = {}
+
+    def reused(type_: object, *args: object, **kwargs: object) -> TypeAdapter:
+        if args or kwargs:  # a configured adapter: built as asked
+            return TypeAdapter(type_, *args, **kwargs)
+        if (hit := built.get(id(type_))) is None or hit[0] is not type_:
+            hit = built[id(type_)] = (type_, TypeAdapter(type_))
+        return hit[1]
+
+    for type_ in (comms.ToTask, JsonValue, task_runner.StartupDetails):
+        reused(type_)
+    comms.TypeAdapter = task_runner.TypeAdapter = reused
+
+
+def dag_building() -> None:
+    """Build a throwaway ``@task`` DAG once, here, so each task's parse of its own DAG file starts warm.
+
+    Building a DAG asks abstract base classes about the same few types (every first answer walks their registries,
+    then is cached per process) and inspects each task's signature: done here first, every fork finds the answers.
+    The DAG is never registered: it is built outside a ``with DAG(...)`` block and dropped.
+    """
+    from airflow.sdk import DAG, task
+
+    @task
+    def noop() -> None:
+        """Nothing."""
+
+    dag = DAG("ml_platform_preload_warm_up", schedule=None)
+    noop.override(task_id="first", dag=dag)() >> noop.override(task_id="second", dag=dag)()
+
+
+def heartbeat_after_start() -> None:
+    """Let each task's supervisor send its first heartbeat one interval after the task starts, not at once.
+
+    The supervisor tells the API server a task started (``start``, which records its pid and counts as its first
+    heartbeat) and then, on its first look at the task, heartbeats again because its last heartbeat *attempt* is
+    still zero: one Task Execution API call, and one database write, per task for nothing. Every later heartbeat
+    comes as before, ``[workers] min_heartbeat_interval`` apart, so a hung task is found as soon as it was.
+    """
+    from airflow.sdk.execution_time.supervisor import ActivitySubprocess
+
+    started = ActivitySubprocess._on_child_started
+    if getattr(started, "__wrapped_by_ml_platform__", False):
+        return
+
+    def _on_child_started(self: ActivitySubprocess, *args: object, **kwargs: object) -> None:
+        started(self, *args, **kwargs)
+        self._last_heartbeat_attempt = time.monotonic()
+
+    _on_child_started.__wrapped_by_ml_platform__ = True  # type: ignore[attr-defined]
+    ActivitySubprocess._on_child_started = _on_child_started  # type: ignore[method-assign]
+
+
+def orm_mappers() -> None:
+    """Configure SQLAlchemy's mappers once, here, before the fork.
+
+    A Celery pool process first queries the ORM when it stores its first task's STARTED state in the result
+    backend, before the task runs; that first query configures every mapper of the process, Airflow's models
+    imported first: 0.12 s of CPU in each of the 32 pool processes, all in the first burst (0.013 s when the master
+    configured them before forking). The LocalExecutor's scheduler configured them long before its workers forked.
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
 
 
 def preload_task_stack() -> bool:
