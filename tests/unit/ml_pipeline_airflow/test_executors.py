@@ -98,3 +98,29 @@ os.waitpid(pid, 0)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "True True True True" in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
 
+
+
+def test_a_celery_pool_process_opens_the_result_backend_as_it_starts(tmp_path):
+    """In a process forked as Celery's pool forks (billiard), ``worker_process_init`` leaves a pooled connection to
+    the result backend on the process's own engine, so its first task's STARTED write neither connects nor compiles;
+    not with ``ML_PLATFORM_PRELOAD=0``, which turns the preload off with all it does."""
+    code = """
+from billiard import Process, Queue
+from celery import signals
+import ml_pipeline_airflow.celery_config
+from airflow.providers.celery.executors.celery_executor_utils import app
+app.backend  # created in the master, as a worker's is
+found = Queue()
+def pool_process():
+    signals.worker_process_init.send(sender=None)
+    found.put(sum(engine.pool.checkedin() for engine in app.backend.session_manager._engines.values()))
+child = Process(target=pool_process)
+child.start()
+print("pooled", found.get(timeout=120))
+child.join()
+"""
+    for flag, expected in (("1", "pooled 1"), ("0", "pooled 0")):
+        env = {**__import__("os").environ, "ML_PLATFORM_PRELOAD": flag,
+               "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{tmp_path}/results-{flag}.db"}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
