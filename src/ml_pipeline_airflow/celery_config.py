@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 from celery.signals import worker_init, worker_process_init
@@ -21,6 +22,10 @@ from ml_pipeline_airflow.executors.priority import lower_task_priority
 log = logging.getLogger(__name__)
 
 CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
+
+# billiard replaces a pool process whose ``worker_process_init`` outlasts ``worker_proc_alive_timeout`` (4 s): the
+# warm-up asks the result backend's host for a connection for at most this long before it connects through the driver.
+RESULT_BACKEND_REACH_S = 1.0
 
 
 @worker_init.connect
@@ -51,14 +56,16 @@ def warm_pool_process() -> None:
     two tasks): its first result-backend writes opened the database and compiled their statements on the process's
     own engine, and its supervisor's first requests to the Task Execution API answered type checks no earlier
     request had (httpx's headers). With 32 pool processes that was all in a platform's first burst, before each
-    process's first task ran. A failure is logged: the first task then does it, as before.
+    process's first task ran. A failure is logged: the first task then does it, as before. A host that does not
+    answer within ``RESULT_BACKEND_REACH_S`` is left alone (a database driver would wait minutes for it, and billiard
+    would replace the process again and again).
     """
     try:
         from airflow.providers.celery.executors.celery_executor_utils import app
         from airflow.sdk.api.client import Client
 
         backend = app.backend
-        if hasattr(backend, "ResultSession"):  # the database result backend (the platform's)
+        if hasattr(backend, "ResultSession") and _answers(backend.url):  # the database result backend (the platform's)
             session = backend.ResultSession()
             try:
                 list(session.query(backend.task_cls).filter(backend.task_cls.task_id == "ml-platform-warm-up"))
@@ -68,3 +75,23 @@ def warm_pool_process() -> None:
             "PATCH", "task-instances/warm-up/run", json={"state": "running"})
     except Exception as exc:  # noqa: BLE001 - the first task opens and builds them itself
         log.warning("warming the pool process failed: %s", exc)
+
+
+def _answers(url: str) -> bool:
+    """Whether the database at ``url`` takes a TCP connection within ``RESULT_BACKEND_REACH_S``.
+
+    A file or a local socket always does; a host and port that did not are logged.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url.removeprefix("db+"))
+    port = parsed.port or {"postgresql": 5432, "mysql": 3306, "mssql": 1433}.get(parsed.get_backend_name())
+    if not parsed.host or port is None:
+        return True
+    try:
+        socket.create_connection((parsed.host, port), timeout=RESULT_BACKEND_REACH_S).close()
+        return True
+    except OSError as exc:
+        log.warning("the result backend at %s:%s did not answer within %.0f s (%s); this pool process opens it in its "
+                    "first task instead", parsed.host, port, RESULT_BACKEND_REACH_S, exc)
+        return False

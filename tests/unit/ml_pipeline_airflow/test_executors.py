@@ -1,8 +1,10 @@
 """Both executors import the task stack once before forking: the LocalExecutor in the scheduler before its workers,
 Celery in the worker master before its pool. Otherwise Airflow's executors, unchanged."""
 
+import socket
 import subprocess
 import sys
+import time
 
 from ml_pipeline_airflow.celery_config import CELERY_CONFIG
 from ml_pipeline_airflow.executors.preload import PRELOADED_MODULES, preload
@@ -99,7 +101,6 @@ os.waitpid(pid, 0)
     assert "True True True True" in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
 
 
-
 def test_a_celery_pool_process_opens_the_result_backend_as_it_starts(tmp_path):
     """In a process forked as Celery's pool forks (billiard), ``worker_process_init`` leaves a pooled connection to
     the result backend on the process's own engine, so its first task's STARTED write neither connects nor compiles;
@@ -124,3 +125,32 @@ child.join()
                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{tmp_path}/results-{flag}.db"}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
         assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
+
+
+def test_a_pool_process_starts_in_time_when_the_result_backend_host_does_not_answer(tmp_path):
+    """billiard replaces a pool process whose ``worker_process_init`` outlasts 4 s. With a result-backend host that
+    stopped answering after the worker started (a listener whose one-slot queue is full: the SYN is dropped, as by a
+    firewall), the warm-up gives up after ``RESULT_BACKEND_REACH_S`` and says which host, instead of the driver
+    waiting minutes; the first task opens the backend then."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=1)  # fills the queue; later SYNs go unanswered
+    code = ("import time; from ml_pipeline_airflow.celery_config import warm_pool_process; "
+            "from airflow.providers.celery.executors.celery_executor_utils import app; "
+            "app.conf.database_create_tables_at_setup = False; app.backend; "  # the master set up before it went dark
+
+            "started = time.monotonic(); warm_pool_process(); print('took', time.monotonic() - started)")
+    env = {**__import__("os").environ, "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://ml@127.0.0.1:{port}/results"}
+    started = time.monotonic()
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the warm-up still waited after {time.monotonic() - started:.0f} s") from None
+    finally:
+        filler.close()
+        listener.close()
+    took = float(out.stdout.split()[-1])
+    assert took < 3, out.stdout + out.stderr[-2000:]
+    assert f"result backend at 127.0.0.1:{port} did not answer within 1 s" in out.stdout + out.stderr, out.stdout
