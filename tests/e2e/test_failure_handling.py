@@ -74,7 +74,8 @@ def test_a_task_heartbeats_from_one_interval_after_its_start_not_at_once(drills)
         """The task instance's calls, ``"<method> <endpoint>"``, once its final state's call is logged, and how long
         it ran."""
         [ti] = client.task_instances(DRILL, run_id)
-        ran_s = (dt.datetime.fromisoformat(ti["end_date"]) - dt.datetime.fromisoformat(ti["start_date"])).seconds
+        start, end = (dt.datetime.fromisoformat(ti[key]) for key in ("start_date", "end_date"))
+        ran_s = (end - start).total_seconds()
         path = re.compile(rf"method=(\w+) path=/execution/task-instances/{ti['id']}/(\w+)")
         deadline, seen = time.monotonic() + 30, []  # each call is logged as it is answered
         while "PATCH state" not in seen and time.monotonic() < deadline:
