@@ -113,11 +113,9 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> list[str]:
     if REGISTRY in modules and REGISTRY not in failed:  # and what the registry does on first use in each task
         importlib.import_module(REGISTRY).warm_up()
     if "airflow.sdk.execution_time.supervisor" in modules and "airflow.sdk.execution_time.supervisor" not in failed:
-        api_client_tls()
+        guarded(api_client_tls)
     if "airflow.sdk.execution_time.task_runner" in modules and "airflow.sdk.execution_time.task_runner" not in failed:
-        task_listeners()
-        asset_uri_handlers()
-        for set_up in (reuse_message_decoders, dag_building, heartbeat_after_start):
+        for set_up in (task_listeners, asset_uri_handlers, reuse_message_decoders, dag_building, heartbeat_after_start):
             guarded(set_up)
     guarded(orm_mappers)
     return failed
@@ -153,18 +151,14 @@ def task_listeners() -> None:
     Each task's runner asks for its listeners as it starts (``get_listener_manager``, cached per process): Airflow
     then reads every installed distribution's metadata for plugin entry points and imports the plugins folder, and
     the OpenLineage listener builds its client on the first event; about a tenth of a trivial task's CPU (py-spy, a
-    burst of 50 runs). Forked after this, a task finds all three ready. A failure here is logged: the task loads them
-    itself, as Airflow does.
+    burst of 50 runs). Forked after this, a task finds all three ready.
     """
-    try:
-        from airflow.sdk.listener import get_listener_manager
+    from airflow.sdk.listener import get_listener_manager
 
-        get_listener_manager()
-        from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+    get_listener_manager()
+    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
 
-        get_openlineage_listener().adapter.get_or_create_openlineage_client()
-    except Exception as exc:  # noqa: BLE001 - the task does it again, and reports there what fails
-        log.warning("loading the task listeners before forking failed: %s", exc)
+    get_openlineage_listener().adapter.get_or_create_openlineage_client()
 
 
 def asset_uri_handlers() -> None:
@@ -174,12 +168,9 @@ def asset_uri_handlers() -> None:
     the URI normalizers, which imports every provider's asset module (about a dozen): 60 ms of CPU in each task of a
     DAG with a feature or model asset, parsing its DAG file (75 → 14 ms, a forked child of a preloaded parent).
     """
-    try:
-        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-        ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
-    except Exception as exc:  # noqa: BLE001 - the task discovers them itself, as Airflow does
-        log.warning("discovering the providers' asset URI handlers before forking failed: %s", exc)
+    ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
 
 
 def reuse_message_decoders() -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from ml_pipeline_airflow.celery_config import CELERY_CONFIG
-from ml_pipeline_airflow.executors.preload import PRELOADED_MODULES, preload
+from ml_pipeline_airflow.executors.preload import PRELOADED_MODULES, guarded, preload
 
 
 def test_celery_keeps_airflows_defaults():
@@ -41,6 +41,17 @@ def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised
     assert out.stdout.strip().splitlines()[-1] == "[] True True", out.stdout + out.stderr[-2000:]
     assert preload(("no_such_module_for_the_test",)) == ["no_such_module_for_the_test"]
     assert PRELOADED_MODULES[0] == "airflow.sdk.execution_time.task_runner"
+
+
+def test_a_set_up_that_fails_is_logged_by_name_and_the_preload_goes_on(caplog):
+    """A set-up broken by an Airflow upgrade leaves each task to do that work itself; it must not stop the worker."""
+    def heartbeat_after_start():
+        raise AttributeError("ActivitySubprocess has no attribute '_on_child_started'")
+
+    with caplog.at_level("WARNING", logger="ml_pipeline_airflow.executors.preload"):
+        guarded(heartbeat_after_start)
+    assert [r.getMessage() for r in caplog.records] == [
+        "heartbeat_after_start before forking failed: ActivitySubprocess has no attribute '_on_child_started'"]
 
 
 def test_the_local_executor_preloads_before_its_workers_fork():
