@@ -30,6 +30,9 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local": ("local", {}, 0),
     "celery-airflow-defaults": ("celery", AIRFLOW_DEFAULTS, 0),
     "celery": ("celery", {}, 0),
+    # each component in a session of its own (before 2026-12-05): an equal share of the cores each, under autogroups
+    "local-session-per-component": ("local", {"ML_PLATFORM_COMPONENT_SESSIONS": "own"}, 0),
+    "celery-session-per-component": ("celery", {"ML_PLATFORM_COMPONENT_SESSIONS": "own"}, 0),
     "local-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 0),
     "local-no-lineage": ("local", {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}, 0),
     "local-no-task-nice": ("local", {"ML_PLATFORM_TASK_NICE": "0"}, 0),

@@ -40,6 +40,7 @@ log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 30.0
 RECONCILE_INTERVAL_S = float(os.environ.get("ML_PLATFORM_RECONCILE_INTERVAL_S", "10"))
+SESSIONS_ENV = "ML_PLATFORM_COMPONENT_SESSIONS"
 CALLED = ("api-server", "mlflow", "alert-sinks")
 """The components the others call while they stop (a task reports its end to the API server, its last alert)."""
 
@@ -52,6 +53,7 @@ class Supervisor:
         self.layout = layout
         self.secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
         self.env = {**os.environ, **platform_env(layout, self.secrets)}
+        self.session = session_options()  # a wrong value fails here, before anything starts
         # The configs are loaded here too: their data sources are checked against the lake the tasks see.
         os.environ.update({name: self.env[name] for name in layout.data_env()})
         self.procs: dict[str, subprocess.Popen] = {}
@@ -121,7 +123,7 @@ class Supervisor:
     def _start(self, spec: Component) -> None:
         out = open(self.layout.logs / f"{spec.name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(spec.argv, env=spec.environment(self.env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, user=spec.user,
+                                stdin=subprocess.DEVNULL, user=spec.user, **self.session,
                                 cwd=self.layout.home)
         out.close()
         self.procs[spec.name] = proc
@@ -225,6 +227,23 @@ def stop_order(names: list[str]) -> list[list[str]]:
     last = [name for name in names if name == EMBEDDED_DATABASE]
     called = [name for name in names if name in CALLED]
     return [group for group in ([n for n in names if n not in called + last], called, last) if group]
+
+
+def session_options() -> dict[str, object]:
+    """How ``Supervisor._start`` detaches a component from the supervisor (``ML_PLATFORM_COMPONENT_SESSIONS``).
+
+    ``shared`` (the default): a process group of its own in the supervisor's session, as ``airflow standalone`` runs
+    its components; ``own``: a session of its own. Either way a stop signal or kill reaches the component's children
+    (the LocalExecutor's workers, Celery's pool processes) and nothing else. Where the kernel shares the cores between
+    sessions first (autogroups), a session per component gave each an equal share whatever its processes: Celery's
+    scheduler alone got as much as the worker's 32 task processes, and walked the 50 live runs twice as often for no
+    more work (docs/DESIGN.md, "Why Celery's scheduler looped more"). In one session the cores go to processes, by nice.
+    """
+    sessions = os.environ.get(SESSIONS_ENV, "shared")
+    if sessions not in ("shared", "own"):
+        raise ValueError(f"{SESSIONS_ENV}={sessions!r}: give 'shared' (the components in the supervisor's session, "
+                         "the default) or 'own' (a session each)")
+    return {"process_group": 0} if sessions == "shared" else {"start_new_session": True}
 
 
 def stop_together(targets: list[tuple[int, int]]) -> None:
