@@ -1,9 +1,10 @@
-"""Where the supervisor starts each component: in its own session by default, each in a process group of its own.
+"""Where the supervisor starts each component: in the supervisor's session by default, each a process group of its own.
 
 Real processes: a component that forks a child (as the LocalExecutor's scheduler forks its workers), started by the
 supervisor's own ``_start`` and stopped by its ``_stop``.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -48,7 +49,7 @@ def ended(process: psutil.Process) -> bool:
 
 
 @pytest.mark.parametrize("sessions", ["shared", "own"])
-def test_a_component_and_its_children_are_stopped_together_and_share_the_supervisors_cpu_group(
+def test_a_component_is_a_process_group_stopped_with_its_children_in_the_session_and_cpu_group_the_setting_names(
         layout, tmp_path, monkeypatch, sessions):  # noqa: F811 - the fixture
     """Shared (the default): one session, hence one autogroup, for the supervisor and every component; own: each a
     session, hence a CPU group, of its own. Either way the stop reaches the component's child and nobody else's."""
@@ -75,7 +76,7 @@ def test_a_component_and_its_children_are_stopped_together_and_share_the_supervi
             time.sleep(0.05)
     finally:
         for leftover in (pid, child):
-            if psutil.pid_exists(leftover):
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(leftover).kill()
 
 
