@@ -35,9 +35,11 @@ def started_family(supervisor: Supervisor, tmp_path: Path) -> tuple[Component, i
 
 
 def autogroup(pid: int | str) -> str | None:
-    """The kernel's CPU group of ``pid`` under autogroups (``/autogroup-N``), None where the kernel has none."""
+    """The kernel's CPU group of ``pid`` under autogroups (``/autogroup-N``); None where none applies: a kernel without
+    autogroups has no such file, and one whose process sits in a cgroup of its own (a CI container) leaves it empty."""
     path = Path(f"/proc/{pid}/autogroup")
-    return path.read_text().split()[0] if path.exists() else None
+    fields = path.read_text().split() if path.exists() else []
+    return fields[0] if fields else None
 
 
 def ended(process: psutil.Process) -> bool:
