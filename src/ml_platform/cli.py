@@ -41,11 +41,12 @@ def status(layout: Layout) -> int:
     """Print each component's pid, liveness and restart count, and the health checks."""
     now = lifecycle.status(layout)
     print(f"platform: {now.phase}   home: {layout.home}")
+    width = max((len(name) for name in [*(c.name for c in now.components), *now.health]), default=0)
     for c in now.components:
         last = f", last exit code {c.last_exit_code} at {c.last_exit_at}" if c.last_exit_code is not None else ""
-        print(f"  {c.name:<14} {'up' if c.up else 'down':<5} pid {c.pid!s:<8} restarts {c.restarts}{last}")
+        print(f"  {c.name:<{width + 7}} {'up' if c.up else 'down':<5} pid {c.pid!s:<8} restarts {c.restarts}{last}")
     for name, healthy in now.health.items():
-        print(f"  health {name:<12} {'healthy' if healthy else 'unhealthy'}")
+        print(f"  health {name:<{width}} {'healthy' if healthy else 'unhealthy'}")
     for endpoint, (model, port, says) in now.serving.items():
         print(f"  serving {endpoint} (http://127.0.0.1:{port}, {model}): {says}")
     print(f"database: {now.database}")

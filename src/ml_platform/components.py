@@ -35,13 +35,13 @@ API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
 SERVING_PREFIX = "serving-"  # component name of an endpoint's model server: serving-<endpoint>
 LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
-# `ML_PLATFORM_EXECUTOR=celery` (`make up-celery`): CeleryExecutor with Redis as broker and workers as components.
-EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")
+EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")  # celery (make up-celery): Redis broker, workers here
 CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
 CELERY_CONCURRENCY = int(os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM)))
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The pools that bound training (docs/DESIGN.md): `gpu`, one slot per GPU (gpus()), and
-# `training` for CPU jobs (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
+CELERY_WORKER_PREFIX = "celery-worker-"  # component name of Celery worker N: celery-worker-<N>
+# The pools that bound training (DESIGN.md): `gpu`, one slot per GPU (gpus()), and `training` for CPU jobs
+# (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
 TRAINING_SLOTS = int(os.environ.get("ML_PLATFORM_TRAINING_SLOTS", "1"))
 
 
@@ -289,12 +289,12 @@ def serving_components(layout: Layout, configs: list[ModelConfig] | None = None)
 
 
 def celery_workers(layout: Layout) -> list[Component]:
-    """``ML_PLATFORM_CELERY_WORKERS`` Celery workers (none with the LocalExecutor).
+    """``ML_PLATFORM_CELERY_WORKERS`` workers, none with the LocalExecutor (others: ``airflow celery worker``)."""
+    names = [f"{CELERY_WORKER_PREFIX}{i}" for i in range(1, CELERY_WORKERS + 1)] if EXECUTOR == "celery" else []
+    return [Component(name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", celery_node(layout, name)])
+            for name in names]
 
-    On other machines, run ``airflow celery worker`` with the same environment instead.
-    """
-    if EXECUTOR != "celery":
-        return []
-    return [Component(f"celery-worker-{i}", [str(BIN / "airflow"), "celery", "worker", "--celery-hostname",
-                                             f"worker{i}-{layout.airflow_port}@%h"])
-            for i in range(1, CELERY_WORKERS + 1)]
+
+def celery_node(layout: Layout, component: str) -> str:
+    """The Celery node name of a worker component, unique per platform on a shared broker (``%h``: this host)."""
+    return f"worker{component.removeprefix(CELERY_WORKER_PREFIX)}-{layout.airflow_port}@%h"

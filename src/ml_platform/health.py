@@ -1,16 +1,24 @@
-"""Health of a running platform as its services report it: MLflow, Airflow's components, the model servers."""
+"""Health of a running platform as its services report it: MLflow, Airflow, Celery workers, model servers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import httpx
 
+from ml_platform.components import REDIS_URL, celery_node
 from ml_platform.layout import Layout
 
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# how long the Celery workers have to answer a ping through the broker
+CELERY_PING_TIMEOUT_S = 2.0
 
 
-def platform_health(layout: Layout) -> dict[str, bool]:
-    """Whether MLflow and each Airflow component report healthy (all ``False`` while nothing answers)."""
+def platform_health(layout: Layout, celery_workers: Iterable[str] = ()) -> dict[str, bool]:
+    """Whether MLflow, each Airflow component and each of ``celery_workers`` (their component names) report healthy.
+
+    All ``False`` while nothing answers.
+    """
     result = dict.fromkeys(("mlflow", *AIRFLOW_COMPONENTS), False)
     try:
         result["mlflow"] = httpx.get(f"{layout.mlflow_url}/health", timeout=5).status_code == 200
@@ -19,7 +27,36 @@ def platform_health(layout: Layout) -> dict[str, bool]:
             result[key] = (body.get(key) or {}).get("status") == "healthy"
     except (httpx.HTTPError, ValueError):
         pass
-    return result
+    return {**result, **celery_workers_answer(layout, celery_workers)}
+
+
+def celery_workers_answer(layout: Layout, workers: Iterable[str]) -> dict[str, bool]:
+    """Whether each Celery worker (component name) answers a ping through the broker, ``ML_PLATFORM_REDIS_URL``.
+
+    Airflow's health report does not cover Celery workers. A worker answers once it consumes tasks: after its preload
+    and after it forked its pool (``celery inspect ping``, the official Helm chart's liveness probe). None answers
+    while the broker is down.
+    """
+    nodes = {celery_node(layout, name): name for name in workers}
+    if not nodes:
+        return {}
+    from celery import Celery  # only where the platform runs Celery workers
+    from celery.utils.nodenames import host_format
+    from kombu.exceptions import OperationalError
+
+    nodes = {host_format(node): name for node, name in nodes.items()}
+    app = Celery(broker=REDIS_URL, set_as_current=False)
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=0)  # a broker that is down is said at once (kombu: 6 s)
+            replies = app.control.ping(destination=list(nodes), timeout=CELERY_PING_TIMEOUT_S, limit=len(nodes),
+                                       connection=connection)
+    except OperationalError:
+        replies = []
+    finally:
+        app.close()
+    answered = {node for reply in replies for node in reply}
+    return {name: node in answered for node, name in nodes.items()}
 
 
 def serving_health(port: int, admin_token: str | None = None, model: str | None = None) -> str:

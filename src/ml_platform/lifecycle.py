@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_platform import database
+from ml_platform.components import CELERY_WORKER_PREFIX
 from ml_platform.health import platform_health, serving_health
 from ml_platform.layout import Layout
 from ml_platform.secrets import SERVING_ADMIN_TOKEN, ensure_secrets, read_secret
@@ -154,8 +155,13 @@ def status(layout: Layout) -> PlatformStatus:
                for endpoint, (model, port) in layout.recorded_endpoints().items()} if running else {}
     external = database.external_url()
     return PlatformStatus(state.get("phase", "down") if running else "down", layout, components,
-                          platform_health(layout) if running else {}, serving,
+                          platform_health(layout, celery_workers(state)) if running else {}, serving,
                           f"external {external}" if external else "embedded")
+
+
+def celery_workers(state: dict) -> list[str]:
+    """The Celery workers among the supervisor's components (none with the LocalExecutor)."""
+    return [name for name in state.get("components", {}) if name.startswith(CELERY_WORKER_PREFIX)]
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -175,8 +181,8 @@ def _wait_healthy(layout: Layout, on_progress: Progress) -> bool:
         supervisor_gone = supervisor_pid(layout.state_file) is None and time.monotonic() > started + 10
         if state.get("phase") == "failed" or supervisor_gone:
             return False
-        waiting = [name for name, healthy in platform_health(layout).items() if not healthy]
-        if not waiting:
+        waiting = [name for name, healthy in platform_health(layout, celery_workers(state)).items() if not healthy]
+        if not waiting and state.get("phase") == "running":  # every component started: the workers are in the state
             return True
         message = f"  {state.get('phase', 'starting')}: waiting for {', '.join(waiting)}"
         if message != shown:

@@ -88,9 +88,9 @@ def test_twenty_models_train_at_once_and_the_pools_are_never_exceeded(platform):
     layout, configs, client = platform
     components = read_state(layout.state_file)["components"]
     worker = psutil.Process(next(c["pid"] for name, c in components.items() if name.startswith("celery-worker")))
-    # Airflow's health report, which `up` waits for, does not cover Celery workers: the pool forks after the preload,
-    # and each pool process lowers its priority as it starts
-    deadline = time.monotonic() + 180
+    # `up` waited for the worker to answer a ping, which it does once its pool has forked; each pool process lowers
+    # its priority as it starts
+    deadline = time.monotonic() + 30
     while True:
         pool = [child for child in worker.children() if "ForkPoolWorker" in " ".join(child.cmdline())]
         if (pool and {p.nice() for p in pool} == {10}) or time.monotonic() > deadline:
