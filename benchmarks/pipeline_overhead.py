@@ -10,7 +10,7 @@ runs register under a model name of their own (a copy of the config folder). Nei
 scores a champion: only the deployment pipeline, which does not run here, moves it.
 Writes benchmarks/results/pipeline_overhead.json.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--rows-per-day 150000 --days 7 --repeats 3]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--rows-per-day 150000 --days 7 --repeats 3 --output FILE]
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def main() -> int:
     parser.add_argument("--rows-per-day", type=int, default=150_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=3, help="measured runs on each side (medians compared)")
+    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "pipeline_overhead.json"))
     args = parser.parse_args()
     work = REPO / "benchmarks" / ".work"
     work.mkdir(exist_ok=True)
@@ -185,7 +186,7 @@ def main() -> int:
         **compare(airflow, plain),
     }
     print(json.dumps(result, indent=2))
-    out = REPO / "benchmarks" / "results" / "pipeline_overhead.json"
+    out = Path(args.output)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 import yaml
 
-from ml_platform.components import platform_env
+from ml_platform.components import LOCAL_EXECUTOR_TUNING, SCHEDULER_TUNING, platform_env
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from tests.conftest import REPO_ROOT
@@ -35,7 +35,8 @@ def platform(tmp_path_factory):
     layout = Layout.on_free_ports(tmp_path_factory.mktemp("platform"))
     env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))
     return {**{name: value for name, value in env.items() if name.startswith("AIRFLOW__") and name not in WHERE
-               and not name.startswith("AIRFLOW__METRICS__")}, **PRODUCTION_CHOICE}
+               and not name.startswith("AIRFLOW__METRICS__")}, **PRODUCTION_CHOICE,
+            **{name: SCHEDULER_TUNING[name] for name in LOCAL_EXECUTOR_TUNING}}  # both shapes run Celery
 
 
 @pytest.fixture(scope="module")

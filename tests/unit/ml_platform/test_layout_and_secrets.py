@@ -44,20 +44,25 @@ def test_embedded_default_uses_a_socket_and_production_an_external_server(tmp_pa
     assert "postgres" not in [c.name for c in components(layout)]
 
 
-def test_task_slots_local_and_celery(tmp_path):
+def test_task_slots_and_idle_sleep_local_and_celery(tmp_path):
     """32 task processes by default; under Celery they are each worker's slots, and the scheduler queues up to twice
-    all workers' slots (a freed worker process finds its next task waiting in the broker)."""
+    all workers' slots (a freed worker process finds its next task waiting in the broker). The LocalExecutor's
+    scheduler sleeps 0.1 s after an idle loop (its executor sleeps the rest of 0.25 s while no task runs), Celery's
+    0.25 s; a value in the environment wins."""
     code = ("import sys, json; from pathlib import Path; from ml_platform.layout import Layout;"
             "from ml_platform.components import platform_env;"
             "from ml_platform.secrets import ensure_secrets;"
             "layout = Layout(Path(sys.argv[1]), airflow_port=1, mlflow_port=2);"
             "env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file));"
-            "print(json.dumps([env['AIRFLOW__CORE__PARALLELISM'], env.get('AIRFLOW__CELERY__WORKER_CONCURRENCY')]))")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_")}
-    cases = (({}, ["32", None]),
-             ({"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://db:5432"}, ["64", "32"]),
-             ({"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://db:5432",
-               "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"}, ["48", "8"]))
+            "print(json.dumps([env['AIRFLOW__CORE__PARALLELISM'], env.get('AIRFLOW__CELERY__WORKER_CONCURRENCY'),"
+            "                  env['AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME']]))")
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("ML_PLATFORM_") and k != "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"}
+    celery = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://db:5432"}
+    cases = (({}, ["32", None, "0.1"]),
+             ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, ["32", None, "1"]),
+             (celery, ["64", "32", "0.25"]),
+             ({**celery, "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"}, ["48", "8", "0.25"]))
     for extra, expected in cases:
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**base, **extra}, capture_output=True,
                              text=True, timeout=120)
