@@ -51,6 +51,8 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "local-airflow-loop": ("local", {name: AIRFLOW_DEFAULTS[name] for name in (
         "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE", "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY")}, 0),
     "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
+    # no STARTED write to the result backend before each task (Airflow 3.3 treats PENDING and STARTED alike)
+    "celery-no-track-started": ("celery", {"AIRFLOW__CELERY__TASK_TRACK_STARTED": "False"}, 0),
     "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),
