@@ -184,7 +184,7 @@ def _wait_healthy(layout: Layout, on_progress: Progress) -> bool:
         waiting = [name for name, healthy in platform_health(layout, celery_workers(state)).items() if not healthy]
         if not waiting and state.get("phase") == "running":  # every component started: the workers are in the state
             return True
-        message = f"  {state.get('phase', 'starting')}: waiting for {', '.join(waiting)}"
+        message = f"  {state.get('phase', 'starting')}: waiting for {', '.join(waiting) or 'its components to start'}"
         if message != shown:
             on_progress(message)
             shown = message
