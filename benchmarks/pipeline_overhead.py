@@ -8,6 +8,8 @@ medians are compared: one training moves by a second either way on a shared mach
 An Airflow run lasts from its trigger to the success Airflow records. The in-process
 runs register under a model name of their own (a copy of the config folder). Neither
 scores a champion: only the deployment pipeline, which does not run here, moves it.
+Each gap between two tasks is split where it goes (``mean_gap_phases_s``): the upstream
+task's end until its downstream task is scheduled, then queued, then running.
 Writes benchmarks/results/pipeline_overhead.json.
 
     .venv/bin/python benchmarks/pipeline_overhead.py [--rows-per-day 150000 --days 7 --repeats 3 --output FILE]
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import median
+from statistics import mean, median
 
 from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
@@ -45,6 +47,7 @@ DAY = dt.date(2026, 11, 20)
 FEATURE_DAG_ID = "feature_engineering_fraud_detection"
 STEPS = ["load_data", "validate_data", "wait_for_features", "engineer_features", "train_model", "evaluate_model",
          "register_model", "send_notification"]
+GAP_PHASES = ["end_to_scheduled", "scheduled_to_queued", "queued_to_started"]
 
 
 def compute_features_through_airflow(layout) -> float:
@@ -77,10 +80,15 @@ def run_through_airflow(layout, logical_time: str) -> dict:
     starts = [dt.datetime.fromisoformat(tis[s]["start_date"]) for s in STEPS]
     ends = [dt.datetime.fromisoformat(tis[s]["end_date"]) for s in STEPS]
     gaps = [(b - a).total_seconds() for a, b in zip(ends, starts[1:], strict=False)]
+    # where each gap goes: the upstream task's end until the scheduler marks its downstream task scheduled, then
+    # queued (sent to the executor), then started (its process forked, its first call to the Task Execution API)
+    marks = [[ends[i], *(dt.datetime.fromisoformat(tis[step][f]) for f in ("scheduled_when", "queued_when")),
+              starts[i + 1]] for i, step in enumerate(STEPS[1:])]
+    phases = {name: [(m[k + 1] - m[k]).total_seconds() for m in marks] for k, name in enumerate(GAP_PHASES)}
     summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     evaluation = client.xcom(DAG_ID, run["dag_run_id"], "evaluate_model")
     return {"wall_s": wall, "polled_s": polled, "task_s": {s: tis[s]["duration"] for s in STEPS}, "gaps_s": gaps,
-            "rows": summary["rows"], "champion_compared": evaluation["champion"] is not None}
+            "gap_phases_s": phases, "rows": summary["rows"], "champion_compared": evaluation["champion"] is not None}
 
 
 class InProcess:
@@ -214,6 +222,8 @@ def compare(airflow: list[dict], plain: list[dict]) -> dict:
         "orchestration_overhead_s": round(median(walls) - median(in_process), 2),
         "mean_task_overhead_s": round(sum(t["overhead_s"] for t in per_task.values()) / len(STEPS), 3),
         "mean_gap_between_tasks_s": round(sum(gaps) / len(gaps), 3),
+        "mean_gap_phases_s": {name: round(mean(g for r in airflow for g in r["gap_phases_s"][name]), 3)
+                              for name in GAP_PHASES},
         "per_task": per_task,
     }
 

@@ -5,12 +5,14 @@ import sys
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from pipeline_overhead import STEPS, compare  # noqa: E402
+from pipeline_overhead import GAP_PHASES, STEPS, compare  # noqa: E402
 
 
 def run(wall: float, train: float, gaps: float = 0.2, polled: float | None = None) -> dict:
     tasks = {step: 0.5 for step in STEPS} | {"train_model": train}
+    shares = dict(zip(GAP_PHASES, (0.5, 0.2, 0.3), strict=True))  # each gap, split into its phases
     return {"wall_s": wall, "polled_s": polled or wall + 1, "task_s": tasks, "gaps_s": [gaps] * (len(STEPS) - 1),
+            "gap_phases_s": {name: [gaps * share] * (len(STEPS) - 1) for name, share in shares.items()},
             "rows": 100, "champion_compared": False}
 
 
@@ -26,4 +28,8 @@ def test_the_medians_of_both_sides_are_compared_and_every_run_is_recorded():
     assert figures["per_task"]["train_model"] == {"airflow_task_s": 5.0, "in_process_s": 5.5, "overhead_s": -0.5}
     assert figures["per_task"]["load_data"]["overhead_s"] == 0.0
     assert figures["mean_gap_between_tasks_s"] == round((0.2 * 14 + 0.1 * 7) / 21, 3)
+    mean_gap = (0.2 * 14 + 0.1 * 7) / 21
+    assert figures["mean_gap_phases_s"] == {"end_to_scheduled": round(mean_gap * 0.5, 3),
+                                            "scheduled_to_queued": round(mean_gap * 0.2, 3),
+                                            "queued_to_started": round(mean_gap * 0.3, 3)}
     assert not figures["airflow_scored_a_champion"]
