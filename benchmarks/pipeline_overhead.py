@@ -77,18 +77,22 @@ def run_through_airflow(layout, logical_time: str) -> dict:
     # to the success Airflow recorded (this machine's clock), not to the poll that saw it, up to 2 s later
     wall = (dt.datetime.fromisoformat(client.run(DAG_ID, run["dag_run_id"])["end_date"]) - triggered).total_seconds()
     tis = {t["task_id"]: t for t in client.task_instances(DAG_ID, run["dag_run_id"])}
-    starts = [dt.datetime.fromisoformat(tis[s]["start_date"]) for s in STEPS]
-    ends = [dt.datetime.fromisoformat(tis[s]["end_date"]) for s in STEPS]
-    gaps = [(b - a).total_seconds() for a, b in zip(ends, starts[1:], strict=False)]
-    # where each gap goes: the upstream task's end until the scheduler marks its downstream task scheduled, then
-    # queued (sent to the executor), then started (its process forked, its first call to the Task Execution API)
-    marks = [[ends[i], *(dt.datetime.fromisoformat(tis[step][f]) for f in ("scheduled_when", "queued_when")),
-              starts[i + 1]] for i, step in enumerate(STEPS[1:])]
-    phases = {name: [(m[k + 1] - m[k]).total_seconds() for m in marks] for k, name in enumerate(GAP_PHASES)}
+    gaps, phases = gaps_and_phases(tis)
     summary = client.xcom(DAG_ID, run["dag_run_id"], "send_notification")
     evaluation = client.xcom(DAG_ID, run["dag_run_id"], "evaluate_model")
     return {"wall_s": wall, "polled_s": polled, "task_s": {s: tis[s]["duration"] for s in STEPS}, "gaps_s": gaps,
             "gap_phases_s": phases, "rows": summary["rows"], "champion_compared": evaluation["champion"] is not None}
+
+
+def gaps_and_phases(tis: dict[str, dict]) -> tuple[list[float], dict[str, list[float]]]:
+    """Each gap between two steps' tasks (the upstream task's end to the downstream task's start), and where it went:
+    until the scheduler marked the downstream task scheduled, then queued (sent to the executor), then started (its
+    process forked, its first call to the Task Execution API). ``tis``: the run's task instances by task id (REST)."""
+    marks = [[dt.datetime.fromisoformat(ts) for ts in (tis[up]["end_date"], tis[down]["scheduled_when"],
+                                                        tis[down]["queued_when"], tis[down]["start_date"])]
+             for up, down in zip(STEPS, STEPS[1:], strict=False)]
+    gaps = [(m[-1] - m[0]).total_seconds() for m in marks]
+    return gaps, {name: [(m[k + 1] - m[k]).total_seconds() for m in marks] for k, name in enumerate(GAP_PHASES)}
 
 
 class InProcess:

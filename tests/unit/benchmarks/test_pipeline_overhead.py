@@ -1,11 +1,14 @@
 """``make bench`` compares the medians of its interleaved runs: one slow training on either side moves nothing."""
 
+import datetime as dt
 import sys
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from pipeline_overhead import GAP_PHASES, STEPS, compare  # noqa: E402
+from pipeline_overhead import GAP_PHASES, STEPS, compare, gaps_and_phases  # noqa: E402
 
 
 def run(wall: float, train: float, gaps: float = 0.2, polled: float | None = None) -> dict:
@@ -27,9 +30,27 @@ def test_the_medians_of_both_sides_are_compared_and_every_run_is_recorded():
     assert figures["airflow_trigger_to_success_seen_by_polling_s"] == 13.0
     assert figures["per_task"]["train_model"] == {"airflow_task_s": 5.0, "in_process_s": 5.5, "overhead_s": -0.5}
     assert figures["per_task"]["load_data"]["overhead_s"] == 0.0
-    assert figures["mean_gap_between_tasks_s"] == round((0.2 * 14 + 0.1 * 7) / 21, 3)
     mean_gap = (0.2 * 14 + 0.1 * 7) / 21
+    assert figures["mean_gap_between_tasks_s"] == round(mean_gap, 3)
     assert figures["mean_gap_phases_s"] == {"end_to_scheduled": round(mean_gap * 0.5, 3),
                                             "scheduled_to_queued": round(mean_gap * 0.2, 3),
                                             "queued_to_started": round(mean_gap * 0.3, 3)}
     assert not figures["airflow_scored_a_champion"]
+
+
+def test_each_gap_is_split_where_it_went_from_the_task_instances_times():
+    """Task instances as Airflow's REST API answers them: each step's task starts 0.1 s after the one before ends,
+    having been scheduled 0.05 s and queued 0.07 s after that end."""
+    t0 = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+
+    def at(seconds: float) -> str:
+        return (t0 + dt.timedelta(seconds=seconds)).isoformat()
+
+    tis = {step: {"start_date": at(10 * i), "end_date": at(10 * i + 9.9), "scheduled_when": at(10 * i - 0.05),
+                  "queued_when": at(10 * i - 0.03)} for i, step in enumerate(STEPS)}
+    gaps, phases = gaps_and_phases(tis)
+    gap_count = len(STEPS) - 1
+    assert gaps == pytest.approx([0.1] * gap_count)
+    assert phases == {"end_to_scheduled": pytest.approx([0.05] * gap_count),
+                      "scheduled_to_queued": pytest.approx([0.02] * gap_count),
+                      "queued_to_started": pytest.approx([0.03] * gap_count)}
