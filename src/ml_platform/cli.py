@@ -1,7 +1,9 @@
 """``ml-platform``: start, stop and inspect the embedded platform, and run the demo.
 
 The commands print; what they print comes from ``ml_platform.lifecycle``, which returns data. ``demo`` is imported
-only when it runs (it builds on the lifecycle too, never on this module).
+only when it runs (it builds on the lifecycle too, never on this module). Every command but the start of a new
+platform first takes the platform's recorded settings (``platform_env``) that the shell does not set; the lifecycle
+(and the components it reads, settings of the moment it is imported) is imported after that.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import functools
 import sys
 from pathlib import Path
 
-from ml_platform import lifecycle
+from ml_platform import platform_env
 from ml_platform.layout import REPO_ROOT, Layout
+from ml_platform.state import supervisor_pid
 
 DESCRIPTION = "ml-platform: start, stop and inspect the embedded platform, and run the demo."
 # The dashboard plugin's pages inside the Airflow UI (ml_pipeline_airflow/dashboard)
@@ -23,6 +26,8 @@ say = functools.partial(print, flush=True)
 
 def up(layout: Layout) -> int:
     """Start the platform in the background, wait until every component is healthy, say how to log in."""
+    from ml_platform import lifecycle
+
     result = lifecycle.start(layout, on_progress=say)
     print(result.describe())
     if result.healthy:
@@ -32,6 +37,8 @@ def up(layout: Layout) -> int:
 
 def down(layout: Layout) -> int:
     """Stop exactly the processes ``up`` started."""
+    from ml_platform import lifecycle
+
     result = lifecycle.stop(layout, on_progress=say)
     print("platform stopped" if result.was_running else "platform was not running")
     return 0
@@ -39,6 +46,8 @@ def down(layout: Layout) -> int:
 
 def status(layout: Layout) -> int:
     """Print each component's pid, liveness and restart count, and the health checks."""
+    from ml_platform import lifecycle
+
     now = lifecycle.status(layout)
     print(f"platform: {now.phase}   home: {layout.home}")
     width = max((len(name) for name in [*(c.name for c in now.components), *now.health]), default=0)
@@ -79,6 +88,8 @@ def health_summary(layout: Layout) -> str:
 
 def logs(layout: Layout, component: str | None, lines: int) -> int:
     """Print the last lines of one component's log, or of every log."""
+    from ml_platform import lifecycle
+
     files = [layout.logs / f"{component}.log"] if component else sorted(layout.logs.glob("*.log"))
     for path in files:
         print(f"==> {path} <==\n{lifecycle.log_tail(path, lines)}\n")
@@ -117,11 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STARTS = ("up", "demo")  # the commands that start a platform when none runs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ml-platform`` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "compose-env":
         return compose_env(args.path, args.force)
+    home = platform_env.home_from_env()
+    if args.command not in STARTS or supervisor_pid(Layout(home).state_file) is not None:
+        try:  # the running (or last) platform's settings; a new one's come from this environment, recorded by up
+            applied = platform_env.apply(home)
+        except platform_env.PlatformEnvError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        if applied and args.command == "status":
+            print(f"settings {', '.join(applied)} from {home / platform_env.FILE_NAME} (as up recorded them; "
+                  "your shell's own values win)")
     layout = Layout.from_env()
     if args.command == "logs":
         return logs(layout, args.component, args.lines)

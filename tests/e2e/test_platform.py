@@ -22,6 +22,7 @@ from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.deployment.client import ServingClient
 from ml_pipeline.lineage.record import VERSION_TAGS
+from ml_platform import platform_env
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.demo import follow_deployment, print_failures
@@ -589,6 +590,31 @@ def test_up_recovers_after_the_supervisor_itself_is_killed(platform):
     assert "stopping orphaned scheduler" in restarted.stdout, report
     assert not any(is_alive(pid) for pid in old_pids), report
     assert read_state(layout.state_file)["phase"] == "running", report
+
+
+def test_a_new_shell_finds_the_running_platform_without_its_settings(platform):
+    """`make up-celery` sets the executor, the external database and the broker for `up` alone: a later shell that
+    only knows the home (not even the ports) sees the same components, health checks, database and dead letters,
+    from what `up` recorded in the home."""
+    layout, env, _ = platform
+    shell = {name: value for name, value in env.items()
+             if not name.startswith(platform_env.RECORDED_PREFIXES) and name not in platform_env.RECORDED_NAMES}
+    shell["ML_PLATFORM_HOME"] = str(layout.home)
+    assert oct((layout.home / platform_env.FILE_NAME).stat().st_mode & 0o777) == "0o600"
+    with_settings, without = make("status", env), make("status", shell)
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert "ML_PLATFORM_AIRFLOW_PORT" in without.stdout.splitlines()[0], without.stdout
+    rows = re.compile(r"^  (health )?(\S+)\s+(up|down|healthy|unhealthy)\b", re.MULTILINE)  # component or check
+    assert rows.findall(without.stdout) == rows.findall(with_settings.stdout), without.stdout
+    assert len(rows.findall(without.stdout)) > 10, without.stdout
+    database = "external" if env.get("ML_PLATFORM_EXECUTOR") == "celery" else "embedded"
+    assert f"database: {database}" in without.stdout, without.stdout
+    if database == "external":  # each Celery worker answered its ping through the broker the file names
+        assert re.search(r"^  health celery-worker-1\s+healthy$", without.stdout, re.MULTILINE), without.stdout
+    cli = str(REPO_ROOT / ".venv" / "bin" / "ml-pipeline")
+    letters = [subprocess.run([cli, "dlq", "list"], env=e, capture_output=True, text=True, timeout=120)
+               for e in (env, shell)]
+    assert letters[1].returncode == 0 and letters[1].stdout == letters[0].stdout, letters[1].stdout + letters[1].stderr
 
 
 def test_down_stops_every_process_up_started(platform):
