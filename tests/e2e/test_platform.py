@@ -603,7 +603,8 @@ def test_a_new_shell_finds_the_running_platform_without_its_settings(platform):
     assert oct((layout.home / platform_env.FILE_NAME).stat().st_mode & 0o777) == "0o600"
     with_settings, without = make("status", env), make("status", shell)
     assert without.returncode == 0, without.stdout + without.stderr
-    assert "ML_PLATFORM_AIRFLOW_PORT" in without.stdout.splitlines()[0], without.stdout
+    taken = [line for line in without.stdout.splitlines() if line.startswith("settings ")]  # make echoes first
+    assert len(taken) == 1 and "ML_PLATFORM_AIRFLOW_PORT" in taken[0], without.stdout
     rows = re.compile(r"^  (health )?(\S+)\s+(up|down|healthy|unhealthy)\b", re.MULTILINE)  # component or check
     assert rows.findall(without.stdout) == rows.findall(with_settings.stdout), without.stdout
     assert len(rows.findall(without.stdout)) > 10, without.stdout
