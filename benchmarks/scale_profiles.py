@@ -53,6 +53,13 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "celery-no-preload": ("celery", {"ML_PLATFORM_PRELOAD": "0"}, 0),
     # no STARTED write to the result backend before each task (Airflow 3.3 treats PENDING and STARTED alike)
     "celery-no-track-started": ("celery", {"AIRFLOW__CELERY__TASK_TRACK_STARTED": "False"}, 0),
+    # Celery's slots (the platform: 48 pool processes in one worker, parallelism 96): 32 (the platform's before
+    # 2026-12-05 18:00) or 64, two workers of 16, or each worker holding a second message per pool process in
+    # reserve (Airflow: 1), so that a freed process need not wait for Redis
+    "celery-concurrency-32": ("celery", {"ML_PLATFORM_CELERY_CONCURRENCY": "32"}, 0),
+    "celery-concurrency-64": ("celery", {"ML_PLATFORM_CELERY_CONCURRENCY": "64"}, 0),
+    "celery-two-workers": ("celery", {"ML_PLATFORM_CELERY_WORKERS": "2", "ML_PLATFORM_CELERY_CONCURRENCY": "16"}, 0),
+    "celery-prefetch-2": ("celery", {"AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "2"}, 0),
     "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),

@@ -2,7 +2,7 @@
 
 The commands print; what they print comes from ``ml_platform.lifecycle``, which returns data. ``demo`` is imported
 only when it runs (it builds on the lifecycle too, never on this module). Every command but the start of a new
-platform first takes the platform's recorded settings (``platform_env``) that the shell does not set; the lifecycle
+platform first takes the platform's recorded settings (``recorded_settings``) that the shell does not set; the lifecycle
 (and the components it reads, settings of the moment it is imported) is imported after that.
 """
 
@@ -13,7 +13,7 @@ import functools
 import sys
 from pathlib import Path
 
-from ml_platform import platform_env
+from ml_platform import recorded_settings
 from ml_platform.layout import REPO_ROOT, Layout
 from ml_platform.state import supervisor_pid
 
@@ -136,15 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compose-env":
         return compose_env(args.path, args.force)
-    home = platform_env.home_from_env()
+    home = recorded_settings.home_from_env()
     if args.command not in STARTS or supervisor_pid(Layout(home).state_file) is not None:
         try:  # the running (or last) platform's settings; a new one's come from this environment, recorded by up
-            applied = platform_env.apply(home)
-        except platform_env.PlatformEnvError as exc:
+            applied = recorded_settings.apply(home)
+        except recorded_settings.RecordedSettingsError as exc:
             print(exc, file=sys.stderr)
             return 2
         if applied and args.command == "status":
-            print(f"settings {', '.join(applied)} from {home / platform_env.FILE_NAME} (as up recorded them; "
+            print(f"settings {', '.join(applied)} from {home / recorded_settings.FILE_NAME} (as up recorded them; "
                   "your shell's own values win)")
     layout = Layout.from_env()
     if args.command == "logs":

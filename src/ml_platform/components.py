@@ -37,7 +37,8 @@ SERVING_PREFIX = "serving-"  # component name of an endpoint's model server: ser
 LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")  # celery (make up-celery): Redis broker, workers here
 CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
-CELERY_CONCURRENCY = int(os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM)))
+# Each Celery worker's pool: half again the LocalExecutor's workers (a pool process stays busy after its task)
+CELERY_CONCURRENCY = int(os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM * 3 // 2)))
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_WORKER_PREFIX = "celery-worker-"  # component name of Celery worker N: celery-worker-<N>
 # The pools that bound training (DESIGN.md): `gpu`, one slot per GPU (gpus()), and `training` for CPU jobs

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml_platform import database, platform_env
+from ml_platform import database, recorded_settings
 from ml_platform.components import CELERY_WORKER_PREFIX
 from ml_platform.health import platform_health, serving_health
 from ml_platform.layout import Layout
@@ -98,7 +98,7 @@ def start(layout: Layout, on_progress: Progress = _silent) -> StartResult:
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     if supervisor_pid(layout.state_file) is None:
         stop_orphans(layout, on_progress)
-        platform_env.record(layout.home)  # what later commands take where their shell lacks it (platform_env)
+        recorded_settings.record(layout.home)  # what later commands take where their shell lacks it (recorded_settings)
         log = open(layout.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         subprocess.Popen([sys.executable, "-m", "ml_platform.supervisor"], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)

@@ -31,18 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     The core's commands that take ``--tracking-uri`` (``run-training``, ``reproduce``, ``gc``) default to
     ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``), logged in as its
     ``pipelines`` user (``MLFLOW_TRACKING_USERNAME`` set names another; another server gets no platform login).
-    The platform's settings that the shell does not set come from what ``up`` recorded (``platform_env``: its
+    The platform's settings that the shell does not set come from what ``up`` recorded (``recorded_settings``: its
     database, ports and config folder after ``make up-celery``).
     """
     import os
 
-    from ml_platform import platform_env
+    from ml_platform import recorded_settings
     from ml_platform.layout import Layout
     from ml_platform.mlflow_auth import use_platform_credentials
 
     try:
-        platform_env.apply(platform_env.home_from_env())
-    except platform_env.PlatformEnvError as exc:
+        recorded_settings.apply(recorded_settings.home_from_env())
+    except recorded_settings.RecordedSettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
     layout = Layout.from_env()

@@ -22,7 +22,7 @@ from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.deployment.client import ServingClient
 from ml_pipeline.lineage.record import VERSION_TAGS
-from ml_platform import platform_env
+from ml_platform import recorded_settings
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.demo import follow_deployment, print_failures
@@ -597,10 +597,10 @@ def test_a_new_shell_finds_the_running_platform_without_its_settings(platform):
     only knows the home (not even the ports) sees the same components, health checks, database and dead letters,
     from what `up` recorded in the home."""
     layout, env, _ = platform
-    shell = {name: value for name, value in env.items()
-             if not name.startswith(platform_env.RECORDED_PREFIXES) and name not in platform_env.RECORDED_NAMES}
-    shell["ML_PLATFORM_HOME"] = str(layout.home)
-    assert oct((layout.home / platform_env.FILE_NAME).stat().st_mode & 0o777) == "0o600"
+    recorded = recorded_settings.recorded(env)
+    shell = {name: value for name, value in env.items() if name not in recorded}
+    assert "ML_PLATFORM_AIRFLOW_PORT" in recorded and shell["ML_PLATFORM_HOME"] == str(layout.home)
+    assert oct((layout.home / recorded_settings.FILE_NAME).stat().st_mode & 0o777) == "0o600"
     with_settings, without = make("status", env), make("status", shell)
     assert without.returncode == 0, without.stdout + without.stderr
     taken = [line for line in without.stdout.splitlines() if line.startswith("settings ")]  # make echoes first

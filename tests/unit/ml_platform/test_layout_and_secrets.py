@@ -45,10 +45,10 @@ def test_embedded_default_uses_a_socket_and_production_an_external_server(tmp_pa
 
 
 def test_task_slots_and_idle_sleep_local_and_celery(tmp_path):
-    """32 task processes by default; under Celery they are each worker's slots, and the scheduler queues up to twice
-    all workers' slots (a freed worker process finds its next task waiting in the broker). The LocalExecutor's
-    scheduler sleeps 0.1 s after an idle loop (its executor sleeps the rest of 0.25 s while no task runs), Celery's
-    0.25 s; a value in the environment wins."""
+    """32 task processes by default; under Celery each worker has half again as many slots (a pool process stays busy
+    after its task ended), and the scheduler queues up to twice all workers' slots (a freed worker process finds its
+    next task waiting in the broker). The LocalExecutor's scheduler sleeps 0.1 s after an idle loop (its executor
+    sleeps the rest of 0.25 s while no task runs), Celery's 0.25 s; a value in the environment wins."""
     code = ("import sys, json; from pathlib import Path; from ml_platform.layout import Layout;"
             "from ml_platform.components import platform_env;"
             "from ml_platform.secrets import ensure_secrets;"
@@ -61,8 +61,9 @@ def test_task_slots_and_idle_sleep_local_and_celery(tmp_path):
     celery = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://db:5432"}
     cases = (({}, ["32", None, "0.1"]),
              ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, ["32", None, "1"]),
-             (celery, ["64", "32", "0.25"]),
-             ({**celery, "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"}, ["48", "8", "0.25"]))
+             (celery, ["96", "48", "0.25"]),
+             ({**celery, "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"}, ["72", "12", "0.25"]),
+             ({**celery, "ML_PLATFORM_CELERY_CONCURRENCY": "5"}, ["10", "5", "0.25"]))
     for extra, expected in cases:
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**base, **extra}, capture_output=True,
                              text=True, timeout=120)

@@ -22,7 +22,7 @@ RECORDED_NAMES = ("ML_PIPELINE_CONFIG_DIR", "ML_PIPELINE_RULES_DIR", "ML_PIPELIN
 NOT_RECORDED = ("ML_PLATFORM_HOME",)  # the file's own place: the shell's choice, never the file's
 
 
-class PlatformEnvError(ValueError):
+class RecordedSettingsError(ValueError):
     """The settings file cannot be read; the message names the file, the line and the fix."""
 
 
@@ -83,7 +83,7 @@ def apply(home: Path, environ: MutableMapping[str, str] = os.environ) -> list[st
     return sorted(missing)
 
 
-def _unreadable(path: Path, number: int, why: str) -> PlatformEnvError:
-    return PlatformEnvError(f"{path}, line {number}: {why}. The file records the settings of `ml-platform up`: "
+def _unreadable(path: Path, number: int, why: str) -> RecordedSettingsError:
+    return RecordedSettingsError(f"{path}, line {number}: {why}. The file records the settings of `ml-platform up`: "
                             "fix the line, or delete the file and set the settings in your shell (the next `up` "
                             "writes it again).")

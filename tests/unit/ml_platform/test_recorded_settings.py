@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ml_platform import lifecycle, platform_env
+from ml_platform import lifecycle, recorded_settings
 from ml_platform.layout import Layout
 
 
@@ -14,43 +14,43 @@ def test_up_records_the_platform_settings_only_privately_and_reads_them_back_exa
     environ = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://ml:p@ss w'rd$x@db:5432",
                "ML_PIPELINE_CONFIG_DIR": "/srv/configs", "ML_PLATFORM_HOME": str(tmp_path), "PATH": "/usr/bin",
                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "ML_PIPELINE_UNRELATED": "x"}
-    path = platform_env.record(tmp_path, environ)
+    path = recorded_settings.record(tmp_path, environ)
     assert path == tmp_path / "platform.env" and oct(path.stat().st_mode & 0o777) == "0o600"
-    assert platform_env.read(tmp_path) == {"ML_PIPELINE_CONFIG_DIR": "/srv/configs",
+    assert recorded_settings.read(tmp_path) == {"ML_PIPELINE_CONFIG_DIR": "/srv/configs",
                                            "ML_PLATFORM_DATABASE_URL": "postgresql://ml:p@ss w'rd$x@db:5432",
                                            "ML_PLATFORM_EXECUTOR": "celery"}
     # the shell reads it the same way (a worker on another machine: set -a; . platform.env; set +a)
     shell = subprocess.run(["sh", "-c", f'set -a; . "{path}"; printf %s "$ML_PLATFORM_DATABASE_URL"'],
                            capture_output=True, text=True, check=True)
     assert shell.stdout == environ["ML_PLATFORM_DATABASE_URL"]
-    platform_env.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "local"})  # the next start replaces it
-    assert platform_env.read(tmp_path) == {"ML_PLATFORM_EXECUTOR": "local"}
+    recorded_settings.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "local"})  # the next start replaces it
+    assert recorded_settings.read(tmp_path) == {"ML_PLATFORM_EXECUTOR": "local"}
 
 
 def test_the_shell_wins_and_only_what_it_lacks_is_taken(tmp_path):
-    platform_env.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_AIRFLOW_PORT": "18080"})
+    recorded_settings.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_AIRFLOW_PORT": "18080"})
     environ = {"ML_PLATFORM_AIRFLOW_PORT": "9000"}
-    assert platform_env.apply(tmp_path, environ) == ["ML_PLATFORM_EXECUTOR"]
+    assert recorded_settings.apply(tmp_path, environ) == ["ML_PLATFORM_EXECUTOR"]
     assert environ == {"ML_PLATFORM_AIRFLOW_PORT": "9000", "ML_PLATFORM_EXECUTOR": "celery"}
-    assert platform_env.apply(tmp_path / "never-started", environ) == []
+    assert recorded_settings.apply(tmp_path / "never-started", environ) == []
 
 
 def test_a_damaged_file_names_itself_its_line_and_the_fix(tmp_path):
     (tmp_path / "platform.env").write_text("# comment\nML_PLATFORM_EXECUTOR=celery\nML_PLATFORM_REDIS_URL='redis://x\n")
-    with pytest.raises(platform_env.PlatformEnvError) as bad:
-        platform_env.read(tmp_path)
+    with pytest.raises(recorded_settings.RecordedSettingsError) as bad:
+        recorded_settings.read(tmp_path)
     assert f"{tmp_path / 'platform.env'}, line 3: No closing quotation" in str(bad.value)
     assert "delete the file and set the settings in your shell" in str(bad.value)
     (tmp_path / "platform.env").write_text("export ML_PLATFORM_EXECUTOR=celery\n")
-    with pytest.raises(platform_env.PlatformEnvError, match="line 1: expected NAME=value"):
-        platform_env.read(tmp_path)
+    with pytest.raises(recorded_settings.RecordedSettingsError, match="line 1: expected NAME=value"):
+        recorded_settings.read(tmp_path)
 
 
 def test_status_in_a_new_shell_uses_the_recorded_settings_and_says_which(tmp_path):
     """A fresh process (the components read the executor as they are imported): the recorded database and ports."""
     home = tmp_path / "platform"
     home.mkdir()
-    platform_env.record(home, {"ML_PLATFORM_DATABASE_URL": "postgresql://ml@127.0.0.1:1",
+    recorded_settings.record(home, {"ML_PLATFORM_DATABASE_URL": "postgresql://ml@127.0.0.1:1",
                                "ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_AIRFLOW_PORT": "18123"})
     env = {name: value for name, value in os.environ.items() if not name.startswith("ML_PLATFORM_")}
     env["ML_PLATFORM_HOME"] = str(home)
@@ -74,13 +74,13 @@ def test_starting_a_platform_records_this_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(lifecycle.subprocess, "Popen", lambda *args, **kwargs: launched.append(args))
     monkeypatch.setattr(lifecycle, "_wait_healthy", lambda found, on_progress: True)
     assert lifecycle.start(layout).healthy and launched
-    assert platform_env.read(layout.home)["ML_PLATFORM_EXECUTOR"] == "celery"
+    assert recorded_settings.read(layout.home)["ML_PLATFORM_EXECUTOR"] == "celery"
 
 
 def test_the_components_read_the_recorded_settings_not_the_defaults(tmp_path):
     """The components take the executor and the broker as they are imported: a command imports them only after it
     took the recorded settings."""
-    platform_env.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_REDIS_URL": "redis://10.0.0.9:6379/3"})
+    recorded_settings.record(tmp_path, {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_REDIS_URL": "redis://10.0.0.9:6379/3"})
     env = {name: value for name, value in os.environ.items() if not name.startswith("ML_PLATFORM_")}
     script = ("from ml_platform import cli; cli.main(['logs', '-n', '1']); from ml_platform import components; "
               "print(components.EXECUTOR, components.REDIS_URL)")
