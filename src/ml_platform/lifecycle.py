@@ -98,7 +98,7 @@ def start(layout: Layout, on_progress: Progress = _silent) -> StartResult:
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     if supervisor_pid(layout.state_file) is None:
         stop_orphans(layout, on_progress)
-        recorded_settings.record(layout.home)  # what later commands take where their shell lacks it (recorded_settings)
+        recorded_settings.record(layout.home)  # what later commands take where their shell lacks it
         log = open(layout.logs / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         subprocess.Popen([sys.executable, "-m", "ml_platform.supervisor"], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)

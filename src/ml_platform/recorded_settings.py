@@ -85,5 +85,5 @@ def apply(home: Path, environ: MutableMapping[str, str] = os.environ) -> list[st
 
 def _unreadable(path: Path, number: int, why: str) -> RecordedSettingsError:
     return RecordedSettingsError(f"{path}, line {number}: {why}. The file records the settings of `ml-platform up`: "
-                            "fix the line, or delete the file and set the settings in your shell (the next `up` "
-                            "writes it again).")
+                                 "fix the line, or delete the file and set the settings in your shell (the next "
+                                 "`up` writes it again).")
