@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from ml_platform import database, recorded_settings
 from ml_platform.components import CELERY_WORKER_PREFIX
 from ml_platform.health import platform_health, serving_health
@@ -157,7 +159,15 @@ def status(layout: Layout) -> PlatformStatus:
     external = database.external_url()
     return PlatformStatus(state.get("phase", "down") if running else "down", layout, components,
                           platform_health(layout, celery_workers(state)) if running else {}, serving,
-                          f"external {external}" if external else "embedded")
+                          f"external {without_password(external)}" if external else "embedded")
+
+
+def without_password(url: str) -> str:
+    """A database URL to show on screen: its password as ``***`` (the URL as given when it does not parse)."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def celery_workers(state: dict) -> list[str]:

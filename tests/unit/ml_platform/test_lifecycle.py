@@ -31,6 +31,14 @@ def test_a_platform_never_started_is_down_with_nothing_to_check(layout, capsys):
     assert f"platform: down   home: {layout.home}" in out and "database: embedded" in out
 
 
+def test_status_shows_an_external_database_without_its_password(layout, monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://ml:s3cret@db.internal:5432")
+    assert lifecycle.status(layout).database == "external postgresql://ml:***@db.internal:5432"
+    monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
+    assert lifecycle.status(layout).database == "external postgresql://postgres@127.0.0.1:5432"
+    assert lifecycle.without_password("not a url") == "not a url"
+
+
 def test_status_reports_components_from_the_state_file_down_when_no_supervisor_runs(layout):
     write_state(layout.state_file, {"phase": "running", "components": {
         "postgres": {"pid": 999_999, "restarts": 2, "last_exit_code": 1, "last_exit_at": "2026-11-20T06:00:00"}}})
