@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compose-env":
         return compose_env(args.path, args.force)
-    home = recorded_settings.home_from_env()
+    home = Layout.from_env().home  # the ports may still come from the file: only the home is read here
     if args.command not in STARTS or supervisor_pid(Layout(home).state_file) is not None:
         try:  # the running (or last) platform's settings; a new one's come from this environment, recorded by up
             applied = recorded_settings.apply(home)

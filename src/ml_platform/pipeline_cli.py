@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from ml_platform.mlflow_auth import use_platform_credentials
 
     try:
-        recorded_settings.apply(recorded_settings.home_from_env())
+        recorded_settings.apply(Layout.from_env().home)
     except recorded_settings.RecordedSettingsError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -16,6 +16,8 @@ import shlex
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+from ml_platform.secrets import write_private
+
 FILE_NAME = "platform.env"
 RECORDED_PREFIXES = ("ML_PLATFORM_",)
 RECORDED_NAMES = ("ML_PIPELINE_CONFIG_DIR", "ML_PIPELINE_RULES_DIR", "ML_PIPELINE_CODE_DIR")
@@ -24,13 +26,6 @@ NOT_RECORDED = ("ML_PLATFORM_HOME",)  # the file's own place: the shell's choice
 
 class RecordedSettingsError(ValueError):
     """The settings file cannot be read; the message names the file, the line and the fix."""
-
-
-def home_from_env(environ: Mapping[str, str] = os.environ) -> Path:
-    """The platform's home: ``ML_PLATFORM_HOME``, or ``.platform`` in the checkout (as ``Layout.from_env``)."""
-    from ml_platform.layout import REPO_ROOT
-
-    return Path(environ.get("ML_PLATFORM_HOME", REPO_ROOT / ".platform")).resolve()
 
 
 def recorded(environ: Mapping[str, str]) -> dict[str, str]:
@@ -46,10 +41,7 @@ def record(home: Path, environ: Mapping[str, str] = os.environ) -> Path:
              "# own environment does not set. Rewritten at each start.",
              *(f"{name}={shlex.quote(value)}" for name, value in recorded(environ).items())]
     tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write("\n".join(lines) + "\n")
+    write_private(tmp, "\n".join(lines) + "\n")
     os.replace(tmp, path)
     return path
 

@@ -17,8 +17,8 @@ def test_up_records_the_platform_settings_only_privately_and_reads_them_back_exa
     path = recorded_settings.record(tmp_path, environ)
     assert path == tmp_path / "platform.env" and oct(path.stat().st_mode & 0o777) == "0o600"
     assert recorded_settings.read(tmp_path) == {"ML_PIPELINE_CONFIG_DIR": "/srv/configs",
-                                           "ML_PLATFORM_DATABASE_URL": "postgresql://ml:p@ss w'rd$x@db:5432",
-                                           "ML_PLATFORM_EXECUTOR": "celery"}
+                                                "ML_PLATFORM_DATABASE_URL": "postgresql://ml:p@ss w'rd$x@db:5432",
+                                                "ML_PLATFORM_EXECUTOR": "celery"}
     # the shell reads it the same way (a worker on another machine: set -a; . platform.env; set +a)
     shell = subprocess.run(["sh", "-c", f'set -a; . "{path}"; printf %s "$ML_PLATFORM_DATABASE_URL"'],
                            capture_output=True, text=True, check=True)
