@@ -60,6 +60,8 @@ PROFILES = {  # name: (executor, settings, real pipelines among the runs)
     "celery-concurrency-64": ("celery", {"ML_PLATFORM_CELERY_CONCURRENCY": "64"}, 0),
     "celery-two-workers": ("celery", {"ML_PLATFORM_CELERY_WORKERS": "2", "ML_PLATFORM_CELERY_CONCURRENCY": "16"}, 0),
     "celery-prefetch-2": ("celery", {"AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "2"}, 0),
+    # Celery's task states in Redis rather than the metadata database (tried 2026-12-05 20:13: within the noise)
+    "celery-redis-results": ("celery", {"AIRFLOW__CELERY__RESULT_BACKEND": "redis://127.0.0.1:6379/1"}, 0),
     "local-pipelines-no-preload": ("local", {"ML_PLATFORM_PRELOAD": "0"}, 20),
     "local-pipelines": ("local", {}, 20),
     "celery-pipelines": ("celery", {}, 20),

@@ -29,7 +29,7 @@ from ml_platform.process_env import BASIC, MLFLOW_SERVER, MODEL_SERVER, only
 from ml_platform.secrets import SERVING_ADMIN_TOKEN, read_secret
 
 BIN = Path(sys.executable).parent
-# Task processes at once on one machine: the LocalExecutor's workers, or each Celery worker's concurrency.
+# Task processes at once on one machine: the LocalExecutor's workers (a Celery worker gets 1.5 times as many).
 PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "32"))
 API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
 EMBEDDED_DATABASE = "postgres"
@@ -182,17 +182,15 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
 
 
 def celery_env(layout: Layout) -> dict[str, str]:
-    """CeleryExecutor: Redis as broker and task states in the metadata database.
-
-    Each worker runs ``CELERY_CONCURRENCY`` task processes, and the scheduler queues up to twice the workers' slots.
-    """
+    """CeleryExecutor: Redis as broker, task states in the metadata database unless the environment names another."""
+    airflow_db = database.database_url(layout, "airflow")  # Redis measured the same (DESIGN.md, "Against bare ...")
     return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             # The scheduler learns that a Celery task ended only when it reads the result backend; with parallelism
             # equal to the workers' slots, a slot stood empty until then (hand-off → queued p95 8.6 s; with twice
             # the slots 1.6 s: a freed worker process takes the next task waiting in the broker at once).
             "AIRFLOW__CORE__PARALLELISM": str(2 * CELERY_WORKERS * CELERY_CONCURRENCY),
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.database_url(layout, "airflow"),
+            "AIRFLOW__CELERY__RESULT_BACKEND": os.environ.get("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{airflow_db}"),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
             # Airflow's Celery settings, plus workers that import the task stack once, before forking (DESIGN.md)
             "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "ml_pipeline_airflow.celery_config.CELERY_CONFIG",

@@ -48,22 +48,29 @@ def test_task_slots_and_idle_sleep_local_and_celery(tmp_path):
     """32 task processes by default; under Celery each worker has half again as many slots (a pool process stays busy
     after its task ended), and the scheduler queues up to twice all workers' slots (a freed worker process finds its
     next task waiting in the broker). The LocalExecutor's scheduler sleeps 0.1 s after an idle loop (its executor
-    sleeps the rest of 0.25 s while no task runs), Celery's 0.25 s; a value in the environment wins."""
+    sleeps the rest of 0.25 s while no task runs), Celery's 0.25 s; a value in the environment wins. Celery's task
+    states go to the metadata database unless the environment names another result backend."""
     code = ("import sys, json; from pathlib import Path; from ml_platform.layout import Layout;"
             "from ml_platform.components import platform_env;"
             "from ml_platform.secrets import ensure_secrets;"
             "layout = Layout(Path(sys.argv[1]), airflow_port=1, mlflow_port=2);"
             "env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file));"
             "print(json.dumps([env['AIRFLOW__CORE__PARALLELISM'], env.get('AIRFLOW__CELERY__WORKER_CONCURRENCY'),"
-            "                  env['AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME']]))")
+            "                  env['AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME'],"
+            "                  env.get('AIRFLOW__CELERY__RESULT_BACKEND')]))")
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith("ML_PLATFORM_") and k != "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"}
+            if not k.startswith("ML_PLATFORM_") and k not in ("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
+                                                              "AIRFLOW__CELERY__RESULT_BACKEND")}
     celery = {"ML_PLATFORM_EXECUTOR": "celery", "ML_PLATFORM_DATABASE_URL": "postgresql://db:5432"}
-    cases = (({}, ["32", None, "0.1"]),
-             ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, ["32", None, "1"]),
-             (celery, ["96", "48", "0.25"]),
-             ({**celery, "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"}, ["72", "12", "0.25"]),
-             ({**celery, "ML_PLATFORM_CELERY_CONCURRENCY": "5"}, ["10", "5", "0.25"]))
+    states = "db+postgresql+psycopg2://db:5432/airflow"
+    cases = (({}, ["32", None, "0.1", None]),
+             ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, ["32", None, "1", None]),
+             (celery, ["96", "48", "0.25", states]),
+             ({**celery, "ML_PLATFORM_CELERY_WORKERS": "3", "ML_PLATFORM_PARALLELISM": "8"},
+              ["72", "12", "0.25", states]),
+             ({**celery, "ML_PLATFORM_CELERY_CONCURRENCY": "5"}, ["10", "5", "0.25", states]),
+             ({**celery, "AIRFLOW__CELERY__RESULT_BACKEND": "redis://r:6379/1"},
+              ["96", "48", "0.25", "redis://r:6379/1"]))
     for extra, expected in cases:
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**base, **extra}, capture_output=True,
                              text=True, timeout=120)
