@@ -248,8 +248,20 @@ def test_a_server_a_task_starts_holds_none_of_airflows_secrets(tmp_path, monkeyp
     serving = {"MLFLOW_TRACKING_USERNAME": "serving", "MLFLOW_TRACKING_PASSWORD": "serving-password"}
     with running_server("m", free_port(), "http://127.0.0.1:9", tmp_path / "s.log", admin_token=TOKEN,
                         mlflow_login=serving) as process:
-        environ = (Path("/proc") / str(process.pid) / "environ").read_bytes().decode().split("\0")
+        environ = environment_of(process.pid)
     assert f"{ADMIN_TOKEN_ENV}={TOKEN}" in environ
     assert {"MLFLOW_TRACKING_USERNAME=serving", "MLFLOW_TRACKING_PASSWORD=serving-password"} <= set(environ)
     assert not [s for s in ("fernet-secret", "db-secret", "lineage-secret", "external-db-secret", "pg-secret",
                             "lake-secret", "pipelines-secret") if any(s in line for line in environ)]
+
+
+def environment_of(pid: int, timeout: float = 10.0) -> list[str]:
+    """The environment of process ``pid``, once its new program has it.
+
+    ``Popen`` returns when the child's close-on-exec pipe closes, which the kernel does before it lays out the new
+    program's environment: read at once, ``/proc/<pid>/environ`` can still be empty (seen once in a full suite).
+    """
+    deadline = time.monotonic() + timeout
+    while not (raw := (Path("/proc") / str(pid) / "environ").read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return raw.decode().split("\0")
