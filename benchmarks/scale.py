@@ -24,7 +24,8 @@ inside the platform; every other profile changes one thing (its name says which)
 training pipelines (``tests/support/fleet.py``) too.
 The REST API is polled once per DAG every 2 s while the runs go (not once per run: the observer must not load the
 API server the tasks use). Writes benchmarks/results/scale.json: the profiles measured now replace their earlier
-figures, the others stay; each profile says which ``run`` (start time) it comes from.
+figures, the others stay; each profile says which ``run`` (start time) it comes from. It ends with the verdict
+(``against_bare``): each platform profile of the same run as ``bare-standalone`` against it, figure by figure.
 
     .venv/bin/python benchmarks/scale.py [--runs 50 --profiles bare-standalone,local,...] [--set NAME=VALUE …]
 """
@@ -45,7 +46,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
-from scale_figures import loop_totals, median_trial, summarize, table  # noqa: E402
+from scale_figures import against_bare, loop_totals, median_trial, summarize, table, verdict_lines  # noqa: E402
 from scale_profiles import AIRFLOW_DEFAULTS, PROFILES  # noqa: E402
 
 from tests.support.fleet import write_fleet  # noqa: E402  (the pool test's twenty models)
@@ -289,7 +290,8 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the README table of --output and stop")
     args = parser.parse_args()
     if args.table:
-        print(table(json.loads(Path(args.output).read_text())))
+        written = json.loads(Path(args.output).read_text())
+        print(table(written), *verdict_lines(against_bare(written)), sep="\n")
         return
     from ml_platform.components import SCHEDULER_TUNING
 
@@ -320,8 +322,9 @@ def main() -> None:
     for name, measured in trials.items():
         results["profiles"][name] = {"run": run, **median_trial(measured)}
     results["profiles"] = {name: results["profiles"][name] for name in PROFILES if name in results["profiles"]}
+    results["against_bare"] = against_bare(results)  # the issue's goals, judged in the same run
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(table(results), *verdict_lines(results["against_bare"]), sep="\n")
     print(f"wrote {out}")
 
 

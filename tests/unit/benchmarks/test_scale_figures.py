@@ -7,7 +7,7 @@ from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
-from scale_figures import loop_totals, median_trial, summarize  # noqa: E402
+from scale_figures import against_bare, loop_totals, median_trial, summarize, verdict_lines  # noqa: E402
 
 from ml_platform.metrics.statsd_bridge import StatsdCollector  # noqa: E402
 
@@ -110,3 +110,50 @@ def test_the_task_processes_cpu_counts_the_tasks_each_worker_forked_and_reaped()
             process.kill()
         executor.kill()
         executor.wait()
+
+
+def profile(run: str, trials: list[tuple[float, float, float]], executor: str = "local", succeeded: int = 50) -> dict:
+    """A profile of a results file: its median trial's probe figures and every trial's (tasks/s, first, hand-off)."""
+    median = sorted(trials, key=lambda t: t[2])[(len(trials) - 1) // 2]
+    return {"run": run, "executor": executor,
+            "probe": {"runs": 50, "succeeded": succeeded, "tasks_per_s": median[0],
+                      "run_queued_to_first_task_running": {"p95_s": median[1]},
+                      "upstream_success_to_downstream_running": {"p95_s": median[2]}},
+            "trials": [{"tasks_per_s": t, "first_task_running_p95_s": f, "handoff_to_running_p95_s": h,
+                        "succeeded": succeeded} for t, f, h in trials]}
+
+
+def test_each_platform_profile_of_the_same_run_is_judged_against_bare_airflow_trial_by_trial():
+    run = "2026-12-05T20:21Z"
+    results = {"profiles": {
+        "bare-standalone": profile(run, [(11.7, 5.0, 2.9), (11.0, 5.2, 3.4), (10.3, 6.4, 3.5)], "bare"),
+        "local": profile(run, [(15.9, 2.9, 2.5), (15.7, 3.2, 2.4), (13.7, 3.7, 2.7)]),
+        "celery": profile(run, [(13.7, 3.6, 3.1), (14.2, 3.0, 3.2), (13.7, 3.3, 2.6)], "celery"),
+        "local-fast": profile(run, [(25.0, 1.0, 1.9)]),
+        "celery-concurrency-32": profile("2026-12-05T17:52Z", [(1.0, 9.0, 9.0)], "celery"),  # another run
+    }}
+    verdicts = against_bare(results)
+    assert (verdicts["baseline"], verdicts["run"]) == ("bare-standalone", run)
+    assert set(verdicts["profiles"]) == {"local", "celery", "local-fast"}
+    local, celery = verdicts["profiles"]["local"], verdicts["profiles"]["celery"]
+    assert local["handoff_to_running_p95_s"] == {"platform": 2.5, "bare": 3.4, "ahead_at_median": True,
+                                                 "trials_ahead": 3, "trials": 3}
+    assert (celery["handoff_to_running_p95_s"]["ahead_at_median"],
+            celery["handoff_to_running_p95_s"]["trials_ahead"]) == (True, 2)  # 3.1 s behind bare's first 2.9 s
+    assert celery["tasks_per_s"]["trials_ahead"] == 3 and celery["first_task_running_p95_s"]["trials_ahead"] == 3
+    assert not local["handoff_p95_within_goal"] and verdicts["profiles"]["local-fast"]["handoff_p95_within_goal"]
+    assert verdicts["profiles"]["local-fast"]["tasks_per_s"]["trials"] == 1  # one trial: paired with bare's first
+    lines = verdict_lines(verdicts)
+    assert lines[1].startswith("celery against bare-standalone (run 2026-12-05T20:21Z): tasks/s 13.7 against 11.0")
+    assert "hand-off p95 3.1 s against 3.4 s (ahead at the median, ahead in 2/3 trials)" in lines[1]
+    assert lines[1].endswith("hand-off p95 ≤ 2 s not met")
+
+
+def test_a_failed_run_is_said_and_without_bare_airflow_in_the_file_nothing_is_judged():
+    run = "2026-12-05T20:21Z"
+    results = {"profiles": {"bare-standalone": profile(run, [(10.0, 5.0, 3.0)], "bare"),
+                            "local": profile(run, [(20.0, 2.0, 1.5)], succeeded=49)}}
+    verdicts = against_bare(results)
+    assert verdicts["profiles"]["local"]["every_run_succeeded"] is False
+    assert verdict_lines(verdicts)[0].endswith("hand-off p95 ≤ 2 s met; NOT every run succeeded")
+    assert against_bare({"profiles": {"local": results["profiles"]["local"]}})["profiles"] == {}
