@@ -183,7 +183,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
 
 def celery_env(layout: Layout) -> dict[str, str]:
     """CeleryExecutor: Redis as broker, task states in the metadata database unless the environment names another."""
-    airflow_db = database.database_url(layout, "airflow")  # Redis measured the same (DESIGN.md, "Against bare ...")
+    airflow_db = database.database_url(layout, "airflow")  # Redis measured the same: DESIGN.md, "Against bare Airflow"
     return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             # The scheduler learns that a Celery task ended only when it reads the result backend; with parallelism
             # equal to the workers' slots, a slot stood empty until then (hand-off → queued p95 8.6 s; with twice
