@@ -164,3 +164,34 @@ def test_a_pool_process_starts_in_time_when_the_result_backend_host_does_not_ans
     took = [float(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("took ")]
     assert took and took[0] < 3, out.stdout + out.stderr[-2000:]
     assert f"result backend at 127.0.0.1:{port} did not answer within 1 s" in out.stdout + out.stderr, out.stdout
+
+
+def test_a_task_processes_logging_set_up_clears_the_loggers_caches_once_with_the_same_levels(monkeypatch):
+    """``dictConfig`` resets each child logger of a configured one; every reset cleared every logger's cache."""
+    import logging.config
+
+    from ml_pipeline_airflow.executors.preload import logging_caches_cleared_once
+
+    monkeypatch.setattr(logging.config.DictConfigurator, "configure", logging.config.DictConfigurator.configure)
+    cleared = []
+    clear = logging.Manager._clear_cache
+    monkeypatch.setattr(logging.Manager, "_clear_cache", lambda self: (cleared.append(1), clear(self)))
+    children = [logging.getLogger(f"mlp_test_cache.child{i}") for i in range(50)]
+    config = {"version": 1, "disable_existing_loggers": False, "loggers": {"mlp_test_cache": {"level": "DEBUG"}}}
+
+    def configure(level: str) -> bool:
+        """Configure the parent at ``level``; whether a child (its cache filled before) now logs DEBUG."""
+        children[7].setLevel(logging.WARNING)  # reset to NOTSET by dictConfig, as Airflow's set-up does
+        logging.getLogger("mlp_test_cache").setLevel(logging.INFO)
+        assert not children[7].isEnabledFor(logging.DEBUG)  # the cache now says "no"
+        cleared.clear()
+        logging.config.dictConfig({**config, "loggers": {"mlp_test_cache": {"level": level}}})
+        return children[7].isEnabledFor(logging.DEBUG)
+
+    assert configure("DEBUG") and len(cleared) >= 50  # Python's: once per child logger, at least
+    logging_caches_cleared_once()
+    logging_caches_cleared_once()  # applied once only
+    assert configure("DEBUG") and cleared == [1]  # the same answer, the caches cleared once
+    assert not configure("INFO") and cleared == [1]
+    assert children[7].level == logging.NOTSET
+    assert "_clear_cache" not in vars(logging.Logger.manager)  # nothing left shadowing the method
