@@ -256,13 +256,12 @@ def logging_caches_cleared_once() -> None:
 
     def configure_then_clear(self: logging.config.DictConfigurator) -> None:
         manager = logging.Logger.manager
-        clear = manager._clear_cache
         manager._clear_cache = lambda: None  # type: ignore[method-assign]  (cleared once, below)
         try:
             configure(self)
-        finally:
-            del manager._clear_cache
-            clear()
+        finally:  # another thread's set-up in between finds the method back, or clears once more: the same levels
+            vars(manager).pop("_clear_cache", None)
+            type(manager)._clear_cache(manager)
 
     configure_then_clear.__wrapped_by_ml_platform__ = True  # type: ignore[attr-defined]
     logging.config.DictConfigurator.configure = configure_then_clear  # type: ignore[method-assign]
