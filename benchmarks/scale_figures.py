@@ -62,10 +62,21 @@ def median_trial(measured: list[dict]) -> dict:
     median = ranked[(len(ranked) - 1) // 2]
     if len(measured) == 1:
         return median
-    return {**median, "trials": [
-        {"tasks_per_s": f["probe"]["tasks_per_s"], "handoff_to_running_p95_s": handoff(f),
-         "first_task_running_p95_s": f["probe"]["run_queued_to_first_task_running"].get("p95_s"),
-         "succeeded": f["probe"]["succeeded"]} for f in measured]}
+    return {**median, "trials": [headline(f) for f in measured]}
+
+
+def headline(figures: dict) -> dict:
+    """A trial's three headline figures, and how many of its runs succeeded."""
+    probe = figures["probe"]
+    return {"tasks_per_s": probe["tasks_per_s"],
+            "handoff_to_running_p95_s": probe["upstream_success_to_downstream_running"].get("p95_s"),
+            "first_task_running_p95_s": probe["run_queued_to_first_task_running"].get("p95_s"),
+            "succeeded": probe["succeeded"]}
+
+
+def trials_of(figures: dict) -> list[dict]:
+    """Each trial's headline figures, in the order measured (a single-trial profile: its one trial)."""
+    return figures.get("trials") or [headline(figures)]
 
 
 BASELINE = "bare-standalone"  # what a user who picks plain Airflow runs: every platform profile is judged against it
@@ -73,36 +84,28 @@ HANDOFF_GOAL_S = 2.0  # issue #21: hand-off → running p95 at 50 runs at once
 HEADLINES = (("tasks_per_s", "higher"), ("first_task_running_p95_s", "lower"), ("handoff_to_running_p95_s", "lower"))
 
 
-def headlines(figures: dict) -> list[dict]:
-    """Each trial's three headline figures (a single-trial profile: its one trial)."""
-    probe = figures["probe"]
-    return figures.get("trials") or [{
-        "tasks_per_s": probe["tasks_per_s"], "succeeded": probe["succeeded"],
-        "handoff_to_running_p95_s": probe["upstream_success_to_downstream_running"].get("p95_s"),
-        "first_task_running_p95_s": probe["run_queued_to_first_task_running"].get("p95_s")}]
-
-
 def against_bare(results: dict) -> dict:
     """Every platform profile measured in the same run as ``BASELINE``, figure by figure: ahead at the median trial
     or not, and in how many trials, each paired with the baseline's trial of the same round (interleaved)."""
     bare = results["profiles"].get(BASELINE)
-    verdicts = {}
+    verdicts: dict[str, dict] = {}
+    if bare is None:
+        return {"baseline": BASELINE, "run": None, "handoff_goal_s": HANDOFF_GOAL_S, "profiles": verdicts}
+    bare_median, bare_trials = headline(bare), trials_of(bare)
     for name, figures in results["profiles"].items():
-        if bare is None or name.startswith("bare") or figures.get("run") != bare.get("run") or "probe" not in figures:
+        if name.startswith("bare") or figures.get("run") != bare.get("run") or "probe" not in figures:
             continue
-        mine, theirs, verdict = headlines(figures), headlines(bare), {}
-        median, bare_median = headlines({"probe": figures["probe"]})[0], headlines({"probe": bare["probe"]})[0]
+        median, trials, verdict = headline(figures), trials_of(figures), {}
         for key, better in HEADLINES:
-            pairs = [(m[key], t[key]) for m, t in zip(mine, theirs, strict=False)
+            pairs = [(m[key], t[key]) for m, t in zip(trials, bare_trials, strict=False)
                      if m[key] is not None and t[key] is not None]
             verdict[key] = {"platform": median[key], "bare": bare_median[key],
                             "ahead_at_median": _ahead(median[key], bare_median[key], better),
                             "trials_ahead": sum(_ahead(m, t, better) for m, t in pairs), "trials": len(pairs)}
         verdict["handoff_p95_within_goal"] = (median["handoff_to_running_p95_s"] or float("inf")) <= HANDOFF_GOAL_S
-        verdict["every_run_succeeded"] = all(t["succeeded"] == figures["probe"]["runs"] for t in mine)
+        verdict["every_run_succeeded"] = all(t["succeeded"] == figures["probe"]["runs"] for t in trials)
         verdicts[name] = verdict
-    return {"baseline": BASELINE, "run": bare.get("run") if bare else None, "handoff_goal_s": HANDOFF_GOAL_S,
-            "profiles": verdicts}
+    return {"baseline": BASELINE, "run": bare.get("run"), "handoff_goal_s": HANDOFF_GOAL_S, "profiles": verdicts}
 
 
 def _ahead(mine: float | None, theirs: float | None, better: str) -> bool:
@@ -113,15 +116,16 @@ def _ahead(mine: float | None, theirs: float | None, better: str) -> bool:
 
 def verdict_lines(verdicts: dict) -> list[str]:
     """One line per platform profile: where it stands against bare Airflow of the same run."""
-    names = {"tasks_per_s": "tasks/s", "first_task_running_p95_s": "first task p95",
-             "handoff_to_running_p95_s": "hand-off p95"}
+    labels = {"tasks_per_s": ("tasks/s", ""), "first_task_running_p95_s": ("first task p95", " s"),
+              "handoff_to_running_p95_s": ("hand-off p95", " s")}
     lines = []
     for name, verdict in verdicts["profiles"].items():
-        unit = {"tasks_per_s": ""}
-        parts = [f"{names[key]} {verdict[key]['platform']}{unit.get(key, ' s')} against {verdict[key]['bare']}"
-                 f"{unit.get(key, ' s')} "
-                 f"({'ahead' if verdict[key]['ahead_at_median'] else 'not ahead'} at the median, "
-                 f"ahead in {verdict[key]['trials_ahead']}/{verdict[key]['trials']} trials)" for key, _ in HEADLINES]
+        parts = []
+        for key, (label, unit) in labels.items():
+            v = verdict[key]
+            parts.append(f"{label} {v['platform']}{unit} against {v['bare']}{unit} "
+                         f"({'ahead' if v['ahead_at_median'] else 'not ahead'} at the median, "
+                         f"ahead in {v['trials_ahead']}/{v['trials']} trials)")
         goal = "met" if verdict["handoff_p95_within_goal"] else "not met"
         lines.append(f"{name} against {verdicts['baseline']} (run {verdicts['run']}): " + "; ".join(parts)
                      + f"; hand-off p95 ≤ {verdicts['handoff_goal_s']:g} s {goal}"
