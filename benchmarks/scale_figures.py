@@ -81,7 +81,9 @@ def trials_of(figures: dict) -> list[dict]:
 
 BASELINE = "bare-standalone"  # what a user who picks plain Airflow runs: every platform profile is judged against it
 HANDOFF_GOAL_S = 2.0  # issue #21: hand-off → running p95 at 50 runs at once
-HEADLINES = (("tasks_per_s", "higher"), ("first_task_running_p95_s", "lower"), ("handoff_to_running_p95_s", "lower"))
+# each headline figure: which way is better, and how a verdict line names it
+HEADLINES = (("tasks_per_s", "higher", "tasks/s", ""), ("first_task_running_p95_s", "lower", "first task p95", " s"),
+             ("handoff_to_running_p95_s", "lower", "hand-off p95", " s"))
 
 
 def against_bare(results: dict) -> dict:
@@ -96,7 +98,7 @@ def against_bare(results: dict) -> dict:
         if name.startswith("bare") or figures.get("run") != bare.get("run") or "probe" not in figures:
             continue
         median, trials, verdict = headline(figures), trials_of(figures), {}
-        for key, better in HEADLINES:
+        for key, better, _, _ in HEADLINES:
             pairs = [(m[key], t[key]) for m, t in zip(trials, bare_trials, strict=False)
                      if m[key] is not None and t[key] is not None]
             verdict[key] = {"platform": median[key], "bare": bare_median[key],
@@ -116,12 +118,10 @@ def _ahead(mine: float | None, theirs: float | None, better: str) -> bool:
 
 def verdict_lines(verdicts: dict) -> list[str]:
     """One line per platform profile: where it stands against bare Airflow of the same run."""
-    labels = {"tasks_per_s": ("tasks/s", ""), "first_task_running_p95_s": ("first task p95", " s"),
-              "handoff_to_running_p95_s": ("hand-off p95", " s")}
     lines = []
     for name, verdict in verdicts["profiles"].items():
         parts = []
-        for key, (label, unit) in labels.items():
+        for key, _, label, unit in HEADLINES:
             v = verdict[key]
             parts.append(f"{label} {v['platform']}{unit} against {v['bare']}{unit} "
                          f"({'ahead' if v['ahead_at_median'] else 'not ahead'} at the median, "
