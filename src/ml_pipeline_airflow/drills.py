@@ -7,7 +7,9 @@
   once, alerted on Slack and email, recorded in the dead-letter queue, replayable once "fixed". With
   ``fail_after_seconds`` it reads the Variable, logs ``FAILING_SOON`` and fails that much later (the chaos suite
   kills the database in between, so that the failure lands in the outage);
-- ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried).
+- ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried);
+- ``last_try_sleeps``: a connection error on every try but the last, which runs ``sleep_seconds`` (kill its process
+  to see a worker lost on its last try alerted by the dag-processor, one kill instead of one per try).
 
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
 ``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
@@ -44,12 +46,14 @@ DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(
 def fail_as_asked() -> dict:
     """Behave as the run's ``mode`` param says; return what happened."""
     context = get_current_context()
-    return run_classified(lambda: drill(context["params"], context["ti"].try_number))
+    ti = context["ti"]
+    return run_classified(lambda: drill(context["params"], ti.try_number, last_try=ti.try_number > ti.max_tries))
 
 
-def drill(params: dict, try_number: int) -> dict:
-    """Fail the way ``params["mode"]`` asks, on this try."""
-    if params["mode"] == "transient" and try_number <= params["failures"]:
+def drill(params: dict, try_number: int, last_try: bool = False) -> dict:
+    """Fail the way ``params["mode"]`` asks, on this try (``last_try``: no retry is left after it)."""
+    if params["mode"] == "transient" and try_number <= params["failures"] or (
+            params["mode"] == "last_try_sleeps" and not last_try):
         raise ConnectionError(f"drill: object storage unreachable (try {try_number})")
     if params["mode"] == "permanent" and Variable.get(FIXED_VARIABLE, default=None) is None:
         if params.get("fail_after_seconds"):
@@ -57,7 +61,7 @@ def drill(params: dict, try_number: int) -> dict:
             time.sleep(params["fail_after_seconds"])
         raised_at = dt.datetime.now(dt.UTC).isoformat()  # lets the alert-latency benchmark time the alert
         raise KeyError(f"drill: column 'amount' missing (set Variable {FIXED_VARIABLE} to fix; raised_at={raised_at})")
-    if params["mode"] == "sleep":
+    if params["mode"] in ("sleep", "last_try_sleeps"):
         time.sleep(params["sleep_seconds"])
     return {"mode": params["mode"], "try_number": try_number}
 
@@ -82,7 +86,7 @@ def failure_drill() -> DAG:
     with DAG("platform_failure_drill", schedule=None, catchup=False, tags=["ml", "platform", "drill"],
              default_args=DRILL_ARGS, doc_md=__doc__,
              on_failure_callback=DagRunFailureAlert(MODEL, email_to=["ml-alerts@localhost"]),
-             params={"mode": Param("transient", enum=["transient", "permanent", "sleep"]),
+             params={"mode": Param("transient", enum=["transient", "permanent", "sleep", "last_try_sleeps"]),
                      "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer"),
                      "fail_after_seconds": Param(0, type="integer", minimum=0,
                                                  description="permanent: fail this long after reading the Variable")}

@@ -198,12 +198,14 @@ def test_a_killed_worker_is_detected_and_its_task_retried(drills):
 def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_writes_a_dead_letter(drills):
     """No worker is left to run the failure callback: the scheduler sees the heartbeat stop, the dag-processor runs
     ``TaskFailureAlert`` (Slack, e-mail and the dead-letter queue) with no exception in its context. The run is
-    then deleted: its replay is a new run at the same logical date and data interval, not today's."""
+    then deleted: its replay is a new run at the same logical date and data interval, not today's. The drill
+    fails tries 1-3 transiently and sleeps in the last (retries: 3), so one kill reaches the last try: a worker
+    killed on a try with retries left is retried (``test_a_killed_worker_is_detected_and_its_task_retried``)."""
     layout, env, client = drills
-    run = client.trigger(DRILL, "2024-01-02T00:00:00+00:00", conf={"mode": "sleep", "sleep_seconds": 300})
+    conf = {"mode": "last_try_sleeps", "sleep_seconds": 300}
+    run = client.trigger(DRILL, "2024-01-02T00:00:00+00:00", conf=conf)
     run_id = run["dag_run_id"]
-    for try_number in (1, 2, 3, 4):  # retries: 3, so the fourth try is the last
-        kill_worker(wait_until_running(client, run_id, try_number))
+    kill_worker(wait_until_running(client, run_id, 4))
     assert client.wait_for_run(DRILL, run_id, timeout=180) == "failed"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -215,7 +217,7 @@ def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_write
         time.sleep(1)
     [letter] = letters
     assert (letter.task_id, letter.try_number, letter.model) == ("fail_as_asked", 4, "platform")
-    assert letter.conf == {"mode": "sleep", "sleep_seconds": 300}
+    assert letter.conf == conf
     assert "the task process died" in letter.exception_message
 
     client.request("DELETE", f"/dags/{DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)

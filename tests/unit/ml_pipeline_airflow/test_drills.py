@@ -14,3 +14,15 @@ def test_the_dag_processor_gets_every_drill(monkeypatch):
 def test_a_task_process_builds_only_its_own_dag(monkeypatch):
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "platform_scale_probe")  # as when a probe task runs
     assert list(build_drill_dags()) == ["platform_scale_probe"]
+
+
+def test_last_try_sleeps_fails_transiently_until_the_last_try_and_then_runs():
+    import pytest
+
+    from ml_pipeline_airflow.drills import drill
+
+    params = {"mode": "last_try_sleeps", "sleep_seconds": 0}
+    for try_number in (1, 2, 3):  # retries: 3, so tries 1-3 have a retry left
+        with pytest.raises(ConnectionError, match=f"try {try_number}"):
+            drill(params, try_number, last_try=False)
+    assert drill(params, 4, last_try=True) == {"mode": "last_try_sleeps", "try_number": 4}
