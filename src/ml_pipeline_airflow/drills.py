@@ -52,8 +52,8 @@ def fail_as_asked() -> dict:
 
 def drill(params: dict, try_number: int, last_try: bool = False) -> dict:
     """Fail the way ``params["mode"]`` asks, on this try (``last_try``: no retry is left after it)."""
-    if params["mode"] == "transient" and try_number <= params["failures"] or (
-            params["mode"] == "last_try_sleeps" and not last_try):
+    if ((params["mode"] == "transient" and try_number <= params["failures"])
+            or (params["mode"] == "last_try_sleeps" and not last_try)):
         raise ConnectionError(f"drill: object storage unreachable (try {try_number})")
     if params["mode"] == "permanent" and Variable.get(FIXED_VARIABLE, default=None) is None:
         if params.get("fail_after_seconds"):

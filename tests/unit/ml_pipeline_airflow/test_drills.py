@@ -1,6 +1,8 @@
 """The drill DAG file builds every drill for the DAG processor, and only its own DAG in a task process."""
 
-from ml_pipeline_airflow.drills import DRILLS, build_drill_dags
+import pytest
+
+from ml_pipeline_airflow.drills import DRILLS, build_drill_dags, drill
 
 
 def test_the_dag_processor_gets_every_drill(monkeypatch):
@@ -17,10 +19,6 @@ def test_a_task_process_builds_only_its_own_dag(monkeypatch):
 
 
 def test_last_try_sleeps_fails_transiently_until_the_last_try_and_then_runs():
-    import pytest
-
-    from ml_pipeline_airflow.drills import drill
-
     params = {"mode": "last_try_sleeps", "sleep_seconds": 0}
     for try_number in (1, 2, 3):  # retries: 3, so tries 1-3 have a retry left
         with pytest.raises(ConnectionError, match=f"try {try_number}"):
