@@ -9,7 +9,7 @@
   kills the database in between, so that the failure lands in the outage);
 - ``sleep``: runs ``sleep_seconds`` (kill its process to see a lost worker detected and retried);
 - ``last_try_sleeps``: a connection error on every try but the last, which runs ``sleep_seconds`` (kill its process
-  to see a worker lost on its last try alerted by the dag-processor, one kill instead of one per try).
+  and its supervisor to see a worker lost on its last try alerted by the dag-processor: one kill, not one a try).
 
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
 ``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
