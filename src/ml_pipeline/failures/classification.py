@@ -11,6 +11,7 @@ qualified class name, so this module imports no client library: Airflow imports 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 # TransientError lives in ml_pipeline.errors; importing it from here keeps working.
@@ -29,9 +30,17 @@ TRANSIENT_NAMES = frozenset({
     "aiohttp.client_exceptions.ServerTimeoutError",
 })
 DATABASE_ERRORS = frozenset({"psycopg2.OperationalError", "sqlalchemy.exc.OperationalError"})
+MLFLOW_EXCEPTION = frozenset({"mlflow.exceptions.MlflowException"})
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Not INTERNAL_ERROR: it is MlflowException's default code, raised for client-side mistakes too.
 TRANSIENT_MLFLOW_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+# MLflow downloads a model's files in threads and raises one MlflowException whose text lists each file's error;
+# the errors themselves are dropped. A server killed mid-download leaves only this text ("Connection broken:
+# IncompleteRead", "Connection refused" …), so a download that failed on the transport is recognised by it.
+MLFLOW_DOWNLOAD_FAILED = "failures occurred while downloading one or more artifacts"
+TRANSPORT_FAILURE_TEXTS = re.compile(
+    r"Connection (broken|aborted|refused|reset)|Max retries exceeded|RemoteDisconnected|IncompleteRead"
+    r"|Read timed out|\b(" + "|".join(map(str, sorted(TRANSIENT_STATUS))) + r") (Client|Server) Error")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -55,6 +64,8 @@ def _transient_itself(exc: BaseException) -> bool:
         return True
     if getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES:
         return True
+    if _is_a(exc, MLFLOW_EXCEPTION) and MLFLOW_DOWNLOAD_FAILED in str(exc):
+        return TRANSPORT_FAILURE_TEXTS.search(str(exc)) is not None
     if _is_a(exc, DATABASE_ERRORS):
         return _database_unreachable(exc)
     return http_status(exc) in TRANSIENT_STATUS

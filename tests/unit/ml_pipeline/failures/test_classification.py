@@ -155,3 +155,35 @@ def test_a_serving_error_is_classified_by_its_status_or_cause():
         raise ServingError("POST /admin/reload: ConnectError") from httpx.ConnectError("refused")
     except ServingError as exc:
         assert is_transient(exc)
+
+
+def mlflow_download_failed(*errors: str) -> Exception:
+    """The MlflowException MLflow's artifact download raises: each file's error as text, the errors dropped
+    (``ArtifactRepository.download_artifacts``)."""
+    from mlflow.exceptions import MlflowException
+
+    failures = "\n".join(f"##### File {name} #####\n{error}" for name, error in zip(
+        ("model.skops", "MLmodel", "conda.yaml"), errors, strict=False))
+    return MlflowException(message="The following failures occurred while downloading one or more artifacts from "
+                                   f"http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/1/models/m-1:\n{failures}")
+
+
+def test_a_model_download_cut_by_the_server_going_away_is_transient():
+    """MLflow killed while a deployment step downloaded the challenger (the chaos suite, 2026-12-06): the step failed
+    at once instead of being retried. The texts are those of that run's log."""
+    assert is_transient(mlflow_download_failed(
+        "('Connection broken: IncompleteRead(65536 bytes read, 56837 more expected)', "
+        "IncompleteRead(65536 bytes read, 56837 more expected))"))
+    assert is_transient(mlflow_download_failed(
+        "HTTPConnectionPool(host='127.0.0.1', port=37833): Max retries exceeded with url: /api/2.0/mlflow-artifacts "
+        "(Caused by NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\"))"))
+    assert is_transient(mlflow_download_failed("404 Client Error: Not Found", "503 Server Error: Service Unavailable"))
+
+
+def test_a_model_download_refused_for_what_it_asked_stays_permanent():
+    assert not is_transient(mlflow_download_failed("404 Client Error: Not Found for url: http://127.0.0.1:5000/x"))
+    assert not is_transient(mlflow_download_failed("403 Client Error: Forbidden", "[Errno 28] No space left on device"))
+    from mlflow.exceptions import MlflowException
+
+    # the same words outside a download say nothing about one
+    assert not is_transient(MlflowException("Invalid parameter: 'Connection refused' is not a run name"))
