@@ -1,19 +1,25 @@
 """A client of Airflow 3's REST API (``/api/v2``), free of Airflow imports (the platform's commands use it too).
 
 ``AirflowRestClient`` logs in at ``/auth/token`` and calls the API with the JWT (once more after a 401: the token
-expired).
+expired). An idempotent call (GET, PUT, PATCH, DELETE) is asked again, twice at most, after a 500/502/503/504: Airflow
+answers 500 when its write lost a PostgreSQL deadlock against the scheduler, and 502-504 while a worker restarts. A
+POST (a trigger) is repeated only when its caller says it is idempotent: it may have happened.
 Tasks reach it through ``hooks.airflow_api.AirflowApiHook``; the platform's commands through
 ``ml_platform.airflow_api.AirflowClient``, which builds on it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 PAGE = 100  # Airflow's [api] maximum_page_limit
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+RETRIED_STATUS = frozenset({500, 502, 503, 504})
+RETRY_DELAYS_S = (0.5, 1.5)  # before the second and the third try of an idempotent call
 
 
 class AirflowApiError(RuntimeError):
@@ -37,13 +43,23 @@ class AirflowRestClient:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``/api/v2{path}``; return the decoded JSON (or text for logs)."""
-        for attempt in range(2):
+    def request(self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any) -> Any:
+        """Call ``/api/v2{path}``; return the decoded JSON (or text for logs).
+
+        ``idempotent``: whether asking again after a server error is safe (default: by the method; a POST that
+        changes nothing the second time, such as clearing only failed tasks, says ``True``).
+        """
+        method = method.upper()
+        delays = list(RETRY_DELAYS_S) if (method in IDEMPOTENT if idempotent is None else idempotent) else []
+        logged_in_again = False
+        while True:
             headers = {**self._headers(), **kwargs.get("headers", {})}
             response = self._http.request(method, f"/api/v2{path}", **{**kwargs, "headers": headers})
-            if response.status_code == 401 and attempt == 0:
-                self._token = None  # expired: log in again once
+            if response.status_code == 401 and not logged_in_again:
+                self._token, logged_in_again = None, True  # expired: log in again once
+                continue
+            if response.status_code in RETRIED_STATUS and delays:
+                time.sleep(delays.pop(0))
                 continue
             if response.status_code >= 400:
                 raise AirflowApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}",
@@ -52,7 +68,6 @@ class AirflowRestClient:
                 return None
             ctype = response.headers.get("content-type", "")
             return response.json() if "json" in ctype else response.text
-        raise AirflowApiError(f"{method} {path}: unauthorized")
 
     def pages(self, path: str, key: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
         """Every item of a paginated list (``key``: the list's field, e.g. ``dag_runs``), page by page."""

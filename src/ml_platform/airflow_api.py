@@ -79,11 +79,14 @@ class AirflowClient(AirflowRestClient):
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
     def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
-        """Clear one failed task instance (and what runs after it) so the scheduler runs it again."""
+        """Clear one failed task instance (and what runs after it) so the scheduler runs it again.
+
+        Asked again after a server error: with ``only_failed`` a second clear finds nothing more to clear.
+        """
         task = [task_id, map_index] if map_index >= 0 else task_id
         body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task], "only_failed": True,
                 "include_downstream": True, "reset_dag_runs": True}
-        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", idempotent=True, json=body)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """A task's XCom value (deserialized); ``map_index`` picks one mapped task instance."""

@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from ml_platform import database, dead_letter_ops
-from ml_platform.airflow_api import AirflowApiError, AirflowClient
+from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
@@ -240,19 +240,12 @@ def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_write
     assert "the task process died (killed or out of memory)" in slack
 
 
-def mark_success(client: AirflowClient, run_id: str, tries: int = 5) -> None:
+def mark_success(client: AirflowClient, run_id: str) -> None:
     """Mark the drill's run a success, so that it stops (a ``last_try_sleeps`` run would fail its first tries and
-    then sleep). Asked again after a 500: the scheduler scheduling the run's task at the same moment takes the same
-    rows' locks in the other order, and PostgreSQL breaks the deadlock by failing one side (seen once, 2026-12-06:
-    Airflow's PATCH, "deadlock detected" in the database's log)."""
-    for attempt in range(1, tries + 1):
-        try:
-            client.request("PATCH", f"/dags/{DRILL}/dagRuns/{run_id}", json={"state": "success"})
-            return
-        except AirflowApiError as exc:
-            if (exc.status or 0) < 500 or attempt == tries:
-                raise
-            time.sleep(1)
+    then sleep). The scheduler scheduling the run's task at the same moment may take the same rows' locks in the
+    other order; PostgreSQL then fails Airflow's PATCH ("deadlock detected", a 500, seen once 2026-12-06), and the
+    platform's client asks again."""
+    client.request("PATCH", f"/dags/{DRILL}/dagRuns/{run_id}", json={"state": "success"})
 
 
 def wait_until_running(client: AirflowClient, run_id: str, try_number: int, timeout: float = 120) -> int:
