@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow.dag_ids import model_dag_ids
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ def newly_seen(configs: Iterable[ModelConfig], applied: dict[str, bool]) -> dict
     return {c.model_name: True for c in configs if c.model_name not in applied}
 
 
-def model_dag_ids(model_name: str) -> list[str]:
-    """Every DAG a model can have, one per kind (a kind that does not apply to it has none: 404, ignored)."""
-    from ml_pipeline_airflow.dag_kinds import KINDS
-
-    return [kind.dag_id(model_name) for kind in KINDS]
-
-
 def apply_switch(client: AirflowClient, model_name: str, enabled: bool) -> list[str]:
     """Pause (``enabled`` false) or unpause every DAG of ``model_name``; return the dag ids changed.
 
@@ -50,7 +44,7 @@ def apply_switch(client: AirflowClient, model_name: str, enabled: bool) -> list[
         AirflowApiError: the API server refused or did not answer (the caller tries again later).
     """
     changed = []
-    for dag_id in model_dag_ids(model_name):
+    for dag_id in model_dag_ids(model_name):  # a kind that does not apply to the model has none: 404, ignored
         try:
             client.request("PATCH", f"/dags/{dag_id}", json={"is_paused": not enabled})
         except AirflowApiError as exc:

@@ -183,6 +183,7 @@ class Supervisor:
         change = self.follower.changes([s for s in self.specs if follows_configs(s.name)])
         if change is None:
             return
+        self.follower.reparse_dags()  # first: the dag-processor parses while the servers start
         todo = change.plan
         self._stop(*todo.stop, *todo.restart)
         for spec in todo.stop:

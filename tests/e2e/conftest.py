@@ -44,7 +44,9 @@ def platform(request, tmp_path_factory):
         env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(configs),
                # a killed worker is found 20 s after its last heartbeat, not 30 s: the same detection (four 5-s
                # heartbeats missed), five kills on the embedded default in the failure suite, a third less waiting
-               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"}
+               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+               # a model config dropped in, switched off or on is followed within 3 s, not 10 s
+               "ML_PLATFORM_RECONCILE_INTERVAL_S": "3"}
         started = make("up", env)
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]

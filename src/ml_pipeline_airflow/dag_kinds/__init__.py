@@ -3,7 +3,8 @@
 Each kind is one module declaring its id pattern, which configs it applies to and how to build it
 (``base.DagKind``); ``loader.build_dags`` builds a kind for every config, isolating each (config, kind). The
 rest of the platform asks a kind for a dag id (``DEPLOYMENT.dag_id("fraud_detection")``) instead of retyping
-its pattern. A new kind: one module here, one line in ``KINDS``, one thin file in ``airflow/dags/``.
+its pattern. A new kind: its prefix in ``ml_pipeline_airflow.dag_ids``, one module here, one line in ``KINDS``, one
+thin file in ``airflow/dags/``.
 """
 
 from ml_pipeline_airflow.dag_kinds.base import DagKind

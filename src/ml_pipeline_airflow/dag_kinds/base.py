@@ -2,7 +2,7 @@
 
 A kind knows nothing about folders, parsing contexts or broken configs: the loader (``loader.py``) owns those,
 for every kind alike. Adding a DAG kind is one module that defines a ``DagKind`` plus one line in ``KINDS``
-(``__init__.py``) and one thin file in ``airflow/dags/``.
+(``__init__.py``), its prefix in ``ml_pipeline_airflow.dag_ids`` and one thin file in ``airflow/dags/``.
 """
 
 from __future__ import annotations

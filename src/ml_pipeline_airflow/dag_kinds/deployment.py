@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, XComArg
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments
 from ml_pipeline_airflow.dag_kinds.docs import deployment_doc
@@ -81,5 +82,5 @@ def _approval(config: ModelConfig, evaluation: XComArg):
         defaults="Reject", response_timeout=dt.timedelta(days=1))
 
 
-DEPLOYMENT = DagKind(name="deployment", prefix="model_deployment", build=build_deployment_dag,
+DEPLOYMENT = DagKind(name="deployment", prefix=dag_ids.DEPLOYMENT, build=build_deployment_dag,
                      deadline="deployment")

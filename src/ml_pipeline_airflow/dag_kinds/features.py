@@ -10,6 +10,7 @@ from pathlib import Path
 from airflow.sdk import DAG
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import dag_arguments, feature_asset, timetable
 from ml_pipeline_airflow.dag_kinds.docs import feature_doc
@@ -40,5 +41,5 @@ def _has_derived_features(config: ModelConfig) -> bool:
     return config.uses_feature_store
 
 
-FEATURES = DagKind(name="features", prefix="feature_engineering", build=build_feature_dag,
+FEATURES = DagKind(name="features", prefix=dag_ids.FEATURES, build=build_feature_dag,
                    applies=_has_derived_features, shows_unreadable_configs=False, deadline="features")

@@ -13,6 +13,7 @@ from pathlib import Path
 from airflow.sdk import DAG
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import dag_arguments, retrain_asset, timetable
 from ml_pipeline_airflow.dag_kinds.docs import monitoring_doc
@@ -38,4 +39,4 @@ def build_monitoring_dag(config: ModelConfig, path: Path) -> DAG:
     return dag
 
 
-MONITORING = DagKind(name="monitoring", prefix="model_monitoring", build=build_monitoring_dag)
+MONITORING = DagKind(name="monitoring", prefix=dag_ids.MONITORING, build=build_monitoring_dag)

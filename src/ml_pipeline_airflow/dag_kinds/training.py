@@ -13,6 +13,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
 
 from ml_pipeline.config import ConfigError, ModelConfig
 from ml_pipeline.estimators.registry import get_estimator
+from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import (
     challenger_asset,
@@ -129,4 +130,4 @@ def _schedule(config: ModelConfig):
     return AssetOrTimeSchedule(timetable=clock, assets=expression) if clock else expression
 
 
-TRAINING = DagKind(name="training", prefix="ml_training", build=build_training_dag, deadline="training")
+TRAINING = DagKind(name="training", prefix=dag_ids.TRAINING, build=build_training_dag, deadline="training")

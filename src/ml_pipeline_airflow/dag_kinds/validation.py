@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import dag_arguments, timetable
 from ml_pipeline_airflow.dag_kinds.docs import validation_doc
@@ -74,5 +75,5 @@ def _wait_on_s3(config: ModelConfig, source: str):
                         timeout=6 * 3600)
 
 
-VALIDATION = DagKind(name="data-validation", prefix="data_validation", build=build_validation_dag,
+VALIDATION = DagKind(name="data-validation", prefix=dag_ids.VALIDATION, build=build_validation_dag,
                      deadline="validation")

@@ -251,3 +251,17 @@ def test_every_task_pushes_its_result_as_one_xcom(tmp_path):
     split = {(dag.dag_id, t.task_id) for dag in dags for t in dag.tasks if getattr(t, "multiple_outputs", False)}
     assert split == {("ml_training_by_region", "combine_partitions")}
     assert {d.dag_id.split("_")[0] for d in dags} >= {"ml", "feature", "platform", "model"}
+
+
+def test_the_supervisor_names_a_models_dags_as_the_kinds_do_without_importing_airflow():
+    """It pauses and unpauses them by these ids; importing Airflow would cost it 2 s and switch its log format."""
+    import subprocess
+    import sys
+
+    from ml_pipeline_airflow.dag_ids import model_dag_ids
+
+    assert model_dag_ids("fraud_detection") == [kind.dag_id("fraud_detection") for kind in KINDS]
+    code = ("import sys; import ml_platform.supervisor, ml_platform.model_switches as m; m.model_dag_ids('x'); "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'airflow'))")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"

@@ -14,20 +14,30 @@ import yaml
 
 from ml_pipeline.config import load_model_configs
 from ml_pipeline.deployment.client import free_port
+from ml_pipeline_airflow.dag_ids import model_dag_ids
 from ml_platform.components import Component, components, platform_env
 from ml_platform.layout import Layout, free_port_range, model_configs
-from ml_platform.model_switches import model_dag_ids
 from ml_platform.reconcile import config_fingerprint, follows_configs
 from ml_platform.secrets import ensure_secrets
 from ml_platform.supervisor import Supervisor
 from tests.unit.ml_platform.test_serving_reconcile import write_model
 
+# The DAGs the fake lists: two files, one holding two DAGs (each file is asked to be parsed once)
+LISTED_DAGS = [{"dag_id": "ml_training_fraud_detection", "relative_fileloc": "ml_training.py", "file_token": "t1"},
+               {"dag_id": "ml_training_breast_cancer", "relative_fileloc": "ml_training.py", "file_token": "t1"},
+               {"dag_id": "model_deployment_fraud_detection", "relative_fileloc": "model_deployment.py",
+                "file_token": "t2"}]
+
 
 class FakeAirflow(ThreadingHTTPServer):
-    """Airflow's login and ``PATCH /api/v2/dags/<id>``, recording each PATCH as (dag id, body)."""
+    """Airflow's login, ``PATCH /api/v2/dags/<id>`` (recorded as (dag id, body)), the DAG list and
+    ``PUT /api/v2/parseDagFile/<token>`` (recorded; a token asked again and not parsed yet is a 409, as in Airflow).
+    ``refuse``: answer every other call with this status instead."""
 
     def __init__(self) -> None:
         self.patches: list[tuple[str, dict]] = []
+        self.parse_requests: list[str] = []
+        self.refuse: int | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,9 +49,22 @@ class FakeAirflow(ThreadingHTTPServer):
                 server.patches.append((self.path.removeprefix("/api/v2/dags/"), body))
                 self._answer({})
 
-            def _answer(self, body: dict) -> None:
+            def do_GET(self) -> None:  # noqa: N802
+                assert self.path.startswith("/api/v2/dags?"), self.path
+                offset = int(self.path.partition("offset=")[2] or 0)
+                self._answer({"dags": LISTED_DAGS[offset:], "total_entries": len(LISTED_DAGS)})
+
+            def do_PUT(self) -> None:  # noqa: N802
+                token = self.path.removeprefix("/api/v2/parseDagFile/")
+                conflict = token in server.parse_requests
+                server.parse_requests.append(token)
+                self._answer({"detail": "already requested"} if conflict else {}, 409 if conflict else 201)
+
+            def _answer(self, body: dict, status: int = 200) -> None:
+                if server.refuse and self.command != "POST":
+                    status, body = server.refuse, {"detail": "refused"}
                 data = json.dumps(body).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -210,3 +233,32 @@ def test_the_supervisor_checks_data_sources_against_the_lake_airflow_sees(layout
     assert [c.model_name for c in model_configs()] == ["fraud_detection"]
     env = platform_env(layout, ensure_secrets(layout.secrets_file, layout.passwords_file))
     assert {name: os.environ[name] for name in layout.data_env()} == {name: env[name] for name in layout.data_env()}
+
+
+def test_a_config_change_asks_the_dag_processor_to_parse_each_dag_file_now(layout, airflow):
+    """A model dropped in shows its DAGs in seconds, not at the dag-processor's next interval (60 s)."""
+    write_model(configs_of(layout), "fraud_detection", None)
+    supervisor = RecordingSupervisor(layout)
+    supervisor.start_following(configs_of(layout))
+    supervisor._reconcile()
+    assert airflow.parse_requests == []  # nothing changed since the start
+    write_model(configs_of(layout), "breast_cancer", None)
+    supervisor._reconcile()
+    assert airflow.parse_requests == ["t1", "t2"]  # each file once, whatever the number of its DAGs
+    write_model(configs_of(layout), "breast_cancer", None, enabled=False)
+    supervisor._reconcile()  # asked again before the first was parsed: Airflow's 409, and the reconcile goes on
+    assert airflow.parse_requests == ["t1", "t2", "t1", "t2"]
+    assert sorted(dag for dag, _ in airflow.patches) == sorted(model_dag_ids("breast_cancer"))
+
+
+def test_an_api_that_refuses_the_parse_request_leaves_the_models_servers_started(layout, airflow, caplog):
+    """The request only hurries the dag-processor: without it the DAGs come at its interval."""
+    write_model(configs_of(layout), "fraud_detection", "fraud-detection-api")
+    supervisor = RecordingSupervisor(layout)
+    supervisor.start_following(configs_of(layout))
+    airflow.refuse = 403
+    write_model(configs_of(layout), "breast_cancer", "breast-cancer-api")
+    supervisor._reconcile()
+    assert "cannot ask the dag-processor to parse the DAG files now" in caplog.text and "403" in caplog.text
+    assert "serving-breast-cancer-api" in supervisor.started
+    assert "breast-cancer-api" in supervisor.follower.endpoints
