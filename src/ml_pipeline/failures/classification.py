@@ -64,8 +64,8 @@ def _transient_itself(exc: BaseException) -> bool:
         return True
     if getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES:
         return True
-    if _is_a(exc, MLFLOW_EXCEPTION) and MLFLOW_DOWNLOAD_FAILED in str(exc):
-        return TRANSPORT_FAILURE_TEXTS.search(str(exc)) is not None
+    if _is_a(exc, MLFLOW_EXCEPTION) and MLFLOW_DOWNLOAD_FAILED in (text := str(exc)):
+        return TRANSPORT_FAILURE_TEXTS.search(text) is not None
     if _is_a(exc, DATABASE_ERRORS):
         return _database_unreachable(exc)
     return http_status(exc) in TRANSIENT_STATUS

@@ -2,6 +2,7 @@
 
 import pytest
 import requests
+from mlflow.exceptions import MlflowException
 
 from ml_pipeline import errors
 from ml_pipeline.config import ConfigError
@@ -160,8 +161,6 @@ def test_a_serving_error_is_classified_by_its_status_or_cause():
 def mlflow_download_failed(*errors: str) -> Exception:
     """The MlflowException MLflow's artifact download raises: each file's error as text, the errors dropped
     (``ArtifactRepository.download_artifacts``)."""
-    from mlflow.exceptions import MlflowException
-
     failures = "\n".join(f"##### File {name} #####\n{error}" for name, error in zip(
         ("model.skops", "MLmodel", "conda.yaml"), errors, strict=False))
     return MlflowException(message="The following failures occurred while downloading one or more artifacts from "
@@ -183,7 +182,5 @@ def test_a_model_download_cut_by_the_server_going_away_is_transient():
 def test_a_model_download_refused_for_what_it_asked_stays_permanent():
     assert not is_transient(mlflow_download_failed("404 Client Error: Not Found for url: http://127.0.0.1:5000/x"))
     assert not is_transient(mlflow_download_failed("403 Client Error: Forbidden", "[Errno 28] No space left on device"))
-    from mlflow.exceptions import MlflowException
-
     # the same words outside a download say nothing about one
     assert not is_transient(MlflowException("Invalid parameter: 'Connection refused' is not a run name"))
