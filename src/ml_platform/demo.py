@@ -3,8 +3,8 @@
 It generates data, computes fraud features through Airflow's API, follows the training run that the features' asset
 starts and the deployment its new challenger starts, and ends with the model answering over HTTP.
 
-It starts the platform through ``ml_platform.lifecycle`` (as ``ml-platform up`` does) and asks the DAG kinds of
-``ml_pipeline_airflow.dag_kinds`` for the DAG ids (imported when the demo runs: ``ml-platform --help`` stays fast).
+It starts the platform through ``ml_platform.lifecycle`` (as ``ml-platform up`` does) and names the DAGs as the DAG
+kinds do (``ml_pipeline_airflow.dag_ids``, free of Airflow imports).
 """
 
 from __future__ import annotations
@@ -39,13 +39,9 @@ class DagIds(NamedTuple):
 
 def dag_ids(model: str = MODEL) -> DagIds:
     """The model's feature, training, deployment and monitoring DAG ids, as the DAG kinds name them."""
-    import warnings
+    from ml_pipeline_airflow.dag_ids import DEPLOYMENT, FEATURES, MONITORING, TRAINING, dag_id
 
-    with warnings.catch_warnings():  # providers-standard's PythonSensor imports a deprecated Airflow name: not ours
-        warnings.filterwarnings("ignore", message=r".*operator_helpers\.determine_kwargs")
-        from ml_pipeline_airflow.dag_kinds import DEPLOYMENT, FEATURES, MONITORING, TRAINING
-
-    return DagIds(FEATURES.dag_id(model), TRAINING.dag_id(model), DEPLOYMENT.dag_id(model), MONITORING.dag_id(model))
+    return DagIds(*(dag_id(prefix, model) for prefix in (FEATURES, TRAINING, DEPLOYMENT, MONITORING)))
 
 
 def run_demo(layout: Layout, rows_per_day: int) -> int:

@@ -1,7 +1,7 @@
 """Operate a running platform's deployments: the promotion history and manual rollbacks (``ml-pipeline``).
 
-A rollback runs through the model's deployment DAG, whose id the deployment DAG kind owns
-(``ml_pipeline_airflow.dag_kinds.DEPLOYMENT``, imported when a rollback runs).
+A rollback runs through the model's deployment DAG, named as the deployment DAG kind names it
+(``ml_pipeline_airflow.dag_ids``).
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def current_aliases(layout: Layout, model: str) -> dict[str, str]:
 
 def deployment_dag_id(model: str) -> str:
     """The id of ``model``'s deployment DAG, as the deployment DAG kind names it."""
-    from ml_pipeline_airflow.dag_kinds import DEPLOYMENT
+    from ml_pipeline_airflow.dag_ids import DEPLOYMENT, dag_id
 
-    return DEPLOYMENT.dag_id(model)
+    return dag_id(DEPLOYMENT, model)
 
 
 def rollback(layout: Layout, model: str, to_version: str | None, reason: str, timeout: float = 900.0) -> RollbackRun:

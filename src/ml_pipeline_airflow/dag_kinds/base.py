@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ml_pipeline_airflow import dag_ids
+
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
@@ -50,7 +52,7 @@ class DagKind:
 
     def dag_id(self, model_name: str) -> str:
         """The dag id of ``model_name``'s DAG of this kind."""
-        return f"{self.prefix}_{model_name}"
+        return dag_ids.dag_id(self.prefix, model_name)
 
     def error_dag_id(self, config_path: Path) -> str:
         """The dag id under which an unreadable config file shows its error (shortened to Airflow's limit)."""

@@ -54,11 +54,11 @@ def run_check(layout, model: str) -> bool:
     """Trigger the model's monitoring DAG through the REST API and wait for it; False (said why) when it failed."""
     import datetime as dt
 
-    from ml_pipeline_airflow.dag_kinds import MONITORING
+    from ml_pipeline_airflow import dag_ids
     from ml_platform.airflow_api import AirflowApiError
     from ml_platform.clients import airflow_client
 
-    dag_id = MONITORING.dag_id(model)
+    dag_id = dag_ids.dag_id(dag_ids.MONITORING, model)
     client = airflow_client(layout)
     try:
         if client.request("GET", f"/dags/{dag_id}").get("is_paused"):  # a paused DAG's runs are never scheduled
