@@ -3,15 +3,14 @@
 The Airflow here is a real HTTP server that answers each call from a script and records it.
 """
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from ml_pipeline_airflow import api_client
 from ml_pipeline_airflow.api_client import AirflowApiError, AirflowRestClient
+from tests.support.http_stubs import JsonHandler, serving
 
 
 class ScriptedAirflow(ThreadingHTTPServer):
@@ -23,11 +22,11 @@ class ScriptedAirflow(ThreadingHTTPServer):
         self.logins = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's names
                 if self.path == "/auth/token":
                     server.logins += 1
-                    self._answer(201, {"access_token": f"token-{server.logins}"})
+                    self.answer_json(201, {"access_token": f"token-{server.logins}"})
                 else:
                     self._call()
 
@@ -41,22 +40,11 @@ class ScriptedAirflow(ThreadingHTTPServer):
                 self._call()
 
             def _call(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.read_json()
                 server.calls.append((self.command, self.path))
                 status = server.script.pop(0) if server.script else 200
                 body = {"detail": "Internal Server Error"} if status >= 400 else {"state": "success"}
-                self._answer(status, body)
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: object) -> None:
-                pass
+                self.answer_json(status, body)
 
         super().__init__(("127.0.0.1", 0), Handler)
 
@@ -64,12 +52,8 @@ class ScriptedAirflow(ThreadingHTTPServer):
 @pytest.fixture
 def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedAirflow]:
     monkeypatch.setattr(api_client, "RETRY_DELAYS_S", (0.01, 0.01))
-    server = ScriptedAirflow()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(ScriptedAirflow()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ through is a real HTTP server that records each call.
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -20,6 +19,7 @@ from ml_platform.layout import Layout, free_port_range, model_configs
 from ml_platform.reconcile import config_fingerprint, follows_configs
 from ml_platform.secrets import ensure_secrets
 from ml_platform.supervisor import Supervisor
+from tests.support.http_stubs import JsonHandler, serving
 from tests.unit.ml_platform.test_serving_reconcile import write_model
 
 # The DAGs the fake lists: two files, one holding two DAGs (each file is asked to be parsed once)
@@ -40,13 +40,12 @@ class FakeAirflow(ThreadingHTTPServer):
         self.refuse: int | None = None
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self._answer({"access_token": "token"})
 
             def do_PATCH(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.patches.append((self.path.removeprefix("/api/v2/dags/"), body))
+                server.patches.append((self.path.removeprefix("/api/v2/dags/"), self.read_json()))
                 self._answer({})
 
             def do_GET(self) -> None:  # noqa: N802
@@ -63,15 +62,7 @@ class FakeAirflow(ThreadingHTTPServer):
             def _answer(self, body: dict, status: int = 200) -> None:
                 if server.refuse and self.command != "POST":
                     status, body = server.refuse, {"detail": "refused"}
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: object) -> None:
-                pass
+                self.answer_json(status, body)
 
         super().__init__(("127.0.0.1", 0), Handler)
 
@@ -103,12 +94,8 @@ class RecordingSupervisor(Supervisor):
 
 @pytest.fixture
 def airflow():
-    server = FakeAirflow()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeAirflow()) as server:
+        yield server
 
 
 @pytest.fixture

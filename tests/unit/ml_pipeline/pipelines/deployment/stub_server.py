@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from ml_pipeline.pipelines.deployment import StagingServer
+from tests.support.http_stubs import JsonHandler
 
 
 class StubModelServer:
@@ -25,39 +25,28 @@ class StubModelServer:
         self.reloads = 0
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 stub.requests.append(f"GET {self.path}")
                 if self.path == "/health" and not stub.healthy:
-                    self._answer(503, {"detail": "no model loaded"})
+                    self.answer_json(503, {"detail": "no model loaded"})
                 else:
-                    self._answer(200, {"status": "ok", "model": "m", "version": stub.version})
+                    self.answer_json(200, {"status": "ok", "model": "m", "version": stub.version})
 
             def do_POST(self) -> None:
                 stub.requests.append(f"POST {self.path}")
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
+                body = self.read_json()
                 if self.path == "/admin/reload":
                     stub.reloads += 1
                     if stub.reload_status != 200:
-                        self._answer(stub.reload_status, {"detail": "refused"})
+                        self.answer_json(stub.reload_status, {"detail": "refused"})
                         return
                     previous, stub.version = stub.version, stub.reload_to or stub.version
-                    self._answer(200, {"version": stub.version, "previous": previous,
+                    self.answer_json(200, {"version": stub.version, "previous": previous,
                                        "changed": previous != stub.version})
                 else:
                     scores = [stub.score(row) for row in body["rows"]]
-                    self._answer(200, {"model": "m", "version": stub.version, "scores": scores})
+                    self.answer_json(200, {"model": "m", "version": stub.version, "scores": scores})
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
