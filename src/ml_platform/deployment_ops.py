@@ -10,6 +10,7 @@ import getpass
 from dataclasses import dataclass
 
 from ml_pipeline.deployment.history import DeploymentEvent, DeploymentHistory
+from ml_pipeline_airflow.dag_ids import DEPLOYMENT, dag_id
 from ml_platform import database
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.clients import airflow_client
@@ -49,8 +50,6 @@ def current_aliases(layout: Layout, model: str) -> dict[str, str]:
 
 def deployment_dag_id(model: str) -> str:
     """The id of ``model``'s deployment DAG, as the deployment DAG kind names it."""
-    from ml_pipeline_airflow.dag_ids import DEPLOYMENT, dag_id
-
     return dag_id(DEPLOYMENT, model)
 
 

@@ -110,6 +110,7 @@ class ConfigFollower:
         self.seen: tuple | None = None  # the folder's fingerprint when last followed (None: read it again)
         self.endpoints: dict[str, tuple[str, int]] | None = None  # those the serving connection holds
         self.last_good: dict[Path, ModelConfig] = {}  # the configs served: the last readable one of each file
+        self.reparsed_for: tuple | None = None  # the folder's fingerprint the DAG files were last parsed for
 
     @property
     def enabled_file(self) -> Path:
@@ -159,12 +160,15 @@ class ConfigFollower:
         done = self.write_connection(change.endpoints) and self.apply_switches(change.configs)
         self.seen = change.seen if done and carried_out else None
 
-    def reparse_dags(self) -> None:
-        """Ask the dag-processor to parse the DAG files now, ahead of its interval.
+    def reparse_dags(self, change: ConfigChange) -> None:
+        """Ask the dag-processor to parse the DAG files now, ahead of its interval, once per state of the folder.
 
         A model added, changed or removed then shows in seconds, not at the next ``min_file_process_interval``. At
-        worst (the API is down), that interval still brings it.
+        worst (the API is down), that interval still brings it. A change retried (a server that failed to start)
+        asks no second parse of the same folder.
         """
+        if change.seen == self.reparsed_for:
+            return
         client = self.client()
         try:
             files = client.reparse_dag_files()
@@ -173,6 +177,7 @@ class ConfigFollower:
             return
         finally:
             client.close()
+        self.reparsed_for = change.seen
         log.info("asked the dag-processor to parse %s now", ", ".join(files) or "no file (no DAG yet)")
 
     def write_connection(self, endpoints: dict[str, tuple[str, int]]) -> bool:

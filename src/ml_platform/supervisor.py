@@ -68,7 +68,8 @@ class Supervisor:
         """Bootstrap, start every component, supervise until SIGTERM; return the exit code."""
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
-        self.follower.seen = config_fingerprint(config_dir())  # before the specs read it: later edits are followed
+        # before the specs read it: later edits are followed (the dag-processor, not started yet, parses this state)
+        self.follower.seen = self.follower.reparsed_for = config_fingerprint(config_dir())
         self.specs = specs = components(self.layout)
         try:
             self._bootstrap(specs)
@@ -183,7 +184,7 @@ class Supervisor:
         change = self.follower.changes([s for s in self.specs if follows_configs(s.name)])
         if change is None:
             return
-        self.follower.reparse_dags()  # first: the dag-processor parses while the servers start
+        self.follower.reparse_dags(change)  # first: the dag-processor parses while the servers start
         todo = change.plan
         self._stop(*todo.stop, *todo.restart)
         for spec in todo.stop:

@@ -1,10 +1,10 @@
 """The kinds of per-model DAG, and the one loader that builds them from the model configs.
 
 Each kind is one module declaring its id pattern, which configs it applies to and how to build it
-(``base.DagKind``); ``loader.build_dags`` builds a kind for every config, isolating each (config, kind). The
-rest of the platform asks a kind for a dag id (``DEPLOYMENT.dag_id("fraud_detection")``) instead of retyping
-its pattern. A new kind: its prefix in ``ml_pipeline_airflow.dag_ids``, one module here, one line in ``KINDS``, one
-thin file in ``airflow/dags/``.
+(``base.DagKind``); ``loader.build_dags`` builds a kind for every config, isolating each (config, kind). A kind
+names its DAGs (``DEPLOYMENT.dag_id("fraud_detection")``) with ``ml_pipeline_airflow.dag_ids``, which the rest of
+the platform uses too, without importing Airflow. A new kind: its prefix in ``dag_ids``, one module here, one line
+in ``KINDS``, one thin file in ``airflow/dags/``.
 """
 
 from ml_pipeline_airflow.dag_kinds.base import DagKind

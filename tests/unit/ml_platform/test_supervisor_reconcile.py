@@ -87,7 +87,7 @@ class RecordingSupervisor(Supervisor):
 
     def start_following(self, configs) -> None:
         """What ``run`` does before it supervises: the fingerprint, the specs, the bootstrap's last step."""
-        self.follower.seen = config_fingerprint(configs)
+        self.follower.seen = self.follower.reparsed_for = config_fingerprint(configs)
         self.specs = [spec for spec in components(self.layout) if follows_configs(spec.name)]
         self.follower.start()
 
@@ -196,7 +196,7 @@ def test_a_missing_or_emptied_config_folder_keeps_every_model_server(layout, how
     assert "serving-fraud-detection-api" in [spec.name for spec in supervisor.specs]
 
 
-def test_a_server_that_failed_to_start_is_started_at_the_next_reconcile(layout):
+def test_a_server_that_failed_to_start_is_started_at_the_next_reconcile(layout, airflow):
     write_model(configs_of(layout), "fraud_detection", "fraud-detection-api")
     supervisor = RecordingSupervisor(layout, fail_once={"serving-breast-cancer-api"})
     supervisor.start_following(configs_of(layout))
@@ -204,6 +204,7 @@ def test_a_server_that_failed_to_start_is_started_at_the_next_reconcile(layout):
     supervisor._reconcile_safely()
     supervisor._reconcile_safely()
     assert supervisor.started.count("serving-breast-cancer-api") == 2  # failed, then started
+    assert airflow.parse_requests == ["t1", "t2"], "the same folder is parsed once, however often it is retried"
     assert "serving-breast-cancer-api" in [spec.name for spec in supervisor.specs]
     assert "breast-cancer-api" in supervisor.follower.endpoints
 
