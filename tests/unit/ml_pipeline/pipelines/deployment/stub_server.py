@@ -43,7 +43,7 @@ class StubModelServer:
                         return
                     previous, stub.version = stub.version, stub.reload_to or stub.version
                     self.answer_json(200, {"version": stub.version, "previous": previous,
-                                       "changed": previous != stub.version})
+                                           "changed": previous != stub.version})
                 else:
                     scores = [stub.score(row) for row in body["rows"]]
                     self.answer_json(200, {"model": "m", "version": stub.version, "scores": scores})
