@@ -17,6 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ml_pipeline.process_logging import configure_logging
+
 log = logging.getLogger("ml_platform.lineage_shipper")
 DATABASE_URL_ENV = "ML_PLATFORM_LINEAGE_DATABASE_URL"
 INTERVAL_S = 0.5
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=Path, required=True, help="the file transport's JSON-lines file")
     parser.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds between passes")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("%(asctime)s %(levelname)s %(name)s %(message)s")
     database_url = os.environ.get(DATABASE_URL_ENV)
     if not database_url:
         print(f"error: set {DATABASE_URL_ENV} to the platform database's SQLAlchemy URL", file=sys.stderr)

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ml_pipeline.process_logging import configure_logging
 from ml_platform.secrets import MLFLOW_FLASK_SECRET, MLFLOW_PASSWORDS, read_secret, write_private
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_platform.mlflow_auth", description=main.__doc__)
     parser.add_argument("--auth-database", help="the auth database's URL (default: from MLFLOW_AUTH_CONFIG_PATH)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging("%(message)s")
     missing = [name for name in PASSWORD_ENV.values() if not os.environ.get(name)]
     if missing:
         print(f"mlflow users: {', '.join(missing)} not set: set each to that user's password "

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 
 from ml_pipeline.config import config_dir
+from ml_pipeline.process_logging import configure_logging
 from ml_platform import database, mlflow_auth
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components, platform_env, pools
@@ -285,7 +286,7 @@ def _now() -> str:
 
 def main() -> int:
     """Entry point: supervise the instance chosen by the environment."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(stream=sys.stderr)
     layout = Layout.from_env()
     layout.ensure_dirs()
     return Supervisor(layout).run()

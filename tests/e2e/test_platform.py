@@ -420,6 +420,8 @@ def test_a_model_added_while_running_is_served_on_a_port_of_its_own_and_enabled_
         assert "WRONG SERVER" not in status, status
         dag_ids = ("ml_training_aaa_added", "model_deployment_aaa_added", "feature_engineering_aaa_added")
         assert all(client.wait_for_dag(dag_id, timeout=240)["is_paused"] for dag_id in dag_ids)
+        said = (layout.logs / "supervisor.log").read_text()  # its own lines, not one per REST call it made
+        assert "asked the dag-processor to parse" in said and "HTTP Request" not in said, said[-3000:]
 
         added.write_text(yaml.safe_dump({**raw, "enabled": False}))
         deadline = time.monotonic() + 120

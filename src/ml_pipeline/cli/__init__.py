@@ -13,10 +13,10 @@ never imports the layer above it.
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable, Sequence
 
 from ml_pipeline.cli import configs, data, drift, reproduce, serving, snapshots, training, validation
+from ml_pipeline.process_logging import configure_logging
 
 CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 """A command group's ``register``: adds its sub-commands to the ``ml-pipeline`` parser."""
@@ -61,5 +61,5 @@ def main(argv: list[str] | None = None, groups: Sequence[CommandGroup] = COMMAND
         The process exit code.
     """
     args = build_parser(groups, description).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     return args.handler(args)

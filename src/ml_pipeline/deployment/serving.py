@@ -52,6 +52,7 @@ from ml_pipeline.deployment.serving_policy import (
 )
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
+from ml_pipeline.process_logging import configure_logging
 
 if TYPE_CHECKING:
     from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rows", type=int, default=None,
                         help=f"most rows per /predict (default: env {MAX_ROWS_ENV}, else {DEFAULT_MAX_ROWS})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("%(asctime)s %(levelname)s %(name)s %(message)s")
     policy = serving_policy(args, parser.error)
     if not policy.admin_token:
         log.warning("no admin token (%s, --admin-token-file): /admin/reload answers 403", ADMIN_TOKEN_ENV)

@@ -6,8 +6,12 @@ worker. Each worker did that on the first call of the first task it served, so t
 start waited for it twice (two workers) while the tasks' own calls queued behind it. A ``py-spy`` profile of a
 50-run burst right after ``ml-platform up`` had half of all samples in it (docs/DESIGN.md, "Scheduling at scale").
 
-Airflow's API server enters the lifespan of every FastAPI app mounted in it before a worker accepts a connection;
-``lifespan`` below builds the routes there. The plugin mounts this app only in the API server
+Gunicorn (the platform's ``api.server_type``) builds Airflow's app in its master and forks the workers from it: the
+master builds the routes just before it forks its first worker (``build_before_fork``), once, and every worker,
+a refreshed one too, starts with them (a start of the platform on two cores: ~5 CPU-s and ~4 s less before the API
+server answers; the routes' memory shared by the workers). Where no master forks the workers (uvicorn's fresh
+interpreters), Airflow's API server enters the lifespan of every FastAPI app mounted in it before a worker accepts a
+connection, and ``lifespan`` below builds them there. The plugin mounts this app only in the API server
 (``plugin.py``): a task process loads the plugin too and must not import FastAPI for it.
 
 Building the app also makes the processes an API-server worker forks stop on SIGTERM
@@ -30,6 +34,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EXECUTION_API_PATH = "/execution"
+_fork_hook_registered = False
 
 
 def execution_api(root: Any) -> Any | None:
@@ -61,13 +66,33 @@ def root_app() -> Any | None:
     return getattr(sys.modules.get("airflow.api_fastapi.main"), "app", None)
 
 
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[None]:
-    """At a worker's start, before it serves: build the Task Execution API's routes."""
+def build_quietly() -> None:
+    """``build_execution_api_routes`` of the API server's app; a failure is logged, never raised."""
     try:
         build_execution_api_routes(root_app())
     except Exception:  # the first request builds them instead, as Airflow does
         log.exception("Task Execution API routes could not be built at start; its first request will build them")
+
+
+def build_before_fork() -> None:
+    """Build the routes in this process just before it forks, so that its children start with them.
+
+    In gunicorn's master, its app loaded, the first fork builds them; a no-op once built and before the app exists.
+    Registered once per process.
+    """
+    global _fork_hook_registered
+    if not _fork_hook_registered:
+        os.register_at_fork(before=build_quietly)
+        _fork_hook_registered = True
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """At a worker's start, before it serves: build the Task Execution API's routes.
+
+    A worker that gunicorn's master forked starts with them built: nothing to do.
+    """
+    build_quietly()
     yield
 
 
@@ -80,9 +105,13 @@ def default_sigterm_in_forked_children() -> None:
 
 
 def create_app() -> Any:
-    """An app without routes, mounted only for its lifespan; the API server's forked children stop on SIGTERM."""
+    """An app without routes, mounted only for its lifespan.
+
+    The routes are built before the API server forks; its forked children stop on SIGTERM.
+    """
     from fastapi import FastAPI
 
+    build_before_fork()
     default_sigterm_in_forked_children()
 
     return FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)

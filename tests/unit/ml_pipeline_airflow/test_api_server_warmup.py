@@ -1,5 +1,6 @@
-"""The Task Execution API's versioned routes are built while an API-server worker starts (Airflow's own lifespan
-enters the plugin's warm-up app), not on the first task's call; task processes never build the warm-up app."""
+"""The Task Execution API's versioned routes are built before gunicorn's master forks the API-server workers, or
+while a worker starts (Airflow's own lifespan enters the plugin's warm-up app), not on the first task's call; task
+processes never build the warm-up app."""
 
 import subprocess
 import sys
@@ -150,3 +151,17 @@ def test_a_process_an_api_server_worker_forks_stops_on_sigterm(app):
             proc.kill()
         worker.kill()
         worker.wait()
+
+
+def test_the_process_that_forks_the_workers_builds_the_routes_once_before_its_first_fork(monkeypatch):
+    """Gunicorn's master loads the app and forks the workers: they start with the routes built, once, in it."""
+    import os
+
+    _, execution = api_server(monkeypatch)
+    assert execution._cadwyn_initialized is False  # built by nothing yet: no worker has started
+    child = os.fork()
+    if child == 0:  # a worker, forked from the master: no lifespan entered, no request served
+        os._exit(0 if execution._cadwyn_initialized else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked worker had to build the routes itself"
+    assert execution._cadwyn_initialized is True
