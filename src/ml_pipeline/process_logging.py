@@ -1,4 +1,4 @@
-"""Logging of the platform's own processes (the supervisor, the CLIs, the model servers, the exporters).
+"""Logging of the platform's own processes (the supervisor, `ml-pipeline`, the model servers, the exporters).
 
 One format per process, at INFO, and no line per HTTP request: httpx, the client that calls Airflow's REST API and
 the model servers, logs every request it sends at INFO (``HTTP Request: POST …/auth/token``), which buried the
