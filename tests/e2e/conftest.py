@@ -2,8 +2,9 @@
 
 ``platform`` (package scope) is the embedded default, then CeleryExecutor with the real PostgreSQL and Redis: the
 pipeline suite (``test_platform.py``) and the failure-handling suite (``test_failure_handling.py``) run on the same
-two platforms, one start each (CI time on two cores). Suites that need another shape (the fleet of
-``test_pools.py``, the chaos model of ``test_chaos.py``) define a ``platform`` of their own.
+two platforms, one start each (CI time on two cores), and the chaos cases (``test_chaos.py``) on the embedded one,
+adding their model and removing it. A suite that needs another shape (the fleet of ``test_pools.py``: its pools and
+a GPU the platform is told of at its start) defines a ``platform`` of its own.
 
 The tests marked ``executor_independent`` test the supervisor or the triggerer, which the executor does not change:
 they run on the embedded default only (deselected, not skipped, for Celery).
@@ -20,6 +21,8 @@ from ml_platform.layout import Layout
 from tests.conftest import REPO_ROOT
 from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, executor_env, make
 from tests.support.services import mlflow_login
+
+STUCK_AFTER_S = 15  # platform health counts a task waiting this long for a slot as stuck (the default: 30 min)
 
 
 @pytest.fixture(scope="package", params=EXECUTORS)
@@ -38,8 +41,8 @@ def platform(request, tmp_path_factory):
     (layout.home / "data_validation_rules.yaml").write_text(
         re.sub(r"(?m)^schedule: .*$", "schedule: null", rules))
     shutil.copytree(REPO_ROOT / "config" / "schemas", layout.home / "schemas")
-    # platform health only when the test asks, and a task waiting 30 s (not 30 min) for a slot counts as stuck
-    (layout.home / "platform_health.yaml").write_text("schedule: null\nwaiting_minutes: 0.5\n")
+    # platform health only when the test asks, and a task waiting 15 s (not 30 min) for a slot counts as stuck
+    (layout.home / "platform_health.yaml").write_text(f"schedule: null\nwaiting_minutes: {STUCK_AFTER_S / 60}\n")
     with executor_env(request.param):
         env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(configs),
                # a killed worker is found 20 s after its last heartbeat, not 30 s: the same detection (four 5-s

@@ -1,23 +1,26 @@
 """The cheap cases of the chaos suite on every ``make test`` (``make chaos`` runs them all, with the figures).
 
-One platform (``tests/support/chaos.py``): the model trains once and its version becomes the champion; then the
+The chaos model (``tests/support/chaos.py``) is dropped into the end-to-end suites' embedded platform (``conftest.py``;
+one start fewer on two cores) and removed afterwards: it trains once and its version becomes the champion; then its
 model server is killed under load, a corrupt file lands mid-run, and MLflow is killed while a challenger is deployed.
-Each case's goals are those of ``make chaos`` (``benchmarks/chaos``), judged by the same code.
+Each case's goals are those of ``make chaos`` (``benchmarks/chaos``, on a platform of its own), judged by the same
+code.
 """
 
 import pytest
 
 from benchmarks.chaos import cases, runs
-from tests.support.chaos import chaos_platform
+from tests.support.chaos import chaos_model_on
 
 pytestmark = [pytest.mark.e2e, pytest.mark.executor_independent]
 OUTAGE_S = 20  # make chaos keeps MLflow down 60 s
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    """The chaos platform, its champion served."""
-    with chaos_platform(tmp_path_factory.mktemp("e2e-chaos")) as p:
+def chaos(platform):
+    """The shared platform with the chaos model, its champion served."""
+    layout, env, _ = platform
+    with chaos_model_on(layout, env) as p:
         run_id, state = cases.train(p, "2026-11-20T06:00:00Z")
         assert state == "success", run_id
         [champion] = cases.versions_of_run(p, run_id)
@@ -30,19 +33,19 @@ def judged(case: cases.Case) -> cases.Case:
     return case
 
 
-def test_a_killed_model_server_is_restarted_and_answers_again(platform):
-    p, _ = platform
+def test_a_killed_model_server_is_restarted_and_answers_again(chaos):
+    p, _ = chaos
     case = judged(cases.model_server_killed(p))
     assert case.figures["requests"] > case.figures["failed_requests"] > 0  # the fault did hit the traffic
 
 
-def test_a_corrupt_file_landing_mid_run_fails_that_run_fast_and_no_other(platform):
-    p, _ = platform
+def test_a_corrupt_file_landing_mid_run_fails_that_run_fast_and_no_other(chaos):
+    p, _ = chaos
     judged(runs.bad_data(p, "2026-11-20T08:00:00Z", "corrupt_file"))
 
 
-def test_mlflow_killed_during_a_deployment_keeps_serving_and_the_champion(platform):
-    p, champion = platform
+def test_mlflow_killed_during_a_deployment_keeps_serving_and_the_champion(chaos):
+    p, champion = chaos
     challenger = cases.register_copy(p, champion)
     case = judged(cases.mlflow_outage_during_deployment(p, challenger, champion, OUTAGE_S))
     assert case.figures["mlflow_kills"] >= 1 and case.figures["requests"] > 100

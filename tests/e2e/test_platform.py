@@ -30,6 +30,7 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import STUCK_AFTER_S
 from tests.support.browser import browser_page, log_in
 from tests.support.platforms import make
 from tests.support.prometheus import dag_run_duration, drift_score, prometheus_binary, serving_latency, wait_for_value
@@ -508,7 +509,8 @@ def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_thei
     stuck = client.trigger("platform_stuck_drill", None)
     failed = client.trigger("platform_failure_drill", None, conf={"mode": "permanent"})
     assert client.wait_for_run("platform_failure_drill", failed["dag_run_id"], timeout=300) == "failed"
-    time.sleep(max(0.0, 35 - (time.time() - dt.datetime.fromisoformat(stuck["queued_at"]).timestamp())))
+    waited = time.time() - dt.datetime.fromisoformat(stuck["queued_at"]).timestamp()
+    time.sleep(max(0.0, STUCK_AFTER_S + 5 - waited))  # its task is stuck by now
     first = platform_health_run(client)["changes"]
     assert any(c.startswith("started: platform_failure_drill: its latest run") for c in first), first
     assert any(c.startswith("started: platform_stuck_drill: 1 stuck task(s): never_starts") for c in first), first

@@ -1,10 +1,10 @@
 """OpenLineage events from real DAG runs (``dag.test()``, the provider's listener, a file transport), and the
 platform's receiver storing events in PostgreSQL and refusing a bad token.
 
-The feature and training DAGs of ``fraud_detection`` run on a platform of their own (PostgreSQL, MLflow); the
-transport writes JSON lines to a temporary file, as the Airflow system tests of the OpenLineage provider capture
-events. The events must connect partition → snapshot → MLflow run → model version, each dataset named the same on
-both sides of each step.
+The feature and training DAGs of ``fraud_detection`` run on the integration suite's PostgreSQL and MLflow, on a lake
+of this module's own (the events count its partitions and rows); the transport writes JSON lines to a temporary file,
+as the Airflow system tests of the OpenLineage provider capture events. The events must connect partition →
+snapshot → MLflow run → model version, each dataset named the same on both sides of each step.
 """
 
 import datetime as dt
@@ -20,12 +20,9 @@ from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.lineage.naming import dataset_key
 from ml_pipeline.lineage.store import read_event_file
-from ml_platform.components import BIN
-from ml_platform.layout import Layout
 from tests.integration.test_training_dag import RUN_DAG
 from tests.support import lineage_events as ev
 from tests.support.dashboard import fresh_database
-from tests.support.services import postgres_and_mlflow
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 20)
@@ -43,19 +40,21 @@ def run_dag_test(env: dict, dag_id: str, log) -> str:
 
 
 @pytest.fixture(scope="module")
-def events(tmp_path_factory):
-    """The feature DAG's then the training DAG's events, from a platform of this module's own."""
-    layout = Layout.on_free_ports(tmp_path_factory.mktemp("platform"))
+def events(services, tmp_path_factory):
+    """The feature DAG's then the training DAG's events, on a lake (and feature store) of this module's own."""
+    layout, env = services
     events_file = tmp_path_factory.mktemp("lineage") / "events.jsonl"
-    with postgres_and_mlflow(layout) as env:
-        env = {**env, "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(events_file), "append": True})}
-        subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
-        generate_dataset(join_uri(layout.lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=2_000)
-        run_dag_test(env, FEATURES, events_file.with_name("features.log"))
-        run_id = run_dag_test(env, TRAINING, events_file.with_name("training.log"))
-        challenger = MlflowClient(layout.mlflow_url).get_model_version_by_alias("fraud_detection", "challenger")
-        yield read_event_file(events_file), run_id, challenger
+    lake = events_file.parent / "lake"
+    env = {**env, "ML_LAKE_URI": lake.as_uri(), "ML_DATA_URI_MAP": f"s3://ml-data={lake.as_uri()}",
+           "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": json.dumps(
+               {"conn_type": "generic", "extra": {"root": f"{lake.as_uri()}/feature_store"}}),
+           "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+               {"type": "file", "log_file_path": str(events_file), "append": True})}
+    generate_dataset(join_uri(lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=2_000)
+    run_dag_test(env, FEATURES, events_file.with_name("features.log"))
+    run_id = run_dag_test(env, TRAINING, events_file.with_name("training.log"))
+    challenger = MlflowClient(layout.mlflow_url).get_model_version_by_alias("fraud_detection", "challenger")
+    return read_event_file(events_file), run_id, challenger
 
 
 def ours(events: list[dict], dag_id: str) -> dict[str, dict]:

@@ -63,9 +63,9 @@ class ChaosPlatform:
         return pl.read_parquet(files[0]).select(features["data"]["features"]).head(count).to_dicts()
 
 
-def write_model(folder: Path, lake: Path) -> None:
-    """The fleet's first model, with an endpoint, quick retries and no watch window."""
-    write_fleet(folder, lake, 1)
+def write_model(folder: Path, lake: Path, rules: bool = True) -> None:
+    """The fleet's first model, with an endpoint, quick retries and no watch window (``write_fleet``'s ``rules``)."""
+    write_fleet(folder, lake, 1, rules=rules)
     path = folder / f"{MODEL}.yaml"
     raw = yaml.safe_load(path.read_text())
     raw.update(retries=5, retry_delay_seconds=5, max_retry_delay_seconds=60)
@@ -87,14 +87,40 @@ def chaos_platform(home: Path) -> Iterator[ChaosPlatform]:
         started = make("up", env)
         if started.returncode != 0:
             raise RuntimeError(f"the platform did not start: {started.stdout[-3000:]}{started.stderr[-3000:]}")
-        secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-        client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
-        for dag_id in (TRAINING, DEPLOYMENT, DRILL):
-            client.wait_for_dag(dag_id, timeout=300)
-        # deployments only when a case triggers one: each training's challenger would start one otherwise
-        client.request("PATCH", f"/dags/{DEPLOYMENT}", json={"is_paused": True})
-        with mlflow_login(layout):  # the cases' MLflow clients: the platform's tasks' user
-            yield ChaosPlatform(layout, env, client)
+        with ready(layout, env) as platform:
+            yield platform
+
+
+@contextlib.contextmanager
+def chaos_model_on(layout: Layout, env: dict[str, str]) -> Iterator[ChaosPlatform]:
+    """The chaos model dropped into a running platform (its config into ``ML_PIPELINE_CONFIG_DIR``, its data into
+    the lake), as a user adds a model; afterwards its config is removed and its model server gone, so that the
+    platform's other tests find it as it was (its endpoint free, its DAGs no longer parsed)."""
+    config = Path(env["ML_PIPELINE_CONFIG_DIR"]) / f"{MODEL}.yaml"
+    write_model(config.parent, layout.lake, rules=False)
+    try:
+        with overlay(env), ready(layout, env) as platform:
+            yield platform
+    finally:
+        config.unlink(missing_ok=True)
+        deadline = time.monotonic() + 120
+        while f"serving-{ENDPOINT}" in read_state(layout.state_file)["components"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"serving-{ENDPOINT} still running 120 s after {config.name} was removed")
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def ready(layout: Layout, env: dict[str, str]) -> Iterator[ChaosPlatform]:
+    """The running platform once the chaos model's DAGs are parsed, its deployments paused."""
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    for dag_id in (TRAINING, DEPLOYMENT, DRILL):
+        client.wait_for_dag(dag_id, timeout=300)
+    # deployments only when a case triggers one: each training's challenger would start one otherwise
+    client.request("PATCH", f"/dags/{DEPLOYMENT}", json={"is_paused": True})
+    with mlflow_login(layout):  # the cases' MLflow clients: the platform's tasks' user
+        yield ChaosPlatform(layout, env, client)
 
 
 def component(layout: Layout, name: str) -> dict:

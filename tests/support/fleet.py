@@ -26,12 +26,14 @@ def on_auto(index: int) -> bool:
     return index % 5 == 0
 
 
-def write_fleet(folder: Path, lake: Path, count: int = 20) -> dict[str, dict]:
-    """Write ``count`` model configs into ``folder`` (the validation rules beside it) and their data into ``lake``;
-    return each model's config by training DAG id."""
+def write_fleet(folder: Path, lake: Path, count: int = 20, rules: bool = True) -> dict[str, dict]:
+    """Write ``count`` model configs into ``folder`` (and the checkout's validation rules beside it, unless ``rules``
+    is false: a running platform keeps its own) and their data into ``lake``; return each model's config by training
+    DAG id."""
     base = yaml.safe_load((CONFIG / "model_configs" / "recommendation.yaml").read_text())
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(CONFIG / "data_validation_rules.yaml", folder.parent)
+    if rules:
+        shutil.copy(CONFIG / "data_validation_rules.yaml", folder.parent)
     configs = {}
     for i in range(count):
         raw = copy.deepcopy(base)

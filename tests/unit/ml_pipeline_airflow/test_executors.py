@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ml_pipeline_airflow.celery_config import CELERY_CONFIG
 from ml_pipeline_airflow.executors.preload import PRELOADED_MODULES, guarded, preload
 
@@ -33,12 +35,41 @@ def test_a_celery_worker_forks_its_pool_with_the_preloaded_stack_frozen():
     assert int(configured) > 50, out.stdout  # Airflow's models among them, every one configured
 
 
-def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised():
-    code = ("import sys; from ml_pipeline_airflow.executors.preload import preload; "
-            "failed = preload(); from mlflow.utils import requirements_utils as r; "
-            "print(failed, 'skops.io' in sys.modules, bool(r._MODULES_TO_PACKAGES))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.stdout.strip().splitlines()[-1] == "[] True True", out.stdout + out.stderr[-2000:]
+# One interpreter that preloads the stack (~15 s on two cores), then forks a task process from it: what the tests
+# below read of each (one line each, a single write(2), tagged).
+PRELOADED = """
+import os, sys
+from ml_pipeline_airflow.executors.preload import preload
+failed = preload()
+from mlflow.utils import requirements_utils as r
+os.write(1, f"\\nPRELOAD {failed} {'skops.io' in sys.modules} {bool(r._MODULES_TO_PACKAGES)}\\n".encode())
+from airflow.sdk.execution_time import comms, task_runner
+from pydantic import ConfigDict, JsonValue, TypeAdapter
+parent = id(task_runner.TypeAdapter(comms.ToTask))
+pid = os.fork()
+if pid == 0:
+    one, two = (comms.CommsDecoder[comms.ToTask, comms.ToSupervisor](socket=None) for _ in range(2))
+    shared = one.body_decoder is two.body_decoder and id(one.body_decoder) == parent
+    message = {"type": "XComResult", "key": "model_uri", "value": {"uri": "models:/fraud/3"}}
+    same = one.body_decoder.validate_python(message) == TypeAdapter(comms.ToTask).validate_python(message)
+    json_value = task_runner.TypeAdapter(JsonValue) is task_runner.TypeAdapter(JsonValue)
+    configured = task_runner.TypeAdapter(JsonValue, config=ConfigDict(strict=True)) is not task_runner.TypeAdapter(
+        JsonValue)
+    os.write(1, f"\\nFORKED {shared} {same} {json_value} {configured}\\n".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.fixture(scope="module")
+def preloaded() -> str:
+    """What the preloading interpreter and its forked task process printed (stdout, then stderr's tail)."""
+    out = subprocess.run([sys.executable, "-c", PRELOADED], capture_output=True, text=True, timeout=300)
+    return out.stdout + out.stderr[-2000:]
+
+
+def test_every_preloaded_module_imports_and_a_missing_one_is_reported_not_raised(preloaded):
+    assert "PRELOAD [] True True" in preloaded.splitlines(), preloaded
     assert preload(("no_such_module_for_the_test",)) == ["no_such_module_for_the_test"]
     assert PRELOADED_MODULES[0] == "airflow.sdk.execution_time.task_runner"
 
@@ -85,31 +116,10 @@ ex.end()
         assert expected in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
 
 
-def test_a_forked_task_reuses_the_message_decoders_built_before_the_fork():
+def test_a_forked_task_reuses_the_message_decoders_built_before_the_fork(preloaded):
     """After the preload, a task process forked from it gets the parent's decoders (the same objects, no schema
     built again) and they decode as Airflow's own do; an adapter asked for with options is built as asked."""
-    code = """
-import os
-from ml_pipeline_airflow.executors.preload import preload
-preload()
-from airflow.sdk.execution_time import comms, task_runner
-from pydantic import ConfigDict, JsonValue, TypeAdapter
-parent = id(task_runner.TypeAdapter(comms.ToTask))
-pid = os.fork()
-if pid == 0:
-    one, two = (comms.CommsDecoder[comms.ToTask, comms.ToSupervisor](socket=None) for _ in range(2))
-    shared = one.body_decoder is two.body_decoder and id(one.body_decoder) == parent
-    message = {"type": "XComResult", "key": "model_uri", "value": {"uri": "models:/fraud/3"}}
-    same = one.body_decoder.validate_python(message) == TypeAdapter(comms.ToTask).validate_python(message)
-    json_value = task_runner.TypeAdapter(JsonValue) is task_runner.TypeAdapter(JsonValue)
-    configured = task_runner.TypeAdapter(JsonValue, config=ConfigDict(strict=True)) is not task_runner.TypeAdapter(
-        JsonValue)
-    os.write(1, f"\\n{shared} {same} {json_value} {configured}\\n".encode())
-    os._exit(0)
-os.waitpid(pid, 0)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert "True True True True" in out.stdout.splitlines(), out.stdout + out.stderr[-2000:]
+    assert "FORKED True True True True" in preloaded.splitlines(), preloaded
 
 
 def test_a_celery_pool_process_opens_the_result_backend_as_it_starts(tmp_path):
