@@ -11,6 +11,7 @@ import logging
 from typing import TextIO
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+NAMED_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # the servers': whose line it is
 # libraries that log each request at INFO: their warnings and errors still show
 PER_REQUEST_LOGGERS = ("httpx",)
 

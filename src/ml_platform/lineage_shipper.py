@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ml_pipeline.process_logging import configure_logging
+from ml_pipeline.process_logging import NAMED_FORMAT, configure_logging
 
 log = logging.getLogger("ml_platform.lineage_shipper")
 DATABASE_URL_ENV = "ML_PLATFORM_LINEAGE_DATABASE_URL"
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=Path, required=True, help="the file transport's JSON-lines file")
     parser.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds between passes")
     args = parser.parse_args(argv)
-    configure_logging("%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(NAMED_FORMAT)
     database_url = os.environ.get(DATABASE_URL_ENV)
     if not database_url:
         print(f"error: set {DATABASE_URL_ENV} to the platform database's SQLAlchemy URL", file=sys.stderr)

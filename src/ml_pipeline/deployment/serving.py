@@ -52,7 +52,7 @@ from ml_pipeline.deployment.serving_policy import (
 )
 from ml_pipeline.errors import TransientError
 from ml_pipeline.failures.classification import is_transient
-from ml_pipeline.process_logging import configure_logging
+from ml_pipeline.process_logging import NAMED_FORMAT, configure_logging
 
 if TYPE_CHECKING:
     from ml_pipeline.monitoring.prediction_log import PredictionLogWriter
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rows", type=int, default=None,
                         help=f"most rows per /predict (default: env {MAX_ROWS_ENV}, else {DEFAULT_MAX_ROWS})")
     args = parser.parse_args(argv)
-    configure_logging("%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(NAMED_FORMAT)
     policy = serving_policy(args, parser.error)
     if not policy.admin_token:
         log.warning("no admin token (%s, --admin-token-file): /admin/reload answers 403", ADMIN_TOKEN_ENV)

@@ -23,6 +23,7 @@ stopping), so ``make down`` waited 30 s for it and then killed it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -35,7 +36,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EXECUTION_API_PATH = "/execution"
-_fork_hook_registered = False
 
 
 def execution_api(root: Any) -> Any | None:
@@ -75,16 +75,14 @@ def build_quietly() -> None:
         log.exception("Task Execution API routes could not be built at start; its first request will build them")
 
 
+@functools.cache
 def build_before_fork() -> None:
     """Build the routes in this process just before it forks, so that its children start with them.
 
     In gunicorn's master, its app loaded, the first fork builds them; a no-op once built and before the app exists.
-    Registered once per process.
+    Registered once per process (cached).
     """
-    global _fork_hook_registered
-    if not _fork_hook_registered:
-        os.register_at_fork(before=build_quietly)
-        _fork_hook_registered = True
+    os.register_at_fork(before=build_quietly)
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from ml_pipeline.process_logging import configure_logging
+from ml_pipeline.process_logging import NAMED_FORMAT, configure_logging
 from ml_platform.metrics.model_servers import ModelServerCollector
 from ml_platform.metrics.platform_db import PlatformDatabaseCollector
 from ml_platform.metrics.statsd_bridge import StatsdCollector, StatsdListener
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serving", action="append", default=[], metavar="NAME=URL",
                         help="a model endpoint whose /metrics to re-expose (repeat per endpoint)")
     args = parser.parse_args(argv)
-    configure_logging("%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(NAMED_FORMAT)
     statsd = StatsdCollector()
     database_url = os.environ.get(DATABASE_URL_ENV)
     endpoints = parse_endpoints(args.serving)
