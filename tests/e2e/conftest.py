@@ -19,10 +19,8 @@ import pytest
 from ml_pipeline.config import config_dir
 from ml_platform.layout import Layout
 from tests.conftest import REPO_ROOT
-from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, executor_env, make
+from tests.support.platforms import EXECUTORS, PAUSED_AT_CREATION, STUCK_AFTER_S, executor_env, make
 from tests.support.services import mlflow_login
-
-STUCK_AFTER_S = 15  # platform health counts a task waiting this long for a slot as stuck (the default: 30 min)
 
 
 @pytest.fixture(scope="package", params=EXECUTORS)

@@ -30,9 +30,8 @@ from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import is_alive, read_state
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import STUCK_AFTER_S
 from tests.support.browser import browser_page, log_in
-from tests.support.platforms import make
+from tests.support.platforms import STUCK_AFTER_S, make
 from tests.support.prometheus import dag_run_duration, drift_score, prometheus_binary, serving_latency, wait_for_value
 
 pytestmark = pytest.mark.e2e

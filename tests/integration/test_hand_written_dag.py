@@ -22,6 +22,7 @@ from ml_pipeline.config import config_dir, load_model_config
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import join_uri
 from tests.conftest import REPO_ROOT
+from tests.support.services import on_own_lake
 
 pytestmark = pytest.mark.integration
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "hand_written_training.py"
@@ -68,11 +69,8 @@ def backfill_env(services, tmp_path_factory):
         source.read_text().replace("model_name: fraud_detection", f"model_name: {MODEL}"))
     shutil.copy(config_dir().parent / "data_validation_rules.yaml", rules)
     shutil.copy(config_dir().parent / "schemas" / "fraud_detection.yaml", rules / "schemas" / f"{MODEL}.yaml")
-    env = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "ML_PIPELINE_CONFIG_DIR": str(configs), "ML_PIPELINE_RULES_DIR": str(rules),
-           "ML_LAKE_URI": lake.as_uri(), "ML_DATA_URI_MAP": f"s3://ml-data={lake.as_uri()}",
-           "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": json.dumps(
-               {"conn_type": "generic", "extra": {"root": join_uri(lake.as_uri(), "feature_store")}})}
+    env = {**on_own_lake(env, lake), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+           "ML_PIPELINE_CONFIG_DIR": str(configs), "ML_PIPELINE_RULES_DIR": str(rules)}
     return layout, env, lake, configs / "fraud_detection.yaml"
 
 

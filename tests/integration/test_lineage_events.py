@@ -23,6 +23,7 @@ from ml_pipeline.lineage.store import read_event_file
 from tests.integration.test_training_dag import RUN_DAG
 from tests.support import lineage_events as ev
 from tests.support.dashboard import fresh_database
+from tests.support.services import on_own_lake
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 20)
@@ -45,10 +46,7 @@ def events(services, tmp_path_factory):
     layout, env = services
     events_file = tmp_path_factory.mktemp("lineage") / "events.jsonl"
     lake = events_file.parent / "lake"
-    env = {**env, "ML_LAKE_URI": lake.as_uri(), "ML_DATA_URI_MAP": f"s3://ml-data={lake.as_uri()}",
-           "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": json.dumps(
-               {"conn_type": "generic", "extra": {"root": f"{lake.as_uri()}/feature_store"}}),
-           "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+    env = {**on_own_lake(env, lake), "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
                {"type": "file", "log_file_path": str(events_file), "append": True})}
     generate_dataset(join_uri(lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=2_000)
     run_dag_test(env, FEATURES, events_file.with_name("features.log"))

@@ -29,6 +29,8 @@ REDIS = os.environ.get("ML_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 # The platform starts an enabled model's DAGs unpaused (they run on their crons); a test platform keeps every run
 # under the test's control: new DAGs appear paused, and a test unpauses or triggers what it runs.
 PAUSED_AT_CREATION = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
+# On a test platform, platform health counts a task waiting this long for a slot as stuck (the default: 30 min).
+STUCK_AFTER_S = 15
 
 
 def require_services() -> None:

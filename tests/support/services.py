@@ -50,6 +50,15 @@ def postgres_and_mlflow(layout: Layout) -> Iterator[dict[str, str]]:
             proc.wait(timeout=10)
 
 
+def on_own_lake(env: dict[str, str], lake: Path) -> dict[str, str]:
+    """``env`` with a lake (and feature store) of a module's own: ``s3://ml-data`` mapped onto ``lake``.
+
+    The platform's feature-store connection is dropped: without it the hook keeps its store under ``$ML_LAKE_URI``.
+    """
+    env = {key: value for key, value in env.items() if key != "AIRFLOW_CONN_FEATURE_STORE_DEFAULT"}
+    return {**env, "ML_LAKE_URI": lake.as_uri(), "ML_DATA_URI_MAP": f"s3://ml-data={lake.as_uri()}"}
+
+
 def mlflow_login(layout: Layout) -> contextlib.AbstractContextManager[None]:
     """This process's MLflow clients log in as the platform's ``pipelines`` user; the environment is restored after."""
     return overlay(mlflow_auth.platform_credentials(layout.secrets_file))
