@@ -24,6 +24,8 @@ from ml_platform.metrics.platform_db import PlatformDatabaseCollector
 from ml_platform.metrics.statsd_bridge import StatsdCollector, StatsdListener
 
 DATABASE_URL_ENV = "ML_PLATFORM_METRICS_DATABASE_URL"
+# Tag prefixes Airflow never sends (``[metrics] statsd_disabled_tags``): see airflow_statsd_env.
+DISABLED_TAGS = "job_id,run_id,kwargs,result"
 log = logging.getLogger("ml_platform.metrics.exporter")
 
 
@@ -31,12 +33,16 @@ def airflow_statsd_env(statsd_port: int) -> dict[str, str]:
     """Airflow's ``[metrics]`` settings that send its StatsD to the exporter on loopback, tags influx-style.
 
     Legacy names are off: they put ids into the metric's name (``dagrun.duration.success.<dag_id>``), one series
-    name per DAG; the tagged names carry them as labels. ``job_id`` and ``run_id`` tags stay off (Airflow's default
-    ``statsd_disabled_tags``): one series per run would grow without bound.
+    name per DAG; the tagged names carry them as labels. Tags that name one run stay off, since one series per run
+    would grow without bound: ``job_id`` and ``run_id`` (Airflow's default ``statsd_disabled_tags``; patterns found
+    anywhere in a tag's name, so ``dagrun_id`` too). So do a deadline callback's ``kwargs`` and ``result`` (the
+    notifier's arguments and answer): Airflow logs an error line for each such tag holding a comma, and one that
+    holds none would become a label per message text.
     """
     return {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(statsd_port), "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
-            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True", "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False"}
+            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True", "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False",
+            "AIRFLOW__METRICS__STATSD_DISABLED_TAGS": DISABLED_TAGS}
 
 
 def exporter_argv(port: int, statsd_port: int, endpoints: dict[str, str]) -> list[str]:

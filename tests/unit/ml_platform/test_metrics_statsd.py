@@ -1,6 +1,7 @@
 """The StatsD bridge: Airflow's own StatsD client (influx tags) in, Prometheus text out, over real UDP."""
 
 import datetime as dt
+import logging
 import socket
 import time
 
@@ -10,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from statsd import StatsClient
 
 from ml_platform.layout import free_udp_port
+from ml_platform.metrics.exporter import airflow_statsd_env
 from ml_platform.metrics.statsd_bridge import (
     StatsdCollector,
     StatsdLineError,
@@ -94,6 +96,56 @@ def test_airflows_statsd_logger_reaches_the_listener_over_udp():
     labels = (("dag_id", "training_fraud"), ("run_type", "scheduled"))  # run_id: a disabled tag, never a label
     assert got[("airflow_dagrun_duration_success_seconds_sum", labels)] == pytest.approx(12.5)
     assert got[("airflow_scheduler_heartbeat_total", ())] == 1.0
+
+
+@pytest.fixture
+def statsd_errors():
+    """The error lines of Airflow's StatsD logger (its logging setup may not reach pytest's capture)."""
+    import airflow.models.callback  # noqa: F401 - Airflow configures its logging once imported: then listen
+    errors: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: errors.append(record.getMessage())
+    logger = logging.getLogger("airflow._shared.observability.metrics.statsd_logger")
+    logger.addHandler(handler)
+    yield errors
+    logger.removeHandler(handler)
+
+
+def test_a_missed_deadlines_metrics_carry_the_dag_not_the_run_nor_the_notifiers_arguments(monkeypatch, statsd_errors):
+    """The platform's [metrics] settings, Airflow's configured logger, and the metrics of a missed deadline as the
+    scheduler and the triggerer send them (our deadline alerts' real callbacks): no label per run or per message,
+    and no error line per tag Airflow cannot send."""
+    from airflow.models.callback import Callback, CallbackState
+    from airflow.models.deadline import CALLBACK_METRICS_PREFIX
+    from airflow.observability.metrics.statsd_logger import get_statsd_logger
+
+    from ml_pipeline_airflow.notifications.alerts import deadline_alerts
+
+    port = free_udp_port()
+    collector = StatsdCollector()
+    StatsdListener(collector, "127.0.0.1", port).start()
+    for name, value in airflow_statsd_env(port).items():
+        monkeypatch.setenv(name, value)
+    stats = get_statsd_logger()
+    dag_id = "ml_training_fraud_detection"
+    stats.incr("deadline_alerts.deadline_missed", tags={"dag_id": dag_id, "dagrun_id": "manual__2026-12-06"})
+    alerts = deadline_alerts("fraud_detection", 0.1, "slack_alerts", "smtp_default", ["ml-alerts@localhost"])
+    for alert in alerts:  # the notifiers' kwargs hold commas and '=' (the message, the e-mail's HTML)
+        callback = Callback.create_from_sdk_def(callback_def=alert.callback, prefix=CALLBACK_METRICS_PREFIX,
+                                                dag_id=dag_id)
+        stats.incr(**callback.get_metric_info(CallbackState.SUCCESS, "sent"))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and collector.lines["parsed"] < 3:
+        time.sleep(0.05)
+    got = {(name, dict(labels).get("path")): value for (name, labels), value in samples(collector).items()
+           if name.startswith("airflow_deadline")}
+    assert got == {("airflow_deadline_alerts_deadline_missed_total", None): 1.0,
+                   **{("airflow_deadline_alerts_callback_success_total", alert.callback.path): 1.0
+                      for alert in alerts}}
+    labels = {label for (name, labels) in samples(collector) if name.startswith("airflow_deadline")
+              for label, _ in labels}
+    assert labels == {"dag_id", "path"}  # not the run's id, the notifier's arguments or its answer
+    assert statsd_errors == []
 
 
 def test_a_taken_port_fails_at_start():
