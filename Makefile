@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
-.PHONY: install demo up up-celery down status logs test lint bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-scale-growth bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos chaos-celery clean
+.PHONY: install demo up up-celery down status logs test lint screenshots bench bench-validation bench-alerts bench-features bench-feature-store bench-serving bench-scale bench-scale-growth bench-drift bench-dashboard bench-platform-health bench-snapshot-storage bench-mlflow-auth chaos chaos-celery clean
 
 install: $(VENV)/.installed-$(XGBOOST)
 
@@ -45,6 +45,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# The dashboard's screenshots in docs/images/ (shown in the README), taken by its browser tests
+screenshots: install
+	ML_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/integration/test_dashboard.py -k "browser or lineage" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/pipeline_overhead.py

@@ -3,11 +3,13 @@ real headless browser (Debian's Chromium) after logging in through Airflow's log
 
 One API server for the module, on a fresh Airflow database and a platform database seeded with three days of
 history of the repository's two models (a drifted feature, a promotion, a rejection and a rollback, health rows,
-dead letters) and the OpenLineage events of the champion's training, promotion and rollback. Screenshots go to
-docs/images/ (committed, shown in the README).
+dead letters) and the OpenLineage events of the champion's training, promotion and rollback. Screenshots go to a
+temporary folder; ``make screenshots`` (``ML_UPDATE_SCREENSHOTS=1``) writes them to docs/images/ (committed, shown in
+the README), so that ``make test`` leaves the checkout as it was.
 """
 
 import datetime as dt
+import os
 
 import httpx
 import pytest
@@ -20,8 +22,15 @@ from tests.support.browser import browser_page, log_in
 from tests.support.dashboard import PASSWORD, USER, api_server, fresh_database, seed
 
 pytestmark = pytest.mark.integration
-IMAGES = REPO_ROOT / "docs" / "images"
 MODELS = ("fraud_detection", "recommendation")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Where the screenshots go: docs/images/ under ``ML_UPDATE_SCREENSHOTS=1`` (``make screenshots``)."""
+    if os.environ.get("ML_UPDATE_SCREENSHOTS") == "1":
+        return REPO_ROOT / "docs" / "images"
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +119,7 @@ def test_logged_in_pages_show_models_champions_and_the_drifted_feature(server, t
     assert client.get("/ml-platform/models/no_such_model").status_code == 404
 
 
-def test_in_a_real_browser_after_logging_in(server):
-    IMAGES.mkdir(parents=True, exist_ok=True)
+def test_in_a_real_browser_after_logging_in(server, images):
     with browser_page() as page:
         page.goto(f"{server}/ml-platform/models")
         assert "Not signed in" in page.content()
@@ -119,21 +127,21 @@ def test_in_a_real_browser_after_logging_in(server):
         page.goto(f"{server}/ml-platform/models")
         assert page.locator("#models tr[data-model]").count() == len(MODELS)
         assert page.locator("text=⚑ amount").is_visible()
-        page.screenshot(path=IMAGES / "dashboard-models.png", full_page=True)
+        page.screenshot(path=images / "dashboard-models.png", full_page=True)
         page.click("text=fraud_detection >> nth=0")
         page.wait_for_url("**/models/fraud_detection")
         assert page.locator("text=amount drifted").is_visible()
         assert page.locator("#deployments >> text=rolled_back").is_visible()
-        page.screenshot(path=IMAGES / "dashboard-model.png", full_page=True)
+        page.screenshot(path=images / "dashboard-model.png", full_page=True)
         page.goto(f"{server}/ml-platform/platform")
         assert page.locator("#dags tr").count() == 1 + 5 * len(MODELS)
         assert page.locator("#problems >> text=missed their 120 min deadline").first.is_visible()
-        page.screenshot(path=IMAGES / "dashboard-platform.png", full_page=True)
+        page.screenshot(path=images / "dashboard-platform.png", full_page=True)
         page.goto(f"{server}/plugin/ml-models")  # the Airflow UI's own navigation entry frames the page
         page.wait_for_selector("iframe", timeout=30_000)
 
 
-def test_the_model_page_draws_the_champions_lineage(server, token):
+def test_the_model_page_draws_the_champions_lineage(server, token, images):
     html = httpx.get(f"{server}/ml-platform/models/fraud_detection", cookies={"_token": token}, timeout=30).text
     assert '<div id="lineage"><svg' in html and "Lineage of v3" in html
     with browser_page() as page:
@@ -148,4 +156,4 @@ def test_the_model_page_draws_the_champions_lineage(server, token):
         assert page.locator("#lineage text", has_text="→now").count() == 1  # the rollback put v3 back
         assert "the champion: where its data came from" in page.content()
         page.locator("h2", has_text="Lineage of v3").scroll_into_view_if_needed()
-        graph.screenshot(path=IMAGES / "dashboard-lineage.png")
+        graph.screenshot(path=images / "dashboard-lineage.png")

@@ -20,8 +20,10 @@ FEATURES = ["amount", "merchant_category", "region"]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A tracking URI of a fresh SQLite store, and a small feature table."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
-    return uri, engineer_fraud_features(generate_day(dt.date(2026, 11, 20), 500))
+    folder = tmp_path_factory.mktemp("mlflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)  # MLflow keeps a SQLite store's artifacts in ./mlruns: here, not in the checkout
+        yield f"sqlite:///{folder}/mlflow.db", engineer_fraud_features(generate_day(dt.date(2026, 11, 20), 500))
 
 
 def train(frame, model_type: str):

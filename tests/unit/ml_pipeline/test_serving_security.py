@@ -211,11 +211,12 @@ def test_the_spill_folder_without_a_configured_one_is_private_and_unpredictable(
     assert stat.S_IMODE(first.stat().st_mode) == 0o700 and first.stat().st_uid == os.getuid()
 
 
-def test_a_model_file_with_untrusted_types_is_refused_for_good_by_the_deployment_steps(tmp_path):
+def test_a_model_file_with_untrusted_types_is_refused_for_good_by_the_deployment_steps(tmp_path, monkeypatch):
     """The MLmodel lists LightGBM's types but names no estimator (so XGBoost's are trusted): skops refuses it,
     and a deployment step scoring it fails permanently (no retry), naming the refusal."""
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    monkeypatch.chdir(tmp_path)  # MLflow keeps a SQLite store's artifacts in ./mlruns: here, not in the checkout
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     frame = engineer_fraud_features(generate_day(dt.date(2026, 11, 20), 300))
     features = ["amount", "merchant_category", "region"]
