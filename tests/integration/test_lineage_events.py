@@ -46,8 +46,8 @@ def events(services, tmp_path_factory):
     layout, env = services
     events_file = tmp_path_factory.mktemp("lineage") / "events.jsonl"
     lake = events_file.parent / "lake"
-    env = {**on_own_lake(env, lake), "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-               {"type": "file", "log_file_path": str(events_file), "append": True})}
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    env = {**on_own_lake(env, lake), "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}
     generate_dataset(join_uri(lake.as_uri(), "transactions"), DAY, days=7, rows_per_day=2_000)
     run_dag_test(env, FEATURES, events_file.with_name("features.log"))
     run_id = run_dag_test(env, TRAINING, events_file.with_name("training.log"))

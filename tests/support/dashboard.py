@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -199,7 +200,9 @@ def api_server(home: Path, airflow_db: str, platform_db: str, config_dir: Path |
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
            "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": base,
            "AIRFLOW__API__WORKERS": "1", "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
-           "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex, "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+           # HS512 wants a key of 64 bytes or more (as the platform's secrets.json): shorter, PyJWT warns on each token
+           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+           "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
            "AIRFLOW_CONN_ML_PLATFORM_DB": json.dumps({"conn_type": "postgres", "host": platform.host,
                                                       "port": platform.port, "login": platform.username,
                                                       "schema": platform.database}),
