@@ -34,10 +34,11 @@ REPEATS = 3
 
 
 def write_configs(folder: Path, count: int) -> None:
-    """``count`` variants of the fraud config, each with its own name and schedule."""
+    """``count`` variants of the fraud config, each with its own name, schedule and endpoint."""
     base = yaml.safe_load((REPO / "config" / "model_configs" / "fraud_detection.yaml").read_text())
     for i in range(count):
         base.update(model_name=f"model_{i:03d}", schedule=f"{i % 60} {i % 24} * * *")
+        base["deployment"]["endpoint_name"] = f"model-{i:03d}-api"  # endpoints are one per model
         (folder / f"model_{i:03d}.yaml").write_text(yaml.safe_dump(base))
 
 

@@ -38,12 +38,13 @@ RESULT = REPO / "benchmarks" / "results" / "dashboard.json"
 
 
 def write_configs(folder: Path, count: int) -> list:
-    """``count`` model configs, copies of fraud_detection's under other names."""
+    """``count`` model configs, copies of fraud_detection's under other names (and endpoints)."""
     folder.mkdir(parents=True, exist_ok=True)
     template = (REPO / "config" / "model_configs" / "fraud_detection.yaml").read_text()
     for i in range(1, count + 1):
-        (folder / f"model_{i:02d}.yaml").write_text(template.replace("model_name: fraud_detection",
-                                                                      f"model_name: model_{i:02d}"))
+        (folder / f"model_{i:02d}.yaml").write_text(
+            template.replace("model_name: fraud_detection", f"model_name: model_{i:02d}")
+            .replace("endpoint_name: fraud-detection-api", f"endpoint_name: model-{i:02d}-api"))
     return [load_model_config(path) for path in sorted(folder.glob("*.yaml"))]
 
 

@@ -120,13 +120,14 @@ class InProcess:
 
 
 def in_process_config(root: Path) -> Path:
-    """A copy of the config folder where the fraud model is ``fraud_detection_in_process`` (its own registered model,
-    the same validation rules): the run records the config file it read, which must say what it trained."""
+    """A copy of the config folder where the fraud model is ``fraud_detection_in_process`` (its own registered model
+    and endpoint, the same validation rules): the run records the config file it read, which must say what it
+    trained."""
     shutil.copytree(config_dir().parent, root)
     source = root / config_dir().name / "fraud_detection.yaml"
     path = source.with_name("fraud_detection_in_process.yaml")
-    path.write_text(source.read_text().replace("model_name: fraud_detection\n",
-                                               "model_name: fraud_detection_in_process\n", 1))
+    text = source.read_text().replace("model_name: fraud_detection\n", "model_name: fraud_detection_in_process\n", 1)
+    path.write_text(text.replace("endpoint_name: fraud-detection-api", "endpoint_name: fraud-detection-in-process-api"))
     for schema in (root / "schemas").glob("fraud_detection.*"):
         shutil.copy(schema, schema.with_name(f"fraud_detection_in_process{schema.suffix}"))
     return path

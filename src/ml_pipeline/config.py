@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from ml_pipeline.config_reading import describe_errors, read_yaml
 from ml_pipeline.config_sections import (
     DAY_SECONDS,
     AlertsConfig,
@@ -37,8 +37,8 @@ from ml_pipeline.estimators.registry import DEFAULT_MODEL_TYPE, ModelType
 
 __all__ = ["AlertsConfig", "CanaryConfig", "ConfigError", "Cron", "DataConfig", "DeploymentConfig",
            "FeatureStoreConfig", "FeatureThresholds", "LineageConfig", "ModelConfig", "MonitoringConfig",
-           "RetrainCause", "TrainingConfig", "WatchConfig", "config_dir", "load_model_config", "load_model_configs",
-           "starter_config"]
+           "RetrainCause", "TrainingConfig", "WatchConfig", "config_dir", "config_files", "load_model_config",
+           "load_model_configs", "misnamed_config_files", "starter_config"]
 
 
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"  # names the config file and the DAGs: never a path
@@ -92,6 +92,16 @@ class ModelConfig(_Strict):
                              f"{self.data.features}; thresholds can be set only for the model's features")
         return self
 
+    @model_validator(mode="after")
+    def _deadline_covers_the_watch(self) -> ModelConfig:
+        deadline, watch = self.alerts.deployment_deadline_minutes, self.deployment.watch
+        if deadline is not None and watch.window_days and deadline < watch.timeout_hours * 60 + 60:
+            raise ValueError(f"field 'alerts.deployment_deadline_minutes': {deadline:g} min, but a deployment's live "
+                             f"watch may wait {watch.timeout_hours:g} h for its data "
+                             "(deployment.watch.timeout_hours), so such deployments would miss their deadline; set "
+                             f"it to at least {watch.timeout_hours * 60 + 60:g} (the watch + 1 h), or null")
+        return self
+
     @property
     def uses_feature_store(self) -> bool:
         """Whether the model has derived features: they come from the feature store, computed by their own DAG."""
@@ -105,36 +115,29 @@ class ModelConfig(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# libyaml's safe loader where PyYAML was built with it: every DAG file reads every config on every parse, and the
-# pure-Python loader was ~3.5 ms a file (500 configs: 1.7 s of each DAG file's parse; benchmarks/scale_growth.py)
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+CONFIG_SUFFIX = ".yaml"
 
 
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read and validate one model config file; raise ``ConfigError`` naming file and field."""
     path = Path(path)
+    if path.suffix != CONFIG_SUFFIX:  # the platform reads only *.yaml: anything else would pass here, then vanish
+        raise ConfigError(f"{path}: model configs end in {CONFIG_SUFFIX} and the platform reads no other file: "
+                          f"rename it to {path.stem}{CONFIG_SUFFIX}")
     try:
-        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # one bad file never hides the others
-        raise ConfigError(f"{path}: cannot read YAML (save it as UTF-8 text): {exc}") from exc
+        raw: Any = read_yaml(path)
+    except ValueError as exc:  # one bad file never hides the others
+        raise ConfigError(str(exc)) from exc
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty: write the model's settings (`ml-pipeline new-model <name>` "
+                          "writes a commented starter)")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level (model_name: …, data: …), "
+                          f"got a {type(raw).__name__}")
     try:
         return ModelConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
-
-
-def _describe(path: Path, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        if not err["loc"]:  # a check across fields: its message names them
-            problems.append(err["msg"].removeprefix("Value error, "))
-            continue
-        field = ".".join(str(p) for p in err["loc"])
-        got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
-        problems.append(f"field '{field}': {err['msg']}{got}")
-    return f"{path}: invalid model config: " + "; ".join(problems)
+        raise ConfigError(f"{path}: invalid model config: " + "; ".join(describe_errors(ModelConfig, exc))) from None
 
 
 def config_dir() -> Path:
@@ -143,22 +146,41 @@ def config_dir() -> Path:
     return Path(os.environ.get("ML_PIPELINE_CONFIG_DIR", default))
 
 
+def config_files(folder: Path | None = None) -> list[Path]:
+    """The model configs of ``folder`` (default ``config_dir()``): its ``*.yaml`` files, sorted."""
+    return sorted((folder or config_dir()).glob(f"*{CONFIG_SUFFIX}"))
+
+
+def misnamed_config_files(folder: Path | None = None) -> list[Path]:
+    """Files of ``folder`` that look like model configs but are not read (``.yml``, ``.YAML``), sorted."""
+    return sorted(p for p in (folder or config_dir()).glob("*")
+                  if p.suffix.lower() in (".yaml", ".yml") and p.suffix != CONFIG_SUFFIX)
+
+
 def load_model_configs(paths: list[Path]) -> tuple[dict[Path, ModelConfig], dict[Path, str]]:
     """Load many configs: (valid configs, errors by file). One bad file never hides the others."""
     configs: dict[Path, ModelConfig] = {}
     errors: dict[Path, str] = {}
     owners: dict[str, Path] = {}
+    endpoints: dict[str, Path] = {}
     for path in sorted(paths):
         try:
             config = load_model_config(path)
         except ConfigError as exc:
             errors[path] = str(exc)
             continue
+        endpoint = config.deployment.endpoint_name
         if config.model_name in owners:
             errors[path] = (f"{path}: field 'model_name': '{config.model_name}' is already used by "
                             f"{owners[config.model_name]}; model names must be unique")
             continue
+        if endpoint and endpoint in endpoints:
+            errors[path] = (f"{path}: field 'deployment.endpoint_name': '{endpoint}' is already served for "
+                            f"{endpoints[endpoint]}; each model needs an endpoint of its own")
+            continue
         owners[config.model_name] = path
+        if endpoint:
+            endpoints[endpoint] = path
         configs[path] = config
     return configs, errors
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml_pipeline.data.paths import check_partition_column
 from ml_pipeline.data.sources import check_source
@@ -77,6 +77,37 @@ class DataConfig(_Strict):
     features: list[str] = Field(min_length=1)
     feature_functions: list[str] | None = Field(
         default=None, description="Registered feature views to join; default: those producing a listed feature.")
+
+    @field_validator("feature_functions")
+    @classmethod
+    def _registered_views(cls, names: list[str] | None) -> list[str] | None:
+        from ml_pipeline.features.registry import FEATURE_VIEWS  # no data library: cheap for the DAG files
+
+        unknown = [name for name in names or () if name not in FEATURE_VIEWS]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} is no registered feature view (registered: "
+                             f"{', '.join(FEATURE_VIEWS)}; ml_pipeline/features/registry.py); remove it, or leave "
+                             "feature_functions out to join the views that produce the listed features")
+        return names
+
+    @model_validator(mode="after")
+    def _columns_make_a_model(self) -> DataConfig:
+        named = {"target_column": self.target_column, "timestamp_column": self.timestamp_column}
+        for field, name in named.items():
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"field 'data.{field}': {name!r} is no column name (empty, or spaces around it)")
+        odd = [name for name in self.features if not name.strip() or name != name.strip()]
+        twice = sorted({name for name in self.features if self.features.count(name) > 1})
+        if odd or twice:
+            raise ValueError(f"field 'data.features': {odd + twice} are empty, padded with spaces or listed twice; "
+                             "list each column once, as it is named in the data")
+        if self.target_column in self.features:
+            raise ValueError(f"field 'data.features': {self.target_column!r} is the target_column: the model would "
+                             "be given its own label; remove it from data.features")
+        if self.timestamp_column == self.target_column:
+            raise ValueError(f"field 'data.timestamp_column': {self.timestamp_column!r} is the target_column too: "
+                             "name the column of event times")
+        return self
 
 
 class TrainingConfig(_Strict):

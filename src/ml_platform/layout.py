@@ -231,10 +231,10 @@ def model_configs(layout: Layout | None = None) -> list[ModelConfig]:
     With ``layout``, their data sources are checked against that instance's lake (``Layout.data_env``), whatever
     this process's environment says.
     """
-    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.config import config_files, load_model_configs
 
     with overlay(layout.data_env() if layout else {}):
-        configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+        configs, _ = load_model_configs(config_files())
     return list(configs.values())
 
 

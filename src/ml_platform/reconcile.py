@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from ml_pipeline.config import ModelConfig, config_dir, load_model_configs
+from ml_pipeline.config import ModelConfig, config_dir, config_files, load_model_configs, misnamed_config_files
 from ml_platform import model_switches, serving_connection
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.components import BIN, SERVING_PREFIX, Component, metrics_components, serving_components
@@ -79,7 +79,7 @@ def config_fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     It changes when any file is added, edited or removed: the supervisor reads the configs again only then.
     """
     fingerprint = []
-    for path in sorted(folder.glob("*.yaml")):
+    for path in config_files(folder) + misnamed_config_files(folder):  # a .yml shows its error soon too
         try:
             stat = path.stat()
         except FileNotFoundError:  # removed while listing
@@ -123,7 +123,7 @@ class ConfigFollower:
         Raises:
             subprocess.CalledProcessError: the connection could not be written.
         """
-        configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+        configs, _ = load_model_configs(config_files())
         self.last_good = dict(configs)
         self.write_connection(self.layout.serving_endpoints(list(configs.values())))
         if model_switches.record_new(self.enabled_file, list(configs.values())):
@@ -140,7 +140,7 @@ class ConfigFollower:
                             "are; put the configs back, or restart the platform to stop them", config_dir())
             self.seen = seen
             return None
-        configs, errors = load_model_configs(sorted(config_dir().glob("*.yaml")))
+        configs, errors = load_model_configs(config_files())
         # a file that cannot be read now keeps its last readable config; one that never could (and every other
         # file) counts as it reads: a broken file elsewhere in the folder must not keep a disabled model served
         readable = {config.model_name for config in configs.values()}  # a readable file of the same model wins

@@ -144,7 +144,9 @@ def test_an_enabled_models_dags_follow_the_platforms_pause_setting_and_a_disable
 
     config = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
     (tmp_path / "fraud_detection.yaml").write_text(yaml.safe_dump(config))
-    (tmp_path / "quiet.yaml").write_text(yaml.safe_dump({**config, "model_name": "quiet", "enabled": False}))
+    quiet = {**config, "model_name": "quiet", "enabled": False,
+             "deployment": {**config["deployment"], "endpoint_name": "quiet-api"}}  # an endpoint is one model's
+    (tmp_path / "quiet.yaml").write_text(yaml.safe_dump(quiet))
     dags = {dag_id: dag for kind in KINDS for dag_id, dag in build_dags(kind, tmp_path).items()}
     assert len(dags) == 2 * len(KINDS)
     # None: Airflow's dags_are_paused_at_creation decides, which the platform sets to False (tests/unit/ml_platform)

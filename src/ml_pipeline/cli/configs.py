@@ -19,16 +19,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    """Load each config and its validation rules; print one line per config, every error on stderr.
+    """Check each config, its validation rules and its hyperparameters; one line per config, errors on stderr.
 
     Returns:
         0 when every config is valid, 1 otherwise (or when there is none).
     """
-    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.config import config_dir, config_files, load_model_configs, misnamed_config_files
+    from ml_pipeline.estimators.base import InvalidHyperparametersError
+    from ml_pipeline.estimators.registry import get_estimator
     from ml_pipeline.validation.model_rules import rules_for_model
     from ml_pipeline.validation.rules import RulesError
 
-    files = args.files or sorted(config_dir().glob("*.yaml"))
+    files = args.files or config_files() + misnamed_config_files()
     if not files:
         print(f"no model configs found in {config_dir()}", file=sys.stderr)
         return 1
@@ -36,8 +38,14 @@ def check_config(args: argparse.Namespace) -> int:
     for path, config in list(configs.items()):
         try:
             rules_for_model(config, path)
+            get_estimator(config.model_type).check_hyperparameters(config.training.hyperparameters)
+        except InvalidHyperparametersError as exc:
+            errors[path] = f"{path}: {exc}"
         except RulesError as exc:
             errors[path] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one file's unexpected failure never hides the other files' report
+            errors[path] = f"{path}: cannot check it: {type(exc).__name__}: {exc}"
+        if path in errors:
             del configs[path]
     for path, config in configs.items():
         print(f"ok     {path}  ->  model {config.model_name}")

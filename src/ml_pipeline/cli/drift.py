@@ -127,10 +127,10 @@ def partition(location: str, lake: str) -> str:
 
 def model_config(name: str, folder: Path | None) -> ModelConfig:
     """The config of model ``name`` in ``folder`` (default: the config dir); ``ConfigError`` naming the known ones."""
-    from ml_pipeline.config import ConfigError, config_dir, load_model_configs
+    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
 
     folder = folder or config_dir()
-    configs, errors = load_model_configs(sorted(folder.glob("*.yaml")))
+    configs, errors = load_model_configs(config_files(folder))
     for config in configs.values():
         if config.model_name == name:
             return config

@@ -69,10 +69,10 @@ def model_configs(folder: Path | None, model: str | None) -> list[ModelConfig]:
     Raises:
         ConfigError: ``model`` is not a model of ``folder``.
     """
-    from ml_pipeline.config import ConfigError, config_dir, load_model_configs
+    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
 
     folder = folder or config_dir()
-    configs, errors = load_model_configs(sorted(folder.glob("*.yaml")))
+    configs, errors = load_model_configs(config_files(folder))
     for path in errors:
         print(f"warning: {path} does not load (`ml-pipeline check-config`): its model's runs are kept",
               file=sys.stderr)

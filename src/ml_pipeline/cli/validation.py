@@ -100,9 +100,9 @@ def release_partition(args: argparse.Namespace) -> int:
 
 def model_config(name: str):
     """The config of model ``name`` from the config dir, and its path; ``ConfigError`` naming the known models."""
-    from ml_pipeline.config import ConfigError, config_dir, load_model_configs
+    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
 
-    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    configs, _ = load_model_configs(config_files())
     for path, config in configs.items():
         if config.model_name == name:
             return config, path

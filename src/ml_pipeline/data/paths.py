@@ -39,7 +39,7 @@ def check_partition_value(value: str, column: str | None) -> str:
     if problem is not None:
         raise UnsafePathError(
             f"partition value {value!r} of column {column!r} (data.partition_by) cannot name a folder: {problem}. "
-            "Clean that column's values at the source (no '/', '\\', '..', NUL or empty strings), or set "
+            "Clean that column's values at the source (no '/', '\\', NUL, '.', '..' or empty strings), or set "
             "data.partition_by to a column with such values.")
     return value
 

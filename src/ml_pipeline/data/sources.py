@@ -46,6 +46,9 @@ def check_source(source: str, lake_uri: str | None = None) -> str:
     scheme, sep, path = source.partition("://")
     if ".." in path.split("/") or ".." in scheme.split("/"):
         raise UnsafePathError(f"{source!r} climbs out of its folder with '..'; name the dataset's folder directly")
+    if sep and not path.strip("/"):
+        raise UnsafePathError(f"{source!r} names no bucket or folder after '{scheme}://'; write e.g. "
+                              f"{scheme}://<bucket>/<dataset>/")
     if "::" in source:
         raise UnsafePathError(f"{source!r} chains fsspec protocols ('::'); write one plain s3:// URI or folder")
     if sep and scheme.lower() not in allowed_schemes():

@@ -9,11 +9,13 @@ and by every DAG file, which must not pay for importing XGBoost or LightGBM.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ml_pipeline.errors import PermanentError
 from ml_pipeline.training.resources import Device, DeviceChoice, DeviceUnavailableError
 
 if TYPE_CHECKING:
@@ -34,6 +36,32 @@ def string_encoder(frame: pl.DataFrame, features: Sequence[str]) -> ColumnTransf
                                         encoded_missing_value=-1), categorical)],
         remainder="passthrough", verbose_feature_names_out=False,
     )
+
+
+HYPERPARAMETERS = "training.hyperparameters"
+# what the platform sets itself, whatever the config says: a config's value would be silently overridden
+SET_BY_THE_PLATFORM = {"random_state": "training.seed", "seed": "training.seed", "n_jobs": "the worker's cores",
+                       "device": "training.device"}
+
+
+class InvalidHyperparametersError(PermanentError, ValueError):
+    """``training.hyperparameters`` names a parameter the estimator does not know, or a value it refuses."""
+
+
+def trial_data() -> tuple[Any, Any]:
+    """32 rows of two numeric features and a balanced 0/1 label: enough for a one-tree fit to check parameters."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(32, 2)), np.arange(32) % 2
+
+
+def unknown_parameters(names: Collection[str], known: Collection[str], label: str) -> str:
+    """The message for ``names`` that ``label`` does not take, with the closest known names."""
+    guesses = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.7) for name in names}
+    listed = ", ".join(f"{name} (did you mean {guess[0]}?)" if guess else name for name, guess in guesses.items())
+    return (f"field '{HYPERPARAMETERS}': {listed}: not a parameter of {label}, so training would ignore it; fix "
+            "the name or remove it")
 
 
 class Estimator(ABC):
@@ -67,6 +95,31 @@ class Estimator(ABC):
 
         return Pipeline([("encode", string_encoder(frame, features)),
                          ("classifier", self.classifier(hyperparameters, seed, n_jobs, device))])
+
+    def check_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> None:
+        """Refuse, before any data is read, what training would ignore, override or fail on.
+
+        ``check-config`` and the first step of every training run call it; the library is imported (a second or so
+        when it is not already).
+
+        Raises:
+            InvalidHyperparametersError: The message names the parameter and the fix.
+        """
+        for name, owner in SET_BY_THE_PLATFORM.items():
+            if name in hyperparameters:
+                raise InvalidHyperparametersError(f"field '{HYPERPARAMETERS}.{name}': the platform sets it from "
+                                                  f"{owner}; remove it")
+        trees = hyperparameters.get("n_estimators", 1)
+        if isinstance(trees, bool) or not isinstance(trees, int) or trees < 1:
+            raise InvalidHyperparametersError(f"field '{HYPERPARAMETERS}.n_estimators': {trees!r} is not a number "
+                                              "of trees: write a whole number of at least 1")
+        problem = self.hyperparameter_problem(hyperparameters)
+        if problem:
+            raise InvalidHyperparametersError(problem)
+
+    def hyperparameter_problem(self, hyperparameters: Mapping[str, Any]) -> str | None:
+        """What the library says of ``hyperparameters`` (an unknown name, a value out of range), or None."""
+        return None
 
     def choose_device(self, requested: Device) -> DeviceChoice:
         """Resolve ``training.device`` on this worker; by default the estimator trains on the CPU only.

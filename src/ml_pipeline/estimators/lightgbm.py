@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ml_pipeline.estimators.base import Estimator
+from ml_pipeline.estimators.base import HYPERPARAMETERS, Estimator, trial_data, unknown_parameters
 
 
 class LightGBMEstimator(Estimator):
@@ -32,3 +32,26 @@ class LightGBMEstimator(Estimator):
         params = {"verbose": -1, **hyperparameters, "random_state": seed, "n_jobs": n_jobs,
                   "deterministic": True, "force_row_wise": True}
         return LGBMClassifier(**params)
+
+    def hyperparameter_problem(self, hyperparameters: Mapping[str, Any]) -> str | None:
+        """Names against LightGBM's parameters and their aliases, then its range checks in a one-tree fit."""
+        from lightgbm import LGBMClassifier
+        from lightgbm.basic import LightGBMError
+
+        known = set(LGBMClassifier().get_params())
+        try:  # every core parameter and alias, as LightGBM's C++ lists them (LGBM_DumpParamAliases)
+            from lightgbm.basic import _ConfigAliases
+
+            known |= {alias for name, aliases in _ConfigAliases._get_all_param_aliases().items()
+                      for alias in (name, *aliases)}
+        except (ImportError, AttributeError):  # another LightGBM: the fit below still checks the values
+            known = set()
+        unknown = [name for name in hyperparameters if known and name not in known]
+        if unknown:
+            return unknown_parameters(unknown, known, self.label)
+        try:
+            self.classifier({**hyperparameters, "n_estimators": 1}, seed=0, n_jobs=1, device="cpu").fit(
+                *trial_data())
+        except (LightGBMError, TypeError, ValueError) as exc:
+            return f"field '{HYPERPARAMETERS}': LightGBM refuses them: {str(exc).split(' at /')[0].strip()}"
+        return None

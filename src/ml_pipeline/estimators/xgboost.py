@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ml_pipeline.estimators.base import Estimator
+from ml_pipeline.estimators.base import HYPERPARAMETERS, Estimator, trial_data, unknown_parameters
 from ml_pipeline.training.resources import Device, DeviceChoice, DeviceUnavailableError, detect_gpus
 
 if TYPE_CHECKING:
@@ -40,6 +41,24 @@ class XGBoostEstimator(Estimator):
         params = {"tree_method": "hist", "eval_metric": "auc", **hyperparameters,
                   "random_state": seed, "n_jobs": n_jobs, "device": device}
         return XGBClassifier(**params)
+
+    def hyperparameter_problem(self, hyperparameters: Mapping[str, Any]) -> str | None:
+        """A one-tree fit on 32 rows: XGBoost's own range checks, and the names it reports as not used."""
+        import warnings
+
+        from xgboost import XGBClassifier
+        from xgboost.core import XGBoostError
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.classifier({**hyperparameters, "n_estimators": 1}, seed=0, n_jobs=1, device="cpu").fit(
+                    *trial_data())
+            except (XGBoostError, TypeError, ValueError) as exc:
+                return f"field '{HYPERPARAMETERS}': XGBoost refuses them: {str(exc).splitlines()[0]}"
+        unused = [name for warning in caught if "are not used" in str(warning.message)
+                  for name in re.findall(r'"([^"]+)"', str(warning.message))]
+        return unknown_parameters(unused, XGBClassifier().get_params(), self.label) if unused else None
 
     def choose_device(self, requested: Device, *, cuda_built: bool | None = None,
                       gpus: int | None = None) -> DeviceChoice:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml_pipeline.config import ConfigError, config_dir
+from ml_pipeline.config_reading import describe_errors, read_yaml
 
 SETTINGS_FILE = "platform_health.yaml"
 
@@ -62,11 +62,10 @@ def load_settings(path: Path | None = None) -> HealthSettings:
     if not path.exists():
         return HealthSettings()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return HealthSettings.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        return HealthSettings.model_validate(read_yaml(path) or {})
     except ValidationError as exc:
-        problems = "; ".join(f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: invalid platform-health settings: {problems} (see docs/DAG_REFERENCE.md"
-                          "#monitoring_ml_pipelines)") from exc
+        problems = "; ".join(describe_errors(HealthSettings, exc))
+        raise ConfigError(f"{path}: invalid platform-health settings: {problems} (the checkout's "
+                          "config/platform_health.yaml says what each field means, with its default)") from exc
+    except ValueError as exc:  # not YAML, not UTF-8, a key written twice: read_yaml's message names the line
+        raise ConfigError(str(exc)) from exc

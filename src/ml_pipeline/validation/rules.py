@@ -18,10 +18,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ml_pipeline.config import Cron
+from ml_pipeline.config_reading import describe_errors, read_yaml
 from ml_pipeline.errors import PermanentError
 
 Severity = Literal["error", "warning"]
@@ -153,9 +153,9 @@ def read_rules_file(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        raw = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise RulesError(f"{path}: cannot read rules: {exc}") from exc
+        raw = json.loads(path.read_text()) if path.suffix == ".json" else read_yaml(path)
+    except (OSError, ValueError) as exc:
+        raise RulesError(str(exc) if str(path) in str(exc) else f"{path}: cannot read rules: {exc}") from exc
     if raw is not None and not isinstance(raw, dict):
         raise RulesError(f"{path}: expected a mapping of rules, got {type(raw).__name__}")
     return raw or {}
@@ -173,8 +173,7 @@ def merge_rules(*sources: tuple[str, dict]) -> RuleSet:
         try:
             rules = RuleSet.model_validate(merged)
         except ValidationError as exc:
-            problems = [f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()]
-            raise RulesError(f"{name}: invalid validation rules: " + "; ".join(problems)) from None
+            raise RulesError(f"{name}: invalid validation rules: " + "; ".join(describe_errors(RuleSet, exc))) from None
     return rules if sources else RuleSet()
 
 

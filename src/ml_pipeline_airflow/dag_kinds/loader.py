@@ -14,7 +14,7 @@ from pathlib import Path
 from airflow.sdk import DAG, get_parsing_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from ml_pipeline.config import config_dir, load_model_configs
+from ml_pipeline.config import config_dir, config_files, load_model_configs, misnamed_config_files
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ CONFIG_ERROR_TAG = "config-error"
 def build_dags(kind: DagKind, directory: Path | None = None) -> dict[str, DAG]:
     """Every model's DAG of ``kind`` from the configs in ``directory`` (default ``config_dir()``), by dag id."""
     folder = directory or config_dir()
-    configs, errors = load_model_configs(sorted(folder.glob("*.yaml")))
+    configs, errors = load_model_configs(config_files(folder) + misnamed_config_files(folder))
     wanted = get_parsing_context().dag_id
     dags: dict[str, DAG] = {}
     for path, config in configs.items():
@@ -38,8 +38,11 @@ def build_dags(kind: DagKind, directory: Path | None = None) -> dict[str, DAG]:
             log.exception("cannot build %s DAG of %s", kind.name, path)
             _show_error(dags, dag_id, kind, _message(path, exc))
     if kind.shows_unreadable_configs:
+        taken = {kind.dag_id(config.model_name) for config in configs.values()}
         for path, error in errors.items():
             dag_id = kind.error_dag_id(path)
+            if dag_id in taken:  # another file's model has this file's name: show the error beside its DAG
+                dag_id = kind.error_dag_id(path.with_name(f"{path.stem}_config_error"))
             if wanted in (None, dag_id) and dag_id not in dags:
                 log.error("skipping model config %s", error)
                 _show_error(dags, dag_id, kind, error)

@@ -18,7 +18,7 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_
 from airflow.configuration import conf
 from fastapi import Request
 
-from ml_pipeline.config import config_dir, load_model_configs
+from ml_pipeline.config import config_files, load_model_configs
 from ml_pipeline.dashboard.content import Models
 from ml_pipeline.dashboard.data import DashboardReader
 from ml_pipeline.dashboard.views import LastRun
@@ -39,7 +39,7 @@ def reader() -> DashboardReader:
 
 def models() -> Models:
     """The valid model configs (``ML_PIPELINE_CONFIG_DIR``) and each model's training DAG id."""
-    paths = sorted(config_dir().glob("*.yaml"))
+    paths = config_files()
     return _models(tuple((path, path.stat().st_mtime_ns) for path in paths))
 
 

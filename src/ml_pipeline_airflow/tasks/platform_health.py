@@ -51,7 +51,7 @@ def check_platform() -> dict[str, int]:
     """
     import httpx
 
-    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.config import config_files, load_model_configs
     from ml_pipeline.platform_health import work
     from ml_pipeline_airflow.api_client import AirflowApiError
     from ml_pipeline_airflow.dag_kinds import CONFIG_ERROR_TAG
@@ -69,7 +69,7 @@ def check_platform() -> dict[str, int]:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
         api.close()
-    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    configs, _ = load_model_configs(config_files())
     dead_letters = PlatformDatabaseHook().dead_letters
     findings = [drain_dead_letter_spool(dead_letters)]  # first: the letters it moves in are counted below
     pending = {model or "platform": count for model, count in dead_letters.pending_counts().items()}
@@ -83,14 +83,14 @@ def check_platform() -> dict[str, int]:
 @task(multiple_outputs=False)
 def check_endpoints() -> dict[str, int]:
     """Each model endpoint answers and serves its model's champion."""
-    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.config import config_files, load_model_configs
     from ml_pipeline.deployment.client import ServingClient, ServingError
     from ml_pipeline.platform_health import work
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
     from ml_pipeline_airflow.hooks.model_serving import ModelServingHook
 
     settings = _settings()
-    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    configs, _ = load_model_configs(config_files())
     serving, registry = ModelServingHook(), MlflowHook().get_conn()
     findings = []
     for config in configs.values():
@@ -147,11 +147,11 @@ def drain_dead_letter_spool(store: Any) -> Any:
 
 def dag_subjects() -> dict[str, Any]:
     """Every model DAG the configs define: its model, its kind and its run deadline."""
-    from ml_pipeline.config import config_dir, load_model_configs
+    from ml_pipeline.config import config_files, load_model_configs
     from ml_pipeline.platform_health.runs import DagSubject
     from ml_pipeline_airflow.dag_kinds import KINDS
 
-    configs, _ = load_model_configs(sorted(config_dir().glob("*.yaml")))
+    configs, _ = load_model_configs(config_files())
     return {kind.dag_id(c.model_name): DagSubject(
                 kind.dag_id(c.model_name), c.model_name, kind.name,
                 c.alerts.deadline_for(kind.deadline) if kind.deadline else None)

@@ -90,6 +90,7 @@ def test_check_config_refuses_the_value_naming_the_file_and_field(check_config_o
 def test_deployed_anyway_it_is_its_own_models_problem(tmp_path, monkeypatch, field):
     for name in ("good_model", "bad_model"):
         raw = yaml.safe_load(FRAUD.read_text())
+        raw["deployment"]["endpoint_name"] = f"{name.replace('_', '-')}-api"
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**raw, "model_name": name}))
     real = kinds_loader.load_model_configs
 

@@ -30,6 +30,7 @@ FRAUD = config_dir() / "fraud_detection.yaml"
 
 def write_model(folder, name: str, **overrides) -> None:
     raw = yaml.safe_load(FRAUD.read_text())
+    raw["deployment"]["endpoint_name"] = f"{name.replace('_', '-')}-api"  # each model serves its own endpoint
     raw.update(model_name=name, **overrides)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw))
 
@@ -66,6 +67,24 @@ def test_duplicate_model_names_are_an_error_naming_both_files(configs):
     assert "already used by" in dags["ml_training_zz_copy"].description
     assert "model_1.yaml" in dags["ml_training_zz_copy"].description
     assert CONFIG_ERROR_TAG not in dags["ml_training_model_1"].tags
+
+
+def test_a_file_whose_name_another_model_took_still_shows_its_error(configs):
+    """``a.yaml`` says ``model_name: model_1``: ``model_1.yaml`` is the duplicate, and its error is not hidden."""
+    (configs / "model_1.yaml").rename(configs / "aa_first.yaml")
+    write_model(configs, "model_1")
+    dags = build_all_training_dags(configs)
+    assert CONFIG_ERROR_TAG not in dags["ml_training_model_1"].tags  # aa_first.yaml's model
+    error = dags["ml_training_model_1_config_error"]
+    assert CONFIG_ERROR_TAG in error.tags and "model_1.yaml: field 'model_name'" in error.description
+    assert "already used by" in error.description and "aa_first.yaml" in error.description
+
+
+def test_a_yml_file_shows_as_an_error_saying_to_rename_it(configs):
+    (configs / "model_2.yaml").rename(configs / "model_2.yml")
+    dags = build_all_training_dags(configs)
+    error = dags["ml_training_model_2"]
+    assert CONFIG_ERROR_TAG in error.tags and "rename it to model_2.yaml" in error.description
 
 
 def test_partition_by_maps_load_validate_and_features_and_combines_for_training(tmp_path):

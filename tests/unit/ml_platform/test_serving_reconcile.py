@@ -101,7 +101,11 @@ def test_the_config_fingerprint_changes_when_a_file_is_added_or_edited(tmp_path)
     (tmp_path / "a.yaml").write_text("model_name: a\n")
     added = config_fingerprint(tmp_path)
     (tmp_path / "a.yaml").write_text("model_name: a\nenabled: false\n")
-    assert len({before, added, config_fingerprint(tmp_path)}) == 3
+    edited = config_fingerprint(tmp_path)
+    (tmp_path / "b.yml").write_text("model_name: b\n")  # not read as a config: parsed again to show its error
+    misnamed = config_fingerprint(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a config\n")
+    assert len({before, added, edited, misnamed}) == 4 and config_fingerprint(tmp_path) == misnamed
 
 
 def test_the_serving_connection_lives_in_the_database_unless_the_environment_sets_it(configs, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
 from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
 from ml_pipeline.data.paths import join_under, partition_segment
 from ml_pipeline.data.validator import DataValidationError
+from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training.results import CombinedPartitions, FeatureTable, LoadedSnapshot, Snapshot
 
@@ -20,11 +21,17 @@ log = logging.getLogger(__name__)
 
 def list_partitions(ctx: RunContext) -> list[str]:
     """Values of ``data.partition_by`` found in the run's window: one mapped task each."""
+    check_estimator_settings(ctx)
     data = ctx.config.data
     values = partition_values(ctx.dataset_uri, ctx.logical_date, data.lookback_days, data.partition_by)
     if not values:
         raise DataValidationError(f"{ctx.dataset_uri}: no values of '{data.partition_by}' in the window")
     return values
+
+
+def check_estimator_settings(ctx: RunContext) -> None:
+    """Fail the run before any data is read when training would ignore or refuse a hyperparameter."""
+    get_estimator(ctx.config.model_type).check_hyperparameters(ctx.config.training.hyperparameters)
 
 
 def load_data(ctx: RunContext, partition: str | None = None) -> LoadedSnapshot:
@@ -33,6 +40,7 @@ def load_data(ctx: RunContext, partition: str | None = None) -> LoadedSnapshot:
     The snapshot keeps the partitions in order and records each one's row count and fingerprint, so
     validation judges exactly the rows that are trained on, partition by partition.
     """
+    check_estimator_settings(ctx)
     column = ctx.config.data.partition_by if partition is not None else None
     name = f"{partition_segment(column, partition)}/snapshot.parquet" if column else "snapshot.parquet"
     uris = window_uris(ctx.dataset_uri, ctx.logical_date, ctx.config.data.lookback_days)

@@ -120,6 +120,13 @@ def test_settings_file_errors_name_the_file_and_field(tmp_path: Path):
         load_settings(path)
     path.write_text("waiting_minutes: 5\n")
     assert load_settings(path).waiting_minutes == 5
+    path.write_text("waiting_minutes: 5\nwaiting_minutes: 50\n")  # YAML alone would keep 50 silently
+    with pytest.raises(ConfigError, match=r"platform_health.yaml: not valid YAML: line 2, column 1: "
+                                          r"'waiting_minutes' is written twice \(first on line 1\)"):
+        load_settings(path)
+    path.write_text("falure_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"field 'falure_rate': no such setting \(did you mean 'failure_rate'\?\)"):
+        load_settings(path)
 
 
 def test_an_endpoint_up_without_a_model_is_fine_until_there_is_a_champion():

@@ -114,7 +114,7 @@ def test_deadlines_per_kind_default_and_can_be_switched_off():
 def test_each_kind_of_dag_gets_its_deadline_from_the_config(tmp_path):
     raw = yaml.safe_load((config_dir() / "fraud_detection.yaml").read_text())
     raw["alerts"] = {**raw.get("alerts", {}), "features_deadline_minutes": 45, "validation_deadline_minutes": None,
-                     "deployment_deadline_minutes": 1500, "slack_connection": "slack_alerts",
+                     "deployment_deadline_minutes": 1900, "slack_connection": "slack_alerts",
                      "email_connection": None}
     (tmp_path / "fraud_detection.yaml").write_text(yaml.safe_dump(raw))
     minutes = {}
@@ -124,5 +124,5 @@ def test_each_kind_of_dag_gets_its_deadline_from_the_config(tmp_path):
             [dag] = dags.values()
             minutes[kind.name] = [d.interval.total_seconds() / 60 for d in dag.deadline or []]
     assert minutes["training"] == [raw["alerts"].get("deadline_minutes", 120)]  # one channel: Slack only
-    assert minutes["deployment"] == [1500] and minutes["data-validation"] == []
+    assert minutes["deployment"] == [1900] and minutes["data-validation"] == []
     assert minutes["features"] == [45]
