@@ -15,6 +15,7 @@ import datetime as dt
 import email
 import email.policy
 import json
+import logging
 import signal
 import threading
 import uuid
@@ -33,10 +34,19 @@ def record(store: Path, message: dict) -> None:
 
 
 def read_alerts(store: Path) -> list[dict]:
-    """Every message received so far, oldest first."""
+    """Every message received so far, oldest first; a line that is not JSON (a write cut short) is skipped, said."""
     if not store.exists():
         return []
-    return [json.loads(line) for line in store.read_text().splitlines() if line.strip()]
+    alerts = []
+    for number, line in enumerate(store.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            alerts.append(json.loads(line))
+        except json.JSONDecodeError:
+            logging.getLogger(__name__).warning("%s, line %d: not a JSON message (a write cut short?): skipped",
+                                                store, number)
+    return alerts
 
 
 EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")

@@ -60,7 +60,9 @@ def status(layout: Layout) -> int:
         print(f"  serving {endpoint} (http://127.0.0.1:{port}, {model}): {says}")
     print(f"database: {now.database}")
     print(f"Airflow UI {layout.airflow_url} · MLflow UI {layout.mlflow_url} · login in {layout.secrets_file}")
-    if now.phase != "down":
+    if now.phase == "down":
+        print("start it: `make up` (CeleryExecutor: `make up-celery`)")
+    else:
         print(metrics_line(layout))
         print(health_summary(layout))
     return 0
@@ -134,6 +136,15 @@ STARTS = ("up", "demo")  # the commands that start a platform when none runs
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ml-platform`` console script."""
     args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except recorded_settings.RecordedSettingsError as exc:  # platform.env, or a port variable that is not a port
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command with the platform's settings (the shell's, then what ``up`` recorded)."""
     if args.command == "compose-env":
         return compose_env(args.path, args.force)
     home = Layout.from_env().home  # the ports may still come from the file: only the home is read here

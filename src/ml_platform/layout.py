@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ml_pipeline.deployment.client import free_port
 from ml_pipeline.process_env import overlay
+from ml_platform.recorded_settings import port_setting
 
 if TYPE_CHECKING:
     from ml_pipeline.config import ModelConfig
@@ -40,14 +41,10 @@ class Layout:
     def from_env(cls) -> Layout:
         """The instance chosen by ``ML_PLATFORM_HOME`` and the port variables (defaults: ``.platform``)."""
         home = Path(os.environ.get("ML_PLATFORM_HOME", REPO_ROOT / ".platform")).resolve()
-        return cls(home, int(os.environ.get("ML_PLATFORM_AIRFLOW_PORT", "8080")),
-                   int(os.environ.get("ML_PLATFORM_MLFLOW_PORT", "5000")),
-                   int(os.environ.get("ML_PLATFORM_SLACK_SINK_PORT", "8091")),
-                   int(os.environ.get("ML_PLATFORM_SMTP_SINK_PORT", "8025")),
-                   int(os.environ.get("ML_PLATFORM_SERVING_PORT", "8500")),
-                   int(os.environ.get("ML_PLATFORM_METRICS_PORT", "9108")),
-                   int(os.environ.get("ML_PLATFORM_STATSD_PORT", "9125")),
-                   int(os.environ.get("ML_PLATFORM_PROMETHEUS_PORT", "9090")))
+        return cls(home, port_setting("ML_PLATFORM_AIRFLOW_PORT", 8080), port_setting("ML_PLATFORM_MLFLOW_PORT", 5000),
+                   port_setting("ML_PLATFORM_SLACK_SINK_PORT", 8091), port_setting("ML_PLATFORM_SMTP_SINK_PORT", 8025),
+                   port_setting("ML_PLATFORM_SERVING_PORT", 8500), port_setting("ML_PLATFORM_METRICS_PORT", 9108),
+                   port_setting("ML_PLATFORM_STATSD_PORT", 9125), port_setting("ML_PLATFORM_PROMETHEUS_PORT", 9090))
 
     def port_env(self) -> dict[str, str]:
         """The environment variables that select this instance (for child processes and ``make``)."""

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     The core's commands that take ``--tracking-uri`` (``run-training``, ``reproduce``, ``gc``) default to
     ``MLFLOW_TRACKING_URI``; unset, that is this platform's MLflow (``ML_PLATFORM_MLFLOW_PORT``), logged in as its
     ``pipelines`` user (``MLFLOW_TRACKING_USERNAME`` set names another; another server gets no platform login).
+    Their ``--lake`` defaults to ``ML_LAKE_URI``; unset, this platform's lake (``<ML_PLATFORM_HOME>/lake``), so a
+    command typed in another folder reads and writes the data the platform's pipelines see.
     The platform's settings that the shell does not set come from what ``up`` recorded (``recorded_settings``: its
     database, ports and config folder after ``make up-celery``).
     """
@@ -42,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         recorded_settings.apply(Layout.from_env().home)
-    except recorded_settings.RecordedSettingsError as exc:
-        print(exc, file=sys.stderr)
+        layout = Layout.from_env()
+    except recorded_settings.RecordedSettingsError as exc:  # the file, or a port variable that is not a port
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    layout = Layout.from_env()
     os.environ.setdefault("MLFLOW_TRACKING_URI", layout.mlflow_url)
+    os.environ.setdefault("ML_LAKE_URI", layout.lake.as_uri())  # `--lake`'s default: this platform's, from any folder
+    # a command typed in a shell says that MLflow is down within seconds: MLflow's own 7 retries take about 4 min
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     use_platform_credentials(layout.secrets_file, layout.mlflow_url)
     return cli.main(argv, groups=(*cli.COMMAND_GROUPS, *PLATFORM_GROUPS), description=DESCRIPTION)
 

@@ -28,6 +28,19 @@ class RecordedSettingsError(ValueError):
     """The settings file cannot be read; the message names the file, the line and the fix."""
 
 
+class PortSettingError(RecordedSettingsError):
+    """A port variable that is not a port (from the shell or the settings file); the message names it."""
+
+
+def port_setting(name: str, default: int) -> int:
+    """The port in the environment variable ``name`` (``default`` when unset); ``PortSettingError`` if not a port."""
+    text = os.environ.get(name, str(default))
+    if text.isdigit() and 1 <= int(text) <= 65535:
+        return int(text)
+    raise PortSettingError(f"{name}={text!r} is not a port: set it to a number from 1 to 65535, or unset it "
+                           f"(default {default}), in your shell or in <home>/{FILE_NAME}, where `up` records it")
+
+
 def recorded(environ: Mapping[str, str]) -> dict[str, str]:
     """The platform's settings in ``environ``, sorted by name."""
     return {name: environ[name] for name in sorted(environ)

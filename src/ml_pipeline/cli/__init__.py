@@ -13,6 +13,7 @@ never imports the layer above it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from ml_pipeline.cli import configs, data, drift, reproduce, serving, snapshots, training, validation
@@ -58,8 +59,15 @@ def main(argv: list[str] | None = None, groups: Sequence[CommandGroup] = COMMAND
         description: The ``--help`` text.
 
     Returns:
-        The process exit code.
+        The process exit code: 1 for an error the pipeline raises on purpose (its message names what and the fix),
+        printed as one line instead of a traceback.
     """
+    from ml_pipeline.errors import PipelineError
+
     args = build_parser(groups, description).parse_args(argv)
     configure_logging()
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except PipelineError as exc:  # a stale partition, a down service after its retries, a refused hyperparameter
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -63,6 +63,10 @@ def new_model(args: argparse.Namespace) -> int:
               "(e.g. churn_v2); it names the config file and the model's DAGs. Nothing was written.",
               file=sys.stderr)
         return 1
+    if not config_dir().is_dir():
+        print(f"error: {config_dir()} does not exist: create it, or set ML_PIPELINE_CONFIG_DIR to the folder of the "
+              "model configs. Nothing was written.", file=sys.stderr)
+        return 1
     path = config_dir() / f"{args.name}.yaml"
     if path.exists():
         print(f"error: {path} exists already; pick another name or edit it", file=sys.stderr)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
-from ml_pipeline.cli.options import add_lake_option, today
+from ml_pipeline.cli.options import add_lake_option, iso_date, positive_int, today
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -15,14 +14,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_lake_option(gen)
     gen.add_argument("--dataset", default="transactions", choices=["transactions", "impressions"],
                      help="transactions (fraud detection) or impressions (recommendation)")
-    gen.add_argument("--end-date", type=dt.date.fromisoformat, default=today())
-    gen.add_argument("--days", type=int, default=7)
-    gen.add_argument("--rows-per-day", type=int, default=20_000)
+    gen.add_argument("--end-date", type=iso_date, default=today())
+    gen.add_argument("--days", type=positive_int, default=7)
+    gen.add_argument("--rows-per-day", type=positive_int, default=20_000,
+                     help="rows of each day (at least 1: a day's partition is rewritten)")
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--drift", default=None, choices=["amount-inflation", "category-mix", "fraud-pattern"],
                      help="drift the transactions: a covariate shift of amounts, a changed category mix, or concept "
                           "drift (same inputs, different fraud); see ml_pipeline.data.drift_scenarios")
-    gen.add_argument("--drift-from", type=dt.date.fromisoformat, default=None, metavar="DATE",
+    gen.add_argument("--drift-from", type=iso_date, default=None, metavar="DATE",
                      help="with --drift: days on or after DATE drift, earlier ones do not (default: every day)")
     gen.set_defaults(handler=generate_data)
 
@@ -40,8 +40,13 @@ def generate_data(args: argparse.Namespace) -> int:
         print(f"error: --drift applies to --dataset transactions only, not {args.dataset}", file=sys.stderr)
         return 2
     target = join_uri(to_uri(args.lake), args.dataset)
-    files = generate_dataset(target, args.end_date, args.days, args.rows_per_day, args.seed, kind=args.dataset,
-                             drift=args.drift, drift_from=args.drift_from)
+    try:
+        files = generate_dataset(target, args.end_date, args.days, args.rows_per_day, args.seed, kind=args.dataset,
+                                 drift=args.drift, drift_from=args.drift_from)
+    except Exception as exc:  # noqa: BLE001 - a lake that cannot be written (a path, credentials, a scheme): one line
+        print(f"error: cannot write under {target}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}; --lake "
+              "(or ML_LAKE_URI) must be a folder or an s3:// URI this machine can write", file=sys.stderr)
+        return 1
     print(f"wrote {len(files)} file(s) for {args.days} day(s) ending {args.end_date} under {target}")
     if args.drift is not None:
         print(f"drift '{args.drift}' from {args.drift_from or 'the first day'} on")

@@ -8,12 +8,53 @@ import os
 
 from ml_pipeline.data import sources
 
-DEFAULT_LAKE = os.environ.get("ML_LAKE_URI", sources.DEFAULT_LAKE)
-
 
 def add_lake_option(parser: argparse.ArgumentParser, text: str = "lake root URI or folder (env ML_LAKE_URI)") -> None:
-    """Add ``--lake``: where the data lake (datasets, run artifacts, quarantine) lives."""
-    parser.add_argument("--lake", default=DEFAULT_LAKE, help=text)
+    """Add ``--lake``: where the data lake (datasets, run artifacts, quarantine) lives.
+
+    The default is read as the parser is built, so that ``ml-pipeline`` (which sets ``ML_LAKE_URI`` to the
+    platform's lake when the shell does not) finds the platform's data from any folder.
+    """
+    parser.add_argument("--lake", default=os.environ.get("ML_LAKE_URI", sources.DEFAULT_LAKE), help=text)
+
+
+def missing_lake(lake: str) -> str | None:
+    """Why ``--lake`` cannot be the lake (a local folder that does not exist), or None; remote lakes are not checked."""
+    from pathlib import Path
+
+    scheme, sep, path = lake.partition("://")
+    folder = Path(path if sep else lake)
+    if (not sep or scheme == "file") and not folder.is_dir():
+        return (f"no lake at {lake}: --lake (or ML_LAKE_URI) names the lake folder; the platform's is "
+                "<ML_PLATFORM_HOME>/lake, the default of `ml-pipeline`")
+    return None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def version_number(text: str) -> str:
+    """An argparse type: a registered model's version (1, 2, …), kept as the string MLflow uses."""
+    try:
+        return str(positive_int(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a model version: MLflow numbers them 1, 2, …") from None
+
+
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a date written YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write YYYY-MM-DD, e.g. 2026-11-20") from None
 
 
 def today() -> dt.date:

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from ml_pipeline.cli.options import version_number
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``reproduce`` to the ``ml-pipeline`` parser."""
@@ -16,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "it was, seeds and threads), then score the recorded holdout with both models. Exit 0 only when "
                     "every prediction and metric is identical; 1 when they differ; 2 when the rebuild is refused.")
     run.add_argument("model")
-    run.add_argument("version")
+    run.add_argument("version", type=version_number)
     run.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
                      help="the MLflow server the version is registered in (default: $MLFLOW_TRACKING_URI)")
     run.add_argument("--allow-code-drift", action="store_true",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml_pipeline.cli.options import add_lake_option
+from ml_pipeline.cli.options import add_lake_option, missing_lake
 
 if TYPE_CHECKING:
     from ml_pipeline.config import ModelConfig
@@ -52,6 +52,10 @@ def collect_snapshots(args: argparse.Namespace) -> int:
     except (PermanentError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    problem = missing_lake(args.lake)
+    if problem:  # "nothing to delete" would be a wrong answer
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     plan = plan_gc(to_uri(args.lake), rules)
     print_plan(plan, dry_run=args.dry_run)
     if not args.dry_run and plan.doomed:
@@ -72,6 +76,9 @@ def model_configs(folder: Path | None, model: str | None) -> list[ModelConfig]:
     from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
 
     folder = folder or config_dir()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such folder of model configs; --config-dir (or ML_PIPELINE_CONFIG_DIR) "
+                          "names it")
     configs, errors = load_model_configs(config_files(folder))
     for path in errors:
         print(f"warning: {path} does not load (`ml-pipeline check-config`): its model's runs are kept",

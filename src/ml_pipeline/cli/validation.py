@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ml_pipeline.cli.options import add_lake_option, uri_map_from_env
+from ml_pipeline.cli.options import add_lake_option, missing_lake, uri_map_from_env
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -71,6 +71,10 @@ def list_quarantine(args: argparse.Namespace) -> int:
     from ml_pipeline.data.lake import to_uri
     from ml_pipeline.validation.quarantine import QuarantineStore
 
+    problem = missing_lake(args.lake)
+    if problem:  # "no quarantined partitions" would be a wrong answer
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     entries = QuarantineStore(to_uri(args.lake)).list(args.model, everything=args.all)
     if not entries:
         print("no quarantined partitions" + (f" for {args.model}" if args.model else ""))

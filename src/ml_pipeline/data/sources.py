@@ -20,7 +20,7 @@ from ml_pipeline.data.uris import to_uri
 SCHEMES_ENV = "ML_DATA_ALLOWED_SCHEMES"
 ROOTS_ENV = "ML_DATA_ALLOWED_ROOTS"
 DEFAULT_SCHEMES = ("file", "s3")
-DEFAULT_LAKE = ".platform/lake"  # the lake root of `ml-pipeline` commands when ML_LAKE_URI is not set
+DEFAULT_LAKE = ".platform/lake"  # the lake root without ML_LAKE_URI (`ml-pipeline` sets it to the platform's)
 
 
 def allowed_schemes() -> tuple[str, ...]:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
 
-Handler = Callable[[argparse.Namespace], int]
+from ml_platform.commands import reporting_errors
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.set_defaults(handler=handler)
 
 
+@reporting_errors
 def list_dead_letters(args: argparse.Namespace) -> int:
     """Print the pending dead letters (every one with ``--all``), two lines each."""
     from ml_platform import dead_letter_ops as ops
@@ -43,22 +41,6 @@ def list_dead_letters(args: argparse.Namespace) -> int:
               f"{letter.task_id}{mapped}  try {letter.try_number}  run {letter.run_id}\n"
               f"       {letter.exception_type}: {first_line}")
     return 0
-
-
-def reporting_errors(handler: Handler) -> Handler:
-    """Wrap a handler: an unknown id, a closed entry or an Airflow error is one line on stderr and exit 1."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        from ml_platform.airflow_api import AirflowApiError
-
-        try:
-            return handler(args)
-        except (LookupError, ValueError, AirflowApiError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 @reporting_errors

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ml_platform.commands import reporting_errors
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``deployments`` and ``rollback`` to the ``ml-pipeline`` parser."""
@@ -37,17 +39,13 @@ def show_deployments(args: argparse.Namespace) -> int:
     return 0
 
 
+@reporting_errors
 def roll_back(args: argparse.Namespace) -> int:
     """Roll the model back through its deployment DAG and wait; exit 1 unless the rollback was verified."""
     from ml_platform import deployment_ops as ops
-    from ml_platform.airflow_api import AirflowApiError
     from ml_platform.layout import Layout
 
-    try:
-        run = ops.rollback(Layout.from_env(), args.model, args.to, args.reason)
-    except (AirflowApiError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    run = ops.rollback(Layout.from_env(), args.model, args.to, args.reason)
     if run.state != "success" or run.event is None:
         print(f"rollback run {run.run_id} of {run.dag_id} ended {run.state}: see its log in the Airflow UI",
               file=sys.stderr)

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from ml_pipeline.cli.options import version_number
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``lineage`` to the ``ml-pipeline`` parser."""
@@ -21,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "→ version → deployments (endpoint, from → to) → monitoring checks. `ml-pipeline lineage "
                     "--partition URI`: every snapshot, model version and endpoint that data reached.")
     lineage.add_argument("model", nargs="?")
-    lineage.add_argument("version", nargs="?")
+    lineage.add_argument("version", nargs="?", type=version_number)
     lineage.add_argument("--partition", metavar="URI", help="a lake partition (path, file:// or s3:// URI), or a "
                          "folder above several: what its data reached")
     lineage.add_argument("--events", metavar="FILE", type=Path,

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ml_platform.commands import reporting_errors
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``monitor`` to the ``ml-pipeline`` parser."""
@@ -18,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     monitor.set_defaults(handler=show_monitoring)
 
 
+@reporting_errors
 def show_monitoring(args: argparse.Namespace) -> int:
     """Print the model's champion and its newest checks (exit 1 when the platform cannot be reached)."""
     from ml_pipeline.errors import TransientError

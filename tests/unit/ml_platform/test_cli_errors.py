@@ -1,0 +1,140 @@
+"""The command line when the platform is down or an argument is wrong: one line saying what and the fix, no
+traceback, nothing written where it should not be.
+
+The services are really absent: a closed port for Airflow and MLflow, a PostgreSQL URL nobody listens on.
+"""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml_platform.cli import main as platform_main
+from ml_platform.layout import free_port
+from ml_platform.pipeline_cli import main
+from tests.conftest import REPO_ROOT
+
+ML_PIPELINE = str(Path(sys.executable).parent / "ml-pipeline")
+
+
+@pytest.fixture
+def down(tmp_path, monkeypatch):
+    """A platform home that never started, its Airflow, MLflow and database on ports nothing listens on."""
+    closed = free_port()
+    for name in ("ML_PLATFORM_AIRFLOW_PORT", "ML_PLATFORM_MLFLOW_PORT"):
+        monkeypatch.setenv(name, str(closed))
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{closed}")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("ML_LAKE_URI", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.mark.parametrize("argv", [["dlq", "list"], ["dlq", "show", "3"], ["dlq", "discard", "3", "--reason", "x"]])
+def test_a_database_that_does_not_answer_is_one_line_with_the_hint(down, capsys, argv):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the platform's database does not answer (") and err.count("\n") == 1, err
+    assert err.rstrip().endswith("is the platform up (`make status`)?")
+
+
+@pytest.mark.parametrize("argv", [["rollback", "fraud_detection", "--reason", "x"],
+                                  ["monitor", "fraud_detection", "--check"], ["dlq", "replay", "3"]])
+def test_an_airflow_that_does_not_answer_is_one_line_with_the_hint(down, capsys, argv, monkeypatch):
+    from ml_platform import dead_letter_ops
+
+    monkeypatch.setattr(dead_letter_ops, "store", lambda layout: StoreOf(down))  # dlq replay: past the database
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: http://127.0.0.1:") and "does not answer (ConnectError" in err, err
+    assert err.rstrip().endswith("is the platform up (`make status`)?") and "Traceback" not in err
+
+
+class StoreOf:
+    """A dead-letter store holding one pending letter, so that ``replay`` goes on to Airflow."""
+
+    def __init__(self, home):
+        from ml_pipeline.failures.dead_letters import DeadLetter
+
+        self.letter = DeadLetter("ml_training_x", "manual__1", "train", 2, 3, "ValueError", "bad", model="x", id=3,
+                                 created_at=dt.datetime(2026, 11, 20, 6, 0, 1))
+
+    def get(self, letter_id):
+        return self.letter
+
+
+def test_mlflow_down_is_said_after_a_few_retries_not_minutes(down):
+    """MLflow's client retries 7 times over about 4 minutes; a command in a shell says so after two."""
+    done = subprocess.run([ML_PIPELINE, "deployments", "fraud_detection"], capture_output=True, text=True,
+                          timeout=90)
+    assert done.returncode == 1
+    assert "error: cannot read fraud_detection's aliases: MLflow registry unreachable" in done.stderr
+    assert "Retry(total=0" in done.stderr and "Retry(total=3" not in done.stderr  # two retries, then the answer
+
+
+def test_a_port_variable_that_is_not_a_port_names_it_in_both_scripts(down, monkeypatch, capsys):
+    monkeypatch.setenv("ML_PLATFORM_AIRFLOW_PORT", "80a")
+    assert main(["dlq", "list"]) == 2
+    assert platform_main(["status"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["error: ML_PLATFORM_AIRFLOW_PORT='80a' is not a port: set it to a number from 1 to 65535, or "
+                   "unset it (default 8080), in your shell or in <home>/platform.env, where `up` records it"] * 2
+
+
+def test_status_of_a_platform_that_is_down_says_how_to_start_it(down, capsys):
+    assert platform_main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "platform: down" in out and "start it: `make up`" in out
+
+
+def test_generate_data_writes_the_platforms_lake_from_any_folder_and_refuses_empty_days(down, tmp_path,
+                                                                                       monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["generate-data", "--end-date", "2026-11-20", "--days", "1", "--rows-per-day", "50"]
+    assert main(argv) == 0
+    [written] = (down / "lake" / "transactions" / "2026-11-20").glob("*.parquet")
+    assert not (tmp_path / ".platform").exists()  # not the folder the command was typed in
+    before = written.read_bytes()
+    for bad, message in ((["--rows-per-day", "0"], "argument --rows-per-day: 0 is below 1"),
+                         (["--days", "-3"], "argument --days: -3 is below 1"),
+                         (["--end-date", "2026-13-01"], "'2026-13-01' is not a date: write YYYY-MM-DD")):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, *bad])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert written.read_bytes() == before  # an empty day never replaced the partition
+
+
+@pytest.mark.parametrize("argv", [["reproduce", "fraud_detection", "abc"], ["lineage", "fraud_detection", "0"]])
+def test_a_version_that_is_no_number_is_refused_before_anything_is_asked(down, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert f"argument version: '{argv[-1]}' is not a model version: MLflow numbers them 1, 2, …" in (
+        capsys.readouterr().err)
+
+
+def test_a_lake_or_config_folder_that_does_not_exist_is_not_reported_as_empty(down, tmp_path, capsys):
+    assert main(["quarantine", "list", "--lake", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no lake at {tmp_path / 'nowhere'}: --lake")
+    assert main(["gc", "--dry-run", "--config-dir", str(tmp_path / "nowhere"), "--lake", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'nowhere'}: no such folder of model configs" in capsys.readouterr().err
+
+
+def test_a_training_run_on_missing_data_is_one_line(down, tmp_path, capsys):
+    config = REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml"
+    assert main(["run-training", str(config), "--date", "2020-01-01", "--lake", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: MissingPartitionError: partition ") and "generate-data" in err, err
+
+
+def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
+    store = down / "alerts" / "received.jsonl"
+    store.parent.mkdir(parents=True)
+    whole = {"received_at": "2026-11-20T06:00:01.5", "channel": "slack", "text": "Task failed: x"}
+    store.write_text(json.dumps(whole) + "\n" + '{"received_at": "2026-11-20T06:00:02", "chan' + "\n")
+    assert main(["alerts"]) == 0
+    assert capsys.readouterr().out.strip() == "2026-11-20T06:00:01  slack  Task failed: x"
+    assert f"{store}, line 2: not a JSON message (a write cut short?): skipped" in caplog.text
