@@ -25,8 +25,7 @@ def missing_lake(lake: str) -> str | None:
     scheme, sep, path = lake.partition("://")
     folder = Path(path if sep else lake)
     if (not sep or scheme == "file") and not folder.is_dir():
-        return (f"no lake at {lake}: --lake (or ML_LAKE_URI) names the lake folder; the platform's is "
-                "<ML_PLATFORM_HOME>/lake, the default of `ml-pipeline`")
+        return f"no lake at {lake}: --lake (or ML_LAKE_URI) names the lake folder (or an s3:// URI)"
     return None
 
 
