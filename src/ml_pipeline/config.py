@@ -121,6 +121,9 @@ CONFIG_SUFFIX = ".yaml"
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read and validate one model config file; raise ``ConfigError`` naming file and field."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a config file: name its *{CONFIG_SUFFIX} files, or set "
+                          "ML_PIPELINE_CONFIG_DIR to it and name none")
     if path.suffix != CONFIG_SUFFIX:  # the platform reads only *.yaml: anything else would pass here, then vanish
         raise ConfigError(f"{path}: model configs end in {CONFIG_SUFFIX} and the platform reads no other file: "
                           f"rename it to {path.stem}{CONFIG_SUFFIX}")

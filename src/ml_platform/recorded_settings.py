@@ -66,6 +66,9 @@ def read(home: Path) -> dict[str, str]:
         text = path.read_text()
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        raise RecordedSettingsError(f"ML_PLATFORM_HOME={home} is a file, not a folder: set it to the platform's "
+                                    "folder (default: .platform in the checkout)") from None
     settings = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -40,6 +40,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    port = positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: 1 to 65535")
+    return port
+
+
+def reason_text(text: str) -> str:
+    """An argparse type: a reason kept in a record, so not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("say why: the reason is kept in the record")
+    return text
+
+
 def version_number(text: str) -> str:
     """An argparse type: a registered model's version (1, 2, …), kept as the string MLflow uses."""
     try:

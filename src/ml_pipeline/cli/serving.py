@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ml_pipeline.cli.options import port_number
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the ``ml-pipeline`` parser."""
     serve = commands.add_parser("serve", help="serve a model's champion over HTTP (what `make up` runs)")
     serve.add_argument("model")
-    serve.add_argument("--port", type=int, default=8500)
+    serve.add_argument("--port", type=port_number, default=8500)
     serve.add_argument("--version", default=None, help="serve this version only (no alias)")
     serve.set_defaults(handler=serve_model)
 

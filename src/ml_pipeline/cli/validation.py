@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ml_pipeline.cli.options import add_lake_option, missing_lake, uri_map_from_env
+from ml_pipeline.cli.options import add_lake_option, missing_lake, reason_text, uri_map_from_env
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     release = actions.add_parser("release", help="let training use a quarantined partition as it is")
     release.add_argument("partition", help="entry id (from `list`) or the partition's URI")
     release.add_argument("--model", required=True)
-    release.add_argument("--reason", required=True, help="why this data is acceptable (kept in the record)")
+    release.add_argument("--reason", required=True, type=reason_text,
+                         help="why this data is acceptable (kept in the record)")
     add_lake_option(release)
     release.set_defaults(handler=release_partition)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ml_pipeline.cli.options import reason_text
 from ml_platform.commands import reporting_errors
 
 
@@ -21,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub = actions.add_parser(name, help=text)
         sub.add_argument("id", type=int)
         if name == "discard":
-            sub.add_argument("--reason", required=True)
+            sub.add_argument("--reason", required=True, type=reason_text)
         sub.set_defaults(handler=handler)
 
 

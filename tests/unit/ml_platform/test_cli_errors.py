@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from ml_platform.cli import main as platform_main
-from ml_platform.layout import free_port
+from ml_platform.layout import Layout, free_port
 from ml_platform.pipeline_cli import main
+from ml_platform.secrets import ensure_secrets
 from tests.conftest import REPO_ROOT
 
 ML_PIPELINE = str(Path(sys.executable).parent / "ml-pipeline")
@@ -46,11 +47,20 @@ def test_a_database_that_does_not_answer_is_one_line_with_the_hint(down, capsys,
 def test_an_airflow_that_does_not_answer_is_one_line_with_the_hint(down, capsys, argv, monkeypatch):
     from ml_platform import dead_letter_ops
 
+    layout = Layout.from_env()
+    ensure_secrets(layout.secrets_file, layout.passwords_file)  # a platform that ran here, down now
     monkeypatch.setattr(dead_letter_ops, "store", lambda layout: StoreOf(down))  # dlq replay: past the database
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: http://127.0.0.1:") and "does not answer (ConnectError" in err, err
     assert err.rstrip().endswith("is the platform up (`make status`)?") and "Traceback" not in err
+
+
+def test_a_home_where_no_platform_ever_ran_is_said_and_left_as_it_was(down, capsys):
+    assert main(["rollback", "fraud_detection", "--reason", "x"]) == 1
+    assert capsys.readouterr().err == (f"error: no platform in {down}: secrets.json is not there, so none was ever "
+                                       "started in it; `make up`, or set ML_PLATFORM_HOME to the platform's home\n")
+    assert not (down / "secrets.json").exists()  # a later `up` would otherwise start with secrets nobody chose
 
 
 class StoreOf:
@@ -138,3 +148,30 @@ def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
     assert main(["alerts"]) == 0
     assert capsys.readouterr().out.strip() == "2026-11-20T06:00:01  slack  Task failed: x"
     assert f"{store}, line 2: not a JSON message (a write cut short?): skipped" in caplog.text
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["serve", "fraud_detection", "--port", "99999"], "argument --port: 99999 is not a port: 1 to 65535"),
+    (["quarantine", "release", "--model", "m", "p", "--reason", " "], "argument --reason: say why"),
+    (["dlq", "discard", "3", "--reason", ""], "argument --reason: say why"),
+])
+def test_an_argument_that_cannot_be_right_is_refused_by_the_parser(down, capsys, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_home_that_is_a_file_or_a_database_url_without_a_server_is_named(down, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(REPO_ROOT / "README.md"))
+    assert main(["dlq", "list"]) == 2 and platform_main(["status"]) == 2
+    assert capsys.readouterr().err.count(f"ML_PLATFORM_HOME={REPO_ROOT / 'README.md'} is a file, not a folder") == 2
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(down))
+    monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://ml:s3cret@/ml")  # no host: the local socket
+    assert main(["dlq", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "ML_PLATFORM_DATABASE_URL='postgresql:/ml' names no PostgreSQL server" in err and "s3cret" not in err
+
+
+def test_check_config_given_a_folder_says_so(down, tmp_path, capsys):
+    assert main(["check-config", str(tmp_path)]) == 1
+    assert f"{tmp_path}: a folder, not a config file: name its *.yaml files" in capsys.readouterr().err
