@@ -13,6 +13,7 @@ import functools
 import sys
 from pathlib import Path
 
+from ml_pipeline.cli.options import positive_int
 from ml_platform import recorded_settings
 from ml_platform.layout import REPO_ROOT, Layout
 from ml_platform.state import supervisor_pid
@@ -92,7 +93,14 @@ def logs(layout: Layout, component: str | None, lines: int) -> int:
     """Print the last lines of one component's log, or of every log."""
     from ml_platform import lifecycle
 
-    files = [layout.logs / f"{component}.log"] if component else sorted(layout.logs.glob("*.log"))
+    every = sorted(layout.logs.glob("*.log"))
+    if not every:
+        print(f"no logs in {layout.logs}: the platform never ran in {layout.home} (`make up`)", file=sys.stderr)
+        return 1
+    files = [layout.logs / f"{component}.log"] if component else every
+    if not files[0].exists():
+        print(f"no log of {component!r}; the components: {', '.join(p.stem for p in every)}", file=sys.stderr)
+        return 1
     for path in files:
         print(f"==> {path} <==\n{lifecycle.log_tail(path, lines)}\n")
     return 0
@@ -121,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="show components, restarts and health")
     log_cmd = commands.add_parser("logs", help="show the components' log tails")
     log_cmd.add_argument("component", nargs="?")
-    log_cmd.add_argument("-n", "--lines", type=int, default=30)
+    log_cmd.add_argument("-n", "--lines", type=positive_int, default=30)
     demo_cmd = commands.add_parser("demo", help="up, generate data, run the fraud pipeline, summarize")
     demo_cmd.add_argument("--rows-per-day", type=int, default=20_000)
     env_cmd = commands.add_parser("compose-env", help="write docker-compose.yaml's .env with generated secrets")

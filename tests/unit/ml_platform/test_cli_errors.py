@@ -175,3 +175,18 @@ def test_a_home_that_is_a_file_or_a_database_url_without_a_server_is_named(down,
 def test_check_config_given_a_folder_says_so(down, tmp_path, capsys):
     assert main(["check-config", str(tmp_path)]) == 1
     assert f"{tmp_path}: a folder, not a config file: name its *.yaml files" in capsys.readouterr().err
+
+
+def test_logs_say_when_there_are_none_and_which_components_there_are(down, capsys):
+    assert platform_main(["logs"]) == 1
+    assert capsys.readouterr().err == f"no logs in {down / 'logs'}: the platform never ran in {down} (`make up`)\n"
+    (down / "logs").mkdir(parents=True)
+    for name in ("scheduler", "mlflow"):
+        (down / "logs" / f"{name}.log").write_text(f"{name} started\n")
+    assert platform_main(["logs", "schedular"]) == 1
+    assert capsys.readouterr().err == "no log of 'schedular'; the components: mlflow, scheduler\n"
+    assert platform_main(["logs", "scheduler", "-n", "5"]) == 0
+    assert "scheduler started" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        platform_main(["logs", "-n", "-5"])
+    assert "argument -n/--lines: -5 is below 1" in capsys.readouterr().err
