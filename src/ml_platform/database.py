@@ -60,19 +60,13 @@ host    all          all   ::1/128       scram-sha-256
 
 
 def external_url() -> str | None:
-    """The external server's URL when production mode is on, else None.
-
-    Raises:
-        ValueError: ``ML_PLATFORM_DATABASE_URL`` names no PostgreSQL server (without a host, psycopg2 would connect to
-            whatever server listens on this machine's default socket).
-    """
+    """The external server's URL when production mode is on, else None; ``ValueError`` when it names no server."""
     url = os.environ.get("ML_PLATFORM_DATABASE_URL") or None
-    if url is not None:
-        parts = urlsplit(url)
-        if not parts.scheme.startswith("postgres") or not parts.hostname:
-            raise ValueError(f"ML_PLATFORM_DATABASE_URL={parts._replace(netloc=parts.hostname or '').geturl()!r} "
-                             "names no PostgreSQL server: write postgresql://user:password@host:5432, or unset it "
-                             "for the embedded database")
+    parts = urlsplit(url or "postgresql://unset")
+    if not parts.scheme.startswith("postgres") or not parts.hostname:  # psycopg2 would take the local socket's server
+        raise ValueError(f"ML_PLATFORM_DATABASE_URL={parts._replace(netloc=parts.hostname or '').geturl()!r} names "
+                         "no PostgreSQL server: write postgresql://user:password@host:5432, or unset it for the "
+                         "embedded database")
     return url
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from pathlib import Path
 
 from ml_pipeline.data import sources
 
@@ -20,8 +21,6 @@ def add_lake_option(parser: argparse.ArgumentParser, text: str = "lake root URI 
 
 def missing_lake(lake: str) -> str | None:
     """Why ``--lake`` cannot be the lake (a local folder that does not exist), or None; remote lakes are not checked."""
-    from pathlib import Path
-
     scheme, sep, path = lake.partition("://")
     folder = Path(path if sep else lake)
     if (not sep or scheme == "file") and not folder.is_dir():
