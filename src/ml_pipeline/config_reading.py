@@ -114,12 +114,32 @@ def _wrong_value(field: str, errs: list[dict]) -> str:
     else:  # one per member of a union: one problem
         message = "Input should be " + " or ".join(
             dict.fromkeys(err["msg"].removeprefix("Input should be ") for err in errs))
-    if first["type"] == "string_type" and field.endswith("schedule"):
+    cron = first["type"] == "string_type" and field.endswith("schedule")
+    if cron:
         message += ": write the cron in quotes, e.g. '0 2 * * *', or null"
     got = shown(first["input"])
     # our own checks quote the value they refuse; a section's check across its fields names them
     quoted = first["type"] == "value_error" and (got in message or isinstance(first["input"], dict))
-    return f"field '{field}': {message}" + ("" if quoted else f" (got {got})")
+    hint = _yaml_type_hint(first["type"], first["input"]) if len(errs) == 1 and not cron else ""
+    return f"field '{field}': {message}" + ("" if quoted else f" (got {got})") + hint
+
+
+def _yaml_type_hint(kind: str, value: Any) -> str:
+    """How to write a value of the type pydantic (strict) asked for, given how YAML read what was written."""
+    if kind in ("int_type", "float_type"):
+        if isinstance(value, bool):
+            return ": true/false is no number; write a number"
+        if isinstance(value, str):
+            return ": it is quoted, so YAML reads text; write the number without quotes"
+        if kind == "int_type" and isinstance(value, float):
+            return ": write a whole number, without a decimal point"
+    if kind == "bool_type":
+        return ": write true or false, without quotes"
+    if kind == "string_type" and value is None:
+        return ": null is not allowed here; write a value, or delete the line for the default"
+    if kind == "string_type" and isinstance(value, int | float):  # bool is an int
+        return ": YAML reads this as a number or true/false; put it in quotes to mean the text"
+    return ""
 
 
 def shown(value: Any) -> str:

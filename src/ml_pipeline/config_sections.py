@@ -56,7 +56,9 @@ Email = Annotated[str, AfterValidator(check_email)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's types as written (`retries: true`, `enabled: 1`, `min_auc_threshold: "0.9"` are refused, not
+    # converted); a whole number is still a float
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataConfig(_Strict):

@@ -9,8 +9,12 @@ device a job then really trains on is decided at run time, on its worker, by the
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ml_pipeline.training.resources import Device
+
+if TYPE_CHECKING:
+    from ml_pipeline.config import ModelConfig
 
 GPU_POOL = "gpu"
 TRAINING_POOL = "training"
@@ -45,3 +49,15 @@ def pool_problem(device: Device, pool: str | None, gpus: int) -> str | None:
                 "would wait for the gpu pool forever; set training.device to auto (GPU when there is one) or cpu, "
                 "or run GPU workers and set ML_PLATFORM_GPUS to their GPU count")
     return None
+
+
+def model_device(config: ModelConfig) -> Device:
+    """The device a model's training may ask for: an estimator that trains on the CPU only never takes a GPU slot."""
+    from ml_pipeline.estimators.registry import get_estimator
+
+    return config.training.device if get_estimator(config.model_type).supports_gpu else "cpu"
+
+
+def model_training_pool(config: ModelConfig) -> str:
+    """The pool a model's training task takes on this platform (its ``training.pool``, else by device)."""
+    return training_pool(model_device(config), config.training.pool, platform_gpus())

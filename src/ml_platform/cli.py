@@ -108,10 +108,14 @@ def logs(layout: Layout, component: str | None, lines: int) -> int:
 
 def compose_env(path: Path, force: bool) -> int:
     """Write docker-compose.yaml's ``.env`` with generated secrets; an existing one only gets what it lacks."""
-    from ml_platform.compose_env import write_compose_env
+    from ml_platform.compose_env import EnvFileError, write_compose_env
 
     existed = path.exists() and not force
-    written = write_compose_env(path, force)
+    try:
+        written = write_compose_env(path, force)
+    except EnvFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if existed:
         print(f"{path} kept (its secrets encrypt your data); " + (f"added {', '.join(written)}" if written
                                                                    else "it lacks nothing"))

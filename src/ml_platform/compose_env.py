@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -35,6 +36,31 @@ def compose_env() -> dict[str, str]:
     return values
 
 
+class EnvFileError(ValueError):
+    """An existing ``.env`` has lines docker compose would refuse or read differently; the message names them."""
+
+
+def read_env_lines(text: str, required: set[str]) -> tuple[set[str], list[str]]:
+    """The variables a ``.env`` sets, and its problems (by line): no ``=``, no name, a name twice, an empty secret."""
+    names: dict[str, int] = {}
+    problems = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip().strip("'\"")
+        if not equals or not name.isidentifier():
+            start = re.split(r"[=\s:]", line, maxsplit=1)[0][:40]  # never the value: it may be a password
+            problems.append(f"line {number} is no NAME=value (it starts {start!r})")
+        elif name in names:
+            problems.append(f"line {number}: {name} is set twice (first on line {names[name]})")
+        elif name in required and not value:
+            problems.append(f"line {number}: {name} is empty")
+        names.setdefault(name, number)
+    return set(names), problems
+
+
 def write_compose_env(path: Path, force: bool = False) -> list[str]:
     """Write ``path`` (mode 0600); return the names of the variables written.
 
@@ -45,7 +71,11 @@ def write_compose_env(path: Path, force: bool = False) -> list[str]:
     fresh = compose_env()
     if path.exists() and not force:
         text = path.read_text()
-        present = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+        present, problems = read_env_lines(text, set(fresh))
+        if problems:
+            raise EnvFileError(f"{path}: " + "; ".join(problems) + ". Fix those lines and run it again (nothing "
+                               "was changed; a generated value must not replace a password a data volume holds), "
+                               "or --force to write all new secrets (only for a platform that has no data yet)")
         missing = {name: value for name, value in sorted(fresh.items()) if name not in present}
         if missing:
             ending = "" if not text or text.endswith("\n") else "\n"

@@ -498,8 +498,9 @@ def health_messages(layout: Layout) -> list[str]:
 
 @pytest.mark.executor_independent  # reads the REST API and the platform database, whatever runs the tasks
 def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_their_recovery(platform):
-    """A failure drill and a task that can never start are announced by the next platform-health run, once (a
-    second run with nothing new announces nothing), and their recovery by the run after the fix."""
+    """A failure drill, a task that can never start and a training pool set to no slot are announced by the next
+    platform-health run, once (a second run with nothing new announces nothing), and their recovery by the run after
+    the fix."""
     layout, env, _ = platform
     secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
@@ -510,7 +511,16 @@ def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_thei
     assert client.wait_for_run("platform_failure_drill", failed["dag_run_id"], timeout=300) == "failed"
     waited = time.time() - dt.datetime.fromisoformat(stuck["queued_at"]).timestamp()
     time.sleep(max(0.0, STUCK_AFTER_S + 5 - waited))  # its task is stuck by now
-    first = platform_health_run(client)["changes"]
+    pool = client.request("GET", "/pools/training")
+    slots, body = pool["slots"], {"pool": "training", "include_deferred": pool["include_deferred"]}
+    client.request("PATCH", "/pools/training", params={"update_mask": "slots"}, json={**body, "slots": 0})
+    try:  # a pool of no slot: every model training in it would wait for ever, said before any run waits
+        first = platform_health_run(client)["changes"]
+        assert any(c.startswith("started: fraud_detection trains in pool 'training', which has no slot") for c in
+                   first), first
+        assert platform_health_run(client)["changes"] == [] and len(health_messages(layout)) == 1, "announced twice"
+    finally:
+        client.request("PATCH", "/pools/training", params={"update_mask": "slots"}, json={**body, "slots": slots})
     assert any(c.startswith("started: platform_failure_drill: its latest run") for c in first), first
     assert any(c.startswith("started: platform_stuck_drill: 1 stuck task(s): never_starts") for c in first), first
     [announced] = health_messages(layout)
@@ -519,7 +529,6 @@ def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_thei
     assert not [c for c in endpoints if c.startswith("fraud-detection-api")], "it serves its champion: nothing to say"
     # the recommendation config was dropped in after `make up`: its endpoint is served (no champion yet), nothing to say
     assert not [c for c in endpoints if c.startswith("recommendation-api")], endpoints
-    assert platform_health_run(client)["changes"] == [] and len(health_messages(layout)) == 1, "announced twice"
     status = make("status", env).stdout
     assert "ALERT latest_run" in status and "platform_failure_drill: its latest run" in status, status
     assert f"dashboard: {layout.airflow_url}/ml-platform/" in status
@@ -536,6 +545,7 @@ def test_platform_health_reports_a_failing_dag_and_stuck_work_once_and_then_thei
     recovered = platform_health_run(client)["changes"]
     assert any(c.startswith("recovered: platform_failure_drill") for c in recovered), recovered
     assert any(c.startswith("recovered: platform_stuck_drill: nothing stuck") for c in recovered), recovered
+    assert f"recovered: fraud_detection trains in pool 'training' ({slots} slots)" in recovered, recovered
     assert len(health_messages(layout)) == 2 and "recovered" in health_messages(layout)[-1]
     with browser_page() as page:
         log_in(page, layout.airflow_url, secrets["admin_user"], secrets["admin_password"])

@@ -118,3 +118,26 @@ def test_a_request_over_the_limits_is_refused_with_413(served):
     big = httpx.post(f"{served['base']}/predict", content=b'{"rows": [' + b" " * 5000 + b"]}", timeout=30)
     assert big.status_code == 413 and "4096 bytes" in big.text
     assert httpx.post(f"{served['base']}/predict", json={"rows": served["rows"]}, timeout=30).status_code == 200
+
+
+def test_a_server_with_nothing_to_serve_says_why_in_health_and_log(served):
+    """By hand, `ml-pipeline serve` of a misspelt model or one never promoted: 503 with the reason, and a log line."""
+    served["client"].create_registered_model(f"{MODEL}_unpromoted")
+    for model, reason in ((f"{MODEL}_typo", f"no model '{MODEL}_typo' is registered in {served['url']}: check the "
+                                            "name, or train it first"),
+                          (f"{MODEL}_unpromoted", f"model {MODEL}_unpromoted has no 'champion' alias: a deployment "
+                                                  "run promotes a version to it")):
+        port, log = free_port(), served["home"] / f"{model}.log"
+        with running_server(model, port, served["url"], log, poll_seconds=3600) as process:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                except httpx.TransportError:
+                    health = None
+                if health is not None and health.json()["reason"] != "loading":
+                    break
+                time.sleep(0.5)
+            assert health is not None and health.status_code == 503 and health.json()["reason"].startswith(reason)
+            assert process.poll() is None  # a server by alias waits for one: it polls on
+        assert f"{reason}" in log.read_text() and "answer 503 until it has one" in log.read_text()

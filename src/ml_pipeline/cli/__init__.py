@@ -71,3 +71,32 @@ def main(argv: list[str] | None = None, groups: Sequence[CommandGroup] = COMMAND
     except PipelineError as exc:  # a stale partition, a down service after its retries, a refused hyperparameter
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+
+
+S3_SETTINGS = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for S3-compatible storage such "
+               "as MinIO), or give a local folder (--lake, ML_LAKE_URI)")
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """One line for an S3 lake this machine cannot use (no credentials, no endpoint), else None.
+
+    Matched by class name along the exception's chain, so the command line imports no S3 library to know them.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        name = type(link).__name__
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return f"S3 has no credentials on this machine ({name}: {link}): {S3_SETTINGS}"
+        if name == "EndpointConnectionError":
+            return (f"S3 does not answer ({link}): check AWS_ENDPOINT_URL and that the storage is up, or give a "
+                    "local folder (--lake, ML_LAKE_URI)")
+        link = link.__cause__ or link.__context__
+    return None

@@ -99,5 +99,6 @@ def platform_content(reader: DashboardReader, now: dt.datetime) -> dict[str, Any
             "sla": views.problems(latest, "sla_misses"),
             "stuck": views.problems(latest, "stuck_tasks") + views.problems(latest, "queued_runs"),
             "components": views.by_check(latest, "component"),
-            "errors": views.problems(latest, "config_errors") + views.problems(latest, "import_errors"),
+            "errors": [*views.problems(latest, "config_errors"), *views.problems(latest, "import_errors"),
+                       *views.problems(latest, "training_pool")],
             "latest_at": max((f.checked_at for f in latest if f.checked_at), default=None)}

@@ -100,7 +100,9 @@ class ModelServer:
             if self.refused and self.refused[0] != target:  # the target moved off it: a later return loads it again
                 self.refused = None
             if target is None:
-                self.current, self.last_error = None, f"model {self.name} has no '{self.alias}' alias"
+                self.current, self.last_error = None, self._no_target()
+                log.warning("%s: /health and /predict answer 503 until it has one (following the alias)",
+                            self.last_error)
             elif target != before:
                 if self.refused and self.refused[0] == target:
                     raise ModelLoadError(f"v{target} was refused already (not loaded again until the target "
@@ -117,6 +119,16 @@ class ModelServer:
                 log.info("serving %s v%s (was v%s)", self.name, target, before)
             return {"model": self.name, "version": self.current.version if self.current else None,
                     "previous": before, "changed": (self.current.version if self.current else None) != before}
+
+    def _no_target(self) -> str:
+        """Why there is nothing to serve: the model is not registered (a typo?), or its alias is not set yet."""
+        from ml_pipeline.registry import mlflow_registry as registry  # noqa: I001 - first: telemetry off
+        from mlflow import MlflowClient
+
+        if registry.registered_model(MlflowClient(self.tracking_uri), self.name) is None:
+            return f"no model {self.name!r} is registered in {self.tracking_uri}: check the name, or train it first"
+        return (f"model {self.name} has no '{self.alias}' alias: a deployment run promotes a version to it "
+                f"(`ml-pipeline deployments {self.name}` shows its versions)")
 
     def poll(self, seconds: float) -> None:
         """Follow the alias forever (a daemon thread).

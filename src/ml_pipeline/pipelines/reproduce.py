@@ -132,7 +132,8 @@ def _recorded_config(record: TrainingRecord, text: str, model: str, version: str
     from ml_pipeline.config import ModelConfig
 
     try:
-        config = ModelConfig.model_validate(yaml.safe_load(text))
+        # lax: a version trained before the config's types were strict (`retries: "3"`) still reproduces
+        config = ModelConfig.model_validate(yaml.safe_load(text), strict=False)
     except (yaml.YAMLError, ValidationError) as exc:
         raise ReproductionRefusedError(f"{model} v{version}: the config stored with its run no longer loads with "
                                        f"this code ({exc}); check out the commit it was trained with") from exc

@@ -14,7 +14,7 @@ SETTINGS_FILE = "platform_health.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class HealthSettings(_Strict):

@@ -1,4 +1,4 @@
-"""Judging the platform's moving parts: stuck tasks, components, import and config errors, dead letters, endpoints.
+"""Judging the platform's moving parts: stuck tasks, components, errors, training pools, dead letters, endpoints.
 
 Inputs are what Airflow's REST API, the platform database and the model servers
 answered; output is findings (``store.HealthFinding``).
@@ -102,6 +102,28 @@ def judge_errors(import_errors: list[dict[str, Any]], config_error_dags: list[st
                                f"{', '.join(sorted(config_error_dags))})" if config_error_dags
                                else "every model config is valid")),
     ]
+
+
+def judge_pools(slots: dict[str, int], training_pools: dict[str, str]) -> list[HealthFinding]:
+    """Each enabled model's training pool (by model): one Airflow lacks, or with no slot, means it never trains.
+
+    Airflow leaves a task of a pool it does not know ``scheduled`` for ever, logging it only in the scheduler's log.
+    """
+    findings = []
+    for model, pool in sorted(training_pools.items()):
+        if pool not in slots:
+            why = (f"{model} trains in pool {pool!r}, which Airflow does not have: its training task would wait for "
+                   f"ever; create it (`airflow pools set {pool} <slots> '<description>'`) or fix the model's "
+                   "training.pool")
+        elif slots[pool] == 0:  # -1: unlimited
+            why = (f"{model} trains in pool {pool!r}, which has no slot: its training task would wait for ever; give "
+                   f"it slots (`airflow pools set {pool} <slots> '<description>'`)")
+        else:
+            why = None
+        findings.append(HealthFinding(check="training_pool", subject=model, model=model, status=ALERT if why else OK,
+                                      value=1.0 if why else 0.0, data={"pool": pool, "slots": slots.get(pool)},
+                                      message=why or f"{model} trains in pool {pool!r} ({slots[pool]} slots)"))
+    return findings
 
 
 def judge_dead_letters(pending: dict[str, int], models: list[str]) -> list[HealthFinding]:

@@ -29,7 +29,7 @@ DType = Literal["int", "float", "numeric", "string", "bool", "datetime", "date"]
 
 
 class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # `max: "0.1"`, `nullable: 1` refused
 
 
 class Bounds(_Rule):

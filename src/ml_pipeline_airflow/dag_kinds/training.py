@@ -12,7 +12,6 @@ from pathlib import Path
 from airflow.sdk import DAG, AssetOrTimeSchedule, XComArg
 
 from ml_pipeline.config import ConfigError, ModelConfig
-from ml_pipeline.estimators.registry import get_estimator
 from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import (
@@ -25,14 +24,14 @@ from ml_pipeline_airflow.dag_kinds.common import (
 from ml_pipeline_airflow.dag_kinds.docs import training_doc
 from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
-from ml_pipeline_airflow.pools import platform_gpus, pool_problem, training_pool
+from ml_pipeline_airflow.pools import model_device, model_training_pool, platform_gpus, pool_problem
 from ml_pipeline_airflow.runtime import PARTITION_LABEL
 from ml_pipeline_airflow.tasks import features, training
 
 
 def build_training_dag(config: ModelConfig, path: Path) -> DAG:
     """The model's training DAG; ``ConfigError`` when its training could never start on this platform."""
-    problem = pool_problem(_device(config), config.training.pool, platform_gpus())
+    problem = pool_problem(model_device(config), config.training.pool, platform_gpus())
     if problem:
         raise ConfigError(f"{path}: {problem}")
     with DAG(
@@ -69,14 +68,8 @@ def _train_model(config: ModelConfig):
     When the pool is full, higher-priority models train first (``absolute``: the weight is the config's, not
     summed over downstream tasks).
     """
-    pool = training_pool(_device(config), config.training.pool, platform_gpus())
-    return training.train_model.override(pool=pool, priority_weight=config.training.priority_weight,
-                                         weight_rule="absolute")
-
-
-def _device(config: ModelConfig) -> str:
-    """The device the model's training may ask for: an estimator that trains on the CPU only never takes a GPU slot."""
-    return config.training.device if get_estimator(config.model_type).supports_gpu else "cpu"
+    return training.train_model.override(pool=model_training_pool(config),
+                                         priority_weight=config.training.priority_weight, weight_rule="absolute")
 
 
 def _partitioned_inputs(config: ModelConfig, cfg: str) -> tuple[XComArg, XComArg]:

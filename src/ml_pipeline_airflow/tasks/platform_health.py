@@ -44,7 +44,7 @@ def check_pipelines() -> dict[str, int]:
 
 @task(multiple_outputs=False)
 def check_platform() -> dict[str, int]:
-    """Airflow's components, DAG import errors, invalid model configs and pending dead letters, recorded.
+    """Airflow's components, DAG import errors, invalid model configs, training pools and dead letters, recorded.
 
     The dead-letter spool is drained first: letters the failure callback kept on disk while the platform database
     was down reach the queue within one health run, even if no other task fails on that worker afterwards.
@@ -57,14 +57,16 @@ def check_platform() -> dict[str, int]:
     from ml_pipeline_airflow.dag_kinds import CONFIG_ERROR_TAG
     from ml_pipeline_airflow.hooks.airflow_api import AirflowApiHook
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
+    from ml_pipeline_airflow.pools import model_training_pool
 
     settings, now = _settings(), _now()
-    health = import_errors = config_errors = error = None
+    health = import_errors = config_errors = slots = error = None
     api = AirflowApiHook().get_conn()
     try:  # each answer kept as it comes: a later call refused (a 403) does not unsay the health that answered
         health = api.request("GET", "/monitor/health")
         import_errors = list(api.pages("/importErrors", "import_errors"))
         config_errors = [d["dag_id"] for d in api.pages("/dags", "dags", {"tags": [CONFIG_ERROR_TAG]})]
+        slots = {pool["name"]: pool["slots"] for pool in api.pages("/pools", "pools")}
     except (AirflowApiError, httpx.HTTPError) as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
@@ -76,6 +78,9 @@ def check_platform() -> dict[str, int]:
     findings += work.judge_components(health, error, settings, now)
     if import_errors is not None and config_errors is not None:  # unknown is not "ok": not judged this time
         findings += work.judge_errors(import_errors, config_errors)
+    if slots is not None:
+        findings += work.judge_pools(slots, {c.model_name: model_training_pool(c) for c in configs.values()
+                                             if c.enabled})
     findings += work.judge_dead_letters(pending, [c.model_name for c in configs.values()])
     return _record(findings)
 

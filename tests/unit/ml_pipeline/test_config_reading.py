@@ -162,3 +162,31 @@ def test_a_deployment_deadline_shorter_than_its_live_watch_is_refused(tmp_path):
                  "deployment:\n  watch: {timeout_hours: 40}\nalerts: {deployment_deadline_minutes: null}\n",
                  "deployment:\n  watch: {timeout_hours: 40, window_days: 0}\n"):
         load_model_config(write(tmp_path, fine))
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("retries: true", "field 'retries': Input should be a valid integer (got True): true/false is no number"),
+    ("retries: '3'", "field 'retries': Input should be a valid integer (got '3'): it is quoted, so YAML reads text"),
+    ("retries: 2.5", "field 'retries': Input should be a valid integer (got 2.5): write a whole number"),
+    ("enabled: 1", "field 'enabled': Input should be a valid boolean (got 1): write true or false, without quotes"),
+    ("enabled: 'no'", "field 'enabled': Input should be a valid boolean (got 'no'): write true or false"),
+    ("owner: 2026", "field 'owner': Input should be a valid string (got 2026): YAML reads this as a number or "
+                    "true/false; put it in quotes"),
+    ("owner: null", "field 'owner': Input should be a valid string (got None): null is not allowed here"),
+    ("deployment: {min_auc_threshold: '0.9'}", "field 'deployment.min_auc_threshold': Input should be a valid "
+                                               "number (got '0.9'): it is quoted"),
+])
+def test_a_value_of_the_wrong_yaml_type_is_refused_not_converted(tmp_path, line, message):
+    """`retries: true` was read as 1 retry and `enabled: 1` as true: each now says how to write it."""
+    assert message in refused(write(tmp_path, line + "\n"))
+
+
+def test_a_whole_number_is_still_a_float_and_an_older_versions_lax_config_still_reproduces(tmp_path):
+    from types import SimpleNamespace
+
+    from ml_pipeline.pipelines.reproduce import _recorded_config
+
+    assert load_model_config(write(tmp_path, "retry_backoff: 2\n")).retry_backoff == 2.0
+    stored = BASE.format(name="model") + "retries: '3'\n"  # as a version trained before the types were strict
+    recorded_hash = load_model_config(write(tmp_path, "retries: 3\n")).content_hash()
+    assert _recorded_config(SimpleNamespace(config_hash=recorded_hash), stored, "model", "1").retries == 3

@@ -190,3 +190,24 @@ def test_logs_say_when_there_are_none_and_which_components_there_are(down, capsy
     with pytest.raises(SystemExit):
         platform_main(["logs", "-n", "-5"])
     assert "argument -n/--lines: -5 is below 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["quarantine", "list", "--lake", "s3://ml-lake/lake"],
+                                  ["validate", "--data", "s3://ml-lake/lake/transactions/2026-12-01", "--model",
+                                   "fraud_detection"]])
+@pytest.mark.parametrize("credentials", [False, True])
+def test_an_s3_lake_this_machine_cannot_use_is_one_line(down, tmp_path, argv, credentials):
+    """The console script in a process of its own: fsspec keeps an S3 filesystem per process, credentials and all."""
+    import os
+
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")  # down storage
+    if credentials:
+        env.update(AWS_ACCESS_KEY_ID="ml", AWS_SECRET_ACCESS_KEY="secret")
+    result = subprocess.run([ML_PIPELINE, *argv], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    err = "\n".join(line for line in result.stderr.splitlines() if " INFO " not in line) + "\n"  # botocore's INFO
+    expected = "error: S3 does not answer (" if credentials else "error: S3 has no credentials on this machine ("
+    assert err.startswith(expected) and err.count("\n") == 1 and "Traceback" not in err, err
+    assert ("AWS_ENDPOINT_URL" if credentials else "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") in err

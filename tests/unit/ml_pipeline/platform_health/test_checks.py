@@ -175,3 +175,15 @@ def test_a_task_scheduled_again_after_a_long_deferral_is_timed_from_then_not_fro
     assert work.stuck_reason(resumed, None, SETTINGS, NOW) is None
     queued = {**resumed, "state": "queued", "queued_when": iso(1)}
     assert work.stuck_reason(queued, None, SETTINGS, NOW).startswith("queued for 60 min")
+
+
+def test_a_training_pool_airflow_lacks_or_with_no_slot_alerts_naming_the_fix():
+    found = by_check(work.judge_pools({"training": 2, "gpu": 0, "big": -1},
+                                      {"fraud": "training", "rec": "nightly", "vision": "gpu", "llm": "big"}))
+    assert found[("training_pool", "fraud")].status == "ok" and found[("training_pool", "llm")].status == "ok"
+    missing = found[("training_pool", "rec")]
+    assert missing.status == "alert" and missing.model == "rec" and missing.message == (
+        "rec trains in pool 'nightly', which Airflow does not have: its training task would wait for ever; create "
+        "it (`airflow pools set nightly <slots> '<description>'`) or fix the model's training.pool")
+    assert found[("training_pool", "vision")].message.startswith("vision trains in pool 'gpu', which has no slot")
+    assert [f.value for f in found.values()] == [0.0, 0.0, 1.0, 1.0]  # fraud, llm, rec, vision: problems, not slots
