@@ -82,6 +82,19 @@ def test_a_changed_snapshot_is_refused(trained, capsys):
     assert hash_frame(read_parquet(snapshot)) == hash_frame(original)
 
 
+def test_a_damaged_snapshot_is_refused_saying_to_restore_it(trained, capsys):
+    url, lake, _ = trained
+    snapshot = lake / "runs" / "in_process_fraud_detection" / "r3" / "snapshot.parquet"
+    original = snapshot.read_bytes()
+    snapshot.write_bytes(original[: len(original) // 2])  # cut short: a disk or a copy gone wrong
+    try:
+        assert reproduce(url, "3") == 2  # refused, not "the models differ" (1)
+        err = capsys.readouterr().err
+        assert f"its snapshot {snapshot.as_uri()} cannot be read (" in err and "restore it from a backup" in err
+    finally:
+        snapshot.write_bytes(original)
+
+
 def test_other_code_is_refused_unless_allowed_and_every_difference_is_listed(trained, capsys, monkeypatch):
     url, *_ = trained
     real = lineage_record.current_code()

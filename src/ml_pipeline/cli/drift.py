@@ -3,16 +3,18 @@
 The reference partition is profiled, the current one judged against it with the model's thresholds (its config's
 ``monitoring`` section). Derived features are computed from each partition's own raw rows, with the day before as
 history when that partition sits beside it. Exit codes: 0 no feature at alert level; 1 a feature at alert level or
-dataset drift; 2 bad input (an unknown model, a missing or empty partition, an unreadable file, a missing column),
-said in one line on stderr that names it and the fix.
+dataset drift; 2 bad input (an unknown model, a missing or empty partition, an unreadable file, a missing column or
+one of another type), said in one line on stderr that names it and the fix.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,10 +76,29 @@ def drift_between(config: ModelConfig, reference_uri: str, current_uri: str) -> 
     from ml_pipeline.monitoring.drift import Thresholds, compare, profile
 
     monitoring, features = config.monitoring, list(config.data.features)
-    reference = profile(partition_features(config, reference_uri), features)
+    with wrong_types(config, reference_uri):
+        reference = profile(partition_features(config, reference_uri), features)
     levels = {name: Thresholds(**t.model_dump()) for name, t in monitoring.features.items()}
     default = Thresholds(**monitoring.thresholds.model_dump())
-    return compare(reference, partition_features(config, current_uri), levels, monitoring.drift_share, default)
+    with wrong_types(config, current_uri):
+        current = partition_features(config, current_uri)
+        return compare(reference, current, levels, monitoring.drift_share, default)
+
+
+@contextlib.contextmanager
+def wrong_types(config: ModelConfig, uri: str) -> Iterator[None]:
+    """A column of a type the model's features cannot be computed from, said as bad input naming the partition."""
+    import polars as pl
+
+    from ml_pipeline.data.validator import DataValidationError
+
+    try:
+        yield
+    except (pl.exceptions.PolarsError, TypeError) as exc:
+        raise DataValidationError(
+            f"partition {uri}: the model's features cannot be computed from its columns ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): a column has another type than the model's data; `ml-pipeline validate --model "
+            f"{config.model_name} --data {uri}` names it") from exc
 
 
 def partition_features(config: ModelConfig, uri: str) -> pl.DataFrame:

@@ -26,12 +26,13 @@ def exists(uri: str) -> bool:
 
 
 def list_parquet_files(folder_uri: str) -> list[str]:
-    """Return the parquet files directly under ``folder_uri``, sorted, as URIs."""
+    """The parquet files directly under ``folder_uri``, sorted, as URIs (a folder named ``*.parquet`` is none)."""
     fs, path = fsspec.core.url_to_fs(folder_uri)
     if not fs.exists(path):
         return []
     protocol = folder_uri.split("://", 1)[0] if "://" in folder_uri else "file"
-    files = sorted(p for p in fs.ls(path, detail=False) if p.endswith(".parquet"))
+    files = sorted(info["name"] for info in fs.ls(path, detail=True)
+                   if info["name"].endswith(".parquet") and info["type"] == "file")
     return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p for p in files]
 
 
@@ -76,10 +77,17 @@ def read_parquet(uri: str, columns: list[str] | None = None) -> pl.DataFrame:
 
 def count_rows(uri: str) -> int:
     """Rows of one parquet file, from its footer (no data read)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ml_pipeline.data.validator import DataValidationError
+
     with fsspec.open(uri, "rb") as handle:
-        return pq.ParquetFile(handle).metadata.num_rows
+        try:
+            return pq.ParquetFile(handle).metadata.num_rows
+        except pa.ArrowException as exc:
+            raise DataValidationError(
+                f"{uri} is not a readable parquet file ({exc}). Rewrite it from its source, or remove it.") from exc
 
 
 def write_parquet(frame: pl.DataFrame, uri: str) -> str:

@@ -63,6 +63,7 @@ def load_partition(uri: str) -> pl.DataFrame:
     """
     files = list_parquet_files(uri)
     if not files:
+        check_nothing_else(uri)
         later = later_landed_day(uri)
         if later is not None:
             raise DeletedPartitionError.of(uri, f"the later partition {later} has landed")
@@ -71,7 +72,65 @@ def load_partition(uri: str) -> pl.DataFrame:
             f"partition {uri} {what}. Generate it (`ml-pipeline generate-data`) "
             "or wait for the upstream job that writes it."
         )
-    return pl.concat([read_parquet(f) for f in files], how="vertical_relaxed")
+    return combine_files(uri, files, [utc_times(read_parquet(f)) for f in files])
+
+
+def utc_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every datetime column as microseconds in UTC, so days written by different jobs concatenate and join alike.
+
+    Naive ones are read as UTC (as validation reads them), zoned ones converted, milliseconds widened.
+    """
+    utc = pl.Datetime("us", "UTC")
+    return frame.with_columns(
+        (pl.col(name).dt.replace_time_zone("UTC") if dtype.time_zone is None
+         else pl.col(name).dt.convert_time_zone("UTC")).cast(utc)
+        for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime) and dtype != utc)
+
+
+def combine_files(uri: str, files: list[str], frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The files of one partition as one frame, columns matched by name.
+
+    Raises:
+        DataValidationError: The files disagree on their columns, or on a column's type beyond widening (an
+            integer amount in one file, a float in another, is widened): named with the fix.
+    """
+    columns = frames[0].columns
+    for file, frame in zip(files[1:], frames[1:], strict=True):
+        lacks, extra = [c for c in columns if c not in frame.columns], [c for c in frame.columns if c not in columns]
+        if lacks or extra:
+            differ = " and ".join(part for part in (f"lacks {lacks}" if lacks else "",
+                                                    f"has {extra} besides" if extra else "") if part)
+            raise DataValidationError(f"partition {uri}: its files disagree on their columns: {file} {differ} the "
+                                      f"columns of {files[0]}. Rewrite the odd file with the partition's columns, "
+                                      "or remove it.")
+    differ = {c: [frame.schema[c] for frame in frames] for c in columns}
+    differ = {c: types for c, types in differ.items()  # numbers widen (Int64 and Float64 read as Float64)
+              if len(known := set(types) - {pl.Null}) > 1 and not all(t.is_numeric() for t in known)}
+    if differ:
+        named = {c: [f"{file.rsplit('/', 1)[-1]}: {t}" for file, t in zip(files, types, strict=True)]
+                 for c, types in differ.items()}
+        raise DataValidationError(f"partition {uri}: its files disagree on the type of {named}. Rewrite the odd "
+                                  "file with the partition's types, or remove it.")
+    return pl.concat([frame.select(columns) for frame in frames], how="vertical_relaxed")
+
+
+def check_nothing_else(uri: str) -> None:
+    """Raise ``DataValidationError`` when a folder without parquet files holds other data (a CSV, day folders).
+
+    An empty or absent folder may still land; one holding something else never will by waiting.
+    """
+    fs, path = fsspec.core.url_to_fs(uri)
+    if not fs.isdir(path):
+        return
+    names = sorted(name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(path, detail=False))
+    held = [name for name in names if not name.startswith(("_", ".")) and not name.endswith(".tmp")]
+    if not held:
+        return
+    days = [name for name in held if partition_day(name) is not None]
+    fix = (f"it looks like the dataset folder: name one day's folder (e.g. {join_uri(uri, days[-1])})" if days else
+           "only *.parquet files directly inside a day's folder are read: write the data as parquet there")
+    raise DataValidationError(f"partition {uri} has no parquet files but holds {', '.join(held[:5])}"
+                              f"{' …' if len(held) > 5 else ''}: {fix}.")
 
 
 def later_landed_day(uri: str) -> str | None:
@@ -96,7 +155,7 @@ def window_uris(dataset_uri: str, end: dt.date, days: int) -> list[str]:
 def load_partitions(dataset_uri: str, end: dt.date, days: int) -> tuple[pl.DataFrame, list[str]]:
     """Load ``days`` daily partitions ending at ``end``; return the frame and the partition URIs."""
     uris = window_uris(dataset_uri, end, days)
-    return pl.concat([load_partition(uri) for uri in uris], how="vertical_relaxed"), uris
+    return pl.concat([load_partition(uri) for uri in uris], how="diagonal_relaxed"), uris
 
 
 def partition_day(uri: str) -> dt.date | None:
@@ -109,12 +168,18 @@ def partition_day(uri: str) -> dt.date | None:
 
 def row_counts(dataset_uri: str, days: list[dt.date], column: str | None = None,
                value: str | None = None) -> dict[dt.date, int]:
-    """Rows of each existing daily partition (only those whose ``column`` is ``value`` when given)."""
+    """Rows of each existing daily partition (only those whose ``column`` is ``value`` when given).
+
+    A day with a file that cannot be read is left out with a warning: its own validation names the file.
+    """
     counts = {}
     for day in days:
         uri = partition_uri(dataset_uri, day)
         if list_parquet_files(uri):
-            counts[day] = _rows_in(uri, fingerprint(uri)[0], column, value)
+            try:
+                counts[day] = _rows_in(uri, fingerprint(uri)[0], column, value)
+            except (DataValidationError, pl.exceptions.ColumnNotFoundError) as exc:
+                log.warning("row counts: left out %s: %s", uri, exc)
     return counts
 
 

@@ -166,9 +166,14 @@ def _verified_snapshot(record: TrainingRecord, model: str, version: str) -> list
 def _read_input(read, uri: str, what: str, model: str, version: str) -> pl.DataFrame:
     """Read one of the run's frozen inputs; refuse, naming it, when it is gone (deleted by retention, or lost)."""
     from ml_pipeline.data.lake import exists
+    from ml_pipeline.data.validator import DataValidationError
 
     if exists(uri):
-        return read(uri)
+        try:
+            return read(uri)
+        except DataValidationError as exc:  # damaged since: the rows trained on cannot be read back
+            raise ReproductionRefusedError(f"{model} v{version} cannot be rebuilt: its {what} {uri} cannot be read "
+                                           f"({str(exc)[:200]}): restore it from a backup of the lake") from exc
     deleted = _tombstone(uri)
     why = (f"deleted by snapshot retention on {deleted.get('deleted_at', '?')} ({deleted.get('reason', '')})"
            if deleted else "it no longer exists")

@@ -28,6 +28,9 @@ DTYPE_FAMILIES: dict[str, tuple[Callable[[pl.DataType], bool], pl.DataType]] = {
 }
 
 
+FUTURE_TOLERANCE = dt.timedelta(hours=1)  # clocks of the machines that stamp events may run ahead
+
+
 @dataclass(frozen=True)
 class PartitionFacts:
     """What the rules need beyond the rows: the time to judge freshness at, file times, earlier volumes."""
@@ -105,12 +108,15 @@ def _column_checks(name: str, col: ColumnRules, actual: pl.DataType | None) -> l
                                 {"dtype": pl.lit(str(actual))}))
         if not DTYPE_FAMILIES[col.dtype][0](actual):
             return checks  # value rules on a wrongly typed column would only add noise
+    # NaN: pandera counts it as a null, and it lies outside every range; said so, and its rows shown
+    nan = {"nan": c.is_nan().sum()} if actual.is_float() else {}
     if not col.nullable:
-        checks.append(RuleCheck(f"completeness.not_null:{name}", "completeness", name, "error", "0 nulls",
-                                {"nulls": c.null_count()}, offending=c.is_null()))
+        checks.append(RuleCheck(f"completeness.not_null:{name}", "completeness", name, "error",
+                                "0 nulls (or NaN)" if nan else "0 nulls", {"nulls": c.null_count(), **nan},
+                                offending=c.is_null() | c.is_nan() if nan else c.is_null()))
     numeric = actual.is_numeric() or actual == pl.Boolean
     if col.range:
-        checks.append(_range_check(name, col.range, numeric))
+        checks.append(_range_check(name, col.range, numeric, nan))
     for label, bounds, expr in [("mean", col.mean, c.mean()), ("std", col.std, c.std()), ("rate", col.rate, c.mean())]:
         if bounds:
             checks.append(_bounds_check(f"statistics.{label}:{name}", name, label, bounds, expr, numeric))
@@ -135,7 +141,7 @@ def _column_checks(name: str, col: ColumnRules, actual: pl.DataType | None) -> l
     return checks
 
 
-def _range_check(name: str, bounds: Bounds, numeric: bool) -> RuleCheck:
+def _range_check(name: str, bounds: Bounds, numeric: bool, nan: dict[str, pl.Expr]) -> RuleCheck:
     c = pl.col(name)
     low, high = bounds.min, bounds.max
     outside = ((c < low) if low is not None else pl.lit(False)) | ((c > high) if high is not None else pl.lit(False))
@@ -147,7 +153,7 @@ def _range_check(name: str, bounds: Bounds, numeric: bool) -> RuleCheck:
     else:
         check = pa.Check.less_than_or_equal_to(high, error=rule_id)
     return RuleCheck(rule_id, "statistics", name, bounds.severity, f"every value in {_interval(bounds)}",
-                     {"rows_outside": outside.sum(), "min": c.min(), "max": c.max()}, check,
+                     {"rows_outside": outside.sum(), "min": c.min(), "max": c.max(), **nan}, check,
                      offending=outside.fill_null(False), precondition=None if numeric else "column is not numeric")
 
 
@@ -209,11 +215,22 @@ def _freshness_checks(rules: RuleSet, schema: pl.Schema, facts: PartitionFacts) 
         age_hours = (pl.lit(facts.reference_time) - newest).dt.total_seconds() / 3600
         return [_aggregate("freshness.max_age", "freshness", column, rule.severity, expected,
                            {"newest": newest.dt.strftime("%Y-%m-%d %H:%M:%S UTC"), "age_hours": age_hours.round(1)},
-                           newest.fill_null(cutoff) >= pl.lit(cutoff))]
+                           newest.fill_null(cutoff) >= pl.lit(cutoff)),
+                _future_check(column, schema[column], facts)]
     newest_file = facts.newest_file_time
     fresh = newest_file is None or newest_file >= cutoff
     return [_aggregate("freshness.max_age", "freshness", None, rule.severity, expected + " (file modification time)",
                        {"newest_file": pl.lit(str(newest_file))}, pl.lit(fresh))]
+
+
+def _future_check(column: str, dtype: pl.Datetime, facts: PartitionFacts) -> RuleCheck:
+    """No event after the end of the partition's day (or now, when earlier), give or take an hour of clock skew."""
+    limit = facts.reference_time + FUTURE_TOLERANCE
+    after = _as_utc(pl.col(column), dtype) > pl.lit(limit)
+    return _aggregate("freshness.not_future", "freshness", column, "error", f"no event after {limit:%Y-%m-%d %H:%M} "
+                      "UTC (the end of the partition's day, or now, + 1 h)",
+                      {"rows_after": after.sum(), "newest": _as_utc(pl.col(column), dtype).max()
+                       .dt.strftime("%Y-%m-%d %H:%M:%S UTC")}, ~after.any(), offending=after.fill_null(False))
 
 
 def _uniqueness_checks(rules: RuleSet, schema: pl.Schema) -> list[RuleCheck]:

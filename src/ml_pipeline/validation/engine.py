@@ -71,7 +71,8 @@ def _offending(frame: pl.DataFrame, check: RuleCheck) -> tuple[int, list[dict]]:
 
 
 def _describe(values: dict[str, Any]) -> str:
-    return ", ".join(f"{name}={_format(value)}" for name, value in values.items()) or "n/a"
+    shown = {name: value for name, value in values.items() if name != "nan" or value}  # NaN: said when there is some
+    return ", ".join(f"{name}={_format(value)}" for name, value in shown.items()) or "n/a"
 
 
 def _format(value: Any) -> str:

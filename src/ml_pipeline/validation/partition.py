@@ -15,7 +15,14 @@ import polars as pl
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline.data.lake import fingerprint, join_uri
-from ml_pipeline.data.loader import load_partition, partition_dates, partition_day, row_counts, slice_filter
+from ml_pipeline.data.loader import (
+    MissingPartitionError,
+    load_partition,
+    partition_dates,
+    partition_day,
+    row_counts,
+    slice_filter,
+)
 from ml_pipeline.data.paths import check_partition_value, join_under
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.validation.checks import PartitionFacts
@@ -115,10 +122,12 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     An unreadable file is a failed check like any other (the partition is quarantined); a missing
     partition raises ``MissingPartitionError``: there is nothing to judge yet.
     """
-    from ml_pipeline.data.lake import read_parquet
+    from ml_pipeline.data.lake import exists, read_parquet
 
     data_uri = data_uri.rstrip("/")
     column = config.data.partition_by if value is not None else None
+    if data_uri.endswith(".parquet") and not exists(data_uri):
+        raise MissingPartitionError(f"{data_uri} does not exist: name a partition's folder or one of its files")
     ref = partition_ref(partition_folder(data_uri).rsplit("/", 1)[0], data_uri, column, value)
     try:
         frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)

@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import logging
 import re
 
 import fsspec
@@ -21,6 +22,11 @@ from ml_pipeline.errors import PermanentError
 from ml_pipeline.validation.report import ValidationReport
 
 QUARANTINED, RELEASED, RESOLVED = "quarantined", "released", "resolved"
+# Failed rules that leave data training cannot read (a file, a column, numbers or times as text): a release would
+# only move the failure into training. An integer amount where a float is expected trains: that one may be released.
+UNUSABLE = re.compile(r"\bschema\.(readable|required:)|\bschema\.dtype:\S+ expected (int|float|numeric|datetime|date), "
+                      r"actual dtype=(String|Boolean|Binary|Categorical|Enum|Null|List|Struct|Object)")
+log = logging.getLogger(__name__)
 
 
 class QuarantineError(PermanentError, LookupError):
@@ -75,7 +81,7 @@ class QuarantineStore:
         """Entries (by default only those still quarantined), oldest first."""
         fs, root = fsspec.core.url_to_fs(self.root)
         pattern = f"{root}/{model or '*'}/*.json"
-        entries = [json.loads(fs.cat_file(path)) for path in sorted(fs.glob(pattern))]
+        entries = [entry for path in sorted(fs.glob(pattern)) if (entry := _entry(fs, path)) is not None]
         wanted = [e for e in entries if everything or e["status"] == QUARANTINED]
         return sorted(wanted, key=lambda e: (e["model"], e["quarantined_at"]))
 
@@ -85,6 +91,11 @@ class QuarantineStore:
         if not matches:
             raise QuarantineError(f"no quarantined partition '{partition}' for model {model}; "
                                   f"see `ml-pipeline quarantine list --model {model}`")
+        unusable = [failure for entry in matches for failure in entry["failures"] if UNUSABLE.search(failure)]
+        if unusable:
+            raise QuarantineError(f"{partition} cannot be released for {model}: training cannot read data that "
+                                  f"failed {unusable[0]}. Fix the data (rewrite the file with the partition's "
+                                  "columns and types); its next validation resolves the entry")
         released = []
         for entry in matches:
             release = {"by": by or getpass.getuser(), "at": _now(), "reason": reason,
@@ -100,7 +111,7 @@ class QuarantineStore:
     @staticmethod
     def _read(uri: str) -> dict | None:
         fs, path = fsspec.core.url_to_fs(uri)
-        return json.loads(fs.cat_file(path)) if fs.exists(path) else None
+        return _entry(fs, path) if fs.exists(path) else None
 
     @staticmethod
     def _write(uri: str, entry: dict) -> None:
@@ -108,6 +119,22 @@ class QuarantineStore:
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         fs.pipe_file(f"{path}.tmp", json.dumps(entry, indent=2).encode())
         fs.mv(f"{path}.tmp", path)
+
+
+def _entry(fs: fsspec.AbstractFileSystem, path: str) -> dict | None:
+    """The entry in the file at ``path``; None, with a warning naming the file, when it cannot be read.
+
+    A file cut short (a writer killed) is no entry: the partition's next validation writes it afresh.
+    """
+    try:
+        entry = json.loads(fs.cat_file(path))
+        if isinstance(entry, dict) and {"id", "model", "data_uri", "status", "quarantined_at"} <= entry.keys():
+            return {"failures": [], **entry}
+        problem = "not a quarantine entry (a JSON object with id, model, data_uri, status, quarantined_at)"
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"not JSON ({exc})"
+    log.warning("quarantine: skipped %s: %s; delete it, and validate its partition again", path, problem)
+    return None
 
 
 def _now() -> str:

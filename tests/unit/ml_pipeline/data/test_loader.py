@@ -65,6 +65,79 @@ def test_corrupt_parquet_file_is_named_in_a_validation_error(tmp_path):
         load_partitions(to_uri(tmp_path / "transactions"), dt.date(2026, 11, 20), days=1)
 
 
+def split_day(tmp_path, second) -> str:
+    """A generated day written as two files: the first half as generated, the second as ``second`` makes it."""
+    import polars as pl
+
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=2, rows_per_day=400)
+    folder = tmp_path / "transactions" / "2026-11-20"
+    [only] = folder.glob("*.parquet")
+    frame = pl.read_parquet(only)
+    only.unlink()
+    frame.head(200).write_parquet(folder / "part-a.parquet")
+    second(frame.tail(200)).write_parquet(folder / "part-b.parquet")
+    return dataset
+
+
+@pytest.mark.parametrize("second", [
+    lambda f: f.select(list(reversed(f.columns))),  # another writer's column order
+    lambda f: f.with_columns(f["event_time"].dt.replace_time_zone(None)),  # naive: read as UTC
+    lambda f: f.with_columns(f["event_time"].dt.convert_time_zone("America/New_York")),
+    lambda f: f.with_columns(f["event_time"].dt.cast_time_unit("ms")),
+], ids=["column order", "naive times", "another zone", "milliseconds"])
+def test_files_written_differently_load_as_one_partition_in_utc_microseconds(tmp_path, second):
+    import polars as pl
+
+    dataset = split_day(tmp_path, second)
+    frame, _ = load_partitions(dataset, dt.date(2026, 11, 20), days=2)  # the day before: as generated
+    assert frame.height == 800 and frame.schema["event_time"] == pl.Datetime("us", "UTC")
+    day = frame.filter(pl.col("event_time").dt.date() == dt.date(2026, 11, 20))
+    assert day.height == 400 and day["event_time"].is_sorted()  # the same instants, whatever the encoding
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    (lambda f: f.drop("region"), r"part-b\.parquet lacks \['region'\] the columns of .*part-a\.parquet"),
+    (lambda f: f.with_columns(f["amount"].cast(str)), r"disagree on the type of \{'amount': \['part-a.parquet: "
+                                                      r"Float64', 'part-b.parquet: String'\]\}"),
+], ids=["a column missing", "text amounts"])
+def test_files_that_disagree_on_columns_or_types_are_named_with_the_fix(tmp_path, second, message):
+    from ml_pipeline.data.validator import DataValidationError
+
+    with pytest.raises(DataValidationError, match=message) as raised:
+        load_partitions(split_day(tmp_path, second), dt.date(2026, 11, 20), days=1)
+    assert "Rewrite the odd file" in str(raised.value) and not is_transient(raised.value)
+
+
+@pytest.mark.parametrize(("holds", "message"), [
+    ("data.csv", r"holds data\.csv: only \*\.parquet files directly inside a day's folder are read"),
+    ("2026-11-20/", r"holds 2026-11-20: it looks like the dataset folder: name one day's folder "
+                    r"\(e\.g\. .*/2026-11-20\)"),
+])
+def test_a_folder_holding_something_else_than_parquet_is_no_missing_partition(tmp_path, holds, message):
+    from ml_pipeline.data.loader import load_partition
+    from ml_pipeline.data.validator import DataValidationError
+
+    folder = tmp_path / "x"
+    (folder / holds).mkdir(parents=True) if holds.endswith("/") else (folder.mkdir(), (folder / holds).write_text("a"))
+    (folder / "_validation").mkdir()  # the platform's own reports are no data
+    with pytest.raises(DataValidationError, match=message) as raised:
+        load_partition(to_uri(folder))
+    assert not is_transient(raised.value)  # waiting never brings parquet files: no retries
+
+
+def test_an_unreadable_earlier_day_leaves_the_volume_baseline_not_the_validation(tmp_path, caplog):
+    from ml_pipeline.data.loader import row_counts
+
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=300)
+    [bad] = (tmp_path / "transactions" / "2026-11-19").glob("*.parquet")
+    bad.write_bytes(bad.read_bytes()[:100])  # cut short
+    days = [dt.date(2026, 11, 18), dt.date(2026, 11, 19)]
+    assert row_counts(dataset, days) == {dt.date(2026, 11, 18): 300}
+    assert "left out" in caplog.text and "is not a readable parquet file" in caplog.text
+
+
 def test_uri_map_rewrites_the_longest_matching_prefix_only():
     from ml_pipeline.data.lake import parse_uri_map, resolve_uri
 

@@ -299,10 +299,17 @@ def test_the_drift_command_exits_2_with_one_line_naming_the_bad_input(lake):
     (lake / "corrupt" / "2026-11-21").mkdir(parents=True)
     (lake / "corrupt" / "2026-11-21" / "part-00000.parquet").write_bytes(b"not parquet")
     write_day(generate_day(DAY, 500).drop("amount"), (lake / "no_amount").as_uri(), DAY)
+    text = generate_day(DAY, 500)
+    write_day(text.with_columns(text["amount"].cast(str)), (lake / "text_amount").as_uri(), DAY)
+    write_day(text.with_columns(text["event_time"].cast(str)), (lake / "text_times").as_uri(), DAY)
+    another_type = "the model's features cannot be computed from its columns"
     cases = {"no model 'nobody'": ["--model", "nobody"], "2026-12-01 does not exist": [str(days / "2026-12-01")],
              "has no rows": [str(lake / "empty" / "2026-11-21")],
              "not a readable parquet file": [str(lake / "corrupt" / "2026-11-21")],
-             "missing column(s) amount": [str(lake / "no_amount" / DAY.isoformat())]}
+             "missing column(s) amount": [str(lake / "no_amount" / DAY.isoformat())],
+             another_type: [str(lake / "text_amount" / DAY.isoformat())],
+             f"{another_type} (": [str(lake / "text_times" / DAY.isoformat())],
+             "`ml-pipeline validate --model fraud_watch --data ": [str(lake / "text_times" / DAY.isoformat())]}
     for message, change in cases.items():
         current = change[0] if len(change) == 1 else str(days / "2026-11-21")
         result = run_drift(lake, str(days / "2026-11-20"), current, *(change if len(change) == 2 else []))

@@ -57,6 +57,27 @@ def test_all_null_critical_column_fails_with_the_null_count():
         "[error] card_id: completeness.not_null:card_id expected 0 nulls, actual nulls=20 (20 rows)")
 
 
+def test_nan_is_counted_and_shown_where_it_fails_a_rule():
+    """pandera counts NaN as a null: the report said `nulls=0` with no row; now it counts them and shows the rows."""
+    data = frame().with_columns(pl.when(pl.col("amount") == 12.0).then(float("nan")).otherwise(pl.col("amount"))
+                                .alias("amount"))
+    failed = failures(data, {"columns": {"amount": {"range": {"min": 0, "max": 100}}}})
+    assert failed["completeness.not_null:amount"].line() == (
+        "[error] amount: completeness.not_null:amount expected 0 nulls (or NaN), actual nulls=0, nan=1 (1 rows)")
+    assert failed["statistics.range:amount"].actual.endswith("nan=1")
+
+
+def test_a_model_input_that_is_all_null_fails_its_validation():
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline.validation.model_rules import derived_rules
+    from tests.conftest import REPO_ROOT
+
+    config = load_model_config(REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml")
+    data = frame().with_columns(pl.lit(None, dtype=pl.String).alias("merchant_category"))
+    failed = failures(data, derived_rules(config))
+    assert failed["completeness.missing:merchant_category"].severity == "error"  # a model would learn nothing
+
+
 def test_missing_fraction_is_a_warning_by_default():
     data = frame().with_columns(pl.when(pl.col("amount") > 25).then(None).otherwise(pl.col("merchant_id"))
                                 .alias("merchant_id"))
@@ -120,6 +141,19 @@ def test_stale_data_fails_freshness_with_the_newest_timestamp():
     assert failed["freshness.max_age"].line() == (
         "[error] event_time: freshness.max_age expected newest ≥ 2026-11-24 00:00 UTC (at most 36 h before "
         "2026-11-25 12:00), actual newest=2026-11-20 12:19:00 UTC, age_hours=119.7")
+
+
+def test_events_after_the_partitions_day_fail_as_from_the_future():
+    """A year ahead (a clock or a conversion gone wrong) passed, and trained; an hour of clock skew still passes."""
+    facts = PartitionFacts(reference_time=T0 + dt.timedelta(minutes=10))  # events up to 9 min later: clock skew
+    rules = {"freshness": {"max_age_hours": 36, "column": "event_time"}}
+    assert "freshness.not_future" not in failures(frame(), rules, facts)
+    late = frame().with_columns(pl.when(pl.col("amount") == 12.0).then(pl.col("event_time") + dt.timedelta(days=365))
+                                .otherwise(pl.col("event_time")).alias("event_time"))
+    failed = failures(late, rules, facts)["freshness.not_future"]
+    assert failed.line() == (
+        "[error] event_time: freshness.not_future expected no event after 2026-11-20 13:10 UTC (the end of the "
+        "partition's day, or now, + 1 h), actual rows_after=1, newest=2027-11-20 12:02:00 UTC (1 rows)")
 
 
 def test_freshness_without_a_time_column_uses_the_file_time():

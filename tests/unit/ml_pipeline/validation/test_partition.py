@@ -153,3 +153,48 @@ def test_empty_partition_reports_no_phantom_duplicates(ctx, lake):
     with pytest.raises(DataValidationError) as error:
         validate(ctx)
     assert "uniqueness" not in str(error.value)
+
+
+@pytest.mark.parametrize(("change", "releasable"), [
+    (lambda rows: rows.with_columns(pl.col("amount").cast(pl.String)), False),  # numbers as text: training fails
+    (lambda rows: rows.with_columns(pl.col("amount").round().cast(pl.Int64)), True),  # whole amounts: it trains
+], ids=["text amounts", "integer amounts"])
+def test_data_training_cannot_read_is_not_released(ctx, lake, capsys, change, releasable):
+    rewrite(lake, change)
+    with pytest.raises(DataValidationError, match="schema.dtype:amount expected float"):
+        validate(ctx)
+    partition = f"{to_uri(lake)}/transactions/{DAY}"
+    code = main(["quarantine", "release", "--model", "fraud_detection", partition, "--reason", "x", "--lake",
+                 str(lake)])
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection", everything=True)
+    assert (code, entry["status"]) == ((0, "released") if releasable else (1, "quarantined"))
+    if not releasable:
+        assert capsys.readouterr().err.startswith(
+            f"error: {partition} cannot be released for fraud_detection: training cannot read data "
+            "that failed [error] amount: schema.dtype:amount expected float, actual dtype=String. Fix the data")
+
+
+def test_a_quarantine_entry_cut_short_is_skipped_naming_the_file_and_written_afresh(ctx, lake, capsys, caplog):
+    rewrite(lake, lambda rows: rows.with_columns(pl.lit(0, dtype=pl.Int8).alias("is_fraud")))
+    with pytest.raises(DataValidationError):
+        validate(ctx)
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection")
+    stored = lake / "quarantine" / "fraud_detection" / f"{entry['id']}.json"
+    (stored.parent / "other.json").write_text('{"id": "other"}')  # not an entry: skipped too
+    stored.write_text(stored.read_text()[:40])  # a writer killed mid-write
+    assert main(["quarantine", "list", "--lake", str(lake)]) == 0
+    assert f"skipped {stored}: not JSON" in caplog.text and "other.json: not a quarantine entry" in caplog.text
+    with pytest.raises(DataValidationError, match="statistics.rate:is_fraud"):
+        validate(ctx)  # validated again: the entry is written afresh
+    assert QuarantineStore(to_uri(lake)).list("fraud_detection")[0]["status"] == "quarantined"
+
+
+def test_a_file_that_does_not_exist_or_a_folder_named_like_a_file_is_no_traceback(lake, capsys):
+    folder = lake / "transactions" / DAY.isoformat()
+    nope = folder / "nope.parquet"
+    assert main(["validate", "--model", "fraud_detection", "--data", str(nope), "--lake", str(lake)]) == 2
+    assert capsys.readouterr().err == (f"error: {to_uri(nope)} does not exist: name a partition's folder or one of "
+                                       "its files\n")
+    (folder / "part-99999.parquet").mkdir()  # a folder named like a file: not read as one
+    assert main(["validate", "--model", "fraud_detection", "--data", str(folder), "--lake", str(lake)]) == 0
+    assert "PASSED" in capsys.readouterr().out
