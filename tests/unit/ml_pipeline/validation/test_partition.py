@@ -198,3 +198,17 @@ def test_a_file_that_does_not_exist_or_a_folder_named_like_a_file_is_no_tracebac
     (folder / "part-99999.parquet").mkdir()  # a folder named like a file: not read as one
     assert main(["validate", "--model", "fraud_detection", "--data", str(folder), "--lake", str(lake)]) == 0
     assert "PASSED" in capsys.readouterr().out
+
+
+def test_a_day_copied_into_another_days_folder_fails_the_training_window(ctx, lake):
+    """Each copy passes its own partition's rules; the window would train on the same transactions twice."""
+    import shutil
+
+    folder = lake / "transactions" / DAY.isoformat()
+    shutil.rmtree(folder)
+    shutil.copytree(lake / "transactions" / (DAY - dt.timedelta(days=1)).isoformat(), folder)
+    with pytest.raises(DataValidationError, match=r"^2000 value\(s\) of the uniqueness key \['transaction_id'\] "
+                                                  r"appear in more than one partition of the window \(e\.g\. "
+                                                  r"\{'transaction_id': 'tx-20261119-00000000'\} in .*/2026-11-19, "
+                                                  r".*/2026-11-20\): a day's data copied"):
+        validate(ctx)
