@@ -36,8 +36,10 @@ FIXED_VARIABLE = "platform_drill_fixed"
 NO_SUCH_POOL = "platform_drill_no_such_pool"
 FAILING_SOON = "drill: Variable read, failing in"  # logged by a delayed permanent failure (benchmarks/chaos waits)
 log = logging.getLogger(__name__)
-DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "retry_delay": dt.timedelta(seconds=2),
-              "retry_exponential_backoff": 2.0, "max_retry_delay": dt.timedelta(seconds=30),
+HOUR = 3600  # the longest a drill may hold a worker slot, asleep (its tasks' execution_timeout is one more minute)
+DRILL_ARGS = {"owner": "ml-platform", "retries": 3, "execution_timeout": dt.timedelta(seconds=HOUR + 60),
+              "retry_delay": dt.timedelta(seconds=2), "retry_exponential_backoff": 2.0,
+              "max_retry_delay": dt.timedelta(seconds=30),
               "retry_policy": TRANSIENT_ONLY, "on_failure_callback": [TaskFailureAlert(MODEL, email_to=[
                   "ml-alerts@localhost"])]}
 
@@ -87,8 +89,9 @@ def failure_drill() -> DAG:
              default_args=DRILL_ARGS, doc_md=__doc__,
              on_failure_callback=DagRunFailureAlert(MODEL, email_to=["ml-alerts@localhost"]),
              params={"mode": Param("transient", enum=["transient", "permanent", "sleep", "last_try_sleeps"]),
-                     "failures": Param(2, type="integer", minimum=0), "sleep_seconds": Param(60, type="integer"),
-                     "fail_after_seconds": Param(0, type="integer", minimum=0,
+                     "failures": Param(2, type="integer", minimum=0, maximum=10),  # tries: 4, retries included
+                     "sleep_seconds": Param(60, type="integer", minimum=0, maximum=HOUR),
+                     "fail_after_seconds": Param(0, type="integer", minimum=0, maximum=HOUR,
                                                  description="permanent: fail this long after reading the Variable")}
              ) as dag:
         fail_as_asked()

@@ -33,6 +33,7 @@ def run_context(config_path: str) -> RunContext:
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 
     context = get_current_context()
+    refuse_unknown_conf(context)
     dag_run = context["dag_run"]
     lake = os.environ.get("ML_LAKE_URI")
     if not lake:
@@ -43,6 +44,26 @@ def run_context(config_path: str) -> RunContext:
                       uri_map=parse_uri_map(os.environ.get("ML_DATA_URI_MAP")),
                       feature_store=FeatureStoreHook().settings if config.uses_feature_store else None,
                       trigger=run_trigger(context))
+
+
+def refuse_unknown_conf(context: Any) -> None:
+    """Fail the run (``PermanentError``) when its conf names a key the DAG does not declare as a parameter.
+
+    Airflow keeps such keys without a word, so a misspelt one (``acton: rollback``, ``date`` on a DAG that has no
+    date parameter) would run the default silently.
+    """
+    import difflib
+
+    declared = {*(getattr(context.get("dag"), "params", None) or {}), *(getattr(context.get("task"), "params", None)
+                                                                        or {})}
+    unknown = sorted(set(getattr(context["dag_run"], "conf", None) or {}) - declared)
+    if not unknown:
+        return
+    guesses = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, declared, 1))
+               else repr(key) for key in unknown]
+    takes = f"its parameters are {', '.join(sorted(declared))}" if declared else "it takes no conf"
+    raise PermanentError(f"the run's conf names {', '.join(guesses)}, which {context['dag_run'].dag_id} does not "
+                         f"know: {takes}. Trigger it again without them (nothing was done).")
 
 
 def run_date(context: Any) -> dt.date:

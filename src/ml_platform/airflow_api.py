@@ -31,10 +31,14 @@ class AirflowClient(AirflowRestClient):
                 time.sleep(2)
 
     def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> dict:
-        """Unpause ``dag_id`` and trigger a run with ``logical_date``; return the run."""
-        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        """Trigger a run with ``logical_date``, then unpause ``dag_id`` so that it starts; return the run.
+
+        In that order: a run Airflow refuses (a conf parameter out of its schema) leaves the DAG as it was.
+        """
         body = {"logical_date": logical_date, "conf": conf or {}}
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        run = self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        return run
 
     def unpause(self, dag_id: str) -> None:
         """Let the scheduler start ``dag_id`` (by its schedule or its assets)."""

@@ -73,9 +73,8 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> dict:
     if letter.data_interval_start and letter.data_interval_end:
         body |= {"data_interval_start": _iso(letter.data_interval_start),
                  "data_interval_end": _iso(letter.data_interval_end)}
-    client.unpause(letter.dag_id)
     try:
-        return client.request("POST", f"/dags/{letter.dag_id}/dagRuns", json=body)
+        run = client.request("POST", f"/dags/{letter.dag_id}/dagRuns", json=body)
     except AirflowApiError as exc:
         if exc.status != 409:
             raise
@@ -85,7 +84,8 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> dict:
             raise exc from None  # another run holds the logical date: Airflow's answer says which
         if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
             client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index)
-        return run
+    client.unpause(letter.dag_id)  # after: a run Airflow refuses leaves the DAG as it was
+    return run
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

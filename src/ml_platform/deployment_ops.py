@@ -60,8 +60,9 @@ def rollback(layout: Layout, model: str, to_version: str | None, reason: str, ti
     """
     dag_id = deployment_dag_id(model)
     conf = {"action": "rollback", "to_version": to_version, "reason": f"{reason} (by {getpass.getuser()})"}
-    client = airflow_client(layout)
+    client = airflow_client(layout)  # first: it refuses a home where no platform ever ran
     try:
+        check_rollback_target(layout, model, to_version)  # before any watch is ended
         end_watches(client, dag_id, f"ended by a manual rollback: {reason}")
         run = client.trigger(dag_id, None, conf=conf)
         state = client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
@@ -69,6 +70,23 @@ def rollback(layout: Layout, model: str, to_version: str | None, reason: str, ti
         client.close()
     events = [e for e in history(layout, model) if e.run_id == run["dag_run_id"]]
     return RollbackRun(dag_id, run["dag_run_id"], state, events[-1] if events else None)
+
+
+def check_rollback_target(layout: Layout, model: str, to_version: str | None) -> None:
+    """``LookupError`` naming what there is when the version (default: ``previous_champion``) is none to roll to."""
+    from mlflow import MlflowClient
+
+    from ml_pipeline.registry import mlflow_registry as registry
+    from ml_platform.mlflow_auth import use_platform_credentials
+
+    use_platform_credentials(layout.secrets_file)
+    client = MlflowClient(layout.mlflow_url)
+    if to_version is not None and registry.model_version(client, model, to_version) is None:
+        raise LookupError(f"{model} has no version {to_version} in the registry: `ml-pipeline deployments {model}` "
+                          "shows its versions; nothing was changed")
+    if to_version is None and registry.alias_version(client, model, registry.PREVIOUS_CHAMPION) is None:
+        raise LookupError(f"{model} has no previous_champion to roll back to: name a version with --to "
+                          f"(`ml-pipeline deployments {model}` shows them); nothing was changed")
 
 
 def end_watches(client: AirflowClient, dag_id: str, note: str) -> list[str]:

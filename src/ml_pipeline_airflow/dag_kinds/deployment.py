@@ -19,13 +19,15 @@ from ml_pipeline_airflow.dag_kinds.docs import deployment_doc
 from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.tasks import deployment
 
+# a registered model's version: 1, 2, … as a number or its text (MLflow's own form); refused at trigger time
+VERSION = {"type": ["null", "string", "integer"], "pattern": r"^[1-9][0-9]{0,9}$", "minimum": 1}
 PARAMS = {
     "action": Param("deploy", enum=["deploy", "rollback"], description="deploy the challenger, or roll back the "
                                                                        "champion"),
-    "version": Param(None, type=["null", "string"], description="deploy this version (default: the asset event's, "
-                                                                "else the challenger)"),
-    "to_version": Param(None, type=["null", "string"], description="rollback target (default: previous_champion)"),
-    "reason": Param("", type="string", description="why (kept in the promotion history)"),
+    "version": Param(None, **VERSION, description="deploy this version (default: the asset event's, else the "
+                                                  "challenger)"),
+    "to_version": Param(None, **VERSION, description="rollback target (default: previous_champion)"),
+    "reason": Param("", type="string", maxLength=500, description="why (kept in the promotion history)"),
 }
 
 

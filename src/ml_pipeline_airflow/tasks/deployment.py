@@ -67,8 +67,24 @@ def deployment_target(config):
 @task.branch
 def choose_action() -> str:
     """Deploy the new challenger (asset event or ``version`` param), or roll back by hand (``action`` param)."""
-    params = get_current_context()["params"]
-    return "roll_back_by_hand" if params.get("action") == "rollback" else "evaluate_challenger"
+    from ml_pipeline_airflow.runtime import run_classified
+
+    context = get_current_context()
+    run_classified(lambda: _check_conf(context))
+    return "roll_back_by_hand" if context["params"].get("action") == "rollback" else "evaluate_challenger"
+
+
+def _check_conf(context: Any) -> None:
+    """``PermanentError`` for a conf that names an unknown key, or the other action's version (it would be ignored)."""
+    from ml_pipeline.errors import PermanentError
+    from ml_pipeline_airflow.runtime import refuse_unknown_conf
+
+    refuse_unknown_conf(context)
+    action = context["params"].get("action")
+    ignored, other = ("version", "deploy") if action == "rollback" else ("to_version", "rollback")
+    if context["params"].get(ignored):
+        raise PermanentError(f"action={action} with {ignored}: {ignored} is for action={other} and would be ignored; "
+                             "trigger it again with the action that takes it (nothing was done)")
 
 
 def challenger_version(context: Any) -> str | None:

@@ -10,9 +10,20 @@ from ml_pipeline_airflow.runtime import run_step
 
 
 def partition_day() -> dt.date | None:
-    """The ``partition_date`` param of a manual run, else None (the run's own date)."""
+    """The ``partition_date`` param of a manual run, else None (the run's own date).
+
+    Raises:
+        PermanentError: The date is after today (UTC): its partition cannot have landed, and waiting 6 h for it
+            would only delay the answer.
+    """
+    from ml_pipeline.errors import PermanentError
+
     value = get_current_context()["params"].get("partition_date")
-    return dt.date.fromisoformat(value) if value else None
+    day = dt.date.fromisoformat(value) if value else None
+    if day is not None and day > dt.datetime.now(dt.UTC).date():
+        raise PermanentError(f"partition_date {day} is after today ({dt.datetime.now(dt.UTC).date()} UTC): no "
+                             "partition of it can have landed; trigger the run again with a day that has data")
+    return day
 
 
 @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")

@@ -28,6 +28,7 @@ def reporting_errors(handler: Handler) -> Handler:
         import httpx
         import sqlalchemy.exc
 
+        from ml_pipeline.errors import TransientError
         from ml_platform.airflow_api import AirflowApiError
 
         try:
@@ -38,6 +39,8 @@ def reporting_errors(handler: Handler) -> Handler:
         except httpx.TransportError as exc:
             where = exc.request.url if _has_request(exc) else "the server"
             print(f"error: {where} does not answer ({type(exc).__name__}: {exc}); {DOWN_HINT}", file=sys.stderr)
+        except TransientError as exc:  # MLflow not answering after its retries
+            print(f"error: {str(exc)[:300]}; {DOWN_HINT}", file=sys.stderr)
         except (LookupError, ValueError, AirflowApiError, TimeoutError) as exc:
             print(f"error: {exc}", file=sys.stderr)
         return 1

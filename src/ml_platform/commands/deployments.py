@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ml_pipeline.cli.options import version_number
 from ml_platform.commands import reporting_errors
 
 
@@ -15,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     deployments.set_defaults(handler=show_deployments)
     rollback = commands.add_parser("rollback", help="put a previous version back in production (verified)")
     rollback.add_argument("model")
-    rollback.add_argument("--to", default=None, help="version to serve (default: previous_champion)")
+    rollback.add_argument("--to", type=version_number, default=None,
+                          help="version to serve (default: previous_champion)")
     rollback.add_argument("--reason", default="rolled back by hand", help="kept in the promotion history")
     rollback.set_defaults(handler=roll_back)
 

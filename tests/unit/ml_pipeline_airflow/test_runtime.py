@@ -65,3 +65,45 @@ def test_the_trigger_of_a_run_names_the_monitoring_cause_that_asked_for_it():
     assert run_trigger(drift) == "drift"
     assert str(run_date(drift)) == "2026-11-21"  # the retraining trains up to the drifted day
     assert run_trigger(context("asset_triggered", {"trigger": "drift"}, {"trigger": "decay"})) == "decay+drift"
+
+
+def test_a_conf_key_the_dag_does_not_declare_fails_the_run_naming_the_closest_parameter():
+    """Airflow keeps undeclared conf keys without a word: `acton: rollback` would have deployed."""
+    from types import SimpleNamespace
+
+    from airflow.sdk import DAG, Param
+
+    from ml_pipeline_airflow.runtime import refuse_unknown_conf
+
+    with DAG("d", schedule=None, params={"action": Param("deploy"), "to_version": Param(None)}) as declared:
+        pass
+    with DAG("training", schedule=None) as bare:
+        pass
+
+    def context(dag, conf):
+        return {"dag": dag, "dag_run": SimpleNamespace(dag_id=dag.dag_id, conf=conf)}
+
+    refuse_unknown_conf(context(declared, {"action": "rollback", "to_version": "3"}))
+    refuse_unknown_conf(context(bare, {}))
+    with pytest.raises(PermanentError) as raised:
+        refuse_unknown_conf(context(declared, {"acton": "rollback", "to_versoin": "3"}))
+    assert str(raised.value) == (
+        "the run's conf names 'acton' (did you mean 'action'?), 'to_versoin' (did you mean 'to_version'?), which d "
+        "does not know: its parameters are action, to_version. Trigger it again without them (nothing was done).")
+    with pytest.raises(PermanentError, match="names 'date', which training does not know: it takes no conf"):
+        refuse_unknown_conf(context(bare, {"date": "2026-01-01"}))
+
+
+def test_a_partition_date_after_today_is_refused_at_once_not_waited_for(monkeypatch):
+    import datetime as dt
+
+    from ml_pipeline_airflow.tasks import validation
+
+    today = dt.datetime.now(dt.UTC).date()
+    for value, expected in ((None, None), (str(today), today)):
+        monkeypatch.setattr(validation, "get_current_context", lambda v=value: {"params": {"partition_date": v}})
+        assert validation.partition_day() == expected
+    tomorrow = today + dt.timedelta(days=1)
+    monkeypatch.setattr(validation, "get_current_context", lambda: {"params": {"partition_date": str(tomorrow)}})
+    with pytest.raises(PermanentError, match=f"partition_date {tomorrow} is after today"):
+        validation.partition_day()

@@ -42,8 +42,7 @@ def test_a_database_that_does_not_answer_is_one_line_with_the_hint(down, capsys,
     assert err.rstrip().endswith("is the platform up (`make status`)?")
 
 
-@pytest.mark.parametrize("argv", [["rollback", "fraud_detection", "--reason", "x"],
-                                  ["monitor", "fraud_detection", "--check"], ["dlq", "replay", "3"]])
+@pytest.mark.parametrize("argv", [["monitor", "fraud_detection", "--check"], ["dlq", "replay", "3"]])
 def test_an_airflow_that_does_not_answer_is_one_line_with_the_hint(down, capsys, argv, monkeypatch):
     from ml_platform import dead_letter_ops
 
@@ -54,6 +53,18 @@ def test_an_airflow_that_does_not_answer_is_one_line_with_the_hint(down, capsys,
     err = capsys.readouterr().err
     assert err.startswith("error: http://127.0.0.1:") and "does not answer (ConnectError" in err, err
     assert err.rstrip().endswith("is the platform up (`make status`)?") and "Traceback" not in err
+
+
+def test_a_rollback_asks_the_registry_for_its_target_before_anything_changes(down, capsys):
+    """A version that is none, or MLflow down, is said before any deployment's watch is ended or a DAG unpaused."""
+    ensure_secrets(Layout.from_env().secrets_file, Layout.from_env().passwords_file)  # a platform that ran here
+    assert main(["rollback", "fraud_detection", "--reason", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: MLflow registry unreachable or failing: ") and err.count("\n") == 1, err
+    assert err.rstrip().endswith("is the platform up (`make status`)?")
+    with pytest.raises(SystemExit):
+        main(["rollback", "fraud_detection", "--to", "abc"])
+    assert "'abc' is not a model version: MLflow numbers them 1, 2, …" in capsys.readouterr().err
 
 
 def test_a_home_where_no_platform_ever_ran_is_said_and_left_as_it_was(down, capsys):
