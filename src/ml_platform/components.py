@@ -105,8 +105,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR,
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # a run's conf reaches its tasks' params (Airflow's default, pinned: False would run `action: rollback` as a
-        # deployment without a word)
+        # a run's conf reaches its tasks' params (Airflow's default, pinned: False would deploy on `action: rollback`)
         "AIRFLOW__CORE__DAG_RUN_CONF_OVERRIDES_PARAMS": "True",
         # an enabled model's DAGs follow it (`enabled:` in docs/DAG_REFERENCE.md): a model added as a file runs on its
         # schedules from the start; True makes every new DAG wait for someone to unpause it
