@@ -38,12 +38,16 @@ def read_alerts(store: Path) -> list[dict]:
     if not store.exists():
         return []
     alerts = []
-    for number, line in enumerate(store.read_text().splitlines(), 1):
+    for number, line in enumerate(store.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            alerts.append(json.loads(line))
+            alert = json.loads(line)
         except json.JSONDecodeError:
+            alert = None
+        if isinstance(alert, dict):
+            alerts.append(alert)
+        else:
             logging.getLogger(__name__).warning("%s, line %d: not a JSON message (a write cut short?): skipped",
                                                 store, number)
     return alerts

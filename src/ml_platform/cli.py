@@ -148,9 +148,11 @@ STARTS = ("up", "demo")  # the commands that start a platform when none runs
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ml-platform`` console script."""
     args = build_parser().parse_args(argv)
+    from ml_platform.secrets import SecretsError
+
     try:
         return run(args)
-    except recorded_settings.RecordedSettingsError as exc:  # platform.env, or a port variable that is not a port
+    except (recorded_settings.RecordedSettingsError, SecretsError) as exc:  # platform.env, a port, secrets.json
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,24 +26,24 @@ from ml_platform.lineage_transport import openlineage_env
 from ml_platform.metrics import prometheus
 from ml_platform.metrics.exporter import airflow_statsd_env, exporter_argv
 from ml_platform.process_env import BASIC, MLFLOW_SERVER, MODEL_SERVER, only
+from ml_platform.recorded_settings import number_setting
 from ml_platform.secrets import SERVING_ADMIN_TOKEN, read_secret
 
 BIN = Path(sys.executable).parent
 # Task processes at once on one machine: the LocalExecutor's workers (a Celery worker gets 1.5 times as many).
-PARALLELISM = int(os.environ.get("ML_PLATFORM_PARALLELISM", "32"))
-API_WORKERS = int(os.environ.get("ML_PLATFORM_API_WORKERS", "2"))
+PARALLELISM = number_setting("ML_PLATFORM_PARALLELISM", 32)
+API_WORKERS = number_setting("ML_PLATFORM_API_WORKERS", 2)
 EMBEDDED_DATABASE = "postgres"
 SERVING_PREFIX = "serving-"  # component name of an endpoint's model server: serving-<endpoint>
 LOCAL_EXECUTOR = "ml_pipeline_airflow.executors.local_executor.PreloadingLocalExecutor"
 EXECUTOR = os.environ.get("ML_PLATFORM_EXECUTOR", "local")  # celery (make up-celery): Redis broker, workers here
-CELERY_WORKERS = int(os.environ.get("ML_PLATFORM_CELERY_WORKERS", "1"))
+CELERY_WORKERS = number_setting("ML_PLATFORM_CELERY_WORKERS", 1)
 # Each Celery worker's pool: half again the LocalExecutor's workers (a pool process stays busy after its task)
-CELERY_CONCURRENCY = int(os.environ.get("ML_PLATFORM_CELERY_CONCURRENCY", str(PARALLELISM * 3 // 2)))
+CELERY_CONCURRENCY = number_setting("ML_PLATFORM_CELERY_CONCURRENCY", PARALLELISM * 3 // 2)
 REDIS_URL = os.environ.get("ML_PLATFORM_REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_WORKER_PREFIX = "celery-worker-"  # component name of Celery worker N: celery-worker-<N>
-# The pools that bound training (DESIGN.md): `gpu`, one slot per GPU (gpus()), and `training` for CPU jobs
-# (ML_PLATFORM_TRAINING_SLOTS, one by default: two jobs would share two cores).
-TRAINING_SLOTS = int(os.environ.get("ML_PLATFORM_TRAINING_SLOTS", "1"))
+# The pools that bound training (DESIGN.md): `gpu`, one slot per GPU (gpus()), and `training` for CPU jobs (one)
+TRAINING_SLOTS = number_setting("ML_PLATFORM_TRAINING_SLOTS", 1)
 
 
 # Scheduler settings for 50+ concurrent runs (DESIGN.md, "Scheduling at scale"); the environment overrides each.

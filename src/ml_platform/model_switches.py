@@ -94,7 +94,9 @@ def read_applied(path: Path) -> dict[str, bool]:
         applied = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-    return {name: bool(value) for name, value in applied.items()} if isinstance(applied, dict) else {}
+    # only true/false count: anything else ("false" written by hand) is as if not applied yet, so applied again
+    return {name: value for name, value in applied.items() if isinstance(value, bool)} if isinstance(applied, dict) \
+        else {}
 
 
 def write_applied(path: Path, applied: dict[str, bool]) -> None:

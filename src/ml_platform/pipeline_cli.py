@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from ml_platform import recorded_settings
     from ml_platform.layout import Layout
     from ml_platform.mlflow_auth import use_platform_credentials
+    from ml_platform.secrets import SecretsError
 
     try:
         recorded_settings.apply(Layout.from_env().home)
@@ -52,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ML_LAKE_URI", layout.lake.as_uri())  # `--lake`'s default: this platform's, from any folder
     # a command typed in a shell says that MLflow is down within seconds: MLflow's own 7 retries take about 4 min
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    use_platform_credentials(layout.secrets_file, layout.mlflow_url)
+    try:
+        use_platform_credentials(layout.secrets_file, layout.mlflow_url)
+    except SecretsError as exc:  # commands that need no MLflow login still work; the others fail saying why
+        print(f"warning: {exc}; MLflow is asked without the platform's login", file=sys.stderr)
     return cli.main(argv, groups=(*cli.COMMAND_GROUPS, *PLATFORM_GROUPS), description=DESCRIPTION)
 
 

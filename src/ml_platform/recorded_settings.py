@@ -41,6 +41,20 @@ def port_setting(name: str, default: int) -> int:
                            f"(default {default}), in your shell or in <home>/{FILE_NAME}, where `up` records it")
 
 
+def number_setting(name: str, default: float, whole: bool = True) -> int | float:
+    """The positive number in the environment variable ``name`` (``default`` when unset); else an error naming it."""
+    text = os.environ.get(name, str(default)).strip()
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = 0
+    if value > 0:
+        return value
+    kind = "whole number" if whole else "number"
+    raise RecordedSettingsError(f"{name}={text!r} is not a {kind} above 0: fix it, or unset it (default {default}), "
+                                f"in your shell or in <home>/{FILE_NAME}, where `up` records it")
+
+
 def recorded(environ: Mapping[str, str]) -> dict[str, str]:
     """The platform's settings in ``environ``, sorted by name."""
     return {name: environ[name] for name in sorted(environ)

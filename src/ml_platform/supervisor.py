@@ -34,13 +34,14 @@ from ml_platform.components import BIN, EMBEDDED_DATABASE, Component, components
 from ml_platform.layout import Layout
 from ml_platform.process_env import BASIC, only
 from ml_platform.reconcile import ConfigFollower, config_fingerprint, follows_configs
+from ml_platform.recorded_settings import number_setting
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import write_state
 
 log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 30.0
-RECONCILE_INTERVAL_S = float(os.environ.get("ML_PLATFORM_RECONCILE_INTERVAL_S", "10"))
+RECONCILE_INTERVAL_S = number_setting("ML_PLATFORM_RECONCILE_INTERVAL_S", 10.0, whole=False)
 SESSIONS_ENV = "ML_PLATFORM_COMPONENT_SESSIONS"
 CALLED = ("api-server", "mlflow", "alert-sinks")
 """The components the others call while they stop (a task reports its end to the API server, its last alert)."""

@@ -111,6 +111,10 @@ def read_letter(path: Path) -> DeadLetter:
     """The dead letter a spool file holds; ``ValueError`` naming the file and the field when it holds none."""
     try:
         data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder, or a file this user may not read: rejected, the others still drain
+        raise ValueError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path.name}: not JSON ({exc})") from None
     if not isinstance(data, dict):

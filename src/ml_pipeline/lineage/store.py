@@ -118,6 +118,14 @@ def event_row(event: Any) -> dict[str, Any]:
         raise ValueError(f"eventTime {event['eventTime']!r} is not an ISO 8601 time") from exc
     if event_time.tzinfo is None:
         event_time = event_time.replace(tzinfo=dt.UTC)
+    columns = {"eventType": (event["eventType"], 20), "job.namespace": (job["namespace"], 250),
+               "job.name": (job["name"], 500)}
+    too_long = [f"{name} ({len(str(value))} > {limit} characters)" if len(str(value)) > limit
+                else f"{name} holds a NUL character" for name, (value, limit) in columns.items()
+                if len(str(value)) > limit or "\x00" in str(value)]  # the database would refuse every batch with it
+    lists = [name for name in ("inputs", "outputs") if not isinstance(event.get(name) or [], list)]
+    if too_long or lists:
+        raise ValueError(f"not an OpenLineage run event: {', '.join(too_long + [f'{n} is no list' for n in lists])}")
     text = json.dumps(event, sort_keys=True, separators=(",", ":"))
     return {"received_at": dt.datetime.now(dt.UTC), "event_time": event_time, "event_type": str(event["eventType"]),
             "job_namespace": str(job["namespace"]), "job_name": str(job["name"]), "run_id": str(run["runId"])[:64],

@@ -20,6 +20,6 @@ def list_alerts(args: argparse.Namespace) -> int:
     if not received:
         print("no alerts received")
     for alert in received:
-        first = (alert.get("subject") or alert.get("text") or "").splitlines()[0][:200]
-        print(f"{alert['received_at'][:19]}  {alert['channel']:<6} {first}")
+        first = next(iter(str(alert.get("subject") or alert.get("text") or "(no text)").splitlines()), "")[:200]
+        print(f"{str(alert.get('received_at', '?'))[:19]}  {str(alert.get('channel', '?')):<6} {first}")
     return 0

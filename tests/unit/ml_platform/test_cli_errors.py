@@ -155,10 +155,14 @@ def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
     store = down / "alerts" / "received.jsonl"
     store.parent.mkdir(parents=True)
     whole = {"received_at": "2026-11-20T06:00:01.5", "channel": "slack", "text": "Task failed: x"}
-    store.write_text(json.dumps(whole) + "\n" + '{"received_at": "2026-11-20T06:00:02", "chan' + "\n")
+    blocks = {"received_at": "2026-11-20T06:00:03", "channel": "slack", "text": ""}  # a post of blocks only
+    store.write_text(json.dumps(whole) + "\n" + '{"received_at": "2026-11-20T06:00:02", "chan' + "\n[1]\n"
+                     + json.dumps(blocks) + "\n")
     assert main(["alerts"]) == 0
-    assert capsys.readouterr().out.strip() == "2026-11-20T06:00:01  slack  Task failed: x"
+    assert capsys.readouterr().out.strip().splitlines() == ["2026-11-20T06:00:01  slack  Task failed: x",
+                                                            "2026-11-20T06:00:03  slack  (no text)"]
     assert f"{store}, line 2: not a JSON message (a write cut short?): skipped" in caplog.text
+    assert f"{store}, line 3: not a JSON message" in caplog.text
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -222,3 +226,19 @@ def test_an_s3_lake_this_machine_cannot_use_is_one_line(down, tmp_path, argv, cr
     expected = "error: S3 does not answer (" if credentials else "error: S3 has no credentials on this machine ("
     assert err.startswith(expected) and err.count("\n") == 1 and "Traceback" not in err, err
     assert ("AWS_ENDPOINT_URL" if credentials else "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") in err
+
+
+def test_a_count_in_the_recorded_settings_that_is_no_number_names_it_and_down_still_answers(down):
+    """`ML_PLATFORM_PARALLELISM=abc` in platform.env broke every `ml-platform` command (`down` too) with a traceback."""
+    import os
+
+    down.mkdir(parents=True)
+    (down / "platform.env").write_text("ML_PLATFORM_PARALLELISM=abc\n")
+    env = {**os.environ, "ML_PLATFORM_HOME": str(down)}
+    env.pop("ML_PLATFORM_PARALLELISM", None)
+    result = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "down"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == ("error: ML_PLATFORM_PARALLELISM='abc' is not a whole number above 0: fix it, or "
+                                     "unset it (default 32), in your shell or in <home>/platform.env, where `up` "
+                                     "records it")

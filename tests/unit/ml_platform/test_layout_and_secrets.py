@@ -169,3 +169,56 @@ def test_an_instance_on_free_ports_never_gets_one_port_twice(tmp_path, monkeypat
     serving = set(range(layout.serving_port, layout.serving_port + 4))
     assert len(set(tcp)) == len(tcp), tcp
     assert not serving & set(tcp), (tcp, sorted(serving))
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ("", "JSONDecodeError"), ('{"fernet_key": "k"', "JSONDecodeError"), ("[1, 2]", "not a JSON object of text values"),
+    ('{"fernet_key": 5}', "not a JSON object of text values"),
+    ('{"fernet_key": "k", "jwt_secret": "j", "api_secret_key": "a", "admin_password": "p"}', "admin_user missing"),
+], ids=["empty", "cut short", "a list", "a number", "a key lost"])
+def test_a_damaged_secrets_file_is_named_and_never_rewritten(tmp_path, capsys, content, why):
+    """Its values encrypt the connections and are the databases' passwords: fresh ones would lock the data away."""
+    from ml_platform.cli import main
+    from ml_platform.secrets import SecretsError
+
+    layout = Layout(tmp_path)
+    layout.secrets_file.write_text(content)
+    damaged = rf"{layout.secrets_file} is damaged \(.*{why}.*\): restore it from a backup"
+    with pytest.raises(SecretsError, match=damaged):
+        ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert layout.secrets_file.read_text() == content and not layout.passwords_file.exists()
+    os.environ["ML_PLATFORM_HOME"] = str(tmp_path)
+    try:
+        assert main(["status"]) == 2
+    finally:
+        del os.environ["ML_PLATFORM_HOME"]
+    assert capsys.readouterr().err.startswith(f"error: {layout.secrets_file} is damaged (")
+
+
+def test_a_missing_secrets_file_beside_the_database_made_with_it_is_not_made_afresh(tmp_path):
+    from ml_platform.secrets import SecretsError
+
+    layout = Layout(tmp_path)
+    (layout.pgdata).mkdir()
+    (layout.pgdata / "PG_VERSION").write_text("17\n")
+    with pytest.raises(SecretsError, match="is missing, but the platform's database .*pgdata was made with it"):
+        ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert not layout.secrets_file.exists()
+
+
+def test_secrets_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk while new secrets are added leaves the old file as it was (it was emptied before)."""
+    from ml_platform import secrets
+
+    layout = Layout(tmp_path)
+    before = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    text = layout.secrets_file.read_text()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(secrets.os, "fsync", disk_full)  # the data does not reach the disk
+    with pytest.raises(OSError, match="No space left"):
+        secrets.write_private(layout.secrets_file, json.dumps({**before, "lineage_token": "new"}))
+    assert layout.secrets_file.read_text() == text and oct(layout.secrets_file.stat().st_mode)[-3:] == "600"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

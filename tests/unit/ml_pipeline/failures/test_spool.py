@@ -63,6 +63,16 @@ def test_a_corrupt_file_is_set_aside_with_its_reason_and_the_others_move_in(stor
     assert drain_spool(store, folder).rejected == {}  # set aside once, never retried
 
 
+def test_an_entry_that_cannot_be_read_is_set_aside_and_the_others_still_move_in(store, tmp_path):
+    folder = tmp_path / "spool"
+    spool(letter(run_id="run-1"), folder)
+    (folder / "00000000T000000-folder.json").mkdir()  # named like a letter, but no file: it stopped every drain
+    spool(letter(run_id="run-2"), folder)
+    drained = drain_spool(store, folder)
+    assert drained.moved == 2 and list(drained.rejected) == ["00000000T000000-folder.json"]
+    assert "cannot be read (Is a directory)" in rejected_files(folder)["00000000T000000-folder.json"]
+
+
 def test_a_claim_left_by_a_drainer_that_died_is_taken_over_once_stale_and_stored_once(store, tmp_path):
     folder = tmp_path / "spool"
     path = spool(letter(run_id="run-crashed"), folder)

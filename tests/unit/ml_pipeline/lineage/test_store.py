@@ -51,6 +51,10 @@ def test_events_with_datasets_come_back_oldest_first_and_a_resent_event_is_store
     ({"eventType": "START", "eventTime": "2026-11-20T06:00:00Z", "run": {}, "job": {"namespace": "n"}},
      "run.runId, job.name"),
     (["not", "an", "event"], "JSON object"),
+    ({"eventType": "START", "eventTime": "2026-11-20T06:00:00Z", "run": {"runId": "r"},
+      "job": {"namespace": "n", "name": "j"}, "inputs": 5}, "inputs is no list"),  # stalled the shipper for good
+    ({"eventType": "S" * 21, "eventTime": "2026-11-20T06:00:00Z", "run": {"runId": "r"},
+      "job": {"namespace": "n", "name": "j\x00"}}, r"eventType \(21 > 20 characters\), job.name holds a NUL"),
 ])
 def test_what_is_not_a_run_event_is_refused_naming_what_is_missing(store, event, named):
     with pytest.raises(ValueError, match=named):
