@@ -36,7 +36,7 @@ from ml_platform.process_env import BASIC, only
 from ml_platform.reconcile import ConfigFollower, config_fingerprint, follows_configs
 from ml_platform.recorded_settings import number_setting
 from ml_platform.secrets import ensure_secrets
-from ml_platform.state import write_state
+from ml_platform.state import supervisor_lock, write_state
 
 log = logging.getLogger("ml_platform.supervisor")
 MAX_BACKOFF_S = 30.0
@@ -60,7 +60,8 @@ class Supervisor:
         os.environ.update({name: self.env[name] for name in layout.data_env()})
         self.procs: dict[str, subprocess.Popen] = {}
         self.specs: list[Component] = []
-        self.state: dict = {"phase": "starting", "supervisor_pid": os.getpid(), "components": {}}
+        self.state: dict = {"phase": "starting", "supervisor_pid": os.getpid(), "components": {},
+                            "supervisor_create_time": psutil.Process().create_time()}  # a reused pid is no supervisor
         self.stopping = False
         self.follower = ConfigFollower(layout, self.env, self.secrets, airflow_client or (lambda: AirflowClient(
             layout.airflow_url, self.secrets["admin_user"], self.secrets["admin_password"])))
@@ -290,7 +291,8 @@ def main() -> int:
     configure_logging(stream=sys.stderr)
     layout = Layout.from_env()
     layout.ensure_dirs()
-    return Supervisor(layout).run()
+    with supervisor_lock(layout.home):  # one supervisor per home, whatever state.json says
+        return Supervisor(layout).run()
 
 
 if __name__ == "__main__":

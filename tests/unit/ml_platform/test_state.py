@@ -1,4 +1,5 @@
 import os
+import time
 
 import psutil
 
@@ -16,3 +17,77 @@ def test_state_round_trip_and_missing_file(tmp_path):
     assert read_state(tmp_path / "state.json") == {"phase": "down", "components": {}}
     write_state(tmp_path / "state.json", {"phase": "running", "components": {"x": {"pid": 1}}})
     assert read_state(tmp_path / "state.json")["components"]["x"]["pid"] == 1
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from ml_platform.state import supervisor_lock
+with supervisor_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def holding_supervisor(home):
+    """A process named like a supervisor (its command line holds ml_platform.supervisor) that holds home's lock."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(home), "ml_platform.supervisor"],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_the_supervisor_is_found_by_its_lock_whatever_the_state_file_says(tmp_path):
+    """A damaged state.json read as "down": `down` left everything running and `up` started a second supervisor."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    from ml_platform.state import supervisor_lock, supervisor_pid
+
+    state = tmp_path / "state.json"
+    process = holding_supervisor(tmp_path)
+    try:
+        for damaged in ("", '{"phase": "run', "[1, 2]", '{"components": []}'):
+            state.write_text(damaged)
+            assert read_state(state) == {"phase": "down", "components": {}}
+            assert supervisor_pid(state) == process.pid
+        second = subprocess.run([sys.executable, "-c", HOLDER, str(tmp_path), "ml_platform.supervisor"],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and second.stderr.strip() == (
+            f"a supervisor runs for {tmp_path} already (pid {process.pid}, it holds {tmp_path / 'supervisor.lock'}):"
+            " `ml-platform down` stops it")
+        with pytest.raises(SystemExit), supervisor_lock(tmp_path, wait_s=0.2):
+            pass
+    finally:
+        process.kill()
+        process.wait()
+    assert supervisor_pid(state) is None  # killed: the kernel let go of its lock
+
+
+def test_a_supervisor_pid_reused_since_is_not_the_supervisor(tmp_path):
+    """Without a lock (a supervisor of an earlier release), the state's pid counts only if it started then."""
+    import subprocess
+    import sys
+
+    from ml_platform.state import supervisor_pid
+
+    state = tmp_path / "state.json"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "ml_platform.supervisor"])
+    try:
+        while not psutil.Process(other.pid).cmdline():  # still exec-ing its interpreter
+            time.sleep(0.01)
+        started = psutil.Process(other.pid).create_time()
+        write_state(state, {"phase": "running", "supervisor_pid": other.pid, "supervisor_create_time": started,
+                            "components": {}})
+        assert supervisor_pid(state) == other.pid
+        write_state(state, {"phase": "running", "supervisor_pid": other.pid, "supervisor_create_time": started - 60,
+                            "components": {}})
+        assert supervisor_pid(state) is None  # the pid of a supervisor gone a minute ago, another process's now
+    finally:
+        other.kill()
+        other.wait()
