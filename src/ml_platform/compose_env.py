@@ -41,24 +41,25 @@ class EnvFileError(ValueError):
 
 
 def read_env_lines(text: str, required: set[str]) -> tuple[set[str], list[str]]:
-    """The variables a ``.env`` sets, and its problems (by line): no ``=``, no name, a name twice, an empty secret."""
-    names: dict[str, int] = {}
+    """The variables a ``.env`` sets, and its problems (by line): a line that sets nothing, an empty secret.
+
+    ``NAME=value``, ``export NAME=value`` and ``NAME: value`` set ``NAME`` (docker compose reads all three; a name
+    set twice, the last wins). A line is never quoted back: it may hold a password.
+    """
+    names: set[str] = set()
     problems = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, equals, value = line.removeprefix("export ").partition("=")
-        name, value = name.strip(), value.strip().strip("'\"")
-        if not equals or not name.isidentifier():
-            start = re.split(r"[=\s:]", line, maxsplit=1)[0][:40]  # never the value: it may be a password
-            problems.append(f"line {number} is no NAME=value (it starts {start!r})")
-        elif name in names:
-            problems.append(f"line {number}: {name} is set twice (first on line {names[name]})")
-        elif name in required and not value:
-            problems.append(f"line {number}: {name} is empty")
-        names.setdefault(name, number)
-    return set(names), problems
+        match = re.match(r"(?:export\s+)?([^=:\s]+)\s*[=:]\s*(.*)", line)
+        if not match or not match[1].isidentifier():
+            problems.append(f"line {number} sets no variable (write NAME=value)")
+            continue
+        names.add(match[1])
+        if match[1] in required and not match[2].strip().strip("'\""):
+            problems.append(f"line {number}: {match[1]} is empty")
+    return names, problems
 
 
 def write_compose_env(path: Path, force: bool = False) -> list[str]:

@@ -84,7 +84,7 @@ def _is_supervisor(pid: int, started: float | None = None) -> bool:
 
 @contextlib.contextmanager
 def supervisor_lock(home: Path, wait_s: float = 3.0) -> Iterator[None]:
-    """Hold the home's supervisor lock (``supervisor.lock``, holding this pid) while the block runs.
+    """Hold the home's supervisor lock (``supervisor.lock``, holding this pid and start time) while the block runs.
 
     One supervisor per home, whatever its state file says; the kernel lets go of the lock when the process dies,
     however it dies. ``wait_s`` covers a command that looks at the lock at the same moment (``lock_holder``).
@@ -107,7 +107,7 @@ def supervisor_lock(home: Path, wait_s: float = 3.0) -> Iterator[None]:
     try:
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} {psutil.Process().create_time()}")  # a pid reused since is not the holder
         handle.flush()
         yield
     finally:
@@ -125,9 +125,10 @@ def lock_holder(home: Path) -> int | None:
         except BlockingIOError:
             for _ in range(20):  # a holder that has just taken it writes its pid over the last one's at once
                 handle.seek(0)
-                text = handle.read().strip()
-                if text.isdigit() and _is_supervisor(int(text)):
-                    return int(text)
+                pid, _, started = handle.read().strip().partition(" ")
+                with contextlib.suppress(ValueError):
+                    if _is_supervisor(int(pid), float(started)):
+                        return int(pid)
                 time.sleep(0.05)
             return None  # held by no supervisor this can name: never a pid to signal
         fcntl.flock(handle, fcntl.LOCK_UN)

@@ -47,10 +47,15 @@ def port_number(text: str) -> int:
     return port
 
 
+REASON_CHARS = 400  # a deployment run's `reason` takes 500, with " (by <user>)" added
+
+
 def reason_text(text: str) -> str:
-    """An argparse type: a reason kept in a record, so not empty."""
+    """An argparse type: a reason kept in a record, so not empty, and at most ``REASON_CHARS`` characters."""
     if not text.strip():
         raise argparse.ArgumentTypeError("say why: the reason is kept in the record")
+    if len(text) > REASON_CHARS:
+        raise argparse.ArgumentTypeError(f"{len(text)} characters: say it in at most {REASON_CHARS}")
     return text
 
 

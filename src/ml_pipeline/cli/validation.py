@@ -90,12 +90,21 @@ def list_quarantine(args: argparse.Namespace) -> int:
 
 def release_partition(args: argparse.Namespace) -> int:
     """Let training use a quarantined partition as it is; the reason is kept in the record."""
+    from ml_pipeline.config import ConfigError
     from ml_pipeline.data.lake import to_uri
+    from ml_pipeline.features.registry import required_input_columns
     from ml_pipeline.validation.quarantine import QuarantineError, QuarantineStore
 
     lake = to_uri(args.lake)
     try:
-        entry = QuarantineStore(lake).release(args.model, data_uri(args.partition, lake), args.reason)
+        config, _ = model_config(args.model)
+        data = config.data
+        read = {*required_input_columns(data.features, data.feature_functions), data.target_column,
+                data.timestamp_column}
+    except ConfigError:  # a model whose config is gone: every column counts as read
+        read = None
+    try:
+        entry = QuarantineStore(lake).release(args.model, data_uri(args.partition, lake), args.reason, read=read)
     except QuarantineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

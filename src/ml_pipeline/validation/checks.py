@@ -38,6 +38,7 @@ class PartitionFacts:
     reference_time: dt.datetime
     newest_file_time: dt.datetime | None = None
     trailing_rows: list[int] = field(default_factory=list)
+    day_end: dt.datetime | None = None  # the end of the partition's day (None: a partition not named by a day)
 
 
 @dataclass
@@ -216,19 +217,19 @@ def _freshness_checks(rules: RuleSet, schema: pl.Schema, facts: PartitionFacts) 
         return [_aggregate("freshness.max_age", "freshness", column, rule.severity, expected,
                            {"newest": newest.dt.strftime("%Y-%m-%d %H:%M:%S UTC"), "age_hours": age_hours.round(1)},
                            newest.fill_null(cutoff) >= pl.lit(cutoff)),
-                _future_check(column, schema[column], facts)]
+                _future_check(column, schema[column], facts, rule.severity)]
     newest_file = facts.newest_file_time
     fresh = newest_file is None or newest_file >= cutoff
     return [_aggregate("freshness.max_age", "freshness", None, rule.severity, expected + " (file modification time)",
                        {"newest_file": pl.lit(str(newest_file))}, pl.lit(fresh))]
 
 
-def _future_check(column: str, dtype: pl.Datetime, facts: PartitionFacts) -> RuleCheck:
-    """No event after the end of the partition's day (or now, when earlier), give or take an hour of clock skew."""
-    limit = facts.reference_time + FUTURE_TOLERANCE
+def _future_check(column: str, dtype: pl.Datetime, facts: PartitionFacts, severity: str) -> RuleCheck:
+    """No event after the end of the partition's day (else after now), give or take an hour of clock skew."""
+    limit = (facts.day_end or facts.reference_time) + FUTURE_TOLERANCE
     after = _as_utc(pl.col(column), dtype) > pl.lit(limit)
-    return _aggregate("freshness.not_future", "freshness", column, "error", f"no event after {limit:%Y-%m-%d %H:%M} "
-                      "UTC (the end of the partition's day, or now, + 1 h)",
+    return _aggregate("freshness.not_future", "freshness", column, severity, f"no event after {limit:%Y-%m-%d %H:%M} "
+                      "UTC (the end of the partition's day + 1 h)",
                       {"rows_after": after.sum(), "newest": _as_utc(pl.col(column), dtype).max()
                        .dt.strftime("%Y-%m-%d %H:%M:%S UTC")}, ~after.any(), offending=after.fill_null(False))
 

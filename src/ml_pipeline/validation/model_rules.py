@@ -10,7 +10,6 @@ from ml_pipeline.validation.rules import RuleSet, merge_rules, read_rules_file
 
 GLOBAL_RULES_FILE = "data_validation_rules.yaml"
 SCHEMAS_DIR = "schemas"
-NEARLY_ALL = 0.9999  # the share of nulls at which a model's input column counts as empty
 
 
 def rules_dir(config_path: Path) -> Path:
@@ -23,12 +22,11 @@ def rules_dir(config_path: Path) -> Path:
 
 
 def derived_rules(config: ModelConfig) -> dict:
-    """Rules every model gets from its config alone: inputs exist and hold values, a 0/1 target, a datetime time."""
+    """Rules every model gets from its config alone: inputs exist, a 0/1 target without nulls, a datetime event time."""
     from ml_pipeline.features.registry import required_input_columns  # polars: not at DAG parse time
 
     data = config.data
-    # an input that is all null trains a model that ignores it: refused (a sparse one, 99 % null, still passes)
-    columns: dict[str, dict] = {name: {"required": True, "missing": {"max": NEARLY_ALL, "severity": "error"}}
+    columns: dict[str, dict] = {name: {"required": True}
                                 for name in required_input_columns(data.features, data.feature_functions)}
     columns[data.target_column] = {"dtype": "int", "nullable": False, "categories": {"allowed": [0, 1]},
                                    "rate": {"min": 0.0001, "max": 0.9999}}

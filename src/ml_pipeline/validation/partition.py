@@ -78,7 +78,8 @@ def partition_facts(ref: PartitionRef, rules: RuleSet, now: dt.datetime | None =
     end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
     earlier = partition_dates(day - dt.timedelta(days=1), rules.volume.trailing_partitions)
     counts = row_counts(ref.dataset_uri, earlier, ref.column, ref.value)
-    return PartitionFacts(min(now, end_of_day), ref.newest_file_time, [counts[d] for d in earlier if d in counts])
+    return PartitionFacts(min(now, end_of_day), ref.newest_file_time, [counts[d] for d in earlier if d in counts],
+                          day_end=end_of_day)
 
 
 def check_partition(frame: pl.DataFrame, config: ModelConfig, rules: RuleSet, ref: PartitionRef,

@@ -24,8 +24,9 @@ from ml_pipeline.validation.report import ValidationReport
 QUARANTINED, RELEASED, RESOLVED = "quarantined", "released", "resolved"
 # Failed rules that leave data training cannot read (a file, a column, numbers or times as text): a release would
 # only move the failure into training. An integer amount where a float is expected trains: that one may be released.
-UNUSABLE = re.compile(r"\bschema\.(readable|required:)|\bschema\.dtype:\S+ expected (int|float|numeric|datetime|date), "
-                      r"actual dtype=(String|Boolean|Binary|Categorical|Enum|Null|List|Struct|Object)")
+UNUSABLE = re.compile(r"\bschema\.(?:readable\b|required:(?P<missing>\S+)|dtype:(?P<typed>\S+) expected (?:int|float|"
+                      r"numeric|datetime|date), actual dtype=(?:String|Boolean|Binary|Categorical|Enum|Null|List|Struct"
+                      r"|Object))")
 log = logging.getLogger(__name__)
 
 
@@ -85,13 +86,18 @@ class QuarantineStore:
         wanted = [e for e in entries if everything or e["status"] == QUARANTINED]
         return sorted(wanted, key=lambda e: (e["model"], e["quarantined_at"]))
 
-    def release(self, model: str, partition: str, reason: str, by: str | None = None) -> dict:
-        """Let training use a quarantined partition as it is now; ``partition`` is an entry id or a data URI."""
+    def release(self, model: str, partition: str, reason: str, by: str | None = None,
+                read: set[str] | None = None) -> dict:
+        """Let training use a quarantined partition as it is now; ``partition`` is an entry id or a data URI.
+
+        Not when a file cannot be read, or a column training reads (``read``; None: every column) is missing or
+        stored as text where numbers or times are expected: the release would only move the failure into training.
+        """
         matches = [e for e in self.list(model) if partition in (e["id"], e["data_uri"], e["data_uri"].rstrip("/"))]
         if not matches:
             raise QuarantineError(f"no quarantined partition '{partition}' for model {model}; "
                                   f"see `ml-pipeline quarantine list --model {model}`")
-        unusable = [failure for entry in matches for failure in entry["failures"] if UNUSABLE.search(failure)]
+        unusable = [failure for entry in matches for failure in entry["failures"] if _unusable(failure, read)]
         if unusable:
             raise QuarantineError(f"{partition} cannot be released for {model}: training cannot read data that "
                                   f"failed {unusable[0]}. Fix the data (rewrite the file with the partition's "
@@ -119,6 +125,13 @@ class QuarantineStore:
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         fs.pipe_file(f"{path}.tmp", json.dumps(entry, indent=2).encode())
         fs.mv(f"{path}.tmp", path)
+
+
+def _unusable(failure: str, read: set[str] | None) -> bool:
+    """Whether a failed check leaves data training cannot read: an unreadable file, or a column it reads."""
+    found = UNUSABLE.search(failure)
+    column = found and (found["missing"] or found["typed"])
+    return bool(found) and (not column or read is None or column in read)
 
 
 def _entry(fs: fsspec.AbstractFileSystem, path: str) -> dict | None:

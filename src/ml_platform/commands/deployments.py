@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ml_pipeline.cli.options import version_number
+from ml_pipeline.cli.options import reason_text, version_number
 from ml_platform.commands import reporting_errors
 
 
@@ -18,7 +18,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     rollback.add_argument("model")
     rollback.add_argument("--to", type=version_number, default=None,
                           help="version to serve (default: previous_champion)")
-    rollback.add_argument("--reason", default="rolled back by hand", help="kept in the promotion history")
+    rollback.add_argument("--reason", type=reason_text, default="rolled back by hand",
+                          help="kept in the promotion history")
     rollback.set_defaults(handler=roll_back)
 
 

@@ -65,6 +65,9 @@ def test_a_rollback_asks_the_registry_for_its_target_before_anything_changes(dow
     with pytest.raises(SystemExit):
         main(["rollback", "fraud_detection", "--to", "abc"])
     assert "'abc' is not a model version: MLflow numbers them 1, 2, …" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the deployment DAG takes 500: refused before any watch is ended
+        main(["rollback", "fraud_detection", "--reason", "x" * 401])
+    assert "argument --reason: 401 characters: say it in at most 400" in capsys.readouterr().err
 
 
 def test_a_home_where_no_platform_ever_ran_is_said_and_left_as_it_was(down, capsys):

@@ -50,22 +50,28 @@ def validate_data(ctx: RunContext, loaded: LoadedSnapshot) -> ValidationSummary:
     if any(report.blocking for report in reports):
         raise DataValidationError(failure_message(reports))
     if len(keys) > 1:
-        check_keys_across(pl.concat(keys, how="diagonal_relaxed"), key, rules.uniqueness.max_duplicate_key_fraction)
+        check_keys_across(pl.concat(keys, how="diagonal_relaxed"), key, rules.uniqueness.max_duplicate_key_fraction,
+                          rules.uniqueness.severity)
     return {"status": max((r.status for r in reports), key=STATUS_ORDER.index), "report_uri": folder,
             "checks": sum(len(r.results) for r in reports), "warnings": sum(len(r.warnings) for r in reports),
             "released": [r.data_uri for r in reports if r.status == "released"]}
 
 
-def check_keys_across(keys: pl.DataFrame, key: list[str], max_fraction: float) -> None:
+def check_keys_across(keys: pl.DataFrame, key: list[str], max_fraction: float, severity: str = "error") -> None:
     """Fail when partitions share row keys beyond ``max_fraction`` of them (a day copied into another's folder).
 
     Each partition passes its own uniqueness rule alone; the window would still train on the copied rows twice.
+    With the uniqueness rule's ``severity: warning`` it is logged instead.
     """
     shared = keys.group_by(key).agg(pl.col(PARTITION).sort()).filter(pl.col(PARTITION).list.len() > 1)
     if shared.height <= max_fraction * keys.height:
         return
     first = shared.sort(key).row(0, named=True)
-    raise DataValidationError(
+    problem = (
         f"{shared.height} value(s) of the uniqueness key {key} appear in more than one partition of the window (e.g. "
         f"{ {k: first[k] for k in key} } in {', '.join(first[PARTITION])}): a day's data copied into another day's "
         "folder? Remove the copy; each row belongs to one partition.")
+    if severity == "warning":
+        log.warning("%s", problem)
+        return
+    raise DataValidationError(problem)

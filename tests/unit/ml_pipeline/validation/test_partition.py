@@ -212,3 +212,17 @@ def test_a_day_copied_into_another_days_folder_fails_the_training_window(ctx, la
                                                   r"\{'transaction_id': 'tx-20261119-00000000'\} in .*/2026-11-19, "
                                                   r".*/2026-11-20\): a day's data copied"):
         validate(ctx)
+
+
+def test_a_column_training_does_not_read_may_be_missing_from_a_released_partition(lake):
+    """A rule of the user's requires a column the model never reads: that data trains, so it may be released."""
+    from ml_pipeline.validation.quarantine import QuarantineError
+
+    store = QuarantineStore(to_uri(lake))
+    failure = "[error] merchant_notes: schema.required:merchant_notes expected column present, actual present=False"
+    entry = {"id": "day__1", "model": "m", "data_uri": "file:///x/2026-11-20", "scope": None, "status": "quarantined",
+             "fingerprint": "f", "quarantined_at": "2026-11-20T06:00:00+00:00", "failures": [failure], "release": None}
+    store._write(store._uri("m", "day__1"), entry)
+    with pytest.raises(QuarantineError, match="training cannot read data that failed .*schema.required:merchant"):
+        store.release("m", "day__1", "x", read={"merchant_notes", "amount"})
+    assert store.release("m", "day__1", "x", read={"amount", "is_fraud"})["status"] == "released"
