@@ -122,8 +122,9 @@ def check_nothing_else(uri: str) -> None:
     fs, path = fsspec.core.url_to_fs(uri)
     if not fs.isdir(path):
         return
+    own = path.rstrip("/").rsplit("/", 1)[-1]  # an object store may list the folder's own marker
     names = sorted(name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(path, detail=False))
-    held = [name for name in names if not name.startswith(("_", ".")) and not name.endswith(".tmp")]
+    held = [name for name in names if not name.startswith(("_", ".")) and not name.endswith(".tmp") and name != own]
     if not held:
         return
     days = [name for name in held if partition_day(name) is not None]
