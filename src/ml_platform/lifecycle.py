@@ -157,7 +157,8 @@ def status(layout: Layout) -> PlatformStatus:
     serving = {endpoint: (model, port, serving_health(port, token, model))
                for endpoint, (model, port) in layout.recorded_endpoints().items()} if running else {}
     external = database.external_url()
-    return PlatformStatus(state.get("phase", "down") if running else "down", layout, components,
+    phase = state.get("phase", "down") if "supervisor_pid" in state else f"running ({layout.state_file} unreadable)"
+    return PlatformStatus(phase if running else "down", layout, components,
                           platform_health(layout, celery_workers(state)) if running else {}, serving,
                           f"external {without_password(external)}" if external else "embedded")
 

@@ -91,3 +91,19 @@ def test_a_supervisor_pid_reused_since_is_not_the_supervisor(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_status_says_the_platform_runs_when_its_state_file_is_damaged(tmp_path):
+    from ml_platform.layout import Layout
+    from ml_platform.lifecycle import status
+
+    layout = Layout.on_free_ports(tmp_path)
+    layout.ensure_dirs()
+    layout.state_file.write_text('{"phase": "run')
+    process = holding_supervisor(layout.home)
+    try:
+        assert status(layout).phase == f"running ({layout.state_file} unreadable)"
+    finally:
+        process.kill()
+        process.wait()
+    assert status(layout).phase == "down"
