@@ -88,15 +88,13 @@ def storage_problem(exc: BaseException) -> str | None:
 
     Matched by class name along the exception's chain, so the command line imports no S3 library to know them.
     """
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
+    from ml_pipeline.failures.classification import exception_chain
+
+    for link in exception_chain(exc):
         name = type(link).__name__
         if name in ("NoCredentialsError", "PartialCredentialsError"):
             return f"S3 has no credentials on this machine ({name}: {link}): {S3_SETTINGS}"
         if name == "EndpointConnectionError":
             return (f"S3 does not answer ({link}): check AWS_ENDPOINT_URL and that the storage is up, or give a "
                     "local folder (--lake, ML_LAKE_URI)")
-        link = link.__cause__ or link.__context__
     return None

@@ -49,7 +49,7 @@ def is_transient(exc: BaseException) -> bool:
     Walking from ``exc`` to the exceptions it was raised from, the first one known to be permanent (a
     ``PermanentError``: bad data, bad config, a failed gate) or transient decides; unknown ones are permanent.
     """
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, PermanentError):
             return False
         if _transient_itself(link):
@@ -103,7 +103,7 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception and those it was raised from or during (explicit and implicit chaining)."""
     seen: set[int] = set()
     current: BaseException | None = exc
