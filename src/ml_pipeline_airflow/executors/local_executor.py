@@ -2,16 +2,22 @@
 
 The platform's embedded default names it in ``[core] executor``. Each worker, and each task process forked from a
 worker, inherits the imports (``preload.py``): a training task no longer spends seconds importing MLflow, its
-model's library and polars. Each worker also lowers its CPU priority below the scheduler's as it starts
+model's library and polars. A stop signal waits until the worker being forked is recorded (``_spawn_worker``).
+Each worker also lowers its CPU priority below the scheduler's as it starts
 (``priority.py``). The scheduler then keeps what it preloaded out of its own garbage collections (below), and
 sleeps less while a task runs (``sync``). Nothing else changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.configuration import conf
@@ -26,6 +32,50 @@ def run_worker_at_task_priority(run_worker: Any, *args: Any, **kwargs: Any) -> N
     """A LocalExecutor worker's loop (Airflow's ``_run_worker``), at the task processes' priority."""
     lower_task_priority()
     run_worker(*args, **kwargs)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold a stop signal that arrives in the block; handle it, as it would have been, once the block is done.
+
+    Airflow's scheduler stops on SIGTERM by raising ``SystemExit`` wherever its main thread is. Raised just after a
+    worker was forked, before the executor recorded it, it left that worker unknown: ``end`` never sent it its
+    poison pill (or it took another worker's, and ``end`` waited for ever), and it ignores SIGTERM (the scheduler's
+    handler, inherited, does nothing in a child) — the supervisor had to kill them 30 s later. A process forked in
+    the block inherits the holding handler, which hands a signal on to the previous handler there at once.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    holder, held, previous = os.getpid(), [], {}
+
+    def hold(signum: int, frame: Any) -> None:
+        if os.getpid() == holder:
+            held.append(signum)
+        else:
+            deliver(previous[signum], signum, frame)
+
+    for signum in STOP_SIGNALS:
+        previous[signum] = signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in held:
+            deliver(previous[signum], signum, None)
+
+
+def deliver(handler: Any, signum: int, frame: Any) -> None:
+    """Do what ``handler`` (as ``signal.signal`` returns it) does with ``signum``."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL or handler is None:  # None: set from outside Python, its default is as good
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 # How long the scheduler's loop sleeps in all when it had nothing to do and no task runs: as long as with Airflow's
@@ -49,6 +99,10 @@ class PreloadingLocalExecutor(LocalExecutor):
             # one of 1.3 s as the first runs started). Frozen again, they skip what lives as long as the scheduler.
             # A worker respawned later unfreezes it (Airflow's freeze, fork, unfreeze): as before this.
             gc.freeze()
+
+    def _spawn_worker(self) -> None:
+        with stop_signals_held():  # the worker is forked and recorded, or neither
+            super()._spawn_worker()
 
     def sync(self) -> None:
         """Sleep what the scheduler's idle loop lacks of ``QUIET_LOOP_SLEEP_S`` while no task runs; then sync.
