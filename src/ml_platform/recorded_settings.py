@@ -67,9 +67,7 @@ def record(home: Path, environ: Mapping[str, str] = os.environ) -> Path:
     lines = ["# The settings this platform was started with (`ml-platform up`); later commands use the ones their",
              "# own environment does not set. Rewritten at each start.",
              *(f"{name}={shlex.quote(value)}" for name, value in recorded(environ).items())]
-    tmp = path.with_suffix(".tmp")
-    write_private(tmp, "\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_private(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -82,10 +82,18 @@ def read_ports(path: Path) -> dict[str, int]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc}); fix it, or delete it: the next start seeds it "
                          "again in config-file order from ML_PLATFORM_SERVING_PORT (URLs may change)") from None
-    if not isinstance(ports, dict) or not all(isinstance(p, int) and isinstance(e, str) for e, p in ports.items()):
+    fix = ("fix it, or delete it: the next start seeds it again in config-file order from ML_PLATFORM_SERVING_PORT "
+           "(URLs may change)")
+    if not isinstance(ports, dict) or not all(type(p) is int and isinstance(e, str) for e, p in ports.items()):
         raise ValueError(f"{path}: expected a JSON object of endpoint name → port number, e.g. "
-                         '{"fraud-detection-api": 8500}; fix it, or delete it: the next start seeds it again in '
-                         "config-file order from ML_PLATFORM_SERVING_PORT (URLs may change)")
+                         f'{{"fraud-detection-api": 8500}}; {fix}')
+    for endpoint, port in ports.items():
+        if not 1 <= port <= MAX_PORT:
+            raise ValueError(f"{path}: endpoint {endpoint!r} has port {port}, which is no TCP port (1–{MAX_PORT}); "
+                             f"{fix}")
+        sharing = sorted(other for other, taken in ports.items() if taken == port)
+        if len(sharing) > 1:  # two servers on one port: the second never starts, or answers for the first
+            raise ValueError(f"{path}: endpoints {' and '.join(map(repr, sharing))} have the same port {port}; {fix}")
     return ports
 
 

@@ -317,3 +317,14 @@ def test_a_home_whose_databases_the_superuser_owns_is_handed_to_the_roles(embedd
         database.create_platform_schema(embedded)  # as the ml_platform role, on the tables it now owns
         with pytest.raises(psycopg2.OperationalError, match='permission denied for database "airflow"'):
             select_one(as_role(embedded, "ml_platform", "airflow"))
+
+
+def test_initdb_failing_is_said_in_its_own_words(embedded):
+    """A data folder holding something else (no PG_VERSION): initdb refuses, and `up` said only its exit status."""
+    embedded.pgdata.mkdir(parents=True)
+    (embedded.pgdata / "notes.txt").write_text("not a database\n")
+    with pytest.raises(RuntimeError) as error:
+        database.ensure_initialized(embedded)
+    assert str(error.value).startswith(f"initdb cannot make the embedded database in {embedded.pgdata}: "), error.value
+    assert "exists but is not empty" in str(error.value), error.value
+    assert (embedded.pgdata / "notes.txt").read_text() == "not a database\n"  # nothing of it touched

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pandera.polars as pa
 import polars as pl
 
-from ml_pipeline.validation.rules import Bounds, ColumnRules, RuleSet, Severity
+from ml_pipeline.validation.compiled import PartitionFacts, RuleCheck, aggregate
+from ml_pipeline.validation.rules import Bounds, ColumnRules, RuleSet
 
 DTYPE_FAMILIES: dict[str, tuple[Callable[[pl.DataType], bool], pl.DataType]] = {
     "int": (lambda t: t.is_integer(), pl.Int64()),
@@ -29,31 +29,6 @@ DTYPE_FAMILIES: dict[str, tuple[Callable[[pl.DataType], bool], pl.DataType]] = {
 
 
 FUTURE_TOLERANCE = dt.timedelta(hours=1)  # clocks of the machines that stamp events may run ahead
-
-
-@dataclass(frozen=True)
-class PartitionFacts:
-    """What the rules need beyond the rows: the time to judge freshness at, file times, earlier volumes."""
-
-    reference_time: dt.datetime
-    newest_file_time: dt.datetime | None = None
-    trailing_rows: list[int] = field(default_factory=list)
-    day_end: dt.datetime | None = None  # the end of the partition's day (None: a partition not named by a day)
-
-
-@dataclass
-class RuleCheck:
-    """One rule compiled for one frame."""
-
-    id: str
-    kind: str
-    column: str | None
-    severity: Severity
-    expected: str
-    measures: dict[str, pl.Expr] = field(default_factory=dict)
-    check: pa.Check | None = None
-    offending: pl.Expr | None = None
-    precondition: str | None = None  # why the rule cannot run on this frame (it then fails)
 
 
 def compile_rules(rules: RuleSet, schema: pl.Schema,
@@ -115,6 +90,10 @@ def _column_checks(name: str, col: ColumnRules, actual: pl.DataType | None) -> l
         checks.append(RuleCheck(f"completeness.not_null:{name}", "completeness", name, "error",
                                 "0 nulls (or NaN)" if nan else "0 nulls", {"nulls": c.null_count(), **nan},
                                 offending=c.is_null() | c.is_nan() if nan else c.is_null()))
+    if col.empty != "allow":  # a model input written as nulls only: present in name, no signal to learn from
+        filled = (c.is_not_null() & ~c.is_nan()).sum() if nan else c.is_not_null().sum()
+        checks.append(aggregate(f"completeness.not_empty:{name}", "completeness", name, col.empty,
+                                "at least one value", {"values": filled}, (filled > 0) | (pl.len() == 0)))
     numeric = actual.is_numeric() or actual == pl.Boolean
     if col.range:
         checks.append(_range_check(name, col.range, numeric, nan))
@@ -136,7 +115,7 @@ def _column_checks(name: str, col: ColumnRules, actual: pl.DataType | None) -> l
         checks.append(_outlier_check(name, col, numeric))
     if col.missing:
         share = c.null_count() / pl.len().clip(1)
-        checks.append(_aggregate(f"completeness.missing:{name}", "completeness", name, col.missing.severity,
+        checks.append(aggregate(f"completeness.missing:{name}", "completeness", name, col.missing.severity,
                                  f"≤ {col.missing.max:.2%} nulls", {"null_fraction": share},
                                  share <= col.missing.max, offending=c.is_null()))
     return checks
@@ -161,7 +140,7 @@ def _range_check(name: str, bounds: Bounds, numeric: bool, nan: dict[str, pl.Exp
 def _bounds_check(rule_id: str, column: str, label: str, bounds: Bounds, expr: pl.Expr, numeric: bool) -> RuleCheck:
     inside = expr.is_between(bounds.min if bounds.min is not None else float("-inf"),
                              bounds.max if bounds.max is not None else float("inf"))
-    result = _aggregate(rule_id, "statistics", column, bounds.severity, f"{label} in {_interval(bounds)}",
+    result = aggregate(rule_id, "statistics", column, bounds.severity, f"{label} in {_interval(bounds)}",
                         {label: expr}, inside.fill_null(True))
     result.precondition = None if numeric else "column is not numeric"
     return result
@@ -178,7 +157,7 @@ def _outlier_check(name: str, col: ColumnRules, numeric: bool) -> RuleCheck:
         outlier = (c < q1 - rule.threshold * (q3 - q1)) | (c > q3 + rule.threshold * (q3 - q1))
         how = f"beyond {rule.threshold:g}×IQR"
     share = outlier.fill_null(False).sum() / pl.len().clip(1)
-    result = _aggregate(f"statistics.outliers:{name}", "statistics", name, rule.severity,
+    result = aggregate(f"statistics.outliers:{name}", "statistics", name, rule.severity,
                         f"≤ {rule.max_fraction:.2%} of rows {how}", {"outlier_fraction": share},
                         share <= rule.max_fraction, offending=outlier.fill_null(False))
     result.precondition = None if numeric else "column is not numeric"
@@ -187,13 +166,13 @@ def _outlier_check(name: str, col: ColumnRules, numeric: bool) -> RuleCheck:
 
 def _volume_checks(rules: RuleSet, facts: PartitionFacts) -> list[RuleCheck]:
     volume = rules.volume
-    checks = [_aggregate("volume.min_rows", "volume", None, volume.severity, f"≥ {volume.min_rows} rows",
+    checks = [aggregate("volume.min_rows", "volume", None, volume.severity, f"≥ {volume.min_rows} rows",
                          {"rows": pl.len()}, pl.len() >= volume.min_rows)]
     history = facts.trailing_rows[-volume.trailing_partitions:]
     if volume.max_drop_fraction is not None and history:
         average = sum(history) / len(history)
         floor = average * (1 - volume.max_drop_fraction)
-        checks.append(_aggregate(
+        checks.append(aggregate(
             "volume.drop", "volume", None, volume.severity,
             f"≥ {floor:,.0f} rows (at most {volume.max_drop_fraction:.0%} below the average {average:,.0f} "
             f"of the {len(history)} earlier partition(s))", {"rows": pl.len()}, pl.len() >= floor))
@@ -214,13 +193,13 @@ def _freshness_checks(rules: RuleSet, schema: pl.Schema, facts: PartitionFacts) 
     if column and isinstance(schema.get(column), pl.Datetime):
         newest = _as_utc(pl.col(column), schema[column]).max()
         age_hours = (pl.lit(facts.reference_time) - newest).dt.total_seconds() / 3600
-        return [_aggregate("freshness.max_age", "freshness", column, rule.severity, expected,
+        return [aggregate("freshness.max_age", "freshness", column, rule.severity, expected,
                            {"newest": newest.dt.strftime("%Y-%m-%d %H:%M:%S UTC"), "age_hours": age_hours.round(1)},
                            newest.fill_null(cutoff) >= pl.lit(cutoff)),
                 _future_check(column, schema[column], facts, rule.severity)]
     newest_file = facts.newest_file_time
     fresh = newest_file is None or newest_file >= cutoff
-    return [_aggregate("freshness.max_age", "freshness", None, rule.severity, expected + " (file modification time)",
+    return [aggregate("freshness.max_age", "freshness", None, rule.severity, expected + " (file modification time)",
                        {"newest_file": pl.lit(str(newest_file))}, pl.lit(fresh))]
 
 
@@ -228,7 +207,7 @@ def _future_check(column: str, dtype: pl.Datetime, facts: PartitionFacts, severi
     """No event after the end of the partition's day (else after now), give or take an hour of clock skew."""
     limit = (facts.day_end or facts.reference_time) + FUTURE_TOLERANCE
     after = _as_utc(pl.col(column), dtype) > pl.lit(limit)
-    return _aggregate("freshness.not_future", "freshness", column, severity, f"no event after {limit:%Y-%m-%d %H:%M} "
+    return aggregate("freshness.not_future", "freshness", column, severity, f"no event after {limit:%Y-%m-%d %H:%M} "
                       "UTC (the end of the partition's day + 1 h)",
                       {"rows_after": after.sum(), "newest": _as_utc(pl.col(column), dtype).max()
                        .dt.strftime("%Y-%m-%d %H:%M:%S UTC")}, ~after.any(), offending=after.fill_null(False))
@@ -244,14 +223,14 @@ def _uniqueness_checks(rules: RuleSet, schema: pl.Schema) -> list[RuleCheck]:
         # 64-bit row hashes: the same answer as comparing the rows (collisions ~1e-8 at 1 M rows), a tenth the memory
         hashed = pl.struct(key).hash(seed=0)
         dup = _duplicate_fraction(hashed)
-        checks.append(_aggregate(f"uniqueness.key:{','.join(key)}", "uniqueness", ",".join(key), rule.severity,
+        checks.append(aggregate(f"uniqueness.key:{','.join(key)}", "uniqueness", ",".join(key), rule.severity,
                                  f"≤ {rule.max_duplicate_key_fraction:.2%} rows repeat a key",
                                  {"duplicate_fraction": dup}, dup <= rule.max_duplicate_key_fraction,
                                  offending=hashed.is_duplicated()))
     if rule.max_duplicate_row_fraction is not None:
         every = pl.struct(pl.all()).hash(seed=0)
         dup = _duplicate_fraction(every)
-        checks.append(_aggregate("uniqueness.rows", "uniqueness", None, rule.severity,
+        checks.append(aggregate("uniqueness.rows", "uniqueness", None, rule.severity,
                                  f"≤ {rule.max_duplicate_row_fraction:.2%} duplicate rows",
                                  {"duplicate_fraction": dup}, dup <= rule.max_duplicate_row_fraction,
                                  offending=every.is_duplicated()))
@@ -274,17 +253,10 @@ def _missing_checks(rules: RuleSet, schema: pl.Schema) -> list[RuleCheck]:
         if name in own:
             continue
         share = pl.col(name).null_count() / pl.len().clip(1)
-        checks.append(_aggregate(f"completeness.missing:{name}", "completeness", name, rule.severity,
+        checks.append(aggregate(f"completeness.missing:{name}", "completeness", name, rule.severity,
                                  f"≤ {rule.max_missing_fraction:.2%} nulls", {"null_fraction": share},
                                  share <= rule.max_missing_fraction, offending=pl.col(name).is_null()))
     return checks
-
-
-def _aggregate(rule_id: str, kind: str, column: str | None, severity: Severity, expected: str,
-               measures: dict[str, pl.Expr], passes: pl.Expr, offending: pl.Expr | None = None) -> RuleCheck:
-    """A rule decided by one boolean over the whole frame, run by pandera as a custom check."""
-    check = pa.Check(lambda data, ok=passes: data.lazyframe.select(ok.alias("passed")), error=rule_id)
-    return RuleCheck(rule_id, kind, column, severity, expected, measures, check, offending)
 
 
 def _as_utc(expr: pl.Expr, dtype: pl.Datetime) -> pl.Expr:

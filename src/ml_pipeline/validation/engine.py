@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from ml_pipeline.validation.checks import PartitionFacts, RuleCheck, compile_rules
+from ml_pipeline.validation.checks import compile_rules
+from ml_pipeline.validation.compiled import PartitionFacts, RuleCheck
 from ml_pipeline.validation.report import SAMPLE_ROWS, CheckResult
 from ml_pipeline.validation.rules import RuleSet
 

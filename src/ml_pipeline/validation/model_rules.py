@@ -22,11 +22,11 @@ def rules_dir(config_path: Path) -> Path:
 
 
 def derived_rules(config: ModelConfig) -> dict:
-    """Rules every model gets from its config alone: inputs exist, a 0/1 target without nulls, a datetime event time."""
+    """Rules every model gets from its config alone: inputs exist and hold values, a 0/1 target, a datetime time."""
     from ml_pipeline.features.registry import required_input_columns  # polars: not at DAG parse time
 
     data = config.data
-    columns: dict[str, dict] = {name: {"required": True}
+    columns: dict[str, dict] = {name: {"required": True, "empty": "error"}
                                 for name in required_input_columns(data.features, data.feature_functions)}
     columns[data.target_column] = {"dtype": "int", "nullable": False, "categories": {"allowed": [0, 1]},
                                    "rate": {"min": 0.0001, "max": 0.9999}}

@@ -25,7 +25,7 @@ from ml_pipeline.data.loader import (
 )
 from ml_pipeline.data.paths import check_partition_value, join_under
 from ml_pipeline.data.validator import DataValidationError
-from ml_pipeline.validation.checks import PartitionFacts
+from ml_pipeline.validation.compiled import PartitionFacts
 from ml_pipeline.validation.engine import validate_frame
 from ml_pipeline.validation.quarantine import QuarantineStore
 from ml_pipeline.validation.report import CheckResult, ValidationReport

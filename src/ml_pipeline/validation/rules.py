@@ -91,6 +91,8 @@ class ColumnRules(_Rule):
     outliers: Outliers | None = None
     rate: Bounds | None = Field(default=None, description="share of 1s of a 0/1 column (a target's positive rate)")
     missing: Fraction | None = Field(default=None, description="largest share of nulls in this column")
+    empty: Severity | Literal["allow"] = Field(
+        default="allow", description="a column with no value at all (every row null or NaN): allowed, or the severity")
 
 
 class Freshness(_Rule):

@@ -64,7 +64,8 @@ def test_a_password_in_the_password_file_escapes_backslashes_and_colons(tmp_path
 
 def test_a_role_without_its_secret_is_named(tmp_path):
     layout = Layout(tmp_path)
-    layout.secrets_file.write_text(json.dumps({"database_password": "p"}))
+    values = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    layout.secrets_file.write_text(json.dumps({k: v for k, v in values.items() if k != "database_password_airflow"}))
     with pytest.raises(RuntimeError, match="no 'database_password_airflow'.*ml-platform up"):
         database.write_passfile(layout)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_platform import database
 from ml_platform.components import components, platform_env
 from ml_platform.layout import Layout, UnsafeDirectoryError, private_dir
 from ml_platform.secrets import ADDED_LATER, ensure_secrets
@@ -186,6 +187,8 @@ def test_a_damaged_secrets_file_is_named_and_never_rewritten(tmp_path, capsys, c
     damaged = rf"{layout.secrets_file} is damaged \(.*{why}.*\): restore it from a backup"
     with pytest.raises(SecretsError, match=damaged):
         ensure_secrets(layout.secrets_file, layout.passwords_file)
+    with pytest.raises(SecretsError, match=damaged):  # the embedded database's password, read alone
+        database.embedded_password(layout)
     assert layout.secrets_file.read_text() == content and not layout.passwords_file.exists()
     os.environ["ML_PLATFORM_HOME"] = str(tmp_path)
     try:
@@ -193,6 +196,17 @@ def test_a_damaged_secrets_file_is_named_and_never_rewritten(tmp_path, capsys, c
     finally:
         del os.environ["ML_PLATFORM_HOME"]
     assert capsys.readouterr().err.startswith(f"error: {layout.secrets_file} is damaged (")
+
+
+def test_the_embedded_databases_password_read_alone(tmp_path):
+    layout = Layout(tmp_path)
+    with pytest.raises(RuntimeError, match=r"secrets.json has no 'database_password': `ml-platform up` generates"):
+        database.embedded_password(layout)
+    values = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert database.embedded_password(layout, "mlflow") == values["database_password_mlflow"]
+    layout.secrets_file.write_text(json.dumps({**values, "database_password_mlflow": ""}))
+    with pytest.raises(RuntimeError, match="has no 'database_password_mlflow'"):
+        database.embedded_password(layout, "mlflow")
 
 
 def test_a_missing_secrets_file_beside_the_database_made_with_it_is_not_made_afresh(tmp_path):

@@ -79,6 +79,17 @@ def test_a_damaged_ports_file_is_refused_naming_the_file_and_the_fix(tmp_path):
     path.write_text("{")
     with pytest.raises(ValueError, match="ports.json: not JSON.*delete it"):
         read_ports(path)
+    # hand-edited: a port given twice would start the second server on a taken port (or answer for the first);
+    # true is no port; 70000 is none either. Nothing is rewritten.
+    for text, message in [('{"a-api": 18500, "b-api": 18500}', "endpoints 'a-api' and 'b-api' have the same port "
+                                                                "18500"),
+                          ('{"a-api": true}', "expected a JSON object of endpoint name → port number"),
+                          ('{"a-api": 70000}', "endpoint 'a-api' has port 70000, which is no TCP port (1–65535)")]:
+        path.write_text(text)
+        with pytest.raises(ValueError) as error:
+            assign_ports(path, ["a-api", "c-api"], 18500)
+        assert str(error.value).startswith(f"{path}: {message}") and "delete it" in str(error.value)
+        assert path.read_text() == text
 
 
 def server(name: str, model: str, port: int) -> Component:

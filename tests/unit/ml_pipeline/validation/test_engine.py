@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from ml_pipeline.validation.checks import PartitionFacts
+from ml_pipeline.validation.compiled import PartitionFacts
 from ml_pipeline.validation.engine import validate_frame
 from ml_pipeline.validation.rules import merge_rules
 from tests.unit.ml_pipeline.frames import T0, transactions
@@ -55,6 +55,24 @@ def test_all_null_critical_column_fails_with_the_null_count():
     failed = failures(data, {"completeness": {"critical_columns": ["card_id"]}})
     assert failed["completeness.not_null:card_id"].line() == (
         "[error] card_id: completeness.not_null:card_id expected 0 nulls, actual nulls=20 (20 rows)")
+
+
+@pytest.mark.parametrize("empty", [None, float("nan")])
+def test_a_column_without_any_value_fails_where_the_rules_say_so(empty):
+    """An input written as nulls (or NaN) only: present, so `schema.required` passed; 100 % nulls was the global
+    missing-share warning alone, and the model trained with nothing from it."""
+    data = frame().with_columns(pl.lit(empty, dtype=pl.Float64).alias("amount"))
+    rules = {"columns": {"amount": {"nullable": True, "empty": "error"}}}
+    failed = failures(data, rules)
+    assert failed["completeness.not_empty:amount"].line() == (
+        "[error] amount: completeness.not_empty:amount expected at least one value, actual values=0")
+    one_value = data.with_columns(pl.when(pl.col("transaction_id") == "tx-3").then(4.0).otherwise(pl.col("amount"))
+                                  .alias("amount"))
+    assert "completeness.not_empty:amount" not in failures(one_value, rules)
+    assert "completeness.not_empty:amount" not in failures(data, {"columns": {"amount": {"nullable": True}}})
+    assert failures(data, {"columns": {"amount": {"nullable": True, "empty": "warning"}}})[
+        "completeness.not_empty:amount"].severity == "warning"
+    assert "completeness.not_empty:amount" not in failures(data.head(0), rules)  # no rows: volume says it
 
 
 def test_nan_is_counted_and_shown_where_it_fails_a_rule():

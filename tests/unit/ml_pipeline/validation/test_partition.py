@@ -226,3 +226,14 @@ def test_a_column_training_does_not_read_may_be_missing_from_a_released_partitio
     with pytest.raises(QuarantineError, match="training cannot read data that failed .*schema.required:merchant"):
         store.release("m", "day__1", "x", read={"merchant_notes", "amount"})
     assert store.release("m", "day__1", "x", read={"amount", "is_fraud"})["status"] == "released"
+
+
+def test_a_model_input_written_as_nulls_only_stops_training(ctx, lake):
+    """`merchant_category` present but null in every row: the model would train without it, on a good score."""
+    rewrite(lake, lambda rows: rows.with_columns(pl.lit(None, dtype=pl.String).alias("merchant_category")))
+    with pytest.raises(DataValidationError) as error:
+        validate(ctx)
+    assert ("merchant_category: completeness.not_empty:merchant_category expected at least one value, actual values=0"
+            in str(error.value))
+    [entry] = QuarantineStore(to_uri(lake)).list("fraud_detection")
+    assert entry["data_uri"].endswith(f"/transactions/{DAY}")

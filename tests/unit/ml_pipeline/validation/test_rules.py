@@ -32,6 +32,10 @@ def test_defaults_alone_are_derived_from_the_model_config(rules_dir):
     assert set(rules.columns) == {"amount", "merchant_category", "card_id", "transaction_id", "event_time",
                                   "is_fraud"}
     assert rules.columns["is_fraud"].categories.allowed == [0, 1]
+    # every column the model reads must hold a value; the target and event time may not hold a null at all
+    assert {name: column.empty for name, column in rules.columns.items()} == {
+        "amount": "error", "merchant_category": "error", "card_id": "error", "transaction_id": "error",
+        "event_time": "allow", "is_fraud": "allow"}
     assert rules.completeness.critical_columns == ["is_fraud", "event_time"]
     assert rules.volume.min_rows == 1 and rules.freshness.max_age_hours == 48
 
