@@ -41,7 +41,7 @@ def validate(args: argparse.Namespace) -> int:
     """Validate one partition; a blocking failure quarantines it and exits 1 (2 when it cannot be checked)."""
     from ml_pipeline.config import ConfigError
     from ml_pipeline.data.lake import to_uri
-    from ml_pipeline.data.loader import DeletedPartitionError, MissingPartitionError
+    from ml_pipeline.data.loader import DeletedPartitionError, MissingPartitionError, PartitionOutsideDataError
     from ml_pipeline.data.paths import UnsafePathError
     from ml_pipeline.validation.model_rules import rules_for_model
     from ml_pipeline.validation.partition import validate_partition_uri
@@ -54,7 +54,8 @@ def validate(args: argparse.Namespace) -> int:
             raise ConfigError(f"--value: model {args.model} has no data.partition_by; validate the whole partition")
         report = validate_partition_uri(config, rules_for_model(config, path), data_uri(args.data, lake), lake,
                                         args.value)
-    except (ConfigError, RulesError, MissingPartitionError, DeletedPartitionError, UnsafePathError) as exc:
+    except (ConfigError, RulesError, MissingPartitionError, DeletedPartitionError, PartitionOutsideDataError,
+            UnsafePathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

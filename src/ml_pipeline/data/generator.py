@@ -67,7 +67,8 @@ def generate_day(day: dt.date, rows: int, seed: int = 42, fraud_rate: float = 0.
     n_fraud = int(rows * fraud_rate)
     parts = [_legit(rng, cards, rows - n_fraud), _card_testing(rng, cards, int(n_fraud * 0.35)),
              _high_value(rng, cards, int(n_fraud * 0.40))]
-    parts.append(_subtle(rng, cards, n_fraud - sum(len(p["card"]) for p in parts[1:])))
+    # a small day's card-testing bursts (3 at least) may exceed its share: no subtle fraud then (it was a crash)
+    parts.append(_subtle(rng, cards, max(0, n_fraud - sum(len(p["card"]) for p in parts[1:]))))
     columns = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if drift is not None:
         columns = drift.apply(np.random.default_rng([seed, day.toordinal(), DRIFT_STREAM]), columns)

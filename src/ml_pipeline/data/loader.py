@@ -44,6 +44,44 @@ class DeletedPartitionError(PermanentError, FileNotFoundError):
                    "`ml-pipeline generate-data` for generated data), then clear the failed task.")
 
 
+class PartitionOutsideDataError(PermanentError, FileNotFoundError):
+    """A daily partition no data can exist for: a day after today, or before the dataset's first day."""
+
+
+def _outside_the_data(uri: str, day: dt.date | None) -> PartitionOutsideDataError | None:
+    """Why partition ``uri`` (of ``day``, holding no file) can never land, if it cannot: waiting or restoring is no fix.
+
+    A manual run with a mistyped logical date asked for a day after today, which was retried for hours as "not
+    landed yet"; a backfill from before the dataset begins was "deleted (or moved)".
+    """
+    if day is None:
+        return None
+    today = dt.datetime.now(dt.UTC).date()
+    if day > today:
+        return PartitionOutsideDataError(
+            f"partition {uri} is of {day}, after today ({today} UTC): no data can have landed for it, and waiting "
+            "would only retry for hours. The run's logical date lies in the future (a mistyped manual run?): "
+            "trigger it with a date up to today.")
+    dataset = uri.rstrip("/").rsplit("/", 1)[0]
+    first = _first_landed_day(dataset)
+    if first is not None and first > day:
+        return PartitionOutsideDataError(
+            f"partition {uri} is of {day}, before the first day dataset {dataset} holds ({first}): the run's "
+            "window begins before the data does (a backfill too far back, or `data.lookback_days` longer than the "
+            "history). Run it with a later logical date, or land the earlier days (`ml-pipeline generate-data` for "
+            "generated data).")
+    return None
+
+
+def _first_landed_day(dataset: str) -> dt.date | None:
+    """The first day of ``dataset`` holding parquet files, if any."""
+    fs, path = fsspec.core.url_to_fs(dataset)
+    if not fs.isdir(path):
+        return None
+    days = sorted(day for name in fs.ls(path, detail=False) if (day := partition_day(name.rstrip("/"))) is not None)
+    return next((day for day in days if list_parquet_files(partition_uri(dataset, day))), None)
+
+
 def partition_dates(end: dt.date, days: int) -> list[dt.date]:
     """The ``days`` dates ending at ``end``, oldest first."""
     return [end - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
@@ -58,12 +96,15 @@ def load_partition(uri: str) -> pl.DataFrame:
     """Read every parquet file of one partition folder; raise if there is none.
 
     Raises:
+        PartitionOutsideDataError: It has no files, and is of a day after today or before the dataset's first day.
         DeletedPartitionError: It has no files although a later day of the same dataset has landed (a hole).
         MissingPartitionError: It has no files and no later day has landed: it may not have landed yet.
     """
     files = list_parquet_files(uri)
     if not files:
         check_nothing_else(uri)
+        if outside := _outside_the_data(uri, partition_day(uri)):
+            raise outside
         later = later_landed_day(uri)
         if later is not None:
             raise DeletedPartitionError.of(uri, f"the later partition {later} has landed")

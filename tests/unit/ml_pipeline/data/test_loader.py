@@ -4,7 +4,12 @@ import pytest
 
 from ml_pipeline.data.generator import generate_dataset
 from ml_pipeline.data.lake import hash_frame, read_parquet, to_uri, write_parquet
-from ml_pipeline.data.loader import DeletedPartitionError, MissingPartitionError, load_partitions
+from ml_pipeline.data.loader import (
+    DeletedPartitionError,
+    MissingPartitionError,
+    PartitionOutsideDataError,
+    load_partitions,
+)
 from ml_pipeline.errors import PermanentError
 from ml_pipeline.failures.classification import is_transient
 
@@ -44,6 +49,34 @@ def test_a_hole_before_a_landed_partition_is_a_deleted_partition_and_permanent(t
     assert "later partition 2026-11-20 has landed" in message
     assert "Restore" in message and "clear the failed task" in message
     assert isinstance(raised.value, PermanentError) and not is_transient(raised.value)
+
+
+def test_a_day_after_today_is_no_partition_that_may_still_land(tmp_path):
+    """A manual run with a logical date in the future was retried for hours as "not landed yet"."""
+    dataset = to_uri(tmp_path / "transactions")
+    today = dt.datetime.now(dt.UTC).date()
+    generate_dataset(dataset, today - dt.timedelta(days=1), days=2, rows_per_day=500)
+    with pytest.raises(MissingPartitionError):  # today's partition may still land: waited for, as before
+        load_partitions(dataset, today, days=2)
+    tomorrow = today + dt.timedelta(days=1)
+    with pytest.raises(PartitionOutsideDataError) as raised:
+        load_partitions(dataset, tomorrow, days=1)
+    assert str(raised.value).startswith(
+        f"partition {dataset}/{tomorrow} is of {tomorrow}, after today ({today} UTC): no data can have landed")
+    assert "trigger it with a date up to today" in str(raised.value)
+    assert not is_transient(raised.value)
+
+
+def test_a_window_beginning_before_the_dataset_is_no_deleted_partition(tmp_path):
+    """A backfill from before the data begins was "deleted (or moved)": restore what never was."""
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=500)  # 18th to 20th
+    (tmp_path / "transactions" / "2026-11-17").mkdir()  # a folder without data changes nothing
+    with pytest.raises(PartitionOutsideDataError) as raised:
+        load_partitions(dataset, dt.date(2026, 11, 19), days=4)
+    assert str(raised.value).startswith(
+        f"partition {dataset}/2026-11-16 is of 2026-11-16, before the first day dataset {dataset} holds (2026-11-18):")
+    assert not is_transient(raised.value)
 
 
 def test_content_hash_survives_a_round_trip_and_changes_with_the_data(tmp_path):
