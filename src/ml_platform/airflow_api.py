@@ -73,6 +73,10 @@ class AirflowClient(AirflowRestClient):
     def run_ids(self, dag_id: str) -> set[str]:
         return {run["dag_run_id"] for run in self.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
 
+    def dag_params(self, dag_id: str) -> dict:
+        """The params a DAG declares (name → its Param's spec)."""
+        return self.request("GET", f"/dags/{dag_id}/details").get("params") or {}
+
     def run(self, dag_id: str, run_id: str) -> dict:
         """One DAG run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")

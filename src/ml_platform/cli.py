@@ -59,6 +59,8 @@ def status(layout: Layout) -> int:
         print(f"  health {name:<{width}} {'healthy' if healthy else 'unhealthy'}")
     for endpoint, (model, port, says) in now.serving.items():
         print(f"  serving {endpoint} (http://127.0.0.1:{port}, {model}): {says}")
+    if now.serving_problem:
+        print(f"  serving: ports unknown: {now.serving_problem}")
     print(f"database: {now.database}")
     print(f"Airflow UI {layout.airflow_url} · MLflow UI {layout.mlflow_url} · login in {layout.secrets_file}")
     if now.phase == "down":

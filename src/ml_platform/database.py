@@ -166,7 +166,7 @@ def ensure_initialized(layout: Layout) -> None:
     with _password_file(embedded_password(layout), user) as pwfile:
         done = subprocess.run([str(PG_BIN / "initdb"), "-D", str(layout.pgdata), "--auth-local=scram-sha-256",
                                "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "-U", SUPERUSER],
-                              capture_output=True, text=True, user=user)
+                              capture_output=True, text=True, errors="replace", user=user)
     if done.returncode:  # initdb's own words (a full disk, a folder it may not write), not an exit status alone
         raise RuntimeError(f"initdb cannot make the embedded database in {layout.pgdata}: {done.stderr.strip()[-600:]}")
     (layout.pgdata / "pg_hba.conf").write_text(PG_HBA)

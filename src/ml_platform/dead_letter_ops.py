@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 
-from ml_pipeline.failures.dead_letters import DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
+from ml_pipeline.failures.dead_letters import ASSET_EVENTS, DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
 from ml_pipeline.failures.spool import drain_spool
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
@@ -57,19 +57,25 @@ def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
     except AirflowApiError as exc:
         if exc.status != 404:
             raise
-        run = _trigger_again(client, letter)
+        run, passed_on = _trigger_again(client, letter)
         dates = "and dates" if letter.logical_date else "(no logical date recorded: the new run has none)"
-        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf {dates}"
+        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf {dates}{passed_on}"
     if not cleared.get("task_instances"):
         raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
                          "longer failed (rerun or cleared since); discard the entry if that was the fix")
     return f"cleared {letter.task_id} in run {letter.run_id}"
 
 
-def _trigger_again(client: AirflowClient, letter: DeadLetter) -> dict:
-    """A new run of the letter's DAG for the gone run's logical date and data interval, with its conf."""
-    body = {"dag_run_id": f"replay__{letter.run_id}"[:250], "conf": letter.conf or {},
-            "logical_date": _iso(letter.logical_date), "note": f"replay of {letter.run_id} (dead letter {letter.id})"}
+def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str]:
+    """A new run of the letter's DAG for the gone run's logical date and data interval, with its conf.
+
+    A run its asset events started is a manual one now, which sees no event: what they said is passed on (the
+    version to deploy as the DAG's ``version`` param, the newest day of features as the logical date). Returns
+    the run and what was passed on, said for the note.
+    """
+    conf, logical_date, passed_on = _from_asset_events(client, letter)
+    body = {"dag_run_id": f"replay__{letter.run_id}"[:250], "conf": conf,
+            "logical_date": _iso(logical_date), "note": f"replay of {letter.run_id} (dead letter {letter.id})"}
     if letter.data_interval_start and letter.data_interval_end:
         body |= {"data_interval_start": _iso(letter.data_interval_start),
                  "data_interval_end": _iso(letter.data_interval_end)}
@@ -85,7 +91,26 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> dict:
         if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
             client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index)
     client.unpause(letter.dag_id)  # after: a run Airflow refuses leaves the DAG as it was
-    return run
+    return run, passed_on
+
+
+def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict, dt.datetime | None, str]:
+    """The conf and logical date of the replay run, with what the gone run's asset events said added; and a note."""
+    conf, logical_date, said = dict(letter.conf or {}), letter.logical_date, []
+    events = (letter.inputs or {}).get(ASSET_EVENTS) or []
+    extras = [event.get("extra") or {} for event in events if isinstance(event, dict)]
+    versions = [str(extra["version"]) for extra in extras if str(extra.get("version", "")).isdigit()]
+    if versions and "version" not in conf and "version" in client.dag_params(letter.dag_id):
+        conf["version"] = max(versions, key=int)  # as the DAG picks among its events (tasks/deployment.py)
+        said.append(f"version {conf['version']}")
+    days = sorted(day for extra in extras for day in (extra.get("days") or []) if isinstance(day, str))
+    if logical_date is None and days:
+        try:
+            logical_date = dt.datetime.combine(dt.date.fromisoformat(days[-1]), dt.time(), dt.UTC)
+            said.append(f"logical date {days[-1]}")
+        except ValueError:
+            pass
+    return conf, logical_date, (f"; its asset events' {' and '.join(said)} passed on" if said else "")
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

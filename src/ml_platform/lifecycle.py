@@ -23,6 +23,7 @@ from ml_platform.components import CELERY_WORKER_PREFIX
 from ml_platform.health import platform_health, serving_health
 from ml_platform.layout import Layout
 from ml_platform.secrets import SERVING_ADMIN_TOKEN, ensure_secrets, read_secret
+from ml_platform.serving_ports import PortsFileError
 from ml_platform.state import component_alive, is_alive, read_state, supervisor_pid
 from ml_platform.supervisor import stop_order, stop_together
 
@@ -91,6 +92,7 @@ class PlatformStatus:
     health: dict[str, bool]  # empty when down
     serving: dict[str, tuple[str, int, str]]  # endpoint -> (model, port, what the server says); empty when down
     database: str  # "embedded", or "external <url>"
+    serving_problem: str | None = None  # why the model servers' ports cannot be read (a damaged ports.json)
 
 
 def start(layout: Layout, on_progress: Progress = _silent) -> StartResult:
@@ -153,14 +155,17 @@ def status(layout: Layout) -> PlatformStatus:
         for name, entry in state.get("components", {}).items()
     ]
     token = read_secret(layout.secrets_file, SERVING_ADMIN_TOKEN)
-    # read only: the ports the running supervisor gave (status never assigns one; docs/DESIGN.md)
+    try:  # read only: the ports the running supervisor gave (status never assigns one; docs/DESIGN.md)
+        endpoints, problem = layout.recorded_endpoints() if running else {}, None
+    except PortsFileError as exc:  # said in its own line: the other rows still matter
+        endpoints, problem = {}, str(exc)
     serving = {endpoint: (model, port, serving_health(port, token, model))
-               for endpoint, (model, port) in layout.recorded_endpoints().items()} if running else {}
+               for endpoint, (model, port) in endpoints.items()}
     external = database.external_url()
     phase = state.get("phase", "down") if "supervisor_pid" in state else f"running ({layout.state_file} unreadable)"
     return PlatformStatus(phase if running else "down", layout, components,
                           platform_health(layout, celery_workers(state)) if running else {}, serving,
-                          f"external {without_password(external)}" if external else "embedded")
+                          f"external {without_password(external)}" if external else "embedded", problem)
 
 
 def without_password(url: str) -> str:

@@ -25,6 +25,10 @@ from ml_pipeline.config import ModelConfig
 MAX_PORT = 65535
 
 
+class PortsFileError(ValueError):
+    """``ports.json`` cannot be read as endpoint → port; the message names the file and the fix."""
+
+
 def served_endpoints(configs: Iterable[ModelConfig]) -> dict[str, str]:
     """Endpoint → model of the configs that want a server: enabled, with a ``deployment.endpoint_name``."""
     return {c.deployment.endpoint_name: c.model_name for c in configs if c.enabled and c.deployment.endpoint_name}
@@ -48,7 +52,7 @@ def assign_ports(path: Path, endpoints: Iterable[str], base: int, seed: Iterable
     Safe against a concurrent caller: the file is locked.
 
     Raises:
-        ValueError: ``path`` exists but is not a JSON object of endpoint → port; the message says how to fix it.
+        PortsFileError: ``path`` exists but is not a JSON object of endpoint → port; the message says how to fix it.
     """
     endpoints = list(endpoints)
     with _locked(path):
@@ -73,27 +77,28 @@ def read_ports(path: Path) -> dict[str, int]:
     """Every endpoint → port ever assigned in this instance (empty before the first).
 
     Raises:
-        ValueError: the file is not a JSON object of endpoint → port.
+        PortsFileError: the file is not a JSON object of endpoint → port, with distinct ports in range.
     """
     try:
         ports = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc}); fix it, or delete it: the next start seeds it "
+        raise PortsFileError(f"{path}: not JSON ({exc}); fix it, or delete it: the next start seeds it "
                          "again in config-file order from ML_PLATFORM_SERVING_PORT (URLs may change)") from None
     fix = ("fix it, or delete it: the next start seeds it again in config-file order from ML_PLATFORM_SERVING_PORT "
            "(URLs may change)")
     if not isinstance(ports, dict) or not all(type(p) is int and isinstance(e, str) for e, p in ports.items()):
-        raise ValueError(f"{path}: expected a JSON object of endpoint name → port number, e.g. "
+        raise PortsFileError(f"{path}: expected a JSON object of endpoint name → port number, e.g. "
                          f'{{"fraud-detection-api": 8500}}; {fix}')
     for endpoint, port in ports.items():
         if not 1 <= port <= MAX_PORT:
-            raise ValueError(f"{path}: endpoint {endpoint!r} has port {port}, which is no TCP port (1–{MAX_PORT}); "
+            raise PortsFileError(f"{path}: endpoint {endpoint!r} has port {port}, which is no TCP port (1–{MAX_PORT}); "
                              f"{fix}")
         sharing = sorted(other for other, taken in ports.items() if taken == port)
         if len(sharing) > 1:  # two servers on one port: the second never starts, or answers for the first
-            raise ValueError(f"{path}: endpoints {' and '.join(map(repr, sharing))} have the same port {port}; {fix}")
+            raise PortsFileError(f"{path}: endpoints {' and '.join(map(repr, sharing))} have the same port {port}; "
+                                 f"{fix}")
     return ports
 
 

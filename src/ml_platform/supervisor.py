@@ -73,8 +73,8 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._request_stop)
         # before the specs read it: later edits are followed (the dag-processor, not started yet, parses this state)
         self.follower.seen = self.follower.reparsed_for = config_fingerprint(config_dir())
-        self.specs = specs = components(self.layout)
         try:
+            self.specs = specs = components(self.layout)  # (a damaged serving/ports.json fails the start here)
             self._bootstrap(specs)
             for spec in specs:
                 if spec.name not in self.procs:

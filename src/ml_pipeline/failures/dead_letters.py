@@ -46,6 +46,9 @@ dead_letters = sa.Table(
     sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="dead_letters_attempt"),
 )
 PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
+# the asset events that started the letter's run (``[{"uri", "extra"}]``), kept in its ``inputs``: a replay of a run
+# gone by then passes on what they said (the version to deploy, the days of features computed)
+ASSET_EVENTS = "triggering_asset_events"
 ATTEMPT = ("dag_id", "run_id", "task_id", "map_index", "try_number")  # one entry per failed attempt
 INSERT_IGNORING_CONFLICTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 

@@ -45,26 +45,29 @@ def stop_signals_held() -> Iterator[None]:
     worker was forked, before the executor recorded it, it left that worker unknown: ``end`` never sent it its
     poison pill (or it took another worker's, and ``end`` waited for ever), and it ignores SIGTERM (the scheduler's
     handler, inherited, does nothing in a child) — the supervisor had to kill them 30 s later. A process forked in
-    the block inherits the holding handler, which hands a signal on to the previous handler there at once.
+    the block inherits the holding handler, which hands a signal on to the previous handler there at once; so does
+    the holding handler itself once the block is done (should a signal handled while the handlers were being put
+    back have cut that short, a later signal is still handled, not held for no one).
     """
     if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
         yield
         return
-    holder, held, previous = os.getpid(), [], {}
+    holder, held, previous, holding = os.getpid(), [], {}, [True]
 
     def hold(signum: int, frame: Any) -> None:
-        if os.getpid() == holder:
+        if os.getpid() == holder and holding[0]:
             held.append(signum)
         else:
             deliver(previous[signum], signum, frame)
 
-    for signum in STOP_SIGNALS:
-        previous[signum] = signal.signal(signum, hold)
     try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, hold)
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        holding[0] = False
+        for signum, handler in previous.items():  # None: set from outside Python; Python can only put the default
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for signum in held:
             deliver(previous[signum], signum, None)
 

@@ -73,14 +73,17 @@ def dead_letter(model: str | None, context: Any) -> Any:
     A task whose worker died has no exception: the scheduler found it without a heartbeat and the dag-processor
     runs this callback, so the letter says so.
     """
-    from ml_pipeline.failures.dead_letters import DeadLetter
+    from ml_pipeline.failures.dead_letters import ASSET_EVENTS, DeadLetter
 
     ti, exception, dag_run = context["ti"], context.get("exception"), context.get("dag_run")
     message = str(exception or "the task process died (killed or out of memory): no heartbeat, no exception")
+    inputs = task_inputs(context.get("task"))
+    if events := asset_events(dag_run):
+        inputs[ASSET_EVENTS] = events
     return DeadLetter(
         dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index, try_number=ti.try_number,
         exception_type=type(exception).__name__ if exception else "unknown", exception_message=message[:20_000],
-        model=model, conf=dict(getattr(dag_run, "conf", None) or {}), inputs=task_inputs(context.get("task")),
+        model=model, conf=dict(getattr(dag_run, "conf", None) or {}), inputs=inputs,
         log_url=getattr(ti, "log_url", None), logical_date=getattr(dag_run, "logical_date", None),
         data_interval_start=getattr(dag_run, "data_interval_start", None),
         data_interval_end=getattr(dag_run, "data_interval_end", None))
@@ -99,6 +102,21 @@ def task_inputs(task: Any) -> dict[str, Any]:
         if name not in {"op_args", "op_kwargs", "templates_dict"} and getattr(task, name, None) is not None:
             inputs[name] = getattr(task, name)
     return inputs
+
+
+def asset_events(dag_run: Any) -> list[dict[str, Any]]:
+    """The asset events that started ``dag_run`` (each one's asset URI and extra), JSON-able; none for other runs.
+
+    The task's run (Task SDK) and the dag-processor's (ORM, for a task found without a heartbeat) both name them
+    ``consumed_asset_events``; one that cannot be read leaves them out rather than losing the letter.
+    """
+    try:
+        events = list(getattr(dag_run, "consumed_asset_events", None) or [])
+        return [{"uri": getattr(getattr(event, "asset", None), "uri", None),
+                 "extra": json.loads(json.dumps(dict(getattr(event, "extra", None) or {}), default=str))}
+                for event in events]
+    except Exception:  # noqa: BLE001 - a detached ORM relation, say: the letter matters more
+        return []
 
 
 REPEAT_WINDOW = dt.timedelta(minutes=15)

@@ -14,7 +14,9 @@ import sys
 import time
 
 import psutil
+import pytest
 
+from ml_pipeline_airflow.executors.local_executor import stop_signals_held
 from tests.conftest import REPO_ROOT
 
 SCHEDULER = """
@@ -70,3 +72,38 @@ def test_a_stop_signal_during_a_workers_fork_stops_every_worker(tmp_path):
     # the worker forked as the signal came was recorded (and then stopped); no other was forked
     assert len(recorded) == 1, output
     assert "all workers started" not in output and "executor ended" in output, output
+
+
+@pytest.fixture
+def sigterm_recorded():
+    """SIGTERM handled by a handler that records it (this process's handler put back after)."""
+    seen = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    yield seen
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_a_signal_in_the_block_is_handled_after_it_and_the_holder_hands_on_once_done(sigterm_recorded):
+    with stop_signals_held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)  # handled (held) at the next line
+        assert sigterm_recorded == []
+        holder = signal.getsignal(signal.SIGTERM)
+    assert sigterm_recorded == [signal.SIGTERM]
+    # were the holder left in place (the putting back cut short by another signal), it hands a signal on
+    holder(signal.SIGTERM, None)
+    assert sigterm_recorded == [signal.SIGTERM, signal.SIGTERM]
+
+
+def test_a_handler_set_from_outside_python_is_put_back_as_the_default(monkeypatch):
+    """`signal.signal` answers None for a handler it did not set; putting None back raised TypeError."""
+    set_to = {}
+
+    def answers_none(signum, handler):  # as for a handler installed by C code: None
+        set_to.setdefault(signum, []).append(handler)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(signal, "signal", answers_none)
+        with stop_signals_held():
+            pass
+    assert [handlers[-1] for handlers in set_to.values()] == [signal.SIG_DFL, signal.SIG_DFL]

@@ -46,3 +46,48 @@ def test_a_second_letter_of_a_gone_run_reruns_its_task_in_the_replay_run(state, 
     api = GoneRunApi(state)
     said = _rerun(api, letter("train_model"))
     assert "triggered replay__gone" in said and api.cleared == cleared
+
+
+class AssetRunGoneApi(GoneRunApi):
+    """The letter's run is gone; the new run is accepted, its body kept; the DAG declares ``params``."""
+
+    def __init__(self, params: dict) -> None:
+        super().__init__("queued")
+        self.params, self.posted = params, None
+
+    def dag_params(self, dag_id):
+        return self.params
+
+    def request(self, method, path, json=None):
+        self.posted = json
+        return {"dag_run_id": json["dag_run_id"], "state": "queued"}
+
+
+def asset_letter(dag_id: str, events: list[dict], conf: dict | None = None) -> DeadLetter:
+    return DeadLetter(dag_id=dag_id, run_id="gone", task_id="evaluate_challenger", map_index=-1, try_number=3,
+                      exception_type="E", exception_message="m", id=9, conf=conf or {},
+                      inputs={"triggering_asset_events": events})
+
+
+def test_a_gone_deployment_run_is_replayed_with_the_version_its_asset_events_named():
+    """A manual run sees no asset event: without the version it deployed nothing (or failed), silently."""
+    api = AssetRunGoneApi({"action": {}, "version": {}, "to_version": {}, "reason": {}})
+    events = [{"uri": "ml://m/registered", "extra": {"version": "9"}},
+              {"uri": "ml://m/registered", "extra": {"version": 12}}]
+    said = _rerun(api, asset_letter("model_deployment_m", events))
+    assert api.posted["conf"] == {"version": "12"} and api.posted["logical_date"] is None
+    assert said.endswith("(no logical date recorded: the new run has none); its asset events' version 12 passed on")
+    api = AssetRunGoneApi({"action": {}, "version": {}})  # a version given by hand in the gone run's conf stays
+    _rerun(api, asset_letter("model_deployment_m", events, conf={"version": "7"}))
+    assert api.posted["conf"] == {"version": "7"}
+
+
+def test_a_gone_training_run_gets_the_newest_day_of_its_feature_events_as_its_logical_date():
+    """A retraining request names the monitored version too: training declares no `version`, so none is sent (it
+    would fail the run as an unknown conf key)."""
+    api = AssetRunGoneApi({"force": {}})
+    events = [{"uri": "ml://m/features", "extra": {"days": ["2026-12-04", "2026-12-06", "2026-12-05"]}},
+              {"uri": "ml://m/retrain", "extra": {"trigger": "drift", "version": "3"}}]
+    said = _rerun(api, asset_letter("ml_training_m", events))
+    assert api.posted["conf"] == {} and api.posted["logical_date"] == "2026-12-06T00:00:00+00:00"
+    assert said.endswith("its asset events' logical date 2026-12-06 passed on")

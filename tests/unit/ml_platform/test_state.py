@@ -107,3 +107,27 @@ def test_status_says_the_platform_runs_when_its_state_file_is_damaged(tmp_path):
         process.kill()
         process.wait()
     assert status(layout).phase == "down"
+
+
+def test_status_of_a_running_platform_with_a_damaged_ports_file_keeps_its_other_rows(tmp_path, capsys, monkeypatch):
+    """`ml-platform status` was a traceback (the ports file read for the serving rows): now one row says why."""
+    from ml_platform.cli import status as print_status
+    from ml_platform.layout import Layout
+    from ml_platform.lifecycle import status
+
+    layout = Layout.on_free_ports(tmp_path)
+    layout.ensure_dirs()
+    layout.serving_ports_file.parent.mkdir(parents=True, exist_ok=True)
+    layout.serving_ports_file.write_text('{"fraud-detection-api": 8500, "recommendation-api": 8500}')
+    process = holding_supervisor(layout.home)
+    try:
+        now = status(layout)
+        assert print_status(layout) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert now.phase.startswith("running") and now.serving == {}
+    assert now.serving_problem.startswith(f"{layout.serving_ports_file}: endpoints 'fraud-detection-api' and ")
+    out = capsys.readouterr().out
+    assert f"  serving: ports unknown: {layout.serving_ports_file}: endpoints 'fraud-detection-api'" in out
+    assert "database: embedded" in out and "health scheduler" in out
