@@ -25,6 +25,12 @@ def exists(uri: str) -> bool:
     return fs.exists(path)
 
 
+def is_file(uri: str) -> bool:
+    """Whether a file (not a folder) exists at ``uri``."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs.isfile(path)
+
+
 def list_parquet_files(folder_uri: str) -> list[str]:
     """The parquet files directly under ``folder_uri``, sorted, as URIs (a folder named ``*.parquet`` is none)."""
     fs, path = fsspec.core.url_to_fs(folder_uri)

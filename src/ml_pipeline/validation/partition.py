@@ -123,12 +123,13 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     An unreadable file is a failed check like any other (the partition is quarantined); a missing
     partition raises ``MissingPartitionError``: there is nothing to judge yet.
     """
-    from ml_pipeline.data.lake import exists, read_parquet
+    from ml_pipeline.data.lake import exists, is_file, read_parquet
 
     data_uri = data_uri.rstrip("/")
     column = config.data.partition_by if value is not None else None
-    if data_uri.endswith(".parquet") and not exists(data_uri):
-        raise MissingPartitionError(f"{data_uri} does not exist: name a partition's folder or one of its files")
+    if data_uri.endswith(".parquet") and not is_file(data_uri):  # a folder so named is no file (and no day's folder)
+        raise MissingPartitionError(f"{data_uri} {'is a folder' if exists(data_uri) else 'does not exist'}: name a "
+                                    "partition's folder (…/YYYY-MM-DD) or one of its parquet files")
     ref = partition_ref(partition_folder(data_uri).rsplit("/", 1)[0], data_uri, column, value)
     try:
         frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)

@@ -193,11 +193,15 @@ def test_a_file_that_does_not_exist_or_a_folder_named_like_a_file_is_no_tracebac
     folder = lake / "transactions" / DAY.isoformat()
     nope = folder / "nope.parquet"
     assert main(["validate", "--model", "fraud_detection", "--data", str(nope), "--lake", str(lake)]) == 2
-    assert capsys.readouterr().err == (f"error: {to_uri(nope)} does not exist: name a partition's folder or one of "
-                                       "its files\n")
+    assert capsys.readouterr().err == (f"error: {to_uri(nope)} does not exist: name a partition's folder "
+                                       "(…/YYYY-MM-DD) or one of its parquet files\n")
     (folder / "part-99999.parquet").mkdir()  # a folder named like a file: not read as one
     assert main(["validate", "--model", "fraud_detection", "--data", str(folder), "--lake", str(lake)]) == 0
     assert "PASSED" in capsys.readouterr().out
+    named = folder / "part-99999.parquet"  # and given as the data itself: no IsADirectoryError traceback
+    assert main(["validate", "--model", "fraud_detection", "--data", str(named), "--lake", str(lake)]) == 2
+    assert capsys.readouterr().err == (f"error: {to_uri(named)} is a folder: name a partition's folder "
+                                       "(…/YYYY-MM-DD) or one of its parquet files\n")
 
 
 def test_a_day_copied_into_another_days_folder_fails_the_training_window(ctx, lake):
