@@ -58,8 +58,9 @@ def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
         if exc.status != 404:
             raise
         run, passed_on = _trigger_again(client, letter)
-        dates = "and dates" if letter.logical_date else "(no logical date recorded: the new run has none)"
-        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf {dates}{passed_on}"
+        dates = (" and dates" if letter.logical_date else "" if run.get("logical_date")
+                 else " (no logical date recorded: the new run has none)")
+        return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf{dates}{passed_on}"
     if not cleared.get("task_instances"):
         raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
                          "longer failed (rerun or cleared since); discard the entry if that was the fix")
@@ -105,8 +106,9 @@ def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict,
         said.append(f"version {conf['version']}")
     days = sorted(day for extra in extras for day in (extra.get("days") or []) if isinstance(day, str))
     if logical_date is None and days:
-        try:
-            logical_date = dt.datetime.combine(dt.date.fromisoformat(days[-1]), dt.time(), dt.UTC)
+        try:  # a microsecond per letter: Airflow keeps one run per logical date, and two letters may name one day
+            logical_date = (dt.datetime.combine(dt.date.fromisoformat(days[-1]), dt.time(), dt.UTC)
+                            + dt.timedelta(microseconds=letter.id or 0))
             said.append(f"logical date {days[-1]}")
         except ValueError:
             pass

@@ -156,7 +156,7 @@ def status(layout: Layout) -> PlatformStatus:
     ]
     token = read_secret(layout.secrets_file, SERVING_ADMIN_TOKEN)
     try:  # read only: the ports the running supervisor gave (status never assigns one; docs/DESIGN.md)
-        endpoints, problem = layout.recorded_endpoints() if running else {}, None
+        endpoints, problem = (layout.recorded_endpoints() if running else {}), None
     except PortsFileError as exc:  # said in its own line: the other rows still matter
         endpoints, problem = {}, str(exc)
     serving = {endpoint: (model, port, serving_health(port, token, model))

@@ -83,7 +83,7 @@ def read_ports(path: Path) -> dict[str, int]:
         ports = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PortsFileError(f"{path}: not JSON ({exc}); fix it, or delete it: the next start seeds it "
                          "again in config-file order from ML_PLATFORM_SERVING_PORT (URLs may change)") from None
     fix = ("fix it, or delete it: the next start seeds it again in config-file order from ML_PLATFORM_SERVING_PORT "

@@ -44,24 +44,34 @@ class DeletedPartitionError(PermanentError, FileNotFoundError):
                    "`ml-pipeline generate-data` for generated data), then clear the failed task.")
 
 
+CLOCK_SKEW = dt.timedelta(hours=1)
+
+
 class PartitionOutsideDataError(PermanentError, FileNotFoundError):
     """A daily partition no data can exist for: a day after today, or before the dataset's first day."""
 
 
-def _outside_the_data(uri: str, day: dt.date | None) -> PartitionOutsideDataError | None:
-    """Why partition ``uri`` (of ``day``, holding no file) can never land, if it cannot: waiting or restoring is no fix.
+def _future(uri: str, day: dt.date | None) -> PartitionOutsideDataError | None:
+    """The error for partition ``uri`` of a day after today (UTC), which no data can have landed for, if it is.
 
-    A manual run with a mistyped logical date asked for a day after today, which was retried for hours as "not
-    landed yet"; a backfill from before the dataset begins was "deleted (or moved)".
+    A manual run with a mistyped logical date asked for it, and was retried for hours as "not landed yet". A clock
+    up to an hour behind (a worker's, at midnight) still takes the new day for today.
     """
-    if day is None:
-        return None
-    today = dt.datetime.now(dt.UTC).date()
-    if day > today:
+    today = (dt.datetime.now(dt.UTC) + CLOCK_SKEW).date()
+    if day is not None and day > today:
         return PartitionOutsideDataError(
             f"partition {uri} is of {day}, after today ({today} UTC): no data can have landed for it, and waiting "
             "would only retry for hours. The run's logical date lies in the future (a mistyped manual run?): "
             "trigger it with a date up to today.")
+    return None
+
+
+def _before_the_data(uri: str, day: dt.date, later: str) -> FileNotFoundError:
+    """The error for partition ``uri`` of ``day`` holding no file while the ``later`` day has landed.
+
+    Before the dataset's first day it is a window that begins before the data does (a backfill from too far back
+    was "deleted (or moved)": restore what never was); after it, a hole: the day was deleted.
+    """
     dataset = uri.rstrip("/").rsplit("/", 1)[0]
     first = _first_landed_day(dataset)
     if first is not None and first > day:
@@ -70,7 +80,7 @@ def _outside_the_data(uri: str, day: dt.date | None) -> PartitionOutsideDataErro
             "window begins before the data does (a backfill too far back, or `data.lookback_days` longer than the "
             "history). Run it with a later logical date, or land the earlier days (`ml-pipeline generate-data` for "
             "generated data).")
-    return None
+    return DeletedPartitionError.of(uri, f"the later partition {later} has landed")
 
 
 def _first_landed_day(dataset: str) -> dt.date | None:
@@ -103,11 +113,12 @@ def load_partition(uri: str) -> pl.DataFrame:
     files = list_parquet_files(uri)
     if not files:
         check_nothing_else(uri)
-        if outside := _outside_the_data(uri, partition_day(uri)):
-            raise outside
+        day = partition_day(uri)
+        if future := _future(uri, day):
+            raise future
         later = later_landed_day(uri)
-        if later is not None:
-            raise DeletedPartitionError.of(uri, f"the later partition {later} has landed")
+        if later is not None and day is not None:
+            raise _before_the_data(uri, day, later)
         what = "has no parquet files" if exists(uri) else "does not exist (no such directory)"
         raise MissingPartitionError(
             f"partition {uri} {what}. Generate it (`ml-pipeline generate-data`) "

@@ -26,10 +26,9 @@ def derived_rules(config: ModelConfig) -> dict:
     from ml_pipeline.features.registry import required_input_columns  # polars: not at DAG parse time
 
     data = config.data
-    # an input with no value in a day's partition: an error; in one slice of a sliced model only a warning (a slice
-    # may lack a feature), and never for the slicing column (null in every row of the `__null__` slice)
-    empty = "warning" if data.partition_by else "error"
-    columns: dict[str, dict] = {name: {"required": True, "empty": "allow" if name == data.partition_by else empty}
+    # an input with no value in a day's partition: an error (in one slice only a warning: RuleSet.for_slice), never
+    # for the slicing column (null in every row of the `__null__` slice)
+    columns: dict[str, dict] = {name: {"required": True, "empty": "allow" if name == data.partition_by else "error"}
                                 for name in required_input_columns(data.features, data.feature_functions)}
     columns[data.target_column] = {"dtype": "int", "nullable": False, "categories": {"allowed": [0, 1]},
                                    "rate": {"min": 0.0001, "max": 0.9999}}

@@ -13,7 +13,7 @@ import datetime as dt
 import fsspec
 import polars as pl
 
-from ml_pipeline.config import ModelConfig
+from ml_pipeline.config import ConfigError, ModelConfig
 from ml_pipeline.data.lake import fingerprint, join_uri
 from ml_pipeline.data.loader import (
     MissingPartitionError,
@@ -85,6 +85,7 @@ def partition_facts(ref: PartitionRef, rules: RuleSet, now: dt.datetime | None =
 def check_partition(frame: pl.DataFrame, config: ModelConfig, rules: RuleSet, ref: PartitionRef,
                     lake_uri: str, now: dt.datetime | None = None) -> ValidationReport:
     """Validate ``frame`` (the rows of ``ref``), write its report next to the data, update the quarantine."""
+    rules = rules.for_slice() if ref.scope else rules
     results = validate_frame(frame, rules, partition_facts(ref, rules, now))
     report = ValidationReport(config.model_name, ref.data_uri, ref.scope, frame.height, ref.fingerprint,
                               rules.content_hash(), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), results)
@@ -128,8 +129,9 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     data_uri = data_uri.rstrip("/")
     column = config.data.partition_by if value is not None else None
     if data_uri.endswith(".parquet") and not is_file(data_uri):  # a folder so named is no file (and no day's folder)
-        raise MissingPartitionError(f"{data_uri} {'is a folder' if exists(data_uri) else 'does not exist'}: name a "
-                                    "partition's folder (…/YYYY-MM-DD) or one of its parquet files")
+        error = ConfigError if exists(data_uri) else MissingPartitionError  # a folder so named never becomes a file
+        raise error(f"{data_uri} {'is a folder' if exists(data_uri) else 'does not exist'}: name a partition's folder "
+                    "(…/YYYY-MM-DD) or one of its parquet files")
     ref = partition_ref(partition_folder(data_uri).rsplit("/", 1)[0], data_uri, column, value)
     try:
         frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)

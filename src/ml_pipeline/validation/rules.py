@@ -141,6 +141,15 @@ class RuleSet(_Rule):
     schedule: Cron = Field(default="15 * * * *",
                            description="cron (UTC) of the data_validation DAG that checks new partitions")
 
+    def for_slice(self) -> RuleSet:
+        """The rules of one ``partition_by`` slice: a column with no value in it is a warning, not an error.
+
+        A slice may lack a feature the day has (one region without a merchant category); the whole day may not.
+        """
+        columns = {name: column.model_copy(update={"empty": "warning"}) if column.empty == "error" else column
+                   for name, column in self.columns.items()}
+        return self.model_copy(update={"columns": columns})
+
     def content_hash(self) -> str:
         """Stable hash of the effective rules, recorded in every report."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]

@@ -76,9 +76,10 @@ def test_a_damaged_ports_file_is_refused_naming_the_file_and_the_fix(tmp_path):
     path.write_text('["fraud-detection-api"]')
     with pytest.raises(ValueError, match=r"ports.json: expected a JSON object of endpoint name → port"):
         assign_ports(path, ["x"], 18500)
-    path.write_text("{")
-    with pytest.raises(ValueError, match="ports.json: not JSON.*delete it"):
-        read_ports(path)
+    for damaged in (b"{", b'{"a-api": 85\xff00}'):  # cut short; not UTF-8 (a disk error)
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match="ports.json: not JSON.*delete it"):
+            read_ports(path)
     # hand-edited: a port given twice would start the second server on a taken port (or answer for the first);
     # true is no port; 70000 is none either. Nothing is rewritten.
     for text, message in [('{"a-api": 18500, "b-api": 18500}', "endpoints 'a-api' and 'b-api' have the same port "

@@ -89,3 +89,22 @@ def test_a_partition_with_no_readable_file_names_its_files_when_listed(ctx):
     with pytest.raises(DataValidationError, match=r"no readable parquet file to list the values of 'region' "
                                                   r"\(data.partition_by\) from: .*part-00000\.parquet cannot be read"):
         validation.partition_slices(ctx)
+
+
+def test_a_slice_without_any_value_of_an_input_is_warned_and_the_whole_day_is_not_spared(ctx, tmp_path):
+    """`merchant_category` null in every apac row: apac's slice trains with a warning; null in the whole day fails."""
+    import polars as pl
+
+    from ml_pipeline.validation.model_rules import rules_for_model
+    from ml_pipeline.validation.partition import validate_partition_uri
+
+    path = tmp_path / "transactions" / DAY.isoformat() / "part-00000.parquet"
+    rows = pl.read_parquet(path)
+    rows.with_columns(pl.when(pl.col("region") == "apac").then(None).otherwise(pl.col("merchant_category"))
+                      .alias("merchant_category")).write_parquet(path)
+    result = training.validate_data(ctx, training.load_data(ctx, "apac"))
+    assert result["status"] == "warning" and result["warnings"] >= 1
+    rows.with_columns(pl.lit(None, dtype=pl.String).alias("merchant_category")).write_parquet(path)
+    day = validate_partition_uri(ctx.config, rules_for_model(ctx.config, ctx.config_path), to_uri(path.parent),
+                                 ctx.lake_uri)  # the whole day, as the feature DAG validates it
+    assert "completeness.not_empty:merchant_category" in {check.id for check in day.errors}

@@ -40,15 +40,17 @@ def test_defaults_alone_are_derived_from_the_model_config(rules_dir):
     assert rules.volume.min_rows == 1 and rules.freshness.max_age_hours == 48
 
 
-def test_a_sliced_models_inputs_may_be_empty_in_a_slice_with_a_warning_and_its_slicing_column_always():
-    """`merchant_category` slices the data: the `__null__` slice holds it null in every row by definition."""
-    from ml_pipeline.validation.model_rules import derived_rules
-
+def test_a_sliced_models_inputs_may_be_empty_in_one_slice_with_a_warning_and_its_slicing_column_always(rules_dir):
+    """`merchant_category` slices the data: the `__null__` slice holds it null in every row by definition. A slice
+    may lack a feature the whole day has (a warning); the whole day may not (an error)."""
     config = load_model_config(FRAUD)
     sliced = config.model_copy(update={"data": config.data.model_copy(update={"partition_by": "merchant_category"})})
-    columns = derived_rules(sliced)["columns"]
-    assert columns["merchant_category"]["empty"] == "allow"
-    assert columns["amount"]["empty"] == columns["card_id"]["empty"] == "warning"
+    day = rules_for_model(sliced, FRAUD)
+    assert day.columns["merchant_category"].empty == "allow"
+    assert day.columns["amount"].empty == day.columns["card_id"].empty == "error"
+    one_slice = day.for_slice()
+    assert one_slice.columns["amount"].empty == one_slice.columns["card_id"].empty == "warning"
+    assert one_slice.columns["merchant_category"].empty == "allow" and one_slice.columns["is_fraud"].empty == "allow"
 
 
 def test_rules_in_the_model_config_and_a_json_schema_file(rules_dir, tmp_path):
