@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
 from ml_pipeline_airflow.dag_ids import model_dag_ids
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
+from ml_platform.secrets import write_private
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def read_applied(path: Path) -> dict[str, bool]:
     """Model → the ``enabled`` last applied to its DAGs (empty before the first)."""
     try:
         applied = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not UTF-8 (applied again, as if new)
         return {}
     # only true/false count: anything else ("false" written by hand) is as if not applied yet, so applied again
     return {name: value for name, value in applied.items() if isinstance(value, bool)} if isinstance(applied, dict) \
@@ -100,8 +100,5 @@ def read_applied(path: Path) -> dict[str, bool]:
 
 
 def write_applied(path: Path, applied: dict[str, bool]) -> None:
-    """Record what was applied (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(applied, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    """Record what was applied (whole or not at all)."""
+    write_private(path, json.dumps(applied, indent=2, sort_keys=True))

@@ -155,6 +155,21 @@ def test_only_a_changed_enabled_is_applied_and_a_new_model_is_only_recorded(conf
     assert switch_changes(loaded, newly_seen(loaded, {})) == {"fraud_detection": False}
 
 
+def test_what_was_applied_is_written_whole_and_a_damaged_record_is_applied_again(tmp_path):
+    """Only true/false count; a file that is no JSON object, or not UTF-8, reads as nothing applied (so each model's
+    switch is applied again), never as a crash of the supervisor's reconcile loop."""
+    from ml_platform.model_switches import read_applied, write_applied
+
+    path = tmp_path / "serving" / "enabled.json"
+    write_applied(path, {"fraud_detection": False, "fresh": True})
+    assert read_applied(path) == {"fraud_detection": False, "fresh": True}
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and not list(path.parent.glob("*.tmp"))
+    for damaged, applied in [(b'{"fraud_detection": "false", "fresh": true}', {"fresh": True}), (b"[true]", {}),
+                             (b'{"fraud_detection": tr', {}), (b'{"fraud_detection": \xff}', {})]:
+        path.write_bytes(damaged)
+        assert read_applied(path) == applied, damaged
+
+
 def test_new_dags_of_enabled_models_run_from_the_start_unless_the_operator_asks_airflow_to_pause_them(tmp_path,
                                                                                                    monkeypatch):
     """The DAGs of an enabled model follow Airflow's dags_are_paused_at_creation (dag_kinds.common): the platform
