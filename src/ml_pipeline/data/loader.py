@@ -69,12 +69,13 @@ def _future(uri: str, day: dt.date | None) -> PartitionOutsideDataError | None:
 def _before_the_data(uri: str, day: dt.date, later: str) -> FileNotFoundError:
     """The error for partition ``uri`` of ``day`` holding no file while the ``later`` day has landed.
 
-    Before the dataset's first day it is a window that begins before the data does (a backfill from too far back
-    was "deleted (or moved)": restore what never was); after it, a hole: the day was deleted.
+    Before the dataset's first day, with no folder of its own, it is a window that begins before the data does (a
+    backfill from too far back was "deleted (or moved)": restore what never was); after it, or a folder whose files
+    are gone (the first day's, say), a hole: the day was deleted.
     """
     dataset = uri.rstrip("/").rsplit("/", 1)[0]
     first = _first_landed_day(dataset)
-    if first is not None and first > day:
+    if first is not None and first > day and not exists(uri):
         return PartitionOutsideDataError(
             f"partition {uri} is of {day}, before the first day dataset {dataset} holds ({first}): the run's "
             "window begins before the data does (a backfill too far back, or `data.lookback_days` longer than the "
