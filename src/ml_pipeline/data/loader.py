@@ -86,11 +86,15 @@ def _before_the_data(uri: str, day: dt.date, later: str) -> FileNotFoundError:
 
 def _first_landed_day(dataset: str) -> dt.date | None:
     """The first day of ``dataset`` holding parquet files, if any."""
-    fs, path = fsspec.core.url_to_fs(dataset)
+    return next((day for day in day_folders(dataset) if list_parquet_files(partition_uri(dataset, day))), None)
+
+
+def day_folders(dataset_uri: str) -> list[dt.date]:
+    """The days ``dataset_uri`` has a ``YYYY-MM-DD`` folder for, oldest first (none when it is no folder)."""
+    fs, path = fsspec.core.url_to_fs(dataset_uri)
     if not fs.isdir(path):
-        return None
-    days = sorted(day for name in fs.ls(path, detail=False) if (day := partition_day(name.rstrip("/"))) is not None)
-    return next((day for day in days if list_parquet_files(partition_uri(dataset, day))), None)
+        return []
+    return sorted({day for name in fs.ls(path, detail=False) if (day := partition_day(name.rstrip("/"))) is not None})
 
 
 def partition_dates(end: dt.date, days: int) -> list[dt.date]:
@@ -193,11 +197,7 @@ def later_landed_day(uri: str) -> str | None:
     if day is None:
         return None
     dataset = uri.rstrip("/").rsplit("/", 1)[0]
-    fs, path = fsspec.core.url_to_fs(dataset)
-    if not fs.isdir(path):
-        return None
-    days = {partition_day(name.rstrip("/")) for name in fs.ls(path, detail=False)}  # None: not a day's folder
-    later = sorted(other for other in days if other is not None and other > day)
+    later = [other for other in day_folders(dataset) if other > day]
     return next((other.isoformat() for other in later if list_parquet_files(partition_uri(dataset, other))), None)
 
 

@@ -129,9 +129,10 @@ def validate_partition_uri(config: ModelConfig, rules: RuleSet, data_uri: str, l
     data_uri = data_uri.rstrip("/")
     column = config.data.partition_by if value is not None else None
     if data_uri.endswith(".parquet") and not is_file(data_uri):  # a folder so named is no file (and no day's folder)
-        error = ConfigError if exists(data_uri) else MissingPartitionError  # a folder so named never becomes a file
-        raise error(f"{data_uri} {'is a folder' if exists(data_uri) else 'does not exist'}: name a partition's folder "
-                    "(…/YYYY-MM-DD) or one of its parquet files")
+        folder = exists(data_uri)  # a folder so named never becomes a file: no waiting for it
+        raise (ConfigError if folder else MissingPartitionError)(
+            f"{data_uri} {'is a folder' if folder else 'does not exist'}: name a partition's folder (…/YYYY-MM-DD) or "
+            "one of its parquet files")
     ref = partition_ref(partition_folder(data_uri).rsplit("/", 1)[0], data_uri, column, value)
     try:
         frame = read_parquet(data_uri) if data_uri.endswith(".parquet") else load_partition(data_uri)

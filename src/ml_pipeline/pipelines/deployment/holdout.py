@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ml_pipeline.data.lake import list_parquet_files, read_parquet, write_parquet
-from ml_pipeline.data.loader import load_partition, partition_day, partition_uri
+from ml_pipeline.data.loader import day_folders, load_partition, partition_uri
 from ml_pipeline.features.registry import build_features
 from ml_pipeline.pipelines.context import RunContext
 
@@ -24,11 +24,7 @@ SMOKE_ROWS = 20
 
 def landed_days(ctx: RunContext) -> list[dt.date]:
     """Days of the model's dataset that have data, oldest first."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(ctx.dataset_uri)
-    days = {partition_day(path) for path in (fs.ls(root, detail=False) if fs.exists(root) else [])} - {None}
-    return sorted(day for day in days if list_parquet_files(partition_uri(ctx.dataset_uri, day)))
+    return [day for day in day_folders(ctx.dataset_uri) if list_parquet_files(partition_uri(ctx.dataset_uri, day))]
 
 
 def labelled_features(ctx: RunContext, days: list[dt.date]) -> pl.DataFrame:
