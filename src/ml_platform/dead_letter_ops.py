@@ -98,13 +98,16 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str
 def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict, dt.datetime | None, str]:
     """The conf and logical date of the replay run, with what the gone run's asset events said added; and a note."""
     conf, logical_date, said = dict(letter.conf or {}), letter.logical_date, []
-    events = (letter.inputs or {}).get(ASSET_EVENTS) or []
-    extras = [event.get("extra") or {} for event in events if isinstance(event, dict)]
+    inputs = letter.inputs if isinstance(letter.inputs, dict) else {}
+    events = inputs.get(ASSET_EVENTS) if isinstance(inputs.get(ASSET_EVENTS), list) else []
+    # as the notifier stores them; an entry of another shape (a hand-edited letter) says nothing
+    extras = [event["extra"] for event in events if isinstance(event, dict) and isinstance(event.get("extra"), dict)]
     versions = [str(extra["version"]) for extra in extras if str(extra.get("version", "")).isdigit()]
     if versions and "version" not in conf and "version" in client.dag_params(letter.dag_id):
         conf["version"] = max(versions, key=int)  # as the DAG picks among its events (tasks/deployment.py)
         said.append(f"version {conf['version']}")
-    days = sorted(day for extra in extras for day in (extra.get("days") or []) if isinstance(day, str))
+    days = sorted(day for extra in extras if isinstance(extra.get("days"), list)
+                  for day in extra["days"] if isinstance(day, str))
     if logical_date is None and days:
         try:  # a microsecond per letter: Airflow keeps one run per logical date, and two letters may name one day
             logical_date = (dt.datetime.combine(dt.date.fromisoformat(days[-1]), dt.time(), dt.UTC)

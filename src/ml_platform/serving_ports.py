@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ml_pipeline.config import ModelConfig
+from ml_platform.secrets import write_private
 
 MAX_PORT = 65535
 
@@ -62,9 +62,7 @@ def assign_ports(path: Path, endpoints: Iterable[str], base: int, seed: Iterable
             if endpoint not in ports:
                 ports[endpoint] = _next_port(base, set(ports.values()))
         if ports != recorded:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(ports, indent=2, sort_keys=True))
-            os.replace(tmp, path)
+            write_private(path, json.dumps(ports, indent=2, sort_keys=True))
     return {endpoint: ports[endpoint] for endpoint in endpoints}
 
 

@@ -1,5 +1,6 @@
 """Replaying a dead letter whose run is gone, when another letter of that run was replayed first."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -93,3 +94,21 @@ def test_a_gone_training_run_gets_the_newest_day_of_its_feature_events_as_its_lo
     assert api.posted["conf"] == {} and api.posted["logical_date"] == "2026-12-06T00:00:00.000009+00:00"
     assert said == "run gone is gone: triggered replay__gone with the same conf; its asset events' logical date " \
                    "2026-12-06 passed on"
+
+
+@pytest.mark.parametrize("inputs", [
+    {"triggering_asset_events": [{"uri": "ml://m/registered", "extra": ["version", "12"]}]},
+    {"triggering_asset_events": [{"uri": "ml://m/features", "extra": "2026-12-06"}, "event", 12]},
+    {"triggering_asset_events": {"uri": "ml://m/registered", "extra": {"version": "12"}}},
+    {"triggering_asset_events": [{"uri": "ml://m/features", "extra": {"days": "2026-12-06"}}]},
+    ["triggering_asset_events"],
+])
+def test_a_hand_edited_letter_whose_events_are_of_another_shape_is_replayed_without_them(inputs):
+    """`dlq show` prints the inputs and an operator may edit the database: a shape the notifier never writes says
+    nothing (the replay is the plain one), it never fails the replay."""
+    api = AssetRunGoneApi({"version": {}})
+    gone = dataclasses.replace(asset_letter("model_deployment_m", []), inputs=inputs)
+    said = _rerun(api, gone)
+    assert api.posted["conf"] == {} and api.posted["logical_date"] is None
+    assert said == "run gone is gone: triggered replay__gone with the same conf (no logical date recorded: the new " \
+                   "run has none)"

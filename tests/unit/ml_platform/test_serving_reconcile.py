@@ -69,6 +69,9 @@ def test_ports_are_never_reused_for_another_endpoint_and_busy_ports_are_skipped(
     assert assign_ports(path, ["b"], base) == {"b": base + 2}
     assert assign_ports(path, ["c"], base) == {"c": base + 3}  # a went away; its port stays its own
     assert assign_ports(path, ["a", "c"], base) == {"a": base + 1, "c": base + 3}  # a is back, on its port
+    # written whole through write_private: owner-only, no temporary file left beside it
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "ports.json", "ports.lock"]
 
 
 def test_a_damaged_ports_file_is_refused_naming_the_file_and_the_fix(tmp_path):
