@@ -11,6 +11,9 @@
 - ``last_try_sleeps``: a connection error on every try but the last, which runs ``sleep_seconds`` (kill its process
   and its supervisor to see a worker lost on its last try alerted by the dag-processor: one kill, not one a try).
 
+``platform_asset_drill`` runs on an asset event, as a model's deployment does on a newly registered version
+(``ASSET_DRILL_URI``; post one with ``{"version": "12"}`` in its extra): it fails permanently until the same
+Variable is set, so that a deleted asset-triggered run's replay can be seen passing on the event's version.
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
 ``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
 ``monitoring_ml_pipelines`` to report.
@@ -25,7 +28,7 @@ import datetime as dt
 import logging
 import time
 
-from airflow.sdk import DAG, Param, Variable, get_current_context, get_parsing_context, task
+from airflow.sdk import DAG, Asset, Param, Variable, get_current_context, get_parsing_context, task
 
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
@@ -34,6 +37,7 @@ from ml_pipeline_airflow.runtime import run_classified
 MODEL = "platform"
 FIXED_VARIABLE = "platform_drill_fixed"
 NO_SUCH_POOL = "platform_drill_no_such_pool"
+ASSET_DRILL_URI = "drill://platform/registered"
 FAILING_SOON = "drill: Variable read, failing in"  # logged by a delayed permanent failure (benchmarks/chaos waits)
 log = logging.getLogger(__name__)
 HOUR = 3600  # the longest a drill may hold a worker slot, asleep (its tasks' execution_timeout is one more minute)
@@ -68,6 +72,22 @@ def drill(params: dict, try_number: int, last_try: bool = False) -> dict:
     return {"mode": params["mode"], "try_number": try_number}
 
 
+@task(multiple_outputs=False)
+def deploy_as_asked() -> dict:
+    """Fail as a deployment with a bug would, until the fix Variable is set; then return the version it was given."""
+    from ml_pipeline_airflow.tasks.deployment import challenger_version
+
+    version = challenger_version(get_current_context())
+    return run_classified(lambda: asset_drill(version))
+
+
+def asset_drill(version: str | None) -> dict:
+    """``KeyError`` until the Variable ``platform_drill_fixed`` is set; then the version (param, else the event)."""
+    if Variable.get(FIXED_VARIABLE, default=None) is None:
+        raise KeyError(f"drill: version {version} has no signature (set Variable {FIXED_VARIABLE} to fix)")
+    return {"version": version}
+
+
 @task
 def sleep_past_deadline(seconds: int = 40) -> None:
     """Outlive the DAG run's deadline."""
@@ -95,6 +115,15 @@ def failure_drill() -> DAG:
                                                  description="permanent: fail this long after reading the Variable")}
              ) as dag:
         fail_as_asked()
+    return dag
+
+
+def asset_drill_dag() -> DAG:
+    with DAG("platform_asset_drill", schedule=[Asset(name="platform_drill_registered", uri=ASSET_DRILL_URI,
+                                                     group="drills")],
+             catchup=False, tags=["ml", "platform", "drill"], default_args=DRILL_ARGS, doc_md=__doc__,
+             params={"version": Param(None, type=["null", "string"], description="deploy this version")}) as dag:
+        deploy_as_asked()
     return dag
 
 
@@ -131,5 +160,6 @@ def probe() -> None:
     """Do nothing: what is measured is the platform around it."""
 
 
-DRILLS = {"platform_failure_drill": failure_drill, "platform_deadline_drill": deadline_drill,
+DRILLS = {"platform_failure_drill": failure_drill, "platform_asset_drill": asset_drill_dag,
+          "platform_deadline_drill": deadline_drill,
           "platform_scale_probe": scale_probe, "platform_stuck_drill": stuck_drill}

@@ -13,6 +13,7 @@ import psutil
 import psycopg2
 import pytest
 
+from ml_pipeline_airflow.drills import ASSET_DRILL_URI
 from ml_platform import database, dead_letter_ops
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
@@ -22,6 +23,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 DRILL = "platform_failure_drill"
+ASSET_DRILL = "platform_asset_drill"
 
 
 @pytest.fixture
@@ -239,6 +241,47 @@ def test_a_worker_killed_on_its_last_try_alerts_from_the_dag_processor_and_write
     slack = next(a for a in task_alerts if a["channel"] == "slack")["text"]
     assert "task `fail_as_asked` failed for good (try 4, retries used up)" in slack
     assert "the task process died (killed or out of memory)" in slack
+
+
+@pytest.mark.executor_independent  # the asset event, the failure callback and the replay are the same on either
+def test_a_deleted_asset_triggered_run_is_replayed_with_the_version_its_asset_event_named(drills):
+    """A run an asset event started (as a deployment starts on a registered version) fails for good and is deleted.
+    Its replay is a manual run, which sees no asset event: the dead letter kept the run's events (the notifier, in
+    the real task's failure callback), and the replay passes their version on as the DAG's ``version`` param (the
+    REST API's DAG details say the DAG declares one); the fixed task deploys that version, not none."""
+    layout, env, client = drills
+    client.wait_for_dag(ASSET_DRILL)
+    client.unpause(ASSET_DRILL)
+    known = {r["dag_run_id"] for r in client.request("GET", f"/dags/{ASSET_DRILL}/dagRuns")["dag_runs"]}
+    [asset] = [a for a in client.request("GET", "/assets", params={"uri_pattern": "drill://platform"})["assets"]
+               if a["uri"] == ASSET_DRILL_URI]
+    client.request("POST", "/assets/events", json={"asset_id": asset["id"], "extra": {"version": "12"}})
+    run_id = client.wait_for_new_run(ASSET_DRILL, known, "asset_triggered", timeout=120)["dag_run_id"]
+    assert client.wait_for_run(ASSET_DRILL, run_id, timeout=180) == "failed"
+    deadline, letters = time.monotonic() + 60, []
+    while not letters and time.monotonic() < deadline:
+        letters = [d for d in dead_letter_ops.store(layout).list() if d.run_id == run_id]
+        time.sleep(0.5)
+    [letter] = letters
+    assert (letter.task_id, letter.try_number, letter.exception_type) == ("deploy_as_asked", 1, "KeyError")
+    assert "drill: version 12 has no signature" in letter.exception_message  # the event's version, as it ran
+    [event] = letter.inputs["triggering_asset_events"]
+    assert event["uri"] == ASSET_DRILL_URI and event["extra"]["version"] == "12"
+
+    client.request("DELETE", f"/dags/{ASSET_DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)
+    client.request("POST", "/variables", json={"key": "platform_drill_fixed", "value": "yes"})  # the fix
+    try:
+        replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)],
+                                  env=env, capture_output=True, text=True)
+        assert replayed.returncode == 0, replayed.stderr
+        assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf" in replayed.stdout
+        assert "its asset events' version 12 passed on" in replayed.stdout, replayed.stdout
+        again = client.run(ASSET_DRILL, f"replay__{run_id}")
+        assert (again["run_type"], again["conf"]) == ("manual", {"version": "12"})
+        assert client.wait_for_run(ASSET_DRILL, again["dag_run_id"], timeout=180) == "success"
+        assert client.xcom(ASSET_DRILL, again["dag_run_id"], "deploy_as_asked") == {"version": "12"}
+    finally:
+        client.request("DELETE", "/variables/platform_drill_fixed")
 
 
 def wait_until_running(client: AirflowClient, run_id: str, try_number: int, timeout: float = 120) -> int:

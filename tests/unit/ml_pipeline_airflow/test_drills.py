@@ -2,14 +2,18 @@
 
 import pytest
 
-from ml_pipeline_airflow.drills import DRILLS, build_drill_dags, drill
+from ml_pipeline_airflow.drills import ASSET_DRILL_URI, DRILLS, build_drill_dags, drill
 
 
 def test_the_dag_processor_gets_every_drill(monkeypatch):
     monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", raising=False)
     dags = build_drill_dags()
-    assert sorted(dags) == sorted(DRILLS) == ["platform_deadline_drill", "platform_failure_drill",
-                                              "platform_scale_probe", "platform_stuck_drill"]
+    assert sorted(dags) == sorted(DRILLS) == ["platform_asset_drill", "platform_deadline_drill",
+                                              "platform_failure_drill", "platform_scale_probe", "platform_stuck_drill"]
+    # the asset drill runs on its asset's events, as a deployment on a registered version, and takes a version
+    asset_drill = dags["platform_asset_drill"]
+    assert [a.uri for a in asset_drill.timetable.asset_condition.objects] == [ASSET_DRILL_URI]
+    assert "version" in asset_drill.params
     assert [t.task_id for t in dags["platform_scale_probe"].topological_sort()] == ["first", "second", "third"]
 
 

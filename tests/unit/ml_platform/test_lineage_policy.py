@@ -24,7 +24,8 @@ def resolve(monkeypatch):
     forget()
 
 
-@pytest.mark.parametrize("dag_id", ["platform_scale_probe", "platform_failure_drill", "platform_stuck_drill"])
+@pytest.mark.parametrize("dag_id", ["platform_scale_probe", "platform_failure_drill", "platform_stuck_drill",
+                                    "platform_asset_drill"])
 def test_the_platforms_own_dags_emit_no_lineage(resolve, dag_id):
     assert resolve(dag_id).emit is False
 
