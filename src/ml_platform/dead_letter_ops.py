@@ -6,6 +6,7 @@ import datetime as dt
 import getpass
 import json
 import logging
+import re
 
 from ml_pipeline.failures.dead_letters import ASSET_EVENTS, DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
 from ml_pipeline.failures.spool import drain_spool
@@ -16,6 +17,7 @@ from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
 
 log = logging.getLogger(__name__)
+VERSION = re.compile(r"[0-9]{1,18}")  # a registry version number (ASCII digits: "²" is a digit to str.isdigit)
 
 
 def store(layout: Layout) -> DeadLetterStore:
@@ -102,7 +104,7 @@ def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict,
     events = inputs.get(ASSET_EVENTS) if isinstance(inputs.get(ASSET_EVENTS), list) else []
     # as the notifier stores them; an entry of another shape (a hand-edited letter) says nothing
     extras = [event["extra"] for event in events if isinstance(event, dict) and isinstance(event.get("extra"), dict)]
-    versions = [str(extra["version"]) for extra in extras if str(extra.get("version", "")).isdigit()]
+    versions = [str(extra["version"]) for extra in extras if VERSION.fullmatch(str(extra.get("version", "")))]
     if versions and "version" not in conf and "version" in client.dag_params(letter.dag_id):
         conf["version"] = max(versions, key=int)  # as the DAG picks among its events (tasks/deployment.py)
         said.append(f"version {conf['version']}")

@@ -2,20 +2,21 @@
 queue and its replay, a missed deadline, a killed worker. The drill DAGs run on the pipeline suite's platform, on
 either executor (``conftest.py``); each test reads only its own runs' alerts and letters."""
 
+import contextlib
 import datetime as dt
 import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 
 import psutil
 import psycopg2
 import pytest
 
-from ml_pipeline_airflow.drills import ASSET_DRILL_URI
 from ml_platform import database, dead_letter_ops
-from ml_platform.airflow_api import AirflowClient
+from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
 from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
@@ -24,6 +25,8 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.e2e
 DRILL = "platform_failure_drill"
 ASSET_DRILL = "platform_asset_drill"
+ASSET_DRILL_URI = "drill://platform/registered"  # drills.ASSET_DRILL_URI (this module imports no Airflow)
+FIXED = "platform_drill_fixed"  # the Variable that fixes the drills' bug (drills.FIXED_VARIABLE)
 
 
 @pytest.fixture
@@ -105,6 +108,24 @@ def tries(client: AirflowClient, run_id: str, task_id: str = "fail_as_asked") ->
     return client.request("GET", f"/dags/{DRILL}/dagRuns/{run_id}/taskInstances/{task_id}/tries")["task_instances"]
 
 
+@contextlib.contextmanager
+def drill_fix(client: AirflowClient) -> Iterator[Callable[[], None]]:
+    """The drills' bug, unfixed (the Variable deleted if a test before left it); yields the fix; unfixed after."""
+
+    def unfix() -> None:
+        try:
+            client.request("DELETE", f"/variables/{FIXED}")
+        except AirflowApiError as exc:
+            if exc.status != 404:
+                raise
+
+    unfix()
+    try:
+        yield lambda: client.request("POST", "/variables", json={"key": FIXED, "value": "yes"})
+    finally:
+        unfix()
+
+
 def alerts_about(layout: Layout, run_id: str) -> list[dict]:
     return [a for a in read_alerts(layout.alerts_file) if run_id in (a.get("text", "") + a.get("subject", ""))]
 
@@ -123,6 +144,11 @@ def test_transient_failures_are_retried_with_exponential_backoff(drills):
 
 
 def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills):
+    with drill_fix(drills[2]) as fix:
+        permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills, fix)
+
+
+def permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills, fix: Callable[[], None]) -> None:
     layout, env, client = drills
     run_id, state = run_drill(client, {"mode": "permanent"})
     assert state == "failed"
@@ -150,7 +176,7 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills
     assert (letter.task_id, letter.try_number, letter.exception_type) == ("fail_as_asked", 1, "KeyError")
     assert letter.conf == {"mode": "permanent"} and letter.model == "platform"
 
-    client.request("POST", "/variables", json={"key": "platform_drill_fixed", "value": "yes"})  # the fix
+    fix()
     cli = str(REPO_ROOT / ".venv/bin/ml-pipeline")
     replayed = subprocess.run([cli, "dlq", "replay", str(letter.id)], env=env, capture_output=True, text=True)
     assert replayed.returncode == 0, replayed.stderr
@@ -158,7 +184,6 @@ def test_permanent_error_fails_once_alerts_each_channel_and_is_replayable(drills
     assert client.wait_for_run(DRILL, run_id, timeout=120) == "success"
     listed = subprocess.run([cli, "dlq", "list"], env=env, capture_output=True, text=True).stdout
     assert run_id not in listed  # no longer pending
-    client.request("DELETE", "/variables/platform_drill_fixed")
 
 
 @pytest.mark.executor_independent  # deadlines are the triggerer's
@@ -249,6 +274,11 @@ def test_a_deleted_asset_triggered_run_is_replayed_with_the_version_its_asset_ev
     Its replay is a manual run, which sees no asset event: the dead letter kept the run's events (the notifier, in
     the real task's failure callback), and the replay passes their version on as the DAG's ``version`` param (the
     REST API's DAG details say the DAG declares one); the fixed task deploys that version, not none."""
+    with drill_fix(drills[2]) as fix:
+        asset_triggered_run_replayed_with_its_events_version(drills, fix)
+
+
+def asset_triggered_run_replayed_with_its_events_version(drills, fix: Callable[[], None]) -> None:
     layout, env, client = drills
     client.wait_for_dag(ASSET_DRILL)
     client.unpause(ASSET_DRILL)
@@ -269,19 +299,16 @@ def test_a_deleted_asset_triggered_run_is_replayed_with_the_version_its_asset_ev
     assert event["uri"] == ASSET_DRILL_URI and event["extra"]["version"] == "12"
 
     client.request("DELETE", f"/dags/{ASSET_DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)
-    client.request("POST", "/variables", json={"key": "platform_drill_fixed", "value": "yes"})  # the fix
-    try:
-        replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)],
-                                  env=env, capture_output=True, text=True)
-        assert replayed.returncode == 0, replayed.stderr
-        assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf" in replayed.stdout
-        assert "its asset events' version 12 passed on" in replayed.stdout, replayed.stdout
-        again = client.run(ASSET_DRILL, f"replay__{run_id}")
-        assert (again["run_type"], again["conf"]) == ("manual", {"version": "12"})
-        assert client.wait_for_run(ASSET_DRILL, again["dag_run_id"], timeout=180) == "success"
-        assert client.xcom(ASSET_DRILL, again["dag_run_id"], "deploy_as_asked") == {"version": "12"}
-    finally:
-        client.request("DELETE", "/variables/platform_drill_fixed")
+    fix()
+    replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)],
+                              env=env, capture_output=True, text=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf" in replayed.stdout
+    assert "its asset events' version 12 passed on" in replayed.stdout, replayed.stdout
+    again = client.run(ASSET_DRILL, f"replay__{run_id}")
+    assert (again["run_type"], again["conf"]) == ("manual", {"version": "12"})
+    assert client.wait_for_run(ASSET_DRILL, again["dag_run_id"], timeout=180) == "success"
+    assert client.xcom(ASSET_DRILL, again["dag_run_id"], "deploy_as_asked") == {"version": "12"}
 
 
 def wait_until_running(client: AirflowClient, run_id: str, try_number: int, timeout: float = 120) -> int:

@@ -101,6 +101,8 @@ def test_a_gone_training_run_gets_the_newest_day_of_its_feature_events_as_its_lo
     {"triggering_asset_events": [{"uri": "ml://m/features", "extra": "2026-12-06"}, "event", 12]},
     {"triggering_asset_events": {"uri": "ml://m/registered", "extra": {"version": "12"}}},
     {"triggering_asset_events": [{"uri": "ml://m/features", "extra": {"days": "2026-12-06"}}]},
+    {"triggering_asset_events": [{"uri": "ml://m/registered", "extra": {"version": "²"}},
+                                 {"uri": "ml://m/registered", "extra": {"version": "9" * 5000}}]},
     ["triggering_asset_events"],
 ])
 def test_a_hand_edited_letter_whose_events_are_of_another_shape_is_replayed_without_them(inputs):
