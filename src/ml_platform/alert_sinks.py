@@ -37,6 +37,9 @@ def read_alerts(store: Path) -> list[dict]:
     """Every message received so far, oldest first; a line that is not JSON (a write cut short) is skipped, said."""
     if not store.exists():
         return []
+    if not store.is_file():
+        raise ValueError(f"{store}: a folder, not the alert sinks' file of received messages: remove it (the sinks "
+                         "write it again at their next message)")
     alerts = []
     for number, line in enumerate(store.read_text(errors="replace").splitlines(), 1):
         if not line.strip():

@@ -16,7 +16,7 @@ from pathlib import Path
 from ml_pipeline.cli.options import positive_int
 from ml_platform import recorded_settings
 from ml_platform.layout import REPO_ROOT, Layout
-from ml_platform.state import supervisor_pid
+from ml_platform.state import StateFileError, supervisor_pid
 
 DESCRIPTION = "ml-platform: start, stop and inspect the embedded platform, and run the demo."
 # The dashboard plugin's pages inside the Airflow UI (ml_pipeline_airflow/dashboard)
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     log_cmd.add_argument("component", nargs="?")
     log_cmd.add_argument("-n", "--lines", type=positive_int, default=30)
     demo_cmd = commands.add_parser("demo", help="up, generate data, run the fraud pipeline, summarize")
-    demo_cmd.add_argument("--rows-per-day", type=int, default=20_000)
+    demo_cmd.add_argument("--rows-per-day", type=positive_int, default=20_000)
     env_cmd = commands.add_parser("compose-env", help="write docker-compose.yaml's .env with generated secrets")
     env_cmd.add_argument("--path", type=Path, default=REPO_ROOT / ".env")
     env_cmd.add_argument("--force", action="store_true", help="replace an existing file (new secrets)")
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args)
-    except (recorded_settings.RecordedSettingsError, SecretsError) as exc:  # platform.env, a port, secrets.json
+    except (recorded_settings.RecordedSettingsError, SecretsError, StateFileError) as exc:  # platform.env, a port,
+        # secrets.json, state.json: each names the file and the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

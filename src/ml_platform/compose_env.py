@@ -70,8 +70,15 @@ def write_compose_env(path: Path, force: bool = False) -> list[str]:
     ``force`` replaces the whole file with new secrets.
     """
     fresh = compose_env()
+    if path.is_dir():
+        raise EnvFileError(f"{path}: a folder: --path names the .env file to write (e.g. {path / '.env'})")
     if path.exists() and not force:
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EnvFileError(f"{path}: cannot be read as text ({type(exc).__name__}: {exc}); nothing was changed. "
+                               "Fix it, or --force to write all new secrets (only for a platform that has no data "
+                               "yet)") from None
         present, problems = read_env_lines(text, set(fresh))
         if problems:
             raise EnvFileError(f"{path}: " + "; ".join(problems) + ". Fix those lines and run it again (nothing "
@@ -82,5 +89,9 @@ def write_compose_env(path: Path, force: bool = False) -> list[str]:
             ending = "" if not text or text.endswith("\n") else "\n"
             write_private(path, text + ending + "".join(f"{name}={value}\n" for name, value in missing.items()))
         return list(missing)
-    write_private(path, "".join(f"{name}={value}\n" for name, value in sorted(fresh.items())))
+    try:
+        write_private(path, "".join(f"{name}={value}\n" for name, value in sorted(fresh.items())))
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise EnvFileError(f"{path}: cannot be written ({type(exc).__name__}: {exc}); nothing was changed: "
+                           "--path names a file in a folder this user can write") from None
     return sorted(fresh)

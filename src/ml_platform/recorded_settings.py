@@ -81,6 +81,10 @@ def read(home: Path) -> dict[str, str]:
     except NotADirectoryError:
         raise RecordedSettingsError(f"ML_PLATFORM_HOME={home} is a file, not a folder: set it to the platform's "
                                     "folder (default: .platform in the checkout)") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder of that name, unreadable, not UTF-8 text
+        why = "a folder, not a file" if path.is_dir() else f"cannot be read as text ({type(exc).__name__}: {exc})"
+        raise RecordedSettingsError(f"{path}: {why}. The file records the settings of `ml-platform up`: delete it "
+                                    "and set the settings in your shell (the next `up` writes it again).") from None
     settings = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

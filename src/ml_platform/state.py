@@ -15,12 +15,24 @@ import psutil
 LOCK_FILE = "supervisor.lock"
 
 
+class StateFileError(ValueError):
+    """The state file cannot be read at all (a folder of its name, no permission); the message says the fix."""
+
+
 def read_state(path: Path) -> dict:
-    """The last state written, or an empty state when the platform never ran."""
+    """The last state written, or an empty state when the platform never ran.
+
+    Raises:
+        StateFileError: ``path`` is a folder or cannot be opened (a damaged file reads as a platform that is down).
+    """
     try:
         state = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not UTF-8 (a write cut short)
         state = None
+    except OSError as exc:
+        why = "a folder, not the platform's state file" if path.is_dir() else f"unreadable ({exc.strerror})"
+        raise StateFileError(f"{path}: {why}: remove it (the next `up` writes it again) or give this user access to "
+                             "it") from None
     if not isinstance(state, dict) or not isinstance(state.get("components", {}), dict):
         return {"phase": "down", "components": {}}
     return state

@@ -128,6 +128,15 @@ def test_an_env_with_lines_compose_would_refuse_or_misread_is_named_and_left_as_
     assert "s3cret" not in err and "0ther" not in err and "MIIE" not in err  # no line is shown: it may be a password
     assert path.read_text() == bad  # nothing changed: its passwords may be in the data volumes
     assert main(["compose-env", "--path", str(path), "--force"]) == 0 and "POSTGRES_PASSWORD=\n" not in path.read_text()
+    path.write_bytes(b"POSTGRES_PASSWORD=\xff\n")  # not UTF-8: left as it was
+    assert main(["compose-env", "--path", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}: cannot be read as text (UnicodeDecodeError")
+    assert path.read_bytes() == b"POSTGRES_PASSWORD=\xff\n"
+    assert main(["compose-env", "--path", str(tmp_path)]) == 2  # a folder
+    assert capsys.readouterr().err == f"error: {tmp_path}: a folder: --path names the .env file to write (e.g. " \
+                                      f"{tmp_path / '.env'})\n"
+    assert main(["compose-env", "--path", str(path / "x")]) == 2  # under a file
+    assert capsys.readouterr().err.startswith(f"error: {path / 'x'}: cannot be written (")
 
 
 def test_the_image_is_the_official_airflow_image_with_our_locked_package():

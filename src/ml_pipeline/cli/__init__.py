@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None, groups: Sequence[CommandGroup] = COMMAND
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        problem = storage_problem(exc)
+        problem = storage_problem(exc) or service_problem(exc)
         if problem is None:
             raise
         print(f"error: {problem}", file=sys.stderr)
@@ -98,3 +98,21 @@ def storage_problem(exc: BaseException) -> str | None:
             return (f"S3 does not answer ({link}): check AWS_ENDPOINT_URL and that the storage is up, or give a "
                     "local folder (--lake, ML_LAKE_URI)")
     return None
+
+
+def service_problem(exc: BaseException) -> str | None:
+    """One line for a service that did not answer (MLflow, a database, an HTTP server), else None.
+
+    What the failure classification calls transient (a refused connection, a timeout, HTTP 429 or 5xx): a command
+    run by hand says which service and how to bring it back instead of a traceback.
+    """
+    from ml_pipeline.failures.classification import exception_chain, is_transient, one_line
+
+    if not is_transient(exc):
+        return None
+    said = one_line(exc, limit=400)
+    if any(type(link).__name__ == "MlflowException" for link in exception_chain(exc)):
+        return (f"MLflow does not answer ({said}): start the platform (`make up`), or point --tracking-uri (or "
+                "MLFLOW_TRACKING_URI) at a running MLflow server, then run the command again")
+    return (f"a service did not answer ({said}): start it (`make status` shows the platform's), "
+            "then run the command again")

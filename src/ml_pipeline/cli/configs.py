@@ -32,7 +32,11 @@ def check_config(args: argparse.Namespace) -> int:
 
     files = args.files or config_files() + misnamed_config_files()
     if not files:
-        print(f"no model configs found in {config_dir()}", file=sys.stderr)
+        folder = config_dir()
+        print(f"no model configs found in {folder}: " + (
+            "add one (`ml-pipeline new-model <name>`)" if folder.is_dir() else
+            "no such folder; ML_PIPELINE_CONFIG_DIR names the folder of model configs (default config/model_configs), "
+            "or name the files: `ml-pipeline check-config <file.yaml> …`"), file=sys.stderr)
         return 1
     configs, errors = load_model_configs(files)
     for path, config in list(configs.items()):

@@ -39,6 +39,10 @@ def generate_data(args: argparse.Namespace) -> int:
     if args.drift is not None and args.dataset != "transactions":
         print(f"error: --drift applies to --dataset transactions only, not {args.dataset}", file=sys.stderr)
         return 2
+    if args.end_date > today():
+        print(f"error: --end-date {args.end_date} is after today ({today()}, UTC): a day's data lands once it is over "
+              "or under way, and training refuses days after today; give today or an earlier day", file=sys.stderr)
+        return 2
     target = join_uri(to_uri(args.lake), args.dataset)
     try:
         files = generate_dataset(target, args.end_date, args.days, args.rows_per_day, args.seed, kind=args.dataset,

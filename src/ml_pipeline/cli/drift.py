@@ -50,6 +50,12 @@ def judge_drift(args: argparse.Namespace) -> int:
     from ml_pipeline.errors import PipelineError
     from ml_pipeline.monitoring.report import render_html
 
+    if args.report is not None and (args.report.is_dir() or not args.report.parent.is_dir()):  # before the work
+        why = ("is a folder: name the HTML file to write" if args.report.is_dir() else
+               f"cannot be written: folder {args.report.parent} does not exist (create it, or name a file in an "
+               "existing folder)")
+        print(f"error: --report {args.report} {why}", file=sys.stderr)
+        return 2
     try:
         config = model_config(args.model, args.config_dir)
         uris = {"reference": partition(args.reference, args.lake), "current": partition(args.current, args.lake)}

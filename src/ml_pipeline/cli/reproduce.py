@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ml_pipeline.cli.options import version_number
+from ml_pipeline.cli.options import tolerance, version_number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="rebuild even when the installed code or libraries differ from those that trained it")
     run.add_argument("--register", action="store_true",
                      help="register an identical rebuild as a new version tagged reproduction.of_version")
-    run.add_argument("--tolerance", type=float, default=0.0,
+    run.add_argument("--tolerance", type=tolerance, default=0.0,
                      help="largest |difference| of a holdout prediction counted as identical (default 0)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.set_defaults(handler=reproduce_version)

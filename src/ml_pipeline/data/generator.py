@@ -173,6 +173,8 @@ def generate_dataset(dataset_uri: str, end_date: dt.date, days: int, rows_per_da
     from ml_pipeline.data.drift_scenarios import scenario_named
     from ml_pipeline.data.impressions import generate_impressions_day
 
+    if rows_per_day < 1 or days < 1:  # 0 rows would overwrite each day's files with empty ones
+        raise ValueError(f"rows_per_day ({rows_per_day}) and days ({days}) must be at least 1; nothing was written")
     make_day = {"transactions": generate_day, "impressions": generate_impressions_day}[kind]
     scenario = scenario_named(drift) if drift else None
     if scenario is not None and kind != "transactions":

@@ -134,19 +134,27 @@ def event_row(event: Any) -> dict[str, Any]:
 
 
 def read_event_file(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a JSON-lines file (the file transport's), in file order; bad lines are skipped with a warning."""
+    """The events of a JSON-lines file (the file transport's), in file order.
+
+    A line that is not UTF-8 text, not JSON, or not an OpenLineage run event (``event_row``'s checks) is skipped with
+    a warning naming the file and line, as the store refuses it.
+    """
     events = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                log.warning("%s:%d: not UTF-8 text, skipped (%s)", path, number, exc)
+                continue
             if not line.strip():
                 continue
             try:
                 event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                log.warning("%s:%d: not JSON, skipped (%s)", path, number, exc)
-                continue
-            if not isinstance(event, dict):
-                log.warning("%s:%d: not a JSON object, skipped", path, number)
+                event_row(event)
+            except ValueError as exc:  # json.JSONDecodeError is one
+                log.warning("%s:%d: %s, skipped", path, number,
+                            f"not JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else exc)
                 continue
             events.append(event)
     return events

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ml_platform.commands import reporting_errors
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``alerts`` to the ``ml-pipeline`` parser."""
@@ -11,6 +13,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     alerts.set_defaults(handler=list_alerts)
 
 
+@reporting_errors
 def list_alerts(args: argparse.Namespace) -> int:
     """Print one line per alert received: when, which sink, its subject or first line."""
     from ml_platform import dead_letter_ops as ops

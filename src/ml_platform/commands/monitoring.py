@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ml_pipeline.cli.options import positive_int
 from ml_platform.commands import reporting_errors
 
 
@@ -13,7 +14,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``monitor`` to the ``ml-pipeline`` parser."""
     monitor = commands.add_parser("monitor", help="a model's drift, live performance and retraining, latest checks")
     monitor.add_argument("model")
-    monitor.add_argument("--checks", type=int, default=24, help="how many of the newest checks the trend covers")
+    monitor.add_argument("--checks", type=positive_int, default=24,
+                         help="how many of the newest checks the trend covers")
     monitor.add_argument("--json", action="store_true", help="the checks as JSON")
     monitor.add_argument("--check", action="store_true",
                          help="run a check now (triggers model_monitoring_<model> and waits), then show")

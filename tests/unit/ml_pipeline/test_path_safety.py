@@ -34,6 +34,7 @@ def lake(tmp_path, monkeypatch):
     (configs / "fraud_detection.yaml").write_text(text.replace("  target_column:", "  partition_by: region\n"
                                                                                    "  target_column:"))
     monkeypatch.setenv("ML_PIPELINE_CONFIG_DIR", str(configs))
+    (tmp_path / "no-rules").mkdir()
     monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(tmp_path / "no-rules"))
     return lake
 

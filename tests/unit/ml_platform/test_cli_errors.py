@@ -128,7 +128,13 @@ def test_generate_data_writes_the_platforms_lake_from_any_folder_and_refuses_emp
         with pytest.raises(SystemExit) as exited:
             main([*argv, *bad])
         assert exited.value.code == 2 and message in capsys.readouterr().err
-    assert written.read_bytes() == before  # an empty day never replaced the partition
+    assert main([*argv, "--end-date", "2999-01-01"]) == 2  # a day no training would ever take
+    assert "error: --end-date 2999-01-01 is after today (" in capsys.readouterr().err
+    assert written.read_bytes() == before and not (down / "lake" / "transactions" / "2999-01-01").exists()
+    with pytest.raises(SystemExit) as exited:  # the demo too, before it starts anything
+        platform_main(["demo", "--rows-per-day", "0"])
+    assert exited.value.code == 2 and "argument --rows-per-day: 0 is below 1" in capsys.readouterr().err
+    assert not (down / "state.json").exists()
 
 
 @pytest.mark.parametrize("argv", [["reproduce", "fraud_detection", "abc"], ["lineage", "fraud_detection", "0"]])
@@ -140,11 +146,15 @@ def test_a_version_that_is_no_number_is_refused_before_anything_is_asked(down, c
         capsys.readouterr().err)
 
 
-def test_a_lake_or_config_folder_that_does_not_exist_is_not_reported_as_empty(down, tmp_path, capsys):
+def test_a_lake_or_config_folder_that_does_not_exist_is_not_reported_as_empty(down, tmp_path, capsys, monkeypatch):
     assert main(["quarantine", "list", "--lake", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.startswith(f"error: no lake at {tmp_path / 'nowhere'}: --lake")
     assert main(["gc", "--dry-run", "--config-dir", str(tmp_path / "nowhere"), "--lake", str(tmp_path)]) == 2
     assert f"{tmp_path / 'nowhere'}: no such folder of model configs" in capsys.readouterr().err
+    monkeypatch.setenv("ML_PIPELINE_CONFIG_DIR", str(tmp_path / "nowhere"))
+    assert main(["check-config"]) == 1
+    assert capsys.readouterr().err.startswith(f"no model configs found in {tmp_path / 'nowhere'}: no such folder; "
+                                              "ML_PIPELINE_CONFIG_DIR names the folder of model configs")
 
 
 def test_a_training_run_on_missing_data_is_one_line(down, tmp_path, capsys):
@@ -152,6 +162,20 @@ def test_a_training_run_on_missing_data_is_one_line(down, tmp_path, capsys):
     assert main(["run-training", str(config), "--date", "2020-01-01", "--lake", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: MissingPartitionError: partition ") and "generate-data" in err, err
+
+
+def test_a_training_run_with_mlflow_down_is_one_line_with_the_fix(down, tmp_path, capsys):
+    """The data is there and valid; the tracking server is not (after the client's two retries): no traceback."""
+    assert main(["generate-data", "--lake", str(tmp_path), "--end-date", "2026-11-20", "--days", "7",
+                 "--rows-per-day", "3000"]) == 0
+    config = REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml"
+    closed = f"http://127.0.0.1:{free_port()}"
+    assert main(["run-training", str(config), "--date", "2026-11-20", "--lake", str(tmp_path),
+                 "--tracking-uri", closed]) == 1
+    [err] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert err.startswith(f"error: MLflow does not answer (MlflowException: API request to {closed}/"), err
+    assert err.endswith("start the platform (`make up`), or point --tracking-uri (or MLFLOW_TRACKING_URI) at a "
+                        "running MLflow server, then run the command again"), err
 
 
 def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
@@ -166,12 +190,20 @@ def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
                                                             "2026-11-20T06:00:03  slack  (no text)"]
     assert f"{store}, line 2: not a JSON message (a write cut short?): skipped" in caplog.text
     assert f"{store}, line 3: not a JSON message" in caplog.text
+    store.unlink()
+    store.mkdir()
+    assert main(["alerts"]) == 1
+    assert capsys.readouterr().err == (f"error: {store}: a folder, not the alert sinks' file of received messages: "
+                                       "remove it (the sinks write it again at their next message)\n")
 
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["serve", "fraud_detection", "--port", "99999"], "argument --port: 99999 is not a port: 1 to 65535"),
     (["quarantine", "release", "--model", "m", "p", "--reason", " "], "argument --reason: say why"),
     (["dlq", "discard", "3", "--reason", ""], "argument --reason: say why"),
+    (["reproduce", "fraud_detection", "1", "--tolerance", "-1"], "argument --tolerance: -1 is no tolerance"),
+    (["reproduce", "fraud_detection", "1", "--tolerance", "nan"], "argument --tolerance: nan is no tolerance"),
+    (["monitor", "fraud_detection", "--checks", "-3"], "argument --checks: -3 is below 1"),
 ])
 def test_an_argument_that_cannot_be_right_is_refused_by_the_parser(down, capsys, argv, message):
     with pytest.raises(SystemExit) as exited:
@@ -188,6 +220,14 @@ def test_a_home_that_is_a_file_or_a_database_url_without_a_server_is_named(down,
     assert main(["dlq", "list"]) == 1
     err = capsys.readouterr().err
     assert "ML_PLATFORM_DATABASE_URL='postgresql:/ml' names no PostgreSQL server" in err and "s3cret" not in err
+
+
+def test_a_state_file_that_is_a_folder_is_named_with_the_fix(down, capsys):
+    (down / "state.json").mkdir(parents=True)
+    assert platform_main(["status"]) == 2 and platform_main(["down"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {down / 'state.json'}: a folder, not the platform's state file: remove it (the next `up` writes it "
+        "again) or give this user access to it"] * 2
 
 
 def test_check_config_given_a_folder_says_so(down, tmp_path, capsys):

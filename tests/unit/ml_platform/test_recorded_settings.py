@@ -44,6 +44,15 @@ def test_a_damaged_file_names_itself_its_line_and_the_fix(tmp_path):
     (tmp_path / "platform.env").write_text("export ML_PLATFORM_EXECUTOR=celery\n")
     with pytest.raises(recorded_settings.RecordedSettingsError, match="line 1: expected NAME=value"):
         recorded_settings.read(tmp_path)
+    (tmp_path / "platform.env").write_bytes(b"ML_PLATFORM_EXECUTOR=\xffcelery\n")  # not UTF-8
+    with pytest.raises(recorded_settings.RecordedSettingsError) as bad:
+        recorded_settings.read(tmp_path)
+    assert str(bad.value).startswith(f"{tmp_path / 'platform.env'}: cannot be read as text (UnicodeDecodeError")
+    assert "delete it and set the settings in your shell" in str(bad.value)
+    (tmp_path / "platform.env").unlink()
+    (tmp_path / "platform.env").mkdir()
+    with pytest.raises(recorded_settings.RecordedSettingsError, match=r"platform.env: a folder, not a file\. "):
+        recorded_settings.read(tmp_path)
 
 
 def test_status_in_a_new_shell_uses_the_recorded_settings_and_says_which(tmp_path):

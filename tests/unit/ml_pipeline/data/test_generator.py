@@ -1,8 +1,9 @@
 import datetime as dt
 
 import polars as pl
+import pytest
 
-from ml_pipeline.data.generator import SCHEMA_ORDER, generate_day
+from ml_pipeline.data.generator import SCHEMA_ORDER, generate_dataset, generate_day
 from ml_pipeline.features.fraud import engineer_fraud_features
 
 DAY = dt.date(2026, 11, 20)
@@ -46,3 +47,14 @@ def test_every_small_day_size_is_generated():
         frame = generate_day(DAY, rows)
         assert rows <= frame.height <= rows + 3, rows
         assert frame["transaction_id"].n_unique() == frame.height
+
+
+def test_a_day_of_no_rows_is_refused_and_the_days_files_are_kept(tmp_path):
+    """Each day's partition is rewritten: 0 rows would replace a day of data with an empty file."""
+    dataset = tmp_path.as_uri() + "/transactions"
+    [written] = generate_dataset(dataset, dt.date(2026, 11, 20), days=1, rows_per_day=50)
+    before = (tmp_path / "transactions" / "2026-11-20" / written.rsplit("/", 1)[1]).read_bytes()
+    for rows, days in ((0, 1), (-5, 1), (50, 0)):
+        with pytest.raises(ValueError, match=r"must be at least 1; nothing was written"):
+            generate_dataset(dataset, dt.date(2026, 11, 20), days=days, rows_per_day=rows)
+    assert (tmp_path / "transactions" / "2026-11-20" / written.rsplit("/", 1)[1]).read_bytes() == before

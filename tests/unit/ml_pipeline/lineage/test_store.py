@@ -73,9 +73,13 @@ def test_the_event_file_is_read_in_order_skipping_bad_lines(tmp_path, caplog):
     events = ev.training("fraud_detection", 1, ["2026-11-19"], ev.T0)
     path = tmp_path / "events.jsonl"
     lines = [json.dumps(e) for e in events]
-    path.write_text("\n".join([lines[0], '{"truncated": ', "", "[1, 2]", *lines[1:]]) + "\n")
-    assert read_event_file(path) == events
-    assert "events.jsonl:2: not JSON" in caplog.text and "events.jsonl:4: not a JSON object" in caplog.text
+    path.write_bytes("\n".join([lines[0], '{"truncated": ', "", "[1, 2]", '{"run": "x"}', *lines[1:]]).encode()
+                     + b'\n{"eventType": "\xff"}\n')
+    assert read_event_file(path) == events  # the lineage command builds its graph of these: none crashes it
+    assert "events.jsonl:2: not JSON" in caplog.text
+    assert "events.jsonl:4: an OpenLineage run event is a JSON object, not list, skipped" in caplog.text
+    assert "events.jsonl:5: not an OpenLineage run event: missing eventType, eventTime, run.runId" in caplog.text
+    assert f"events.jsonl:{len(lines) + 5}: not UTF-8 text, skipped" in caplog.text
 
 
 def canonical(events: list[dict]) -> list[str]:

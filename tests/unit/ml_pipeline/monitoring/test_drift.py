@@ -309,7 +309,11 @@ def test_the_drift_command_exits_2_with_one_line_naming_the_bad_input(lake):
              "missing column(s) amount": [str(lake / "no_amount" / DAY.isoformat())],
              another_type: [str(lake / "text_amount" / DAY.isoformat())],
              f"{another_type} (": [str(lake / "text_times" / DAY.isoformat())],
-             "`ml-pipeline validate --model fraud_watch --data ": [str(lake / "text_times" / DAY.isoformat())]}
+             "`ml-pipeline validate --model fraud_watch --data ": [str(lake / "text_times" / DAY.isoformat())],
+             # the report's path, refused before the drift is computed (it was lost after it)
+             f"--report {lake / 'nodir' / 'x.html'} cannot be written: folder {lake / 'nodir'} does not exist":
+                 ["--report", str(lake / "nodir" / "x.html")],
+             f"--report {lake} is a folder: name the HTML file to write": ["--report", str(lake)]}
     for message, change in cases.items():
         current = change[0] if len(change) == 1 else str(days / "2026-11-21")
         result = run_drift(lake, str(days / "2026-11-20"), current, *(change if len(change) == 2 else []))

@@ -16,6 +16,7 @@ DAY = dt.date(2026, 11, 20)
 
 @pytest.fixture
 def ctx(tmp_path, monkeypatch):
+    (tmp_path / "no-rules").mkdir()
     monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(tmp_path / "no-rules"))  # only the rules the config implies
     lake = to_uri(tmp_path)
     for offset in range(2):

@@ -40,6 +40,17 @@ def test_defaults_alone_are_derived_from_the_model_config(rules_dir):
     assert rules.volume.min_rows == 1 and rules.freshness.max_age_hours == 48
 
 
+def test_a_rules_folder_that_does_not_exist_is_refused_not_read_as_no_rules(tmp_path, monkeypatch, capsys):
+    """A typo in ML_PIPELINE_RULES_DIR dropped the global and model rules files silently (19 checks of 49)."""
+    missing = tmp_path / "confg"
+    monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(missing))
+    with pytest.raises(RulesError, match=rf"^ML_PIPELINE_RULES_DIR={missing} is not a folder: set it to the folder "
+                                         r"holding data_validation_rules.yaml and schemas/"):
+        rules_for_model(load_model_config(FRAUD), FRAUD)
+    assert main(["check-config", str(FRAUD)]) == 1
+    assert f"ML_PIPELINE_RULES_DIR={missing} is not a folder" in capsys.readouterr().err
+
+
 def test_a_sliced_models_inputs_may_be_empty_in_one_slice_with_a_warning_and_its_slicing_column_always(rules_dir):
     """`merchant_category` slices the data: the `__null__` slice holds it null in every row by definition. A slice
     may lack a feature the whole day has (a warning); the whole day may not (an error)."""
