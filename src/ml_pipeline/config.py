@@ -149,6 +149,21 @@ def config_dir() -> Path:
     return Path(os.environ.get("ML_PIPELINE_CONFIG_DIR", default))
 
 
+def named_rules_dir() -> Path | None:
+    """``ML_PIPELINE_RULES_DIR`` (validation rules, ``schemas/``, ``platform_health.yaml``), or None when unset.
+
+    Raises:
+        ConfigError: It names no folder: a typo would otherwise drop every rule of the files there silently.
+    """
+    named = os.environ.get("ML_PIPELINE_RULES_DIR")
+    if named is not None and not Path(named).is_dir():
+        raise ConfigError(f"ML_PIPELINE_RULES_DIR={named} is not a folder: set it to the folder holding "
+                          "data_validation_rules.yaml, schemas/ and platform_health.yaml (an empty folder: only the "
+                          "rules the model configs imply, and the platform-health defaults), or unset it (default: "
+                          "the parent of the model configs' folder, config/)")
+    return None if named is None else Path(named)
+
+
 def config_files(folder: Path | None = None) -> list[Path]:
     """The model configs of ``folder`` (default ``config_dir()``): its ``*.yaml`` files, sorted."""
     return sorted((folder or config_dir()).glob(f"*{CONFIG_SUFFIX}"))

@@ -38,8 +38,8 @@ def read_alerts(store: Path) -> list[dict]:
     if not store.exists():
         return []
     if not store.is_file():
-        raise ValueError(f"{store}: a folder, not the alert sinks' file of received messages: remove it (the sinks "
-                         "write it again at their next message)")
+        raise ValueError(f"{store}: not a regular file (a folder?), not the alert sinks' file of received messages: "
+                         "remove it (the sinks write it again at their next message)")
     alerts = []
     for number, line in enumerate(store.read_text(errors="replace").splitlines(), 1):
         if not line.strip():

@@ -29,6 +29,9 @@ def read_state(path: Path) -> dict:
         state = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not UTF-8 (a write cut short)
         state = None
+    except NotADirectoryError:
+        raise StateFileError(f"ML_PLATFORM_HOME={path.parent} is a file, not a folder: set it to the platform's "
+                             "folder (default: .platform in the checkout)") from None
     except OSError as exc:
         why = "a folder, not the platform's state file" if path.is_dir() else f"unreadable ({exc.strerror})"
         raise StateFileError(f"{path}: {why}: remove it (the next `up` writes it again) or give this user access to "

@@ -101,18 +101,19 @@ def storage_problem(exc: BaseException) -> str | None:
 
 
 def service_problem(exc: BaseException) -> str | None:
-    """One line for a service that did not answer (MLflow, a database, an HTTP server), else None.
+    """One line for MLflow not answering (after the client's retries), else None.
 
-    What the failure classification calls transient (a refused connection, a timeout, HTTP 429 or 5xx): a command
-    run by hand says which service and how to bring it back instead of a traceback.
+    Only an ``MlflowException`` (subclasses included) raised to the command, which the failure classification calls
+    transient (a refused connection, a timeout, HTTP 429 or 5xx): a command run by hand says how to bring MLflow
+    back instead of a traceback. Anything else keeps its traceback.
     """
-    from ml_pipeline.failures.classification import exception_chain, is_transient, one_line
-
-    if not is_transient(exc):
+    if "mlflow" not in sys.modules:
         return None
-    said = one_line(exc, limit=400)
-    if any(type(link).__name__ == "MlflowException" for link in exception_chain(exc)):
-        return (f"MLflow does not answer ({said}): start the platform (`make up`), or point --tracking-uri (or "
-                "MLFLOW_TRACKING_URI) at a running MLflow server, then run the command again")
-    return (f"a service did not answer ({said}): start it (`make status` shows the platform's), "
-            "then run the command again")
+    from mlflow.exceptions import MlflowException
+
+    from ml_pipeline.failures.classification import is_transient, one_line
+
+    if not isinstance(exc, MlflowException) or not is_transient(exc):
+        return None
+    return (f"MLflow does not answer ({one_line(exc, limit=400)}): start the platform (`make up`), or point "
+            "--tracking-uri (or MLFLOW_TRACKING_URI) at a running MLflow server, then run the command again")

@@ -40,8 +40,9 @@ def generate_data(args: argparse.Namespace) -> int:
         print(f"error: --drift applies to --dataset transactions only, not {args.dataset}", file=sys.stderr)
         return 2
     if args.end_date > today():
-        print(f"error: --end-date {args.end_date} is after today ({today()}, UTC): a day's data lands once it is over "
-              "or under way, and training refuses days after today; give today or an earlier day", file=sys.stderr)
+        print(f"error: --end-date {args.end_date} is after today ({today()}, UTC): generated data stands for days "
+              "that have begun (a pipeline run for a later day is refused); give today or an earlier day",
+              file=sys.stderr)
         return 2
     target = join_uri(to_uri(args.lake), args.dataset)
     try:

@@ -52,8 +52,8 @@ def judge_drift(args: argparse.Namespace) -> int:
 
     if args.report is not None and (args.report.is_dir() or not args.report.parent.is_dir()):  # before the work
         why = ("is a folder: name the HTML file to write" if args.report.is_dir() else
-               f"cannot be written: folder {args.report.parent} does not exist (create it, or name a file in an "
-               "existing folder)")
+               f"cannot be written: {args.report.parent} is no folder (create it, or name a file in an existing "
+               "folder)")
         print(f"error: --report {args.report} {why}", file=sys.stderr)
         return 2
     try:

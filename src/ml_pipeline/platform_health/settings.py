@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ml_pipeline.config import ConfigError, config_dir
+from ml_pipeline.config import ConfigError, config_dir, named_rules_dir
 from ml_pipeline.config_reading import describe_errors, read_yaml
 
 SETTINGS_FILE = "platform_health.yaml"
@@ -49,7 +48,7 @@ class HealthSettings(_Strict):
 
 def settings_path() -> Path:
     """``platform_health.yaml`` beside the validation rules: ``ML_PIPELINE_RULES_DIR``, else ``config/``."""
-    return Path(os.environ.get("ML_PIPELINE_RULES_DIR", config_dir().parent)) / SETTINGS_FILE
+    return (named_rules_dir() or config_dir().parent) / SETTINGS_FILE
 
 
 def load_settings(path: Path | None = None) -> HealthSettings:

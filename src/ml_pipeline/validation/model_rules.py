@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ml_pipeline.config import ModelConfig
-from ml_pipeline.validation.rules import RulesError, RuleSet, merge_rules, read_rules_file
+from ml_pipeline.config import ModelConfig, named_rules_dir
+from ml_pipeline.validation.rules import RuleSet, merge_rules, read_rules_file
 
 GLOBAL_RULES_FILE = "data_validation_rules.yaml"
 SCHEMAS_DIR = "schemas"
@@ -19,16 +18,9 @@ def rules_dir(config_path: Path) -> Path:
     ``config/model_configs/<model>.yaml``).
 
     Raises:
-        RulesError: ``ML_PIPELINE_RULES_DIR`` names no folder (a typo would drop every rule of the files silently).
+        ConfigError: ``ML_PIPELINE_RULES_DIR`` names no folder (a typo would drop every rule of the files silently).
     """
-    named = os.environ.get("ML_PIPELINE_RULES_DIR")
-    if named is None:
-        return Path(config_path).resolve().parent.parent
-    if not Path(named).is_dir():
-        raise RulesError(f"ML_PIPELINE_RULES_DIR={named} is not a folder: set it to the folder holding "
-                         f"{GLOBAL_RULES_FILE} and {SCHEMAS_DIR}/ (an empty folder: only the rules the model configs "
-                         "imply), or unset it (default: the parent of the model configs' folder, config/)")
-    return Path(named)
+    return named_rules_dir() or Path(config_path).resolve().parent.parent
 
 
 def derived_rules(config: ModelConfig) -> dict:

@@ -146,8 +146,8 @@ def _entry(fs: fsspec.AbstractFileSystem, path: str) -> dict | None:
         problem = "not a quarantine entry (a JSON object with id, model, data_uri, status, quarantined_at)"
     except (ValueError, UnicodeDecodeError) as exc:
         problem = f"not JSON ({exc})"
-    except OSError as exc:  # a folder of an entry's name, unreadable
-        problem = f"cannot be read ({type(exc).__name__}: {exc})"
+    except IsADirectoryError:  # only that: a storage error fails the read (as "no entry", a release would be lost)
+        problem = "a folder, not an entry"
     log.warning("quarantine: skipped %s: %s; delete it, and validate its partition again", path, problem)
     return None
 

@@ -79,3 +79,21 @@ def test_run_training_refuses_a_broken_config_naming_it(tmp_path, capsys):
     bad.write_text("model_name: Bad-Name\n")
     assert main(["run-training", str(bad), "--lake", str(tmp_path)]) == 2
     assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_only_mlflow_not_answering_becomes_one_line_and_every_other_failure_keeps_its_traceback():
+    from mlflow.exceptions import MlflowException, RestException
+
+    from ml_pipeline.cli import service_problem
+
+    unavailable = RestException({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"})  # a subclass
+    assert service_problem(unavailable).startswith("MLflow does not answer (RestException: TEMPORARILY_UNAVAILABLE")
+    assert service_problem(MlflowException("bad request")) is None  # a client error: not "start MLflow"
+    try:  # a bug raised while handling a connection error: its traceback stays
+        try:
+            raise ConnectionError("refused")
+        except ConnectionError:
+            raise KeyError("model")  # noqa: B904 - the implicit chain is the point
+    except KeyError as bug:
+        assert service_problem(bug) is None
+    assert service_problem(BrokenPipeError("output closed (| head)")) is None

@@ -193,8 +193,9 @@ def test_alerts_skip_a_line_cut_short_and_say_so(down, capsys, caplog):
     store.unlink()
     store.mkdir()
     assert main(["alerts"]) == 1
-    assert capsys.readouterr().err == (f"error: {store}: a folder, not the alert sinks' file of received messages: "
-                                       "remove it (the sinks write it again at their next message)\n")
+    assert capsys.readouterr().err == (f"error: {store}: not a regular file (a folder?), not the alert sinks' file "
+                                       "of received messages: remove it (the sinks write it again at their next "
+                                       "message)\n")
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -213,8 +214,8 @@ def test_an_argument_that_cannot_be_right_is_refused_by_the_parser(down, capsys,
 
 def test_a_home_that_is_a_file_or_a_database_url_without_a_server_is_named(down, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ML_PLATFORM_HOME", str(REPO_ROOT / "README.md"))
-    assert main(["dlq", "list"]) == 2 and platform_main(["status"]) == 2
-    assert capsys.readouterr().err.count(f"ML_PLATFORM_HOME={REPO_ROOT / 'README.md'} is a file, not a folder") == 2
+    assert main(["dlq", "list"]) == 2 and platform_main(["status"]) == 2 and platform_main(["up"]) == 2
+    assert capsys.readouterr().err.count(f"ML_PLATFORM_HOME={REPO_ROOT / 'README.md'} is a file, not a folder") == 3
     monkeypatch.setenv("ML_PLATFORM_HOME", str(down))
     monkeypatch.setenv("ML_PLATFORM_DATABASE_URL", "postgresql://ml:s3cret@/ml")  # no host: the local socket
     assert main(["dlq", "list"]) == 1

@@ -311,7 +311,7 @@ def test_the_drift_command_exits_2_with_one_line_naming_the_bad_input(lake):
              f"{another_type} (": [str(lake / "text_times" / DAY.isoformat())],
              "`ml-pipeline validate --model fraud_watch --data ": [str(lake / "text_times" / DAY.isoformat())],
              # the report's path, refused before the drift is computed (it was lost after it)
-             f"--report {lake / 'nodir' / 'x.html'} cannot be written: folder {lake / 'nodir'} does not exist":
+             f"--report {lake / 'nodir' / 'x.html'} cannot be written: {lake / 'nodir'} is no folder (create it":
                  ["--report", str(lake / "nodir" / "x.html")],
              f"--report {lake} is a folder: name the HTML file to write": ["--report", str(lake)]}
     for message, change in cases.items():

@@ -185,7 +185,7 @@ def test_a_quarantine_entry_cut_short_is_skipped_naming_the_file_and_written_afr
     stored.write_text(stored.read_text()[:40])  # a writer killed mid-write
     assert main(["quarantine", "list", "--lake", str(lake)]) == 0
     assert f"skipped {stored}: not JSON" in caplog.text and "other.json: not a quarantine entry" in caplog.text
-    assert "folder.json: cannot be read (IsADirectoryError" in caplog.text
+    assert "folder.json: a folder, not an entry" in caplog.text
     with pytest.raises(DataValidationError, match="statistics.rate:is_fraud"):
         validate(ctx)  # validated again: the entry is written afresh
     assert QuarantineStore(to_uri(lake)).list("fraud_detection")[0]["status"] == "quarantined"

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ml_pipeline.cli import main
-from ml_pipeline.config import load_model_config
+from ml_pipeline.config import ConfigError, load_model_config
+from ml_pipeline.platform_health.settings import load_settings
 from ml_pipeline.validation.model_rules import rules_for_model
 from ml_pipeline.validation.rules import RulesError
 from tests.unit.ml_pipeline.test_config import FRAUD
@@ -44,9 +45,11 @@ def test_a_rules_folder_that_does_not_exist_is_refused_not_read_as_no_rules(tmp_
     """A typo in ML_PIPELINE_RULES_DIR dropped the global and model rules files silently (19 checks of 49)."""
     missing = tmp_path / "confg"
     monkeypatch.setenv("ML_PIPELINE_RULES_DIR", str(missing))
-    with pytest.raises(RulesError, match=rf"^ML_PIPELINE_RULES_DIR={missing} is not a folder: set it to the folder "
-                                         r"holding data_validation_rules.yaml and schemas/"):
+    with pytest.raises(ConfigError, match=rf"^ML_PIPELINE_RULES_DIR={missing} is not a folder: set it to the "
+                                          r"folder holding data_validation_rules.yaml, schemas/ and platform_health"):
         rules_for_model(load_model_config(FRAUD), FRAUD)
+    with pytest.raises(ConfigError, match=rf"^ML_PIPELINE_RULES_DIR={missing} is not a folder"):
+        load_settings()  # the platform-health settings beside them: not Airflow's defaults in silence
     assert main(["check-config", str(FRAUD)]) == 1
     assert f"ML_PIPELINE_RULES_DIR={missing} is not a folder" in capsys.readouterr().err
 
