@@ -123,9 +123,12 @@ def event_row(event: Any) -> dict[str, Any]:
     too_long = [f"{name} ({len(str(value))} > {limit} characters)" if len(str(value)) > limit
                 else f"{name} holds a NUL character" for name, (value, limit) in columns.items()
                 if len(str(value)) > limit or "\x00" in str(value)]  # the database would refuse every batch with it
-    lists = [name for name in ("inputs", "outputs") if not isinstance(event.get(name) or [], list)]
+    sides = {name: event.get(name) or [] for name in ("inputs", "outputs")}
+    lists = [f"{name} is no list" if not isinstance(items, list) else f"{name} holds an item that is no object"
+             for name, items in sides.items()
+             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items)]
     if too_long or lists:
-        raise ValueError(f"not an OpenLineage run event: {', '.join(too_long + [f'{n} is no list' for n in lists])}")
+        raise ValueError(f"not an OpenLineage run event: {', '.join(too_long + lists)}")
     text = json.dumps(event, sort_keys=True, separators=(",", ":"))
     return {"received_at": dt.datetime.now(dt.UTC), "event_time": event_time, "event_type": str(event["eventType"]),
             "job_namespace": str(job["namespace"]), "job_name": str(job["name"]), "run_id": str(run["runId"])[:64],

@@ -53,6 +53,8 @@ def test_events_with_datasets_come_back_oldest_first_and_a_resent_event_is_store
     (["not", "an", "event"], "JSON object"),
     ({"eventType": "START", "eventTime": "2026-11-20T06:00:00Z", "run": {"runId": "r"},
       "job": {"namespace": "n", "name": "j"}, "inputs": 5}, "inputs is no list"),  # stalled the shipper for good
+    ({"eventType": "START", "eventTime": "2026-11-20T06:00:00Z", "run": {"runId": "r"},
+      "job": {"namespace": "n", "name": "j"}, "outputs": ["s3://x"]}, "outputs holds an item that is no object"),
     ({"eventType": "S" * 21, "eventTime": "2026-11-20T06:00:00Z", "run": {"runId": "r"},
       "job": {"namespace": "n", "name": "j\x00"}}, r"eventType \(21 > 20 characters\), job.name holds a NUL"),
 ])
