@@ -17,6 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from ml_platform.secrets import write_private
+from ml_platform.state import home_is_a_file
 
 FILE_NAME = "platform.env"
 RECORDED_PREFIXES = ("ML_PLATFORM_",)
@@ -79,8 +80,7 @@ def read(home: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except NotADirectoryError:
-        raise RecordedSettingsError(f"ML_PLATFORM_HOME={home} is a file, not a folder: set it to the platform's "
-                                    "folder (default: .platform in the checkout)") from None
+        raise RecordedSettingsError(home_is_a_file(home)) from None
     except (OSError, UnicodeDecodeError) as exc:  # a folder of that name, unreadable, not UTF-8 text
         why = "a folder, not a file" if path.is_dir() else f"cannot be read as text ({type(exc).__name__}: {exc})"
         raise RecordedSettingsError(f"{path}: {why}. The file records the settings of `ml-platform up`: delete it "

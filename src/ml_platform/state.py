@@ -15,6 +15,12 @@ import psutil
 LOCK_FILE = "supervisor.lock"
 
 
+def home_is_a_file(home: Path) -> str:
+    """What to say when ``ML_PLATFORM_HOME`` names a file (every file of the platform is read under it)."""
+    return f"ML_PLATFORM_HOME={home} is a file, not a folder: set it to the platform's folder (default: .platform in " \
+           "the checkout)"
+
+
 class StateFileError(ValueError):
     """The state file cannot be read at all (a folder of its name, no permission); the message says the fix."""
 
@@ -30,8 +36,7 @@ def read_state(path: Path) -> dict:
     except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not UTF-8 (a write cut short)
         state = None
     except NotADirectoryError:
-        raise StateFileError(f"ML_PLATFORM_HOME={path.parent} is a file, not a folder: set it to the platform's "
-                             "folder (default: .platform in the checkout)") from None
+        raise StateFileError(home_is_a_file(path.parent)) from None
     except OSError as exc:
         why = "a folder, not the platform's state file" if path.is_dir() else f"unreadable ({exc.strerror})"
         raise StateFileError(f"{path}: {why}: remove it (the next `up` writes it again) or give this user access to "
