@@ -20,6 +20,40 @@ def add_lake_option(parser: argparse.ArgumentParser, text: str = "lake root URI 
     parser.add_argument("--lake", default=os.environ.get("ML_LAKE_URI", sources.DEFAULT_LAKE), help=text)
 
 
+DEFAULT_TRACKING_URI = "http://127.0.0.1:5000"
+"""The MLflow server ``make up`` starts."""
+
+
+def add_tracking_uri_option(parser: argparse.ArgumentParser, text: str = "the MLflow server (env MLFLOW_TRACKING_URI)"
+                            ) -> None:
+    """Add ``--tracking-uri``: the MLflow server (or database) to read and write, checked as it is parsed."""
+    parser.add_argument("--tracking-uri", type=tracking_uri,
+                        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI), help=text)
+
+
+def tracking_uri(text: str) -> str:
+    """An argparse type: an MLflow tracking URI, refused before the command reads any data when it cannot be one.
+
+    A server (``http(s)://host…``, ``databricks``) or a database (``sqlite:///…``, ``postgresql://…``); a folder (a
+    bare path or ``file:``) only with ``MLFLOW_ALLOW_FILE_STORE=true``, as MLflow 3 itself refuses its file store
+    without it, but only after the command has read and validated the data.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower() if len(parts.scheme) > 1 else ""  # "C:\mlruns" is a path, not a scheme
+    fix = (f"give the MLflow server's address (e.g. {DEFAULT_TRACKING_URI}, what `make up` starts) or a database "
+           "(e.g. sqlite:///mlflow.db), in --tracking-uri or MLFLOW_TRACKING_URI")
+    if scheme in ("http", "https") and not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} names no host: {fix}")
+    folder_allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
+    if scheme in ("", "file") and text != "databricks" and not folder_allowed:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a folder, and MLflow 3 refuses a folder as its store (set MLFLOW_ALLOW_FILE_STORE=true to "
+            f"use one anyway): {fix}")
+    return text
+
+
 def missing_lake(lake: str) -> str | None:
     """Why ``--lake`` cannot be the lake (a local folder that does not exist), or None; remote lakes are not checked."""
     scheme, sep, path = lake.partition("://")

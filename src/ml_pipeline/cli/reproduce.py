@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ml_pipeline.cli.options import tolerance, version_number
+from ml_pipeline.cli.options import add_tracking_uri_option, tolerance, version_number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,8 +19,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "every prediction and metric is identical; 1 when they differ; 2 when the rebuild is refused.")
     run.add_argument("model")
     run.add_argument("version", type=version_number)
-    run.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
-                     help="the MLflow server the version is registered in (default: $MLFLOW_TRACKING_URI)")
+    add_tracking_uri_option(run, "the MLflow server the version is registered in (env MLFLOW_TRACKING_URI)")
     run.add_argument("--allow-code-drift", action="store_true",
                      help="rebuild even when the installed code or libraries differ from those that trained it")
     run.add_argument("--register", action="store_true",

@@ -9,12 +9,11 @@ load).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml_pipeline.cli.options import add_lake_option, missing_lake
+from ml_pipeline.cli.options import add_lake_option, add_tracking_uri_option, missing_lake
 
 if TYPE_CHECKING:
     from ml_pipeline.config import ModelConfig
@@ -32,8 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     gc.add_argument("--config-dir", type=Path, default=None, metavar="DIR",
                     help="folder of model configs (default: ML_PIPELINE_CONFIG_DIR, else config/model_configs)")
     add_lake_option(gc, "lake root whose runs/ folder holds the snapshots (env ML_LAKE_URI)")
-    gc.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
-                    help="MLflow tracking server whose aliases protect snapshots (env MLFLOW_TRACKING_URI)")
+    add_tracking_uri_option(gc, "MLflow tracking server whose aliases protect snapshots (env MLFLOW_TRACKING_URI)")
     gc.set_defaults(handler=collect_snapshots)
 
 

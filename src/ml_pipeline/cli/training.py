@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 
-from ml_pipeline.cli.options import add_lake_option, iso_date, today, uri_map_from_env
+from ml_pipeline.cli.options import add_lake_option, add_tracking_uri_option, iso_date, today, uri_map_from_env
 
 IN_PROCESS_PREFIX = "in_process_"
 """In-process runs are filed under ``in_process_<model>`` (their ``dag_id`` in the run folder, the idempotency key
@@ -23,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("config", type=Path, help="model config YAML")
     run.add_argument("--date", type=iso_date, default=today())
     add_lake_option(run)
-    run.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"))
+    add_tracking_uri_option(run)
     run.add_argument("--run-id", default=None, help="default: local__<UTC timestamp>")
     run.set_defaults(handler=run_training)
 

@@ -81,6 +81,39 @@ def test_run_training_refuses_a_broken_config_naming_it(tmp_path, capsys):
     assert "bad.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("uri", "said"), [("notaurl", "is a folder"), ("file:///tmp/mlruns", "is a folder"),
+                                         ("http://", "names no host")])
+@pytest.mark.parametrize("command", [["run-training", str(FRAUD_CONFIG)], ["reproduce", "m", "1"], ["gc"]])
+def test_a_tracking_uri_that_cannot_be_mlflows_is_refused_before_any_data_is_read(
+        monkeypatch, tmp_path, capsys, uri, said, command):
+    import ml_pipeline.pipelines.training as training
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setattr(training, "run_in_process", lambda ctx: pytest.fail("ran with an unusable tracking URI"))
+    for argv, env in (([*command, "--tracking-uri", uri], None), (command, uri)):  # the option, or the environment
+        if env is None:
+            monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        else:
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--lake", str(tmp_path)] if command[0] != "reproduce" else argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --tracking-uri: {uri!r} {said}" in err, err
+        assert "http://127.0.0.1:5000" in err and "sqlite:///mlflow.db" in err and "MLFLOW_TRACKING_URI" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://mlflow.example:443/", "sqlite:///x/mlflow.db",
+                                 "postgresql://u@db/mlflow", "databricks"])
+def test_servers_and_databases_are_tracking_uris_and_a_folder_is_one_with_mlflows_opt_out(monkeypatch, uri):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    parser = build_parser()
+    assert parser.parse_args(["run-training", "x.yaml", "--tracking-uri", uri]).tracking_uri == uri
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert parser.parse_args(["gc", "--tracking-uri", "./mlruns"]).tracking_uri == "./mlruns"
+
+
 def test_only_mlflow_not_answering_becomes_one_line_and_every_other_failure_keeps_its_traceback():
     from mlflow.exceptions import MlflowException, RestException
 
