@@ -6,7 +6,9 @@ and an object store. Nothing here knows about Airflow.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 
 import fsspec
@@ -97,12 +99,24 @@ def count_rows(uri: str) -> int:
 
 
 def write_parquet(frame: pl.DataFrame, uri: str) -> str:
-    """Write ``frame`` to ``uri`` atomically enough for a rerun to overwrite it; return the URI."""
+    """Write ``frame`` to ``uri`` atomically enough for a rerun to overwrite it; return the URI.
+
+    The file is written beside its place and moved there whole, so a failed write (a full disk) leaves the file
+    that was there before, and removes its half-written copy. A full disk is said with the file and the fix.
+    """
     fs, path = fsspec.core.url_to_fs(uri)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp_path = f"{path}.tmp"
-    with fs.open(tmp_path, "wb") as handle:
-        frame.write_parquet(handle, compression="zstd", statistics=True)
+    try:
+        with fs.open(tmp_path, "wb") as handle:
+            frame.write_parquet(handle, compression="zstd", statistics=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            fs.rm(tmp_path)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on the device to write {uri} (what was there before is "
+                          "kept): free space, e.g. old training snapshots with `ml-pipeline gc`, then rerun") from exc
+        raise
     fs.mv(tmp_path, path)
     return uri
 

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ml_pipeline.data.generator import generate_dataset
+from ml_pipeline.data.generator import generate_dataset, generate_day
 from ml_pipeline.data.lake import hash_frame, read_parquet, to_uri, write_parquet
 from ml_pipeline.data.loader import (
     DeletedPartitionError,
@@ -87,6 +87,17 @@ def test_content_hash_survives_a_round_trip_and_changes_with_the_data(tmp_path):
     copy = read_parquet(write_parquet(frame, to_uri(tmp_path / "copy.parquet")))
     assert hash_frame(copy) == hash_frame(frame)
     assert hash_frame(frame.with_columns(frame["amount"] + 0.01)) != hash_frame(frame)
+
+
+def test_a_full_disk_keeps_the_file_that_was_there_names_the_file_and_leaves_no_half_written_copy(tmp_path):
+    day = generate_day(dt.date(2026, 11, 20), 50)
+    target = tmp_path / "features.parquet"
+    write_parquet(day, to_uri(target))
+    (tmp_path / "features.parquet.tmp").symlink_to("/dev/full")  # every write there: ENOSPC, from the kernel
+    with pytest.raises(OSError, match="no space left on the device to write .*features.parquet.*ml-pipeline gc") as e:
+        write_parquet(day.head(3), to_uri(target))
+    assert e.value.errno == 28 and not is_transient(e.value)  # an operator frees space: fail and alert, no retries
+    assert read_parquet(to_uri(target)).equals(day) and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
 def test_corrupt_parquet_file_is_named_in_a_validation_error(tmp_path):
