@@ -232,6 +232,24 @@ deployment:
 """
 
 
+def find_model_config(name: str, folder: Path | None = None,
+                      fix: str = "check the model's name, or ML_PIPELINE_CONFIG_DIR") -> tuple[ModelConfig, Path]:
+    """The config of model ``name`` in ``folder`` (default: the config dir), and its file.
+
+    Raises:
+        ConfigError: No config there that loads is ``name``'s: it names the folder, its models, how many configs
+            there do not load, and ``fix``.
+    """
+    folder = folder or config_dir()
+    configs, errors = load_model_configs(config_files(folder))
+    for path, config in configs.items():
+        if config.model_name == name:
+            return config, path
+    known = ", ".join(sorted(c.model_name for c in configs.values())) or "none"
+    broken = f"; {len(errors)} config(s) there do not load (`ml-pipeline check-config`)" if errors else ""
+    raise ConfigError(f"no model '{name}' in {folder} (models: {known}){broken}; {fix}")
+
+
 def starter_config(name: str) -> str:
     """A commented config for a new model, valid as written."""
     return STARTER_CONFIG.format(name=name)

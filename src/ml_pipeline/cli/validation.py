@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def validate(args: argparse.Namespace) -> int:
     """Validate one partition; a blocking failure quarantines it and exits 1 (2 when it cannot be checked)."""
-    from ml_pipeline.config import ConfigError
+    from ml_pipeline.config import ConfigError, find_model_config
     from ml_pipeline.data.lake import to_uri
     from ml_pipeline.data.loader import DeletedPartitionError, MissingPartitionError, PartitionOutsideDataError
     from ml_pipeline.data.paths import UnsafePathError
@@ -49,7 +49,7 @@ def validate(args: argparse.Namespace) -> int:
 
     lake = to_uri(args.lake)
     try:
-        config, path = model_config(args.model)
+        config, path = find_model_config(args.model)
         if args.value is not None and not config.data.partition_by:
             raise ConfigError(f"--value: model {args.model} has no data.partition_by; validate the whole partition")
         report = validate_partition_uri(config, rules_for_model(config, path), data_uri(args.data, lake), lake,
@@ -91,14 +91,14 @@ def list_quarantine(args: argparse.Namespace) -> int:
 
 def release_partition(args: argparse.Namespace) -> int:
     """Let training use a quarantined partition as it is; the reason is kept in the record."""
-    from ml_pipeline.config import ConfigError
+    from ml_pipeline.config import ConfigError, find_model_config
     from ml_pipeline.data.lake import to_uri
     from ml_pipeline.features.registry import required_input_columns
     from ml_pipeline.validation.quarantine import QuarantineError, QuarantineStore
 
     lake = to_uri(args.lake)
     try:
-        config, _ = model_config(args.model)
+        config, _ = find_model_config(args.model)
         data = config.data
         read = {*required_input_columns(data.features, data.feature_functions), data.target_column,
                 data.timestamp_column}
@@ -113,16 +113,6 @@ def release_partition(args: argparse.Namespace) -> int:
     return 0
 
 
-def model_config(name: str):
-    """The config of model ``name`` from the config dir, and its path; ``ConfigError`` naming the known models."""
-    from ml_pipeline.config import ConfigError, config_dir, config_files, load_model_configs
-
-    configs, _ = load_model_configs(config_files())
-    for path, config in configs.items():
-        if config.model_name == name:
-            return config, path
-    known = ", ".join(sorted(c.model_name for c in configs.values())) or "none"
-    raise ConfigError(f"no model '{name}' in {config_dir()} (models: {known})")
 
 
 def data_uri(location: str, lake: str) -> str:

@@ -130,3 +130,26 @@ def test_only_mlflow_not_answering_becomes_one_line_and_every_other_failure_keep
     except KeyError as bug:
         assert service_problem(bug) is None
     assert service_problem(BrokenPipeError("output closed (| head)")) is None
+
+
+def test_serve_listens_where_asked_and_logs_predictions_with_the_configs_entity_key(monkeypatch, tmp_path, capsys):
+    import ml_pipeline.deployment.serving as serving
+
+    started = []
+    monkeypatch.setattr(serving, "main", started.append)
+    monkeypatch.delenv("ML_PREDICTION_LOG_URI", raising=False)
+    monkeypatch.delenv("ML_PIPELINE_CONFIG_DIR", raising=False)
+    assert main(["serve", "fraud_detection"]) == 0  # this machine only, no log
+    assert started.pop() == ["--model", "fraud_detection", "--port", "8500", "--host", "127.0.0.1"]
+    assert main(["serve", "fraud_detection", "--host", "0.0.0.0", "--prediction-log", "s3://lake"]) == 0
+    assert started.pop()[4:] == ["--host", "0.0.0.0", "--prediction-log", "s3://lake", "--entity-key",
+                                 "transaction_id"]
+    monkeypatch.setenv("ML_PREDICTION_LOG_URI", "s3://lake")  # the server logs by itself: the key still goes with it
+    assert main(["serve", "fraud_detection"]) == 0 and started.pop()[-2:] == ["--entity-key", "transaction_id"]
+    assert main(["serve", "fraud_detection", "--version", "3"]) == 0  # a pinned server logs only when told
+    assert "--entity-key" not in started.pop() and not capsys.readouterr().err
+    monkeypatch.setenv("ML_PIPELINE_CONFIG_DIR", str(tmp_path))  # a serving host without the configs
+    assert main(["serve", "fraud_detection"]) == 0 and "--entity-key" not in started.pop()
+    assert "give --entity-key" in capsys.readouterr().err
+    assert main(["serve", "fraud_detection", "--entity-key", "id"]) == 0
+    assert started.pop()[-2:] == ["--entity-key", "id"]
