@@ -7,7 +7,7 @@ Sections: ``data:``, ``training:``, ``deployment:``, ``alerts:``, ``feature_stor
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -247,7 +247,8 @@ class MonitoringConfig(_Strict):
     thresholds: FeatureThresholds = Field(default_factory=FeatureThresholds,
                                           description="PSI levels of every feature (credit-scoring convention)")
     features: dict[str, FeatureThresholds] = Field(default_factory=dict,
-                                                   description="per-feature PSI levels, over `thresholds`")
+                                                   description="per-feature levels; what an entry leaves out "
+                                                               "comes from `thresholds`")
     drift_share: float = Field(default=0.3, gt=0, le=1.0,
                                description="dataset drift when this share of features (or more) is at alert level")
     max_auc_drop: float = Field(default=0.05, ge=0, le=1.0,
@@ -262,6 +263,16 @@ class MonitoringConfig(_Strict):
                                            description="causes that request a retraining; [] never retrains")
     retrain_cooldown_hours: float = Field(default=24, ge=0, le=24 * 90,
                                           description="after a retraining request, none for this long")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _features_over_thresholds(cls, data: Any) -> Any:
+        """A feature's entry takes what it leaves out (``warn``, ``alert``, ``method``) from ``thresholds``."""
+        if isinstance(data, dict) and isinstance(data.get("features"), dict) and isinstance(data.get("thresholds"),
+                                                                                           dict):
+            data = {**data, "features": {name: {**data["thresholds"], **entry} if isinstance(entry, dict) else entry
+                                         for name, entry in data["features"].items()}}
+        return data
 
 
 class LineageConfig(_Strict):

@@ -40,7 +40,8 @@ def string_encoder(frame: pl.DataFrame, features: Sequence[str]) -> ColumnTransf
 
 HYPERPARAMETERS = "training.hyperparameters"
 # what the platform sets itself, whatever the config says: a config's value would be silently overridden
-SET_BY_THE_PLATFORM = {"random_state": "training.seed", "seed": "training.seed", "n_jobs": "the worker's cores",
+SET_BY_THE_PLATFORM = {"random_state": "training.seed", "seed": "training.seed",
+                       "n_jobs": "the environment's ML_TRAIN_THREADS (default 2)",
                        "device": "training.device"}
 
 

@@ -114,3 +114,16 @@ def test_monitoring_levels_are_ordered_and_only_for_the_models_features(tmp_path
     fraud = load_model_config(REPO_ROOT / "config" / "model_configs" / "fraud_detection.yaml").monitoring
     assert (fraud.schedule, fraud.entity_key, fraud.retrain_on) == ("15 * * * *", "transaction_id", ["drift", "decay"])
     assert fraud.features["category_avg_amount_24h"].method == "wasserstein"
+
+
+def test_a_features_monitoring_entry_takes_what_it_leaves_out_from_the_models_thresholds(tmp_path):
+    monitoring = {"thresholds": {"warn": 0.2, "alert": 0.5},
+                  "features": {"amount": {"alert": 0.4}, "merchant_category": {"method": "psi", "warn": 0.3}}}
+    config = load_model_config(write_variant(tmp_path, monitoring=monitoring)).monitoring
+    assert (config.features["amount"].warn, config.features["amount"].alert) == (0.2, 0.4)
+    assert (config.features["merchant_category"].warn, config.features["merchant_category"].alert) == (0.3, 0.5)
+    alone = load_model_config(write_variant(tmp_path, monitoring={"features": {"amount": {"alert": 0.4}}}))
+    assert (alone.monitoring.features["amount"].warn, alone.monitoring.features["amount"].alert) == (0.1, 0.4)
+    with pytest.raises(ConfigError, match=r"monitoring.features.amount.*alert \(0.15\) is below warn \(0.2\)"):
+        load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"warn": 0.2, "alert": 0.5},
+                                                              "features": {"amount": {"alert": 0.15}}}))
