@@ -32,7 +32,7 @@ from airflow.sdk import DAG, Asset, Param, Variable, get_current_context, get_pa
 
 from ml_pipeline_airflow.notifications.alerts import DagRunFailureAlert, TaskFailureAlert, deadline_alerts
 from ml_pipeline_airflow.retry_policy import TRANSIENT_ONLY
-from ml_pipeline_airflow.runtime import run_classified
+from ml_pipeline_airflow.runtime import refuse_unknown_conf, run_classified
 
 MODEL = "platform"
 FIXED_VARIABLE = "platform_drill_fixed"
@@ -53,7 +53,12 @@ def fail_as_asked() -> dict:
     """Behave as the run's ``mode`` param says; return what happened."""
     context = get_current_context()
     ti = context["ti"]
-    return run_classified(lambda: drill(context["params"], ti.try_number, last_try=ti.try_number > ti.max_tries))
+
+    def asked() -> dict:
+        refuse_unknown_conf(context)  # a misspelt `mdoe` would drill the default mode
+        return drill(context["params"], ti.try_number, last_try=ti.try_number > ti.max_tries)
+
+    return run_classified(asked)
 
 
 def drill(params: dict, try_number: int, last_try: bool = False) -> dict:
@@ -77,8 +82,8 @@ def deploy_as_asked() -> dict:
     """Fail as a deployment with a bug would, until the fix Variable is set; then return the version it was given."""
     from ml_pipeline_airflow.tasks.deployment import challenger_version
 
-    version = challenger_version(get_current_context())
-    return run_classified(lambda: asset_drill(version))
+    context = get_current_context()
+    return run_classified(lambda: refuse_unknown_conf(context) or asset_drill(challenger_version(context)))
 
 
 def asset_drill(version: str | None) -> dict:

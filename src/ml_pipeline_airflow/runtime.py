@@ -72,12 +72,11 @@ def run_date(context: Any) -> dt.date:
     For a run started by feature asset events, the newest day those events computed; otherwise the run's logical
     date (or, without one, when it was due).
     """
+    from ml_pipeline_airflow.asset_events import event_days
+
     dag_run = context["dag_run"]
-    if dag_run.run_type == "asset_triggered":
-        days = [day for events in context["triggering_asset_events"].values() for event in events
-                for day in (event.extra or {}).get("days", [])]
-        if days:
-            return max(dt.date.fromisoformat(day) for day in days)
+    if dag_run.run_type == "asset_triggered" and (days := event_days(context)):
+        return max(days)
     return (dag_run.logical_date or dag_run.run_after).date()
 
 
@@ -91,9 +90,9 @@ def run_trigger(context: Any) -> str:
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))  # ``dag.test()`` gives the enum itself
     if run_type != "asset_triggered":
         return {"scheduled": "schedule"}.get(run_type, run_type)
-    causes = sorted({(event.extra or {}).get("trigger") for events in context["triggering_asset_events"].values()
-                     for event in events} - {None})
-    return "+".join(causes) if causes else "features"
+    from ml_pipeline_airflow.asset_events import event_causes
+
+    return "+".join(event_causes(context)) or "features"
 
 
 def run_step(step: Callable[..., Any], config_path: str, *results: Any, step_name: str | None = None) -> Any:

@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -171,6 +172,7 @@ def test_each_model_has_a_data_validation_dag(monkeypatch, tmp_path):
 
 def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
     from ml_pipeline_airflow.dag_kinds import VALIDATION, build_dags
+    from ml_pipeline_airflow.dag_kinds.validation import PARTITION_DAY
     from ml_pipeline_airflow.sensors.s3_data import S3DataSensor
 
     monkeypatch.delenv("ML_DATA_URI_MAP", raising=False)  # s3://ml-data/… is really on S3
@@ -179,7 +181,13 @@ def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
                                                             "list_partition_values", "validate_partition"]
     sensor = dag.get_task("wait_for_partition")
     assert isinstance(sensor, S3DataSensor) and sensor.deferrable
-    assert (sensor.bucket_name, sensor.prefix) == ("ml-data", "transactions/{{ params.partition_date or ds }}/")
+    assert sensor.bucket_name == "ml-data" and sensor.prefix == f"transactions/{PARTITION_DAY}/"
+    day = dag.get_template_env().from_string(PARTITION_DAY).render
+    due = dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC)
+    assert day(params={"partition_date": "2026-11-02"}, dag_run=SimpleNamespace(logical_date=due)) == "2026-11-02"
+    assert day(params={"partition_date": None}, dag_run=SimpleNamespace(logical_date=due)) == "2026-11-20"
+    manual = SimpleNamespace(logical_date=None, run_after=due)  # a manual run without a logical date: no `ds`
+    assert day(params={"partition_date": None}, dag_run=manual) == "2026-11-20"
 
 
 MONITORING_TASKS = ["load_reference", "check_window", "record_check"]

@@ -84,6 +84,20 @@ def _before_the_data(uri: str, day: dt.date, later: str) -> FileNotFoundError:
     return DeletedPartitionError.of(uri, f"the later partition {later} has landed")
 
 
+def outside_the_data(uri: str) -> PartitionOutsideDataError | None:
+    """Why partition ``uri``, which holds no file, can never land; None when it may still land.
+
+    A day after today, or before the dataset's first day (with no folder of its own), cannot; a hole between landed
+    days may still land late.
+    """
+    day = partition_day(uri)
+    if (future := _future(uri, day)) or day is None:
+        return future
+    later = later_landed_day(uri)
+    error = _before_the_data(uri, day, later) if later is not None else None
+    return error if isinstance(error, PartitionOutsideDataError) else None
+
+
 def _first_landed_day(dataset: str) -> dt.date | None:
     """The first day of ``dataset`` holding parquet files, if any."""
     return next((day for day in day_folders(dataset) if list_parquet_files(partition_uri(dataset, day))), None)

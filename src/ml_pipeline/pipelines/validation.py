@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from ml_pipeline.data.lake import list_parquet_files
-from ml_pipeline.data.loader import partition_uri, partition_values
+from ml_pipeline.data.loader import outside_the_data, partition_uri, partition_values
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.pipelines.context import RunContext
 
@@ -14,9 +14,18 @@ log = logging.getLogger(__name__)
 
 
 def landed_partition(ctx: RunContext, day: dt.date | None = None) -> str | None:
-    """URI of the run's daily partition once it holds parquet files, else None (not landed yet)."""
+    """URI of the run's daily partition once it holds parquet files, else None (not landed yet).
+
+    Raises:
+        PartitionOutsideDataError: The day can never land (after today, or before the dataset's first day): the
+            sensor fails at once, naming the day and the fix, instead of waiting 6 h for it.
+    """
     uri = partition_uri(ctx.dataset_uri, day or ctx.logical_date)
-    return uri if list_parquet_files(uri) else None
+    if list_parquet_files(uri):
+        return uri
+    if error := outside_the_data(uri):
+        raise error
+    return None
 
 
 def partition_slices(ctx: RunContext, day: dt.date | None = None) -> list[str | None]:

@@ -21,7 +21,9 @@ from ml_pipeline_airflow.operators.data_validation import DataValidationOperator
 from ml_pipeline_airflow.runtime import PARTITION_LABEL
 from ml_pipeline_airflow.tasks import validation
 
-PARTITION_DAY = "{{ params.partition_date or ds }}"
+PARTITION_DAY = "{{ params.partition_date or (dag_run.logical_date or dag_run.run_after) | ds }}"
+"""The day a run validates: its ``partition_date``, else its logical date, else (a manual run without one) when it
+was due, as ``run_date`` reads it for the local lake (``ds`` is undefined in a run without a logical date)."""
 
 
 def build_validation_dag(config: ModelConfig, path: Path) -> DAG:

@@ -88,12 +88,22 @@ def _check_conf(context: Any) -> None:
 
 
 def challenger_version(context: Any) -> str | None:
-    """The version to deploy: the ``version`` param, else the newest one the triggering asset events name."""
+    """The version to deploy: the ``version`` param, else the newest one the triggering asset events name.
+
+    None (the ``challenger`` alias) only when neither names one; an event's version of the wrong shape fails the run
+    (``AssetEventError``) rather than deploying the alias instead.
+    """
+    from ml_pipeline_airflow.asset_events import event_versions
+
     if context["params"].get("version"):
-        return str(context["params"]["version"])
-    versions = [str(event.extra["version"]) for events in (context.get("triggering_asset_events") or {}).values()
-                for event in events if (event.extra or {}).get("version")]
+        return version_param(context["params"]["version"])
+    versions = event_versions(context)
     return max(versions, key=int) if versions else None
+
+
+def version_param(value: Any) -> str:
+    """A ``version``/``to_version`` param as MLflow names versions: ``3``, never ``3.0`` (which the schema passes)."""
+    return str(int(value)) if isinstance(value, float) else str(value)
 
 
 @task(multiple_outputs=False)
@@ -101,7 +111,9 @@ def evaluate_challenger(config_path: str) -> dict:
     """Score challenger and champion on the same fresh holdout; apply the threshold and margin gates."""
     from ml_pipeline.pipelines import deployment
 
-    return run_step(deployment.evaluate_challenger, config_path, challenger_version(get_current_context()))
+    context = get_current_context()  # the version is read inside the step: a bad event fails it as permanent
+    return run_step(lambda ctx: deployment.evaluate_challenger(ctx, challenger_version(context)), config_path,
+                    step_name="evaluate_challenger")
 
 
 @task.short_circuit
@@ -237,7 +249,7 @@ def roll_back_by_hand(config_path: str) -> dict:
 
     params = get_current_context()["params"]
     reason = f"manual rollback: {params.get('reason') or 'no reason given'}"
-    to_version = str(params["to_version"]) if params.get("to_version") else None
+    to_version = version_param(params["to_version"]) if params.get("to_version") else None
     result = run_deployment_step(deployment.rollback_to, config_path, to_version, reason)
     _announce(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back by hand", airflow, mlflow), result["from"])

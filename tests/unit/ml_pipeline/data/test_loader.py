@@ -192,3 +192,23 @@ def test_uri_map_rewrites_the_longest_matching_prefix_only():
     assert resolve_uri("s3://ml-database/x", uri_map) == "s3://ml-database/x"
     with pytest.raises(ValueError, match="ML_DATA_URI_MAP"):
         parse_uri_map("no-scheme=file:///x")
+
+
+def test_the_validation_sensor_fails_at_once_for_a_day_that_can_never_land_and_waits_for_one_that_may(tmp_path):
+    from types import SimpleNamespace
+
+    from ml_pipeline.data.loader import PartitionOutsideDataError
+    from ml_pipeline.pipelines.validation import landed_partition
+
+    dataset = to_uri(tmp_path / "transactions")
+    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=50)
+    (tmp_path / "transactions" / "2026-11-19" / "part-00000.parquet").unlink()  # a hole: it may land late
+    run = SimpleNamespace(dataset_uri=dataset, logical_date=dt.date(2026, 11, 20))
+    assert landed_partition(run) == f"{dataset}/2026-11-20"
+    assert landed_partition(run, dt.date(2026, 11, 19)) is None
+    assert landed_partition(run, dt.datetime.now(dt.UTC).date()) is None  # today's: not landed yet
+    with pytest.raises(PartitionOutsideDataError, match="2026-11-01, before the first day .* holds \\(2026-11-18\\)"):
+        landed_partition(run, dt.date(2026, 11, 1))
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+    with pytest.raises(PartitionOutsideDataError, match=f"is of {tomorrow}, after today"):
+        landed_partition(run, tomorrow)
