@@ -268,11 +268,15 @@ class MonitoringConfig(_Strict):
     @classmethod
     def _features_over_thresholds(cls, data: Any) -> Any:
         """A feature's entry takes what it leaves out (``warn``, ``alert``, ``method``) from ``thresholds``."""
-        if isinstance(data, dict) and isinstance(data.get("features"), dict) and isinstance(data.get("thresholds"),
-                                                                                           dict):
-            data = {**data, "features": {name: {**data["thresholds"], **entry} if isinstance(entry, dict) else entry
-                                         for name, entry in data["features"].items()}}
-        return data
+        if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
+            return data
+        base = data.get("thresholds")
+        base = base.model_dump(exclude_unset=True) if isinstance(base, BaseModel) else base
+        if not isinstance(base, dict):
+            return data
+        inherited = {key: base[key] for key in ("warn", "alert", "method") if key in base}  # a typo is said once
+        return {**data, "features": {name: {**inherited, **entry} if isinstance(entry, dict) else entry
+                                     for name, entry in data["features"].items()}}
 
 
 class LineageConfig(_Strict):

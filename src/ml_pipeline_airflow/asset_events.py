@@ -13,10 +13,11 @@ import re
 from typing import Any
 
 from ml_pipeline.errors import PermanentError
+from ml_pipeline.registry import VERSION_PATTERN
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 CAUSE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-VERSION = re.compile(r"[1-9][0-9]{0,17}")  # as MLflow numbers versions (and as a dead letter's replay reads them)
+VERSION = re.compile(VERSION_PATTERN)
 
 
 class AssetEventError(PermanentError, ValueError):

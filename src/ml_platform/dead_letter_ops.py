@@ -10,6 +10,7 @@ import re
 
 from ml_pipeline.failures.dead_letters import ASSET_EVENTS, DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
 from ml_pipeline.failures.spool import drain_spool
+from ml_pipeline.registry import VERSION_PATTERN
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
@@ -17,7 +18,7 @@ from ml_platform.clients import airflow_client
 from ml_platform.layout import Layout
 
 log = logging.getLogger(__name__)
-VERSION = re.compile(r"[0-9]{1,18}")  # a registry version number (ASCII digits: "²" is a digit to str.isdigit)
+VERSION = re.compile(VERSION_PATTERN)  # ASCII digits: "²" is a digit to str.isdigit
 
 
 def store(layout: Layout) -> DeadLetterStore:

@@ -177,8 +177,9 @@ def test_data_on_s3_is_awaited_by_the_deferrable_s3_data_sensor(monkeypatch):
 
     monkeypatch.delenv("ML_DATA_URI_MAP", raising=False)  # s3://ml-data/… is really on S3
     dag = build_dags(VALIDATION)["data_validation_fraud_detection"]
-    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_partition", "landed_partition",
-                                                            "list_partition_values", "validate_partition"]
+    assert [t.task_id for t in dag.topological_sort()] == ["check_partition_day", "wait_for_partition",
+                                                            "landed_partition", "list_partition_values",
+                                                            "validate_partition"]
     sensor = dag.get_task("wait_for_partition")
     assert isinstance(sensor, S3DataSensor) and sensor.deferrable
     assert sensor.bucket_name == "ml-data" and sensor.prefix == f"transactions/{PARTITION_DAY}/"

@@ -163,7 +163,8 @@ def test_the_validation_dag_waits_for_and_validates_a_partition_on_s3(services, 
     output = "".join(seen)
     lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
     assert lines, output[-4000:]
-    assert json.loads(lines[-1][7:]) == {"wait_for_partition": "success", "landed_partition": "success",
+    assert json.loads(lines[-1][7:]) == {"check_partition_day": "success", "wait_for_partition": "success",
+                                         "landed_partition": "success",
                                          "list_partition_values": "success", "validate_partition": "success"}, output[
         -8000:]
     assert "[DAG TEST] running trigger in line" in output, "the S3 wait must run on the triggerer"

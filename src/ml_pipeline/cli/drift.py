@@ -151,5 +151,3 @@ def partition(location: str, lake: str) -> str:
     from ml_pipeline.data.lake import parse_uri_map, resolve_uri, to_uri
 
     return resolve_uri(to_uri(location), parse_uri_map(uri_map_from_env(to_uri(lake))))
-
-

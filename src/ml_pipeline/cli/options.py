@@ -28,26 +28,40 @@ def add_tracking_uri_option(parser: argparse.ArgumentParser, text: str = "the ML
                             ) -> None:
     """Add ``--tracking-uri``: the MLflow server (or database) to read and write, checked as it is parsed."""
     parser.add_argument("--tracking-uri", type=tracking_uri,
-                        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI), help=text)
+                        default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI, help=text)
+
+
+TRACKING_NAMES = ("databricks", "databricks-uc", "uc")
+"""Tracking URIs MLflow reads whole, without ``://``."""
 
 
 def tracking_uri(text: str) -> str:
     """An argparse type: an MLflow tracking URI, refused before the command reads any data when it cannot be one.
 
-    A server (``http(s)://host…``, ``databricks``) or a database (``sqlite:///…``, ``postgresql://…``); a folder (a
-    bare path or ``file:``) only with ``MLFLOW_ALLOW_FILE_STORE=true``, as MLflow 3 itself refuses its file store
-    without it, but only after the command has read and validated the data.
+    A server (``http(s)://host…``, ``databricks``, ``databricks-uc``, ``uc``) or a database (``sqlite:///…``,
+    ``postgresql+psycopg://…``); a folder (a bare path or ``file:``) only with ``MLFLOW_ALLOW_FILE_STORE=true``, as
+    MLflow 3 itself refuses its file store without it, but only after the command has read and validated the data.
+    ``localhost:5000`` (``http://`` forgotten) is refused with the fix; another scheme is left to MLflow (a plugin
+    may register its own store).
     """
+    import re
     from urllib.parse import urlsplit
 
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower() if len(parts.scheme) > 1 else ""  # "C:\mlruns" is a path, not a scheme
     fix = (f"give the MLflow server's address (e.g. {DEFAULT_TRACKING_URI}, what `make up` starts) or a database "
            "(e.g. sqlite:///mlflow.db), in --tracking-uri or MLFLOW_TRACKING_URI")
+    if text in TRACKING_NAMES:
+        return text
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower() if len(parts.scheme) > 1 else ""  # "C:\mlruns" is a path, not a scheme
     if scheme in ("http", "https") and not parts.hostname:
         raise argparse.ArgumentTypeError(f"{text!r} names no host: {fix}")
-    folder_allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
-    if scheme in ("", "file") and text != "databricks" and not folder_allowed:
+    if re.fullmatch(r"[\w.-]+:\d+(/.*)?", text):  # host:port: urlsplit reads the host as a scheme
+        raise argparse.ArgumentTypeError(f"{text!r} has no scheme: did you mean 'http://{text}'? ({fix})")
+    if scheme not in ("", "file"):
+        return text
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"the tracking URI is empty: {fix}")
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
         raise argparse.ArgumentTypeError(
             f"{text!r} is a folder, and MLflow 3 refuses a folder as its store (set MLFLOW_ALLOW_FILE_STORE=true to "
             f"use one anyway): {fix}")

@@ -12,7 +12,7 @@ from ml_pipeline.cli.options import port_number
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the ``ml-pipeline`` parser."""
     serve = commands.add_parser(
-        "serve", help="serve a model's champion over HTTP (what `make up` runs per endpoint)",
+        "serve", help="serve a model's champion over HTTP (as the platform runs one per endpoint)",
         description="Serve MODEL's champion (or one --version) over HTTP, following the alias by itself. Behind a "
                     "load balancer: --host 0.0.0.0, and --prediction-log at the lake so that monitoring sees what "
                     "it scores. Limits and the admin token: the environment (docs/DAG_REFERENCE.md).")

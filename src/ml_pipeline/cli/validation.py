@@ -113,8 +113,6 @@ def release_partition(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def data_uri(location: str, lake: str) -> str:
     """A partition given as a path, a URI or an entry id, as the validators name it (``s3://ml-data`` mapped)."""
     from ml_pipeline.data.lake import parse_uri_map, resolve_uri, to_uri

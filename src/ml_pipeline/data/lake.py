@@ -34,8 +34,12 @@ def is_file(uri: str) -> bool:
 
 
 def list_parquet_files(folder_uri: str) -> list[str]:
-    """The parquet files directly under ``folder_uri``, sorted, as URIs (a folder named ``*.parquet`` is none)."""
+    """The parquet files directly under ``folder_uri``, sorted, as URIs (a folder named ``*.parquet`` is none).
+
+    Listed afresh: s3fs keeps listings in the process, so a folder listed before its data landed would stay empty.
+    """
     fs, path = fsspec.core.url_to_fs(folder_uri)
+    fs.invalidate_cache(path)
     if not fs.exists(path):
         return []
     protocol = folder_uri.split("://", 1)[0] if "://" in folder_uri else "file"
@@ -111,11 +115,12 @@ def write_parquet(frame: pl.DataFrame, uri: str) -> str:
         with fs.open(tmp_path, "wb") as handle:
             frame.write_parquet(handle, compression="zstd", statistics=True)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):  # the write's own error is the one to tell
             fs.rm(tmp_path)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise OSError(errno.ENOSPC, f"no space left on the device to write {uri} (what was there before is "
-                          "kept): free space, e.g. old training snapshots with `ml-pipeline gc`, then rerun") from exc
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(exc.errno, f"no space left on the device (or quota) to write {uri} (what was there "
+                          "before is kept): free space, e.g. old training snapshots with `ml-pipeline gc`, then "
+                          "rerun") from exc
         raise
     fs.mv(tmp_path, path)
     return uri

@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, XComArg
 
 from ml_pipeline.config import ModelConfig
+from ml_pipeline.registry import VERSION_PATTERN
 from ml_pipeline_airflow import dag_ids
 from ml_pipeline_airflow.dag_kinds.base import DagKind
 from ml_pipeline_airflow.dag_kinds.common import challenger_asset, dag_arguments
@@ -20,7 +21,8 @@ from ml_pipeline_airflow.notifications.alerts import run_deadline_alerts
 from ml_pipeline_airflow.tasks import deployment
 
 # a registered model's version: 1, 2, … as a number or its text (MLflow's own form); refused at trigger time
-VERSION = {"type": ["null", "string", "integer"], "pattern": r"^[1-9][0-9]{0,9}$", "minimum": 1}
+VERSION = {"type": ["null", "string", "integer"], "pattern": f"^{VERSION_PATTERN}$", "minimum": 1,
+           "maximum": 9_999_999_999}
 PARAMS = {
     "action": Param("deploy", enum=["deploy", "rollback"], description="deploy the challenger, or roll back the "
                                                                        "champion"),

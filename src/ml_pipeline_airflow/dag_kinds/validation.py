@@ -45,7 +45,7 @@ def build_validation_dag(config: ModelConfig, path: Path) -> DAG:
         source = dataset_uri(config)
         if source.startswith("s3://"):
             data_uri = validation.landed_partition(cfg)
-            _wait_on_s3(config, source) >> data_uri
+            validation.check_partition_day(cfg) >> _wait_on_s3(config, source) >> data_uri
         else:
             data_uri = validation.wait_for_partition.override(poke_interval=config.data.poke_interval_seconds)(cfg)
         values = validation.list_partition_values(cfg)

@@ -44,6 +44,24 @@ def list_partition_values(config_path: str) -> list[str | None]:
 
 
 @task
+def check_partition_day(config_path: str) -> str:
+    """Before a sensor outside the lake code (``S3DataSensor``) waits: the run's conf and day, or a failure at once.
+
+    A conf key the DAG does not know, a ``partition_date`` after today, or a day that cannot land (before the
+    dataset's first day) would otherwise be waited for, 6 h, on the triggerer. Returns the partition's URI.
+    """
+    from ml_pipeline.data.loader import outside_the_data, partition_uri
+
+    def check(ctx):
+        uri = partition_uri(ctx.dataset_uri, partition_day() or ctx.logical_date)
+        if error := outside_the_data(uri):
+            raise error
+        return uri
+
+    return run_step(check, config_path, step_name="check_partition_day")
+
+
+@task
 def landed_partition(config_path: str) -> str:
     """The run's partition URI once a sensor outside the lake code (``S3DataSensor``) has seen it land.
 

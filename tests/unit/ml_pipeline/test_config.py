@@ -124,6 +124,14 @@ def test_a_features_monitoring_entry_takes_what_it_leaves_out_from_the_models_th
     assert (config.features["merchant_category"].warn, config.features["merchant_category"].alert) == (0.3, 0.5)
     alone = load_model_config(write_variant(tmp_path, monitoring={"features": {"amount": {"alert": 0.4}}}))
     assert (alone.monitoring.features["amount"].warn, alone.monitoring.features["amount"].alert) == (0.1, 0.4)
+    from ml_pipeline.config_sections import FeatureThresholds, MonitoringConfig
+
+    built = MonitoringConfig(thresholds=FeatureThresholds(warn=0.2, alert=0.5), features={"amount": {"alert": 0.4}})
+    assert (built.features["amount"].warn, built.features["amount"].alert) == (0.2, 0.4)  # objects as dicts
+    with pytest.raises(ConfigError, match=r"monitoring.thresholds.wran") as typo:  # said once, where it was written
+        load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"wran": 0.2},
+                                                              "features": {"amount": {"alert": 0.4}}}))
+    assert "monitoring.features" not in str(typo.value)
     with pytest.raises(ConfigError, match=r"monitoring.features.amount.*alert \(0.15\) is below warn \(0.2\)"):
         load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"warn": 0.2, "alert": 0.5},
                                                               "features": {"amount": {"alert": 0.15}}}))

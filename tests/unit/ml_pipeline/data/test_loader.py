@@ -94,7 +94,7 @@ def test_a_full_disk_keeps_the_file_that_was_there_names_the_file_and_leaves_no_
     target = tmp_path / "features.parquet"
     write_parquet(day, to_uri(target))
     (tmp_path / "features.parquet.tmp").symlink_to("/dev/full")  # every write there: ENOSPC, from the kernel
-    with pytest.raises(OSError, match="no space left on the device to write .*features.parquet.*ml-pipeline gc") as e:
+    with pytest.raises(OSError, match="no space left on the device .*to write .*features.parquet.*ml-pipeline gc") as e:
         write_parquet(day.head(3), to_uri(target))
     assert e.value.errno == 28 and not is_transient(e.value)  # an operator frees space: fail and alert, no retries
     assert read_parquet(to_uri(target)).equals(day) and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
@@ -200,15 +200,18 @@ def test_the_validation_sensor_fails_at_once_for_a_day_that_can_never_land_and_w
     from ml_pipeline.data.loader import PartitionOutsideDataError
     from ml_pipeline.pipelines.validation import landed_partition
 
+    today = dt.datetime.now(dt.UTC).date()
+    days = [today - dt.timedelta(days=n) for n in (3, 2, 1)]
     dataset = to_uri(tmp_path / "transactions")
-    generate_dataset(dataset, dt.date(2026, 11, 20), days=3, rows_per_day=50)
-    (tmp_path / "transactions" / "2026-11-19" / "part-00000.parquet").unlink()  # a hole: it may land late
-    run = SimpleNamespace(dataset_uri=dataset, logical_date=dt.date(2026, 11, 20))
-    assert landed_partition(run) == f"{dataset}/2026-11-20"
-    assert landed_partition(run, dt.date(2026, 11, 19)) is None
-    assert landed_partition(run, dt.datetime.now(dt.UTC).date()) is None  # today's: not landed yet
-    with pytest.raises(PartitionOutsideDataError, match="2026-11-01, before the first day .* holds \\(2026-11-18\\)"):
-        landed_partition(run, dt.date(2026, 11, 1))
-    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
-    with pytest.raises(PartitionOutsideDataError, match=f"is of {tomorrow}, after today"):
-        landed_partition(run, tomorrow)
+    generate_dataset(dataset, days[-1], days=3, rows_per_day=50)
+    (tmp_path / "transactions" / str(days[1]) / "part-00000.parquet").unlink()  # a hole: it may land late
+    run = SimpleNamespace(dataset_uri=dataset, logical_date=days[-1])
+    assert landed_partition(run) == f"{dataset}/{days[-1]}"
+    assert landed_partition(run, days[1]) is None
+    assert landed_partition(run, today) is None  # today's: not landed yet
+    before = days[0] - dt.timedelta(days=5)
+    with pytest.raises(PartitionOutsideDataError, match=f"{before}, before the first day .* holds \\({days[0]}\\)"):
+        landed_partition(run, before)
+    after = today + dt.timedelta(days=2)  # past CLOCK_SKEW whatever the hour
+    with pytest.raises(PartitionOutsideDataError, match=f"is of {after}, after today"):
+        landed_partition(run, after)

@@ -40,3 +40,17 @@ def test_a_partition_deleted_after_the_sensor_saw_it_fails_at_once_naming_it_and
     assert isinstance(raised.value.__cause__, DeletedPartitionError)
     assert f"partition {DAY} of dataset {uri} is missing although this run's sensor saw it land" in str(raised.value)
     assert "Restore" in str(raised.value)
+
+
+def test_before_the_s3_wait_a_day_that_cannot_land_fails_at_once_and_a_day_that_may_is_passed_on(dataset,
+                                                                                                monkeypatch):
+    from ml_pipeline.data.loader import PartitionOutsideDataError
+
+    _, uri = dataset
+    assert validation.check_partition_day.function("model.yaml") == f"{uri}/{DAY}"  # landed
+    monkeypatch.setattr(validation, "partition_day", lambda: dt.date(2026, 11, 21))  # not landed: waited for
+    assert validation.check_partition_day.function("model.yaml") == f"{uri}/2026-11-21"
+    monkeypatch.setattr(validation, "partition_day", lambda: dt.date(2026, 11, 1))  # before the first day: never
+    with pytest.raises(AirflowFailException) as raised:
+        validation.check_partition_day.function("model.yaml")
+    assert isinstance(raised.value.__cause__, PartitionOutsideDataError) and "before the first day" in str(raised.value)
