@@ -275,7 +275,11 @@ class MonitoringConfig(_Strict):
         if not isinstance(base, dict):
             return data
         inherited = {key: base[key] for key in ("warn", "alert", "method") if key in base}  # a typo is said once
-        return {**data, "features": {name: {**inherited, **entry} if isinstance(entry, dict) else entry
+
+        def own(entry: Any) -> Any:
+            return entry.model_dump(exclude_unset=True) if isinstance(entry, BaseModel) else entry
+
+        return {**data, "features": {name: {**inherited, **own(entry)} if isinstance(own(entry), dict) else entry
                                      for name, entry in data["features"].items()}}
 
 

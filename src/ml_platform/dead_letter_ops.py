@@ -106,7 +106,13 @@ def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict,
     # as the notifier stores them; an entry of another shape (a hand-edited letter) says nothing
     extras = [event["extra"] for event in events if isinstance(event, dict) and isinstance(event.get("extra"), dict)]
     versions = [str(extra["version"]) for extra in extras if VERSION.fullmatch(str(extra.get("version", "")))]
-    if versions and "version" not in conf and "version" in client.dag_params(letter.dag_id):
+    bad = [extra["version"] for extra in extras if extra.get("version") is not None and
+           not VERSION.fullmatch(str(extra["version"]))]
+    if (versions or bad) and "version" not in conf and "version" in client.dag_params(letter.dag_id):
+        if bad:  # the run failed on it (asset_events): replayed without it, it would deploy the challenger alias
+            raise ValueError(f"dead letter {letter.id}: its asset events name version {repr(bad[0])[:40]}, which is "
+                             f"no version (1, 2, …): trigger {letter.dag_id} with the version you mean, then "
+                             f"`ml-pipeline dlq discard {letter.id} --reason …`")
         conf["version"] = max(versions, key=int)  # as the DAG picks among its events (tasks/deployment.py)
         said.append(f"version {conf['version']}")
     days = sorted(day for extra in extras if isinstance(extra.get("days"), list)

@@ -31,31 +31,36 @@ def add_tracking_uri_option(parser: argparse.ArgumentParser, text: str = "the ML
                         default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI, help=text)
 
 
-TRACKING_NAMES = ("databricks", "databricks-uc", "uc")
-"""Tracking URIs MLflow reads whole, without ``://``."""
+UNITY_CATALOG = ("databricks-uc", "uc")
+"""Registry URIs MLflow refuses for tracking (``Detected Unity Catalog tracking URI``)."""
 
 
 def tracking_uri(text: str) -> str:
     """An argparse type: an MLflow tracking URI, refused before the command reads any data when it cannot be one.
 
-    A server (``http(s)://host…``, ``databricks``, ``databricks-uc``, ``uc``) or a database (``sqlite:///…``,
-    ``postgresql+psycopg://…``); a folder (a bare path or ``file:``) only with ``MLFLOW_ALLOW_FILE_STORE=true``, as
-    MLflow 3 itself refuses its file store without it, but only after the command has read and validated the data.
-    ``localhost:5000`` (``http://`` forgotten) is refused with the fix; another scheme is left to MLflow (a plugin
-    may register its own store).
+    A server (``http(s)://host…``, ``databricks``) or a database (``sqlite:///…``, ``postgresql+psycopg://…``); a
+    folder (a bare path or ``file:``) only with ``MLFLOW_ALLOW_FILE_STORE=true``, as MLflow 3 itself refuses its
+    file store without it, but only after the command has read and validated the data. ``localhost:5000``
+    (``http://`` forgotten) and a Unity Catalog registry are refused with the fix; another scheme is left to MLflow
+    (a plugin may register its own store).
     """
     import re
     from urllib.parse import urlsplit
 
     fix = (f"give the MLflow server's address (e.g. {DEFAULT_TRACKING_URI}, what `make up` starts) or a database "
            "(e.g. sqlite:///mlflow.db), in --tracking-uri or MLFLOW_TRACKING_URI")
-    if text in TRACKING_NAMES:
+    if text == "databricks":
         return text
     parts = urlsplit(text)
     scheme = parts.scheme.lower() if len(parts.scheme) > 1 else ""  # "C:\mlruns" is a path, not a scheme
     if scheme in ("http", "https") and not parts.hostname:
         raise argparse.ArgumentTypeError(f"{text!r} names no host: {fix}")
-    if re.fullmatch(r"[\w.-]+:\d+(/.*)?", text):  # host:port: urlsplit reads the host as a scheme
+    if text in UNITY_CATALOG or scheme in UNITY_CATALOG:
+        raise argparse.ArgumentTypeError(f"{text!r} is a Unity Catalog registry, which MLflow refuses as a tracking "
+                                         "URI: --tracking-uri databricks with MLFLOW_REGISTRY_URI=databricks-uc; or "
+                                         f"{fix}")
+    host_port = re.fullmatch(r"[\w.-]{2,}:\d+([/?#].*)?", text)  # urlsplit reads the host as a scheme
+    if host_port and scheme not in ("file", "sqlite", "mysql", "postgresql", "mssql"):
         raise argparse.ArgumentTypeError(f"{text!r} has no scheme: did you mean 'http://{text}'? ({fix})")
     if scheme not in ("", "file"):
         return text

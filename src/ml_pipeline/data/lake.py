@@ -39,12 +39,12 @@ def list_parquet_files(folder_uri: str) -> list[str]:
     Listed afresh: s3fs keeps listings in the process, so a folder listed before its data landed would stay empty.
     """
     fs, path = fsspec.core.url_to_fs(folder_uri)
-    fs.invalidate_cache(path)
-    if not fs.exists(path):
+    try:
+        entries = fs.ls(path, detail=True, refresh=True)
+    except FileNotFoundError:
         return []
     protocol = folder_uri.split("://", 1)[0] if "://" in folder_uri else "file"
-    files = sorted(info["name"] for info in fs.ls(path, detail=True)
-                   if info["name"].endswith(".parquet") and info["type"] == "file")
+    files = sorted(info["name"] for info in entries if info["name"].endswith(".parquet") and info["type"] == "file")
     return [f"{protocol}://{p}" if not p.startswith(f"{protocol}://") else p for p in files]
 
 

@@ -106,10 +106,11 @@ def _first_landed_day(dataset: str) -> dt.date | None:
 def day_folders(dataset_uri: str) -> list[dt.date]:
     """The days ``dataset_uri`` has a ``YYYY-MM-DD`` folder for, oldest first (none when it is no folder)."""
     fs, path = fsspec.core.url_to_fs(dataset_uri)
-    fs.invalidate_cache(path)  # listed afresh (s3fs keeps listings in the process)
-    if not fs.isdir(path):
+    try:  # listed afresh (s3fs keeps listings in the process)
+        names = fs.ls(path, detail=False, refresh=True)
+    except FileNotFoundError:
         return []
-    return sorted({day for name in fs.ls(path, detail=False) if (day := partition_day(name.rstrip("/"))) is not None})
+    return sorted({day for name in names if (day := partition_day(name.rstrip("/"))) is not None})
 
 
 def partition_dates(end: dt.date, days: int) -> list[dt.date]:

@@ -102,8 +102,11 @@ def challenger_version(context: Any) -> str | None:
 
 
 def version_param(value: Any) -> str:
-    """A ``version``/``to_version`` param as MLflow names versions: ``3``, never ``3.0`` (which the schema passes)."""
-    return str(int(value)) if isinstance(value, float) else str(value)
+    """A ``version``/``to_version`` param as MLflow names versions: ``3``.
+
+    The schema passes ``3.0`` (JSON Schema takes it for an integer) and a trailing newline (its ``$``).
+    """
+    return str(int(value))
 
 
 @task(multiple_outputs=False)

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from ml_pipeline.cli.options import tracking_uri, version_number
+from ml_pipeline.cli.options import version_number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                          "folder above several: what its data reached")
     lineage.add_argument("--events", metavar="FILE", type=Path,
                          help="read OpenLineage events from this JSON-lines file instead of the platform database")
-    lineage.add_argument("--tracking-uri", default=None, type=tracking_uri,
+    lineage.add_argument("--tracking-uri", default=None,
                          help="the MLflow server that registered the version (default: whichever did)")
     lineage.add_argument("--json", action="store_true", help="the lineage as JSON")
     lineage.set_defaults(handler=show_lineage)

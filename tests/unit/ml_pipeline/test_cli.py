@@ -84,7 +84,9 @@ def test_run_training_refuses_a_broken_config_naming_it(tmp_path, capsys):
 @pytest.mark.parametrize(("uri", "said"), [("notaurl", "is a folder"), ("file:///tmp/mlruns", "is a folder"),
                                          ("http://", "names no host"),
                                          ("localhost:5000", "has no scheme: did you mean 'http://localhost:5000'?"),
-                                         ("127.0.0.1:5000", "has no scheme: did you mean 'http://127.0.0.1:5000'?")])
+                                         ("127.0.0.1:5000", "has no scheme: did you mean 'http://127.0.0.1:5000'?"),
+                                         ("databricks-uc", "is a Unity Catalog registry"),
+                                         ("uc:http://localhost:8080", "is a Unity Catalog registry")])
 @pytest.mark.parametrize("command", [["run-training", str(FRAUD_CONFIG)], ["reproduce", "m", "1"], ["gc"]])
 def test_a_tracking_uri_that_cannot_be_mlflows_is_refused_before_any_data_is_read(
         monkeypatch, tmp_path, capsys, uri, said, command):
@@ -107,8 +109,7 @@ def test_a_tracking_uri_that_cannot_be_mlflows_is_refused_before_any_data_is_rea
 
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://mlflow.example:443/", "sqlite:///x/mlflow.db",
-                                 "postgresql+psycopg://u@db/mlflow", "databricks", "databricks-uc", "uc",
-                                 "databricks://profile"])
+                                 "postgresql+psycopg://u@db/mlflow", "databricks", "databricks://profile"])
 def test_servers_and_databases_are_tracking_uris_and_a_folder_is_one_with_mlflows_opt_out(monkeypatch, uri):
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     parser = build_parser()

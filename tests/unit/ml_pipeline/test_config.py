@@ -126,8 +126,10 @@ def test_a_features_monitoring_entry_takes_what_it_leaves_out_from_the_models_th
     assert (alone.monitoring.features["amount"].warn, alone.monitoring.features["amount"].alert) == (0.1, 0.4)
     from ml_pipeline.config_sections import FeatureThresholds, MonitoringConfig
 
-    built = MonitoringConfig(thresholds=FeatureThresholds(warn=0.2, alert=0.5), features={"amount": {"alert": 0.4}})
+    built = MonitoringConfig(thresholds=FeatureThresholds(warn=0.2, alert=0.5),
+                             features={"amount": {"alert": 0.4}, "merchant_category": FeatureThresholds(alert=0.6)})
     assert (built.features["amount"].warn, built.features["amount"].alert) == (0.2, 0.4)  # objects as dicts
+    assert (built.features["merchant_category"].warn, built.features["merchant_category"].alert) == (0.2, 0.6)
     with pytest.raises(ConfigError, match=r"monitoring.thresholds.wran") as typo:  # said once, where it was written
         load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"wran": 0.2},
                                                               "features": {"amount": {"alert": 0.4}}}))

@@ -55,5 +55,5 @@ def test_a_field_of_the_wrong_shape_fails_the_run_at_once_naming_the_asset_and_t
 
 
 def test_a_version_param_is_named_as_mlflow_names_versions():
-    assert [version_param(v) for v in (3, "3", 3.0)] == ["3", "3", "3"]
+    assert [version_param(v) for v in (3, "3", 3.0, "3\n")] == ["3", "3", "3", "3"]
     assert challenger_version(context({"version": "12"}, params={"version": 4.0})) == "4"  # the param wins
