@@ -50,13 +50,12 @@ def check_partition_day(config_path: str) -> str:
     A conf key the DAG does not know, a ``partition_date`` after today, or a day that cannot land (before the
     dataset's first day) would otherwise be waited for, 6 h, on the triggerer. Returns the partition's URI.
     """
-    from ml_pipeline.data.loader import outside_the_data, partition_uri
+    from ml_pipeline.data.loader import partition_uri
+    from ml_pipeline.pipelines import validation
 
-    def check(ctx):
-        uri = partition_uri(ctx.dataset_uri, partition_day() or ctx.logical_date)
-        if error := outside_the_data(uri):
-            raise error
-        return uri
+    def check(ctx):  # the core's own answer: landed, may still land (None), or never (raises)
+        day = partition_day() or ctx.logical_date
+        return validation.landed_partition(ctx, day) or partition_uri(ctx.dataset_uri, day)
 
     return run_step(check, config_path, step_name="check_partition_day")
 
