@@ -156,6 +156,21 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     assert states["write_to_feature_store"] == "skipped"
     time.sleep(5)
     assert len(client.request("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]) == 1
+    # A retraining request for the day the features already trained (the hourly check after a feature update):
+    # the run finds the version that learned exactly these inputs and trains nothing (no second challenger).
+    [asset] = [a for a in client.request("GET", "/assets", params={"uri_pattern": "retrain_requested"})["assets"]
+               if a["uri"] == "mlflow://models/fraud_detection/retrain_requested"]
+    versions = len(MlflowClient(layout.mlflow_url).search_model_versions("name = 'fraud_detection'"))
+    client.request("POST", "/assets/events", json={"asset_id": asset["id"], "extra": {
+        "trigger": "drift", "model": "fraud_detection", "version": summary["version"], "days": ["2026-11-20"]}})
+    retrain = client.wait_for_new_run(DAG_ID, {run["dag_run_id"]}, "asset_triggered", timeout=120)
+    assert client.wait_for_run(DAG_ID, retrain["dag_run_id"], timeout=300) == "success"
+    states = {t["task_id"]: t["state"] for t in client.task_instances(DAG_ID, retrain["dag_run_id"])}
+    assert set(states.values()) == {"skipped"}, states
+    skipped = client.task_log(DAG_ID, retrain["dag_run_id"], "load_data", 1)
+    assert f"fraud_detection v{summary['version']} already learned exactly these inputs" in skipped, skipped[-3000:]
+    assert f"run {run['dag_run_id']}, trigger features): this drift run trains nothing" in skipped
+    assert len(MlflowClient(layout.mlflow_url).search_model_versions("name = 'fraud_detection'")) == versions
 
 
 def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_interleave(platform):

@@ -120,6 +120,33 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     assert registered["aliases"] == ["challenger"]
 
 
+def test_a_run_started_by_an_event_does_not_train_what_a_version_already_learned(dag_run, tmp_path):
+    """The same data, config, code and libraries as the challenger: a run started by features, drift or the clock
+    names that version and trains nothing; a manual run, other data or another config trains."""
+    layout, run_id = dag_run
+    challenger = MlflowClient(layout.mlflow_url).get_model_version_by_alias("fraud_detection", "challenger")
+    config_path = config_dir() / "fraud_detection.yaml"
+
+    def context(trigger: str, path=config_path) -> RunContext:
+        return RunContext(load_model_config(path), path, DAY, layout.lake.as_uri(), layout.mlflow_url,
+                          "ml_training_fraud_detection", f"asset_triggered__{trigger}", trigger=trigger,
+                          uri_map={"s3://ml-data": layout.lake.as_uri()})
+
+    loaded = training.load_data(context("drift"))  # read again from the lake: the same rows, the same hash
+    assert loaded["data_hash"] == challenger.tags["lineage.data.hash"]
+    for trigger in ("features", "drift", "decay+features", "schedule"):
+        reason = training.trained_before(context(trigger), loaded)
+        assert reason and reason.startswith(f"fraud_detection v{challenger.version} already learned exactly these "
+                                            "inputs"), reason
+        assert f"run {run_id}, trigger manual" in reason and f"this {trigger} run trains nothing" in reason
+    assert training.trained_before(context("manual"), loaded) is None  # whoever asks gets a new version
+    assert training.trained_before(context("drift"), {**loaded, "data_hash": "0" * 64}) is None
+    changed = tmp_path / "fraud_detection.yaml"
+    changed.write_text(config_path.read_text().replace("min_auc_threshold: 0.85", "min_auc_threshold: 0.86"))
+    assert load_model_config(changed).content_hash() != load_model_config(config_path).content_hash()
+    assert training.trained_before(context("drift", changed), loaded) is None
+
+
 def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(dag_run, monkeypatch):
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 

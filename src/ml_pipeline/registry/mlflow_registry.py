@@ -216,6 +216,20 @@ def model_version(client: MlflowClient, name: str, version: str) -> ModelVersion
         return none_if_not_found(exc, client, name)
 
 
+def versions_tagged(client: MlflowClient, name: str, tags: Mapping[str, str]) -> list[ModelVersion]:
+    """The versions of ``name`` that carry every one of ``tags``, newest first (none when the model does not exist).
+
+    Raises:
+        TransientError: MLflow is unreachable or failing.
+    """
+    clauses = [f"name = '{name}'", *(f"tags.`{key}` = '{value}'" for key, value in tags.items())]
+    try:
+        found = client.search_model_versions(" and ".join(clauses))
+    except MlflowException as exc:
+        return none_if_not_found(exc) or []
+    return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+
 def register_once(client: MlflowClient, name: str, run_id: str, model_uri: str,
                   tags: Mapping[str, str]) -> ModelVersion:
     """Register the run's model as a version of ``name`` unless that run already has one."""

@@ -25,19 +25,44 @@ def list_partitions(config_path: str) -> list[str]:
 
 @task(multiple_outputs=False, map_index_template=PARTITION_LABEL)
 def load_data(config_path: str, partition: str | None = None) -> dict:
-    """Freeze the input partitions (or one partition value of them) into this run's snapshot."""
+    """Freeze the input partitions (or one partition value of them) into this run's snapshot.
+
+    Skipped, with all that follows, when the run was started by an event and a version already learned exactly
+    these inputs (``skip_if_trained_before``).
+    """
     from ml_pipeline.pipelines import training
 
     label_partition(partition)
-    return run_step(training.load_data, config_path, partition)
+    loaded = run_step(training.load_data, config_path, partition)
+    if partition is None:  # a partition value is one slice: the whole run's inputs are known once combined
+        skip_if_trained_before(config_path, loaded)
+    return loaded
 
 
 @task(multiple_outputs=True)  # its two keys are two XComs: training reads them apart
 def combine_partitions(config_path: str, loaded: list[dict], features: list[dict]) -> dict:
-    """Gather the mapped partitions' snapshots and features for training."""
+    """Gather the mapped partitions' snapshots and features for training (skipped as ``load_data`` is)."""
     from ml_pipeline.pipelines import training
 
-    return run_step(training.combine_partitions, config_path, list(loaded), list(features))
+    combined = run_step(training.combine_partitions, config_path, list(loaded), list(features))
+    skip_if_trained_before(config_path, combined["loaded"])
+    return combined
+
+
+def skip_if_trained_before(config_path: str, loaded: dict) -> None:
+    """Skip the rest of the run when a version already learned exactly its inputs (``training.trained_before``).
+
+    Only a run started by an event (features, drift, decay, the clock) is skipped; the inputs are the data, the
+    config, the code and the libraries.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from ml_pipeline.pipelines import training
+
+    reason = run_step(training.trained_before, config_path, loaded)
+    if reason:
+        log.info("%s", reason)
+        raise AirflowSkipException(reason)
 
 
 @task(multiple_outputs=False, map_index_template=PARTITION_LABEL)

@@ -3,7 +3,8 @@
 Each step takes the ``RunContext`` and the typed references earlier steps returned (``results.py``: URIs, ids,
 metrics) and returns one: data stays in the lake, so any orchestrator can run the steps on any machine, and
 re-running a step for the same run gives the same result. ``snapshot`` freezes the input, ``validation`` gates
-it, ``feature_table`` builds the features, ``model`` trains, evaluates and registers.
+it, ``feature_table`` builds the features, ``model`` trains, evaluates and registers; ``same_inputs`` stops a
+run started by an event whose inputs a version already learned.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training.feature_table import engineer_features
 from ml_pipeline.pipelines.training.model import evaluate_model, register_model, summarize_run, train_model
 from ml_pipeline.pipelines.training.results import RunSummary
+from ml_pipeline.pipelines.training.same_inputs import trained_before
 from ml_pipeline.pipelines.training.snapshot import combine_partitions, list_partitions, load_data
 from ml_pipeline.pipelines.training.validation import STATUS_ORDER, validate_data
 
 __all__ = ["STATUS_ORDER", "combine_partitions", "engineer_features", "evaluate_model", "list_partitions",
-           "load_data", "register_model", "run_in_process", "summarize_run", "train_model", "validate_data"]
+           "load_data", "register_model", "run_in_process", "summarize_run", "train_model", "trained_before",
+           "validate_data"]
 
 
 def run_in_process(ctx: RunContext) -> RunSummary:
