@@ -267,7 +267,7 @@ class MonitoringConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _features_over_thresholds(cls, data: Any) -> Any:
-        """A feature's entry takes what it leaves out (``warn``, ``alert``, ``method``) from ``thresholds``."""
+        """A feature's entry takes what it leaves out from ``thresholds``; an inherited level yields to its own."""
         if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
             return data
         base = data.get("thresholds")
@@ -279,7 +279,14 @@ class MonitoringConfig(_Strict):
         def own(entry: Any) -> Any:
             return entry.model_dump(exclude_unset=True) if isinstance(entry, BaseModel) else entry
 
-        return {**data, "features": {name: {**inherited, **own(entry)} if isinstance(own(entry), dict) else entry
+        def merged(mine: dict) -> dict:
+            levels = {**inherited, **mine}
+            if all(isinstance(levels.get(k), int | float) for k in ("warn", "alert")):  # else validation says why
+                key, pick = ("warn", min) if "warn" not in mine else ("alert", max) if "alert" not in mine else ("", 0)
+                levels.update({key: pick(levels["warn"], levels["alert"])} if key else {})
+            return levels
+
+        return {**data, "features": {name: merged(own(entry)) if isinstance(own(entry), dict) else entry
                                      for name, entry in data["features"].items()}}
 
 

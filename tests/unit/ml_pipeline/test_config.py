@@ -134,6 +134,14 @@ def test_a_features_monitoring_entry_takes_what_it_leaves_out_from_the_models_th
         load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"wran": 0.2},
                                                               "features": {"amount": {"alert": 0.4}}}))
     assert "monitoring.features" not in str(typo.value)
-    with pytest.raises(ConfigError, match=r"monitoring.features.amount.*alert \(0.15\) is below warn \(0.2\)"):
+    # an inherited level yields to the entry's own: a stricter alert alone lowers the warn it inherits (and a
+    # laxer warn alone raises the alert); levels the entry itself gives the wrong way round are refused
+    yielded = load_model_config(write_variant(tmp_path, monitoring={
+        "thresholds": {"warn": 0.2, "alert": 0.5}, "features": {"amount": {"alert": 0.15}, "merchant_category": {
+            "warn": 0.7}, "transaction_count_1h": {"method": "psi"}}})).monitoring.features
+    assert (yielded["amount"].warn, yielded["amount"].alert) == (0.15, 0.15)
+    assert (yielded["merchant_category"].warn, yielded["merchant_category"].alert) == (0.7, 0.7)
+    assert (yielded["transaction_count_1h"].warn, yielded["transaction_count_1h"].alert) == (0.2, 0.5)
+    with pytest.raises(ConfigError, match=r"monitoring.features.amount.*alert \(0.15\) is below warn \(0.3\)"):
         load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"warn": 0.2, "alert": 0.5},
-                                                              "features": {"amount": {"alert": 0.15}}}))
+                                                              "features": {"amount": {"warn": 0.3, "alert": 0.15}}}))

@@ -58,5 +58,6 @@ def trained_before(ctx: RunContext, loaded: Snapshot) -> str | None:
         return (f"{name} v{version.version} already learned exactly these inputs (data {loaded['data_hash'][:12]}, "
                 f"config {config_hash[:12]}, commit {code['git_commit'][:12]}, the same libraries; trained by "
                 f"{record.dag_id} run {record.run_id}, trigger {record.trigger}): this {ctx.trigger} run trains "
-                "nothing, and the deployment judges that version. Trigger the training DAG by hand to train again.")
+                f"nothing (`ml-pipeline deployments {name}` shows what became of v{version.version}). Trigger the "
+                "training DAG by hand to train again.")
     return None
