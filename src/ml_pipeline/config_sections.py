@@ -270,18 +270,19 @@ class MonitoringConfig(_Strict):
         """A feature's entry takes what it leaves out from ``thresholds``; an inherited level yields to its own."""
         if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
             return data
-        base = data.get("thresholds")
+        base = data.get("thresholds", {})
         base = base.model_dump(exclude_unset=True) if isinstance(base, BaseModel) else base
         if not isinstance(base, dict):
             return data
-        inherited = {key: base[key] for key in ("warn", "alert", "method") if key in base}  # a typo is said once
+        inherited = {**FeatureThresholds().model_dump(),  # a typo in thresholds is said once, there
+                     **{key: base[key] for key in ("warn", "alert", "method") if key in base}}
 
         def own(entry: Any) -> Any:
             return entry.model_dump(exclude_unset=True) if isinstance(entry, BaseModel) else entry
 
         def merged(mine: dict) -> dict:
             levels = {**inherited, **mine}
-            if all(isinstance(levels.get(k), int | float) for k in ("warn", "alert")):  # else validation says why
+            if all(isinstance(levels[k], int | float) and levels[k] > 0 for k in ("warn", "alert")):  # else invalid
                 key, pick = ("warn", min) if "warn" not in mine else ("alert", max) if "alert" not in mine else ("", 0)
                 levels.update({key: pick(levels["warn"], levels["alert"])} if key else {})
             return levels

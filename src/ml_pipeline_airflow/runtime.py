@@ -7,19 +7,21 @@ imported inside the functions: DAG files import this module when they are parsed
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from ml_pipeline.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
     from ml_pipeline.pipelines.context import RunContext
 
+log = logging.getLogger(__name__)
 PARTITION_LABEL = "{{ partition }}"
 """``map_index_template`` of a task mapped over partitions: the UI shows the value ``label_partition`` set."""
 
@@ -116,6 +118,20 @@ def run_step(step: Callable[..., Any], config_path: str, *results: Any, step_nam
         return result
 
     return run_classified(call)
+
+
+def skip_if_trained_before(config_path: str, loaded: Any, features: Any) -> None:
+    """Skip the training task (and all that follows) when a version already learned exactly the run's inputs.
+
+    Only a run started by an event (features, drift, decay, the clock) is skipped; its inputs are the data, the
+    features, the config, the code and the libraries (``ml_pipeline.pipelines.training.trained_before``).
+    """
+    from ml_pipeline.pipelines import training
+
+    reason = run_step(training.trained_before, config_path, loaded, features)
+    if reason:
+        log.info("%s", reason)
+        raise AirflowSkipException(reason)
 
 
 def run_classified(call: Callable[[], Any]) -> Any:

@@ -79,7 +79,9 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
             return 1
         skipped = _trained_before(client, ids.training, run["dag_run_id"])
         if skipped:  # make demo again: the same data, config and code as a registered version
-            print(f"training         nothing new to train: {skipped}", flush=True)
+            print(f"training         nothing new to train: {skipped}\n"
+                  f"                 (no champion yet? `ml-pipeline deployments {MODEL}` says why; trigger "
+                  f"{ids.training} by hand to train and deploy a new version)", flush=True)
             summary = deployment = None
         else:
             summary = client.xcom(ids.training, run["dag_run_id"], "send_notification")
@@ -101,14 +103,14 @@ def run_demo(layout: Layout, rows_per_day: int) -> int:
 
 def _trained_before(client: AirflowClient, dag_id: str, run_id: str) -> str | None:
     """Why the training run trained nothing (a version already learned its inputs), from its log; else None."""
-    states = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)}
-    if states.get("load_data") != "skipped":
-        return None
     import re
 
-    log = client.task_log(dag_id, run_id, "load_data", 1)
+    [train] = [ti for ti in client.task_instances(dag_id, run_id) if ti["task_id"] == "train_model"]
+    if train["state"] != "skipped":
+        return None
+    log = client.task_log(dag_id, run_id, "train_model", max(train.get("try_number") or 1, 1))
     found = re.search(r"\w+ v\d+ already learned exactly these inputs.*", log)
-    return found.group(0) if found else "a version already learned exactly these inputs (load_data's log says which)"
+    return found.group(0) if found else "a version already learned exactly these inputs (train_model's log says which)"
 
 
 def follow_deployment(client: AirflowClient, known: set[str], timeout: float = 900.0,

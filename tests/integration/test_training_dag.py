@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import mlflow
+import polars as pl
 import pytest
 from mlflow import MlflowClient
 
@@ -120,31 +121,41 @@ def test_rerunning_steps_of_the_same_run_creates_no_duplicates(dag_run):
     assert registered["aliases"] == ["challenger"]
 
 
-def test_a_run_started_by_an_event_does_not_train_what_a_version_already_learned(dag_run, tmp_path):
-    """The same data, config, code and libraries as the challenger: a run started by features, drift or the clock
-    names that version and trains nothing; a manual run, other data or another config trains."""
+def test_a_run_started_by_an_event_does_not_train_what_a_version_already_learned(dag_run, tmp_path, monkeypatch):
+    """The same data, features, config, code, libraries and threads as the challenger: a run started by features,
+    drift or the clock names that version and trains nothing; a manual run, other data, other features, another
+    config or another thread count trains, and so does the run that trained the version itself."""
     layout, run_id = dag_run
     challenger = MlflowClient(layout.mlflow_url).get_model_version_by_alias("fraud_detection", "challenger")
     config_path = config_dir() / "fraud_detection.yaml"
 
-    def context(trigger: str, path=config_path) -> RunContext:
+    def context(trigger: str, path=config_path, run=f"asset_triggered__{tmp_path.name}") -> RunContext:
         return RunContext(load_model_config(path), path, DAY, layout.lake.as_uri(), layout.mlflow_url,
-                          "ml_training_fraud_detection", f"asset_triggered__{trigger}", trigger=trigger,
-                          uri_map={"s3://ml-data": layout.lake.as_uri()})
+                          "ml_training_fraud_detection", run, trigger=trigger,
+                          uri_map={"s3://ml-data": layout.lake.as_uri()},
+                          feature_store=FeatureStoreSettings(root=join_uri(layout.lake.as_uri(), "feature_store")))
 
     loaded = training.load_data(context("drift"))  # read again from the lake: the same rows, the same hash
+    features = training.engineer_features(context("drift"), loaded)
     assert loaded["data_hash"] == challenger.tags["lineage.data.hash"]
     for trigger in ("features", "drift", "decay+features", "schedule"):
-        reason = training.trained_before(context(trigger), loaded)
+        reason = training.trained_before(context(trigger), loaded, features)
         assert reason and reason.startswith(f"fraud_detection v{challenger.version} already learned exactly these "
                                             "inputs"), reason
         assert f"run {run_id}, trigger manual" in reason and f"this {trigger} run trains nothing" in reason
-    assert training.trained_before(context("manual"), loaded) is None  # whoever asks gets a new version
-    assert training.trained_before(context("drift"), {**loaded, "data_hash": "0" * 64}) is None
+    for trigger in ("manual", "backfill", "asset_materialization"):  # whoever asks gets a new version
+        assert training.trained_before(context(trigger), loaded, features) is None
+    assert training.trained_before(context("drift", run=run_id), loaded, features) is None  # its own version
+    assert training.trained_before(context("drift"), {**loaded, "data_hash": "0" * 64}, features) is None
+    fewer = tmp_path / "features.parquet"
+    pl.read_parquet(features["features_uri"]).head(-1).write_parquet(fewer)  # a day before the window changed
+    assert training.trained_before(context("drift"), loaded, {**features, "features_uri": fewer.as_uri()}) is None
     changed = tmp_path / "fraud_detection.yaml"
     changed.write_text(config_path.read_text().replace("min_auc_threshold: 0.85", "min_auc_threshold: 0.86"))
     assert load_model_config(changed).content_hash() != load_model_config(config_path).content_hash()
-    assert training.trained_before(context("drift", changed), loaded) is None
+    assert training.trained_before(context("drift", changed), loaded, features) is None
+    monkeypatch.setenv("ML_TRAIN_THREADS", "3")  # tree models are deterministic for one thread count
+    assert training.trained_before(context("drift"), loaded, features) is None
 
 
 def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(dag_run, monkeypatch):
@@ -182,7 +193,6 @@ def test_a_run_without_fresh_features_does_not_train(dag_run, services, tmp_path
     raw = (config_dir() / "fraud_detection.yaml").read_text()
     (configs / "fraud_detection.yaml").write_text(raw.replace("wait_timeout_minutes: 60", "wait_timeout_minutes: 0.01"))
     late = layout.lake / "transactions" / DAY.isoformat() / "part-late.parquet"
-    import polars as pl
 
     pl.read_parquet(layout.lake / "transactions" / DAY.isoformat() / "part-00000.parquet").head(5).with_columns(
         pl.format("late-{}", pl.int_range(5)).alias("transaction_id")).write_parquet(late)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from ml_pipeline.features.registry import FeatureView
+
+log = logging.getLogger(__name__)
 
 
 def data_uri(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> str:
@@ -42,17 +45,29 @@ def write_day(settings: FeatureStoreSettings, model: str, view: str, day: dt.dat
                 "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     fs, path = fsspec.core.url_to_fs(manifest_uri(settings, model, view, day))
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(path, "w") as handle:
+    with fs.open(f"{path}.tmp", "w") as handle:  # whole or not at all: a worker killed mid-write leaves no half
         json.dump(manifest, handle, indent=2)
+    fs.mv(f"{path}.tmp", path)
     return manifest
 
 
 def read_manifest(settings: FeatureStoreSettings, model: str, view: str, day: dt.date) -> dict | None:
-    fs, path = fsspec.core.url_to_fs(manifest_uri(settings, model, view, day))
+    """The day's manifest; None when it was never written or cannot be read (the day is computed again)."""
+    uri = manifest_uri(settings, model, view, day)
+    fs, path = fsspec.core.url_to_fs(uri)
     if not fs.exists(path):
         return None
     with fs.open(path) as handle:
-        return json.load(handle)
+        text = handle.read()
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sources"), dict):
+        log.warning("the feature manifest %s cannot be read (%d bytes): the day counts as not computed", uri,
+                    len(text))
+        return None
+    return manifest
 
 
 def stale_reason(manifest: dict | None, current: Mapping[str, str]) -> str | None:

@@ -78,14 +78,21 @@ def read_record(client: MlflowClient, run_id: str) -> tuple[TrainingRecord, str]
 
     Raises:
         LineageMissingError: The run has no ``lineage/lineage.json`` (or no config): it cannot be reproduced.
+        TransientError: MLflow or its artifact store did not answer (never read as "no record").
     """
     import mlflow
+
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.failures.classification import is_transient, one_line
 
     texts = {}
     for artifact in (RECORD_ARTIFACT, CONFIG_ARTIFACT):
         try:
             texts[artifact] = mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact}")
         except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an absent artifact
+            if is_transient(exc):
+                raise TransientError(f"{artifact} of MLflow run {run_id} could not be read: {one_line(exc)}") \
+                    from exc
             raise LineageMissingError(
                 f"MLflow run {run_id} has no {artifact}: it was trained before lineage records were kept (or its "
                 f"artifacts were deleted), so it cannot be reproduced ({exc})") from exc

@@ -17,7 +17,8 @@ class ModelTrainingOperator(BaseOperator):
     The same core steps as the generated ``ml_training_<model>`` DAG (``train_model`` and ``evaluate_model`` of
     ``ml_pipeline.pipelines.training``), with the same failure classification: bad data or config fails at once,
     an unreachable MLflow or storage is retried by the task's retry policy. Training is idempotent per run, data
-    and config: a retry reuses the MLflow run it already logged.
+    and config: a retry reuses the MLflow run it already logged. A run started by an event whose inputs a version
+    already learned is skipped, as in the generated DAG.
 
     The return value is the small training result (``mlflow_run_id``, ``model_uri``, ``train_rows``,
     ``holdout_rows``): references, never data. With ``evaluate``, the evaluation is pushed under the XCom key
@@ -45,8 +46,9 @@ class ModelTrainingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict:
         from ml_pipeline.pipelines import training
-        from ml_pipeline_airflow.runtime import run_step
+        from ml_pipeline_airflow.runtime import run_step, skip_if_trained_before
 
+        skip_if_trained_before(self.config_path, self.loaded, self.features)
         trained = run_step(training.train_model, self.config_path, self.loaded, self.features)
         if self.evaluate:
             evaluation = run_step(training.evaluate_model, self.config_path, self.features, trained)

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger, missing_partitions
+from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger, missing_or_unreachable
 
 
 class ModelPerformanceSensor(BaseSensorOperator):
@@ -36,22 +36,26 @@ class ModelPerformanceSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _window(self) -> tuple[list[str], list[str]]:
+        """The watch window's days and partition folders (a service that does not answer: ``TransientError``)."""
         from ml_pipeline.data.loader import partition_uri
         from ml_pipeline.pipelines import deployment
-        from ml_pipeline_airflow.runtime import run_context
+        from ml_pipeline_airflow.runtime import run_classified, run_context
 
-        ctx = run_context(self.config_path)
-        days = deployment.live_window(ctx, self.evaluation)
-        return days, [partition_uri(ctx.dataset_uri, dt.date.fromisoformat(day)) for day in days]
+        def window() -> tuple[list[str], list[str]]:
+            ctx = run_context(self.config_path)
+            days = deployment.live_window(ctx, self.evaluation)
+            return days, [partition_uri(ctx.dataset_uri, dt.date.fromisoformat(day)) for day in days]
+
+        return run_classified(window)
 
     def poke(self, context: Any) -> bool:
-        return not missing_partitions(self._window()[1])
+        return not missing_or_unreachable(self._window()[1], self.log)
 
     def execute(self, context: Any) -> Any:
         days, uris = self._window()
         if not days:
             raise AirflowSkipException("deployment.watch.window_days is 0: no watch after promotion")
-        if missing_partitions(uris):
+        if missing_or_unreachable(uris, self.log):
             if self.deferrable:
                 deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.timeout)
                 self.defer(trigger=LabelledDataTrigger(uris, deadline.isoformat(), self.poke_interval),

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+
+PERMANENT_S3_ERRORS = re.compile(r"AccessDenied|NoSuchBucket|InvalidAccessKeyId|SignatureDoesNotMatch|InvalidBucketName"
+                                 r"|Forbidden|\b403\b")
+"""What the store answers when retrying cannot help: refused access, a bucket that does not exist."""
 
 
 class S3DataSensor(S3KeySensor):
@@ -56,6 +61,22 @@ class S3DataSensor(S3KeySensor):
             if age_h > self.max_age_hours:
                 return f"newest file is {age_h:.1f} h old > max_age_hours {self.max_age_hours:g}"
         return None
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
+        """The trigger's event; its ``error`` (any exception the store raised) classified, never a bare failure.
+
+        The provider raises a bare ``AirflowException``, which fails the task at once: a store that restarted while
+        the partition was awaited would need a replay by hand. Access refused, a bucket or a key that does not exist
+        cannot heal (``PermanentError``); anything else is retried with backoff (``TransientError``).
+        """
+        from ml_pipeline.errors import PermanentError, TransientError
+
+        if event.get("status") != "error":
+            return super().execute_complete(context, event)
+        message = f"s3://{self.bucket_name}/{self.prefix}: the store answered {event.get('message')}"
+        if PERMANENT_S3_ERRORS.search(str(event.get("message"))):
+            raise PermanentError(f"{message}: check the bucket name and this deployment's S3 credentials")
+        raise TransientError(f"{message} while the sensor waited: retried")
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         try:

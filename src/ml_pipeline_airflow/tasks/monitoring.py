@@ -13,7 +13,7 @@ import logging
 from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ml_pipeline_airflow.runtime import run_step
+from ml_pipeline_airflow.runtime import run_classified, run_step
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,13 @@ def _alert_once(config_path: str, error) -> None:
 
     model = load_model_config(config_path).model_name
     history = PlatformDatabaseHook().monitoring
-    last = history.checks(model, 1)
+    last = run_classified(lambda: history.checks(model, 1))
     if last and last[-1].status == ERROR and last[-1].version == error.version:
         raise AirflowSkipException(f"still no reference for v{error.version} (alerted with check #{last[-1].id}): "
                                    f"{error}")
     dag_run = get_current_context()["dag_run"]
-    history.record(MonitoringCheck(model, ERROR, str(error), version=error.version, dag_id=dag_run.dag_id,
-                                   run_id=dag_run.run_id))
+    run_classified(lambda: history.record(MonitoringCheck(model, ERROR, str(error), version=error.version,
+                                                          dag_id=dag_run.dag_id, run_id=dag_run.run_id)))
 
 
 @task(multiple_outputs=False)
@@ -64,7 +64,8 @@ def check_window(config_path: str, reference: dict) -> dict:
     from ml_pipeline.pipelines import monitoring
     from ml_pipeline_airflow.hooks.platform_database import PlatformDatabaseHook
 
-    last = PlatformDatabaseHook().monitoring.last_judged(reference["model"], reference["version"])
+    history = PlatformDatabaseHook().monitoring  # a database that does not answer: retried, as a step's failure
+    last = run_classified(lambda: history.last_judged(reference["model"], reference["version"]))
     return run_step(monitoring.check_window, config_path, reference, last.window_fingerprint if last else None)
 
 

@@ -10,7 +10,13 @@ import logging
 
 from airflow.sdk import get_current_context, task
 
-from ml_pipeline_airflow.runtime import PARTITION_LABEL, announce_version, label_partition, run_step
+from ml_pipeline_airflow.runtime import (
+    PARTITION_LABEL,
+    announce_version,
+    label_partition,
+    run_step,
+    skip_if_trained_before,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,44 +31,19 @@ def list_partitions(config_path: str) -> list[str]:
 
 @task(multiple_outputs=False, map_index_template=PARTITION_LABEL)
 def load_data(config_path: str, partition: str | None = None) -> dict:
-    """Freeze the input partitions (or one partition value of them) into this run's snapshot.
-
-    Skipped, with all that follows, when the run was started by an event and a version already learned exactly
-    these inputs (``skip_if_trained_before``).
-    """
+    """Freeze the input partitions (or one partition value of them) into this run's snapshot."""
     from ml_pipeline.pipelines import training
 
     label_partition(partition)
-    loaded = run_step(training.load_data, config_path, partition)
-    if partition is None:  # a partition value is one slice: the whole run's inputs are known once combined
-        skip_if_trained_before(config_path, loaded)
-    return loaded
+    return run_step(training.load_data, config_path, partition)
 
 
 @task(multiple_outputs=True)  # its two keys are two XComs: training reads them apart
 def combine_partitions(config_path: str, loaded: list[dict], features: list[dict]) -> dict:
-    """Gather the mapped partitions' snapshots and features for training (skipped as ``load_data`` is)."""
+    """Gather the mapped partitions' snapshots and features for training."""
     from ml_pipeline.pipelines import training
 
-    combined = run_step(training.combine_partitions, config_path, list(loaded), list(features))
-    skip_if_trained_before(config_path, combined["loaded"])
-    return combined
-
-
-def skip_if_trained_before(config_path: str, loaded: dict) -> None:
-    """Skip the rest of the run when a version already learned exactly its inputs (``training.trained_before``).
-
-    Only a run started by an event (features, drift, decay, the clock) is skipped; the inputs are the data, the
-    config, the code and the libraries.
-    """
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from ml_pipeline.pipelines import training
-
-    reason = run_step(training.trained_before, config_path, loaded)
-    if reason:
-        log.info("%s", reason)
-        raise AirflowSkipException(reason)
+    return run_step(training.combine_partitions, config_path, list(loaded), list(features))
 
 
 @task(multiple_outputs=False, map_index_template=PARTITION_LABEL)
@@ -76,9 +57,14 @@ def engineer_features(config_path: str, loaded: dict) -> dict:
 
 @task(multiple_outputs=False)
 def train_model(config_path: str, loaded: dict, features: dict) -> dict:
-    """Train and log the model (once per run, data and config)."""
+    """Train and log the model (once per run, data and config).
+
+    Skipped, with all that follows, when the run was started by an event (features, drift, decay, the clock) and a
+    version already learned exactly its inputs: data, features, config, code, libraries (``trained_before``).
+    """
     from ml_pipeline.pipelines import training
 
+    skip_if_trained_before(config_path, loaded, features)
     return run_step(training.train_model, config_path, loaded, features)
 
 

@@ -30,7 +30,7 @@ class LabelledDataTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = dt.datetime.fromisoformat(self.deadline)
         while True:
-            missing = await asyncio.to_thread(missing_partitions, self.uris)
+            missing = await asyncio.to_thread(missing_or_unreachable, self.uris, self.log)
             if not missing:
                 yield TriggerEvent({"status": "ready"})
                 return
@@ -42,12 +42,24 @@ class LabelledDataTrigger(BaseTrigger):
 
 
 def missing_partitions(uris: list[str]) -> list[str]:
-    """The folders of ``uris`` without a parquet file (yet)."""
-    import fsspec
+    """The folders of ``uris`` without a parquet file (yet), listed afresh (s3fs keeps listings in a process)."""
+    from ml_pipeline.data.lake import list_parquet_files
 
-    missing = []
-    for uri in uris:
-        fs, path = fsspec.core.url_to_fs(uri)
-        if not fs.exists(path) or not fs.glob(f"{path.rstrip('/')}/*.parquet"):
-            missing.append(uri)
-    return missing
+    return [uri for uri in uris if not list_parquet_files(uri)]
+
+
+def missing_or_unreachable(uris: list[str], log: Any) -> list[str]:
+    """``missing_partitions``; all of ``uris`` when the lake does not answer (a hiccup is waited out, not judged).
+
+    Raises:
+        Exception: What the lake raised when retrying cannot help (access denied, a bad URI): the watch fails.
+    """
+    from ml_pipeline.failures.classification import is_transient, one_line
+
+    try:
+        return missing_partitions(uris)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("the lake did not answer (checking again later): %s", one_line(exc))
+        return list(uris)

@@ -142,6 +142,12 @@ def test_a_features_monitoring_entry_takes_what_it_leaves_out_from_the_models_th
     assert (yielded["amount"].warn, yielded["amount"].alert) == (0.15, 0.15)
     assert (yielded["merchant_category"].warn, yielded["merchant_category"].alert) == (0.7, 0.7)
     assert (yielded["transaction_count_1h"].warn, yielded["transaction_count_1h"].alert) == (0.2, 0.5)
+    alone = load_model_config(write_variant(tmp_path, monitoring={  # over the defaults (0.1, 0.25) alike
+        "features": {"amount": {"alert": 0.05}, "merchant_category": {"warn": 0.3}}})).monitoring.features
+    assert (alone["amount"].warn, alone["amount"].alert, alone["merchant_category"].alert) == (0.05, 0.05, 0.3)
+    with pytest.raises(ConfigError, match=r"monitoring.features.amount.alert") as negative:
+        load_model_config(write_variant(tmp_path, monitoring={"features": {"amount": {"alert": -1}}}))
+    assert "warn" not in str(negative.value)  # only the level that was written wrong
     with pytest.raises(ConfigError, match=r"monitoring.features.amount.*alert \(0.15\) is below warn \(0.3\)"):
         load_model_config(write_variant(tmp_path, monitoring={"thresholds": {"warn": 0.2, "alert": 0.5},
                                                               "features": {"amount": {"warn": 0.3, "alert": 0.15}}}))

@@ -56,7 +56,7 @@ def train_model(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> Tr
     device = estimator.choose_device(cfg.training.device)
     log.info("training %s (%s) on %s (%s)", cfg.model_name, estimator.name, device.device, device.reason)
     model = train_classifier(train, cfg.data.features, cfg.data.target_column, cfg.training.hyperparameters,
-                             cfg.training.seed, _threads(), device.device, estimator.name)
+                             cfg.training.seed, train_threads(), device.device, estimator.name)
     record = training_record(ctx, loaded, features, table, train, holdout, device.device)
     data = mlflow_lineage.RunDatasets(train, holdout, features["features_uri"], cfg.data.target_column)
     texts = {**_validation_reports(ctx), **_config_texts(ctx)}
@@ -85,7 +85,7 @@ def training_record(ctx: RunContext, loaded: Snapshot, features: FeatureTable, t
         rows=loaded["rows"], partitions=list(loaded["partitions"]), features_uri=features["features_uri"],
         features_sha256=hash_frame(table), train_sha256=hash_frame(train),
         holdout_sha256=hash_frame(holdout), train_rows=train.height, holdout_rows=holdout.height,
-        hyperparameters=dict(cfg.training.hyperparameters), seed=cfg.training.seed, threads=_threads(),
+        hyperparameters=dict(cfg.training.hyperparameters), seed=cfg.training.seed, threads=train_threads(),
         device=device, features_from_store=bool(cfg.uses_feature_store and ctx.feature_store is not None),
         dag_id=ctx.dag_id, run_id=ctx.run_id, trigger=ctx.trigger, logical_date=ctx.logical_date.isoformat(),
         code=current_code(), packages=current_packages(get_estimator(cfg.model_type).distributions))
@@ -206,5 +206,6 @@ def pip_requirements(estimator: Estimator) -> list[str]:
     return [f"{n}=={importlib.metadata.version(n)}" for n in names] + estimator.pip_requirements()
 
 
-def _threads() -> int:
+def train_threads() -> int:
+    """The threads a model trains with (``ML_TRAIN_THREADS``, default 2): its ``n_jobs``, kept in its record."""
     return int(os.environ.get("ML_TRAIN_THREADS", "2"))

@@ -78,7 +78,7 @@ def test_jinja_xcom_pulls_render_as_the_references_they_pull():
 def steps(monkeypatch):
     """``run_step`` recording which core step ran with which results, answering like the steps would."""
     calls = []
-    answers = {training.train_model: TRAINED, training.evaluate_model: EVALUATION,
+    answers = {training.trained_before: None, training.train_model: TRAINED, training.evaluate_model: EVALUATION,
                training.register_model: REGISTERED}
 
     def fake_run_step(step, config_path, *results):
@@ -99,9 +99,22 @@ def test_training_trains_then_evaluates_and_returns_references(steps):
     context = task_context()
     op = ModelTrainingOperator(task_id="train_model", config_path="c.yaml", loaded=LOADED, features=FEATURES)
     assert op.execute(context) == TRAINED
-    assert steps == [(training.train_model, "c.yaml", (LOADED, FEATURES)),
+    assert steps == [(training.trained_before, "c.yaml", (LOADED, FEATURES)),
+                     (training.train_model, "c.yaml", (LOADED, FEATURES)),
                      (training.evaluate_model, "c.yaml", (FEATURES, TRAINED))]
     assert context["ti"].pushed == {"evaluation": EVALUATION}
+
+
+def test_training_is_skipped_when_a_version_already_learned_the_runs_inputs(steps, monkeypatch):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    real = runtime.run_step
+    monkeypatch.setattr(runtime, "run_step", lambda step, *args: "fraud_detection v3 already learned exactly "
+                        "these inputs" if step is training.trained_before else real(step, *args))
+    op = ModelTrainingOperator(task_id="train_model", config_path="c.yaml", loaded=LOADED, features=FEATURES)
+    with pytest.raises(AirflowSkipException, match="v3 already learned exactly these inputs"):
+        op.execute(task_context())
+    assert steps == []  # neither trained nor evaluated
 
 
 def test_training_without_evaluation_only_trains(steps):
@@ -109,7 +122,7 @@ def test_training_without_evaluation_only_trains(steps):
     op = ModelTrainingOperator(task_id="train_model", config_path="c.yaml", loaded=LOADED, features=FEATURES,
                                evaluate=False)
     assert op.execute(context) == TRAINED
-    assert [step for step, _, _ in steps] == [training.train_model]
+    assert [step for step, _, _ in steps] == [training.trained_before, training.train_model]
     assert context["ti"].pushed == {}
 
 
