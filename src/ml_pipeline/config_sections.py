@@ -282,7 +282,7 @@ class MonitoringConfig(_Strict):
 
         def merged(mine: dict) -> dict:
             levels = {**inherited, **mine}
-            if all(isinstance(levels[k], int | float) and levels[k] > 0 for k in ("warn", "alert")):  # else invalid
+            if all(isinstance(levels[k], int | float) and 0 < levels[k] <= 10 for k in ("warn", "alert")):  # else said
                 key, pick = ("warn", min) if "warn" not in mine else ("alert", max) if "alert" not in mine else ("", 0)
                 levels.update({key: pick(levels["warn"], levels["alert"])} if key else {})
             return levels

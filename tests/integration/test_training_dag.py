@@ -158,6 +158,32 @@ def test_a_run_started_by_an_event_does_not_train_what_a_version_already_learned
     assert training.trained_before(context("drift"), loaded, features) is None
 
 
+def test_a_run_without_a_lineage_record_is_named_at_once_and_an_unreachable_server_is_an_outage(dag_run, monkeypatch):
+    """A missing record is no outage: MLflow's artifact server answers a missing file with a 500 that its client
+    retries for minutes, so the record is listed first. A server that does not answer is transient (retried)."""
+    import time
+
+    from ml_pipeline.errors import TransientError
+    from ml_pipeline.registry.mlflow_lineage import LineageMissingError, read_record
+
+    layout, _ = dag_run
+    client = MlflowClient(layout.mlflow_url)
+    mlflow.set_tracking_uri(layout.mlflow_url)
+    trained = client.get_model_version_by_alias("fraud_detection", "challenger")
+    assert read_record(client, trained.run_id)[0].data_hash == trained.tags["lineage.data.hash"]
+    bare = client.create_run(client.get_run(trained.run_id).info.experiment_id, run_name="no lineage").info.run_id
+    try:
+        started = time.monotonic()
+        with pytest.raises(LineageMissingError, match=f"MLflow run {bare} has no lineage/lineage.json"):
+            read_record(client, bare)
+        assert time.monotonic() - started < 10
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        with pytest.raises(TransientError, match=f"the artifact list of MLflow run {bare} could not be read"):
+            read_record(MlflowClient("http://127.0.0.1:9"), bare)  # nothing listens on the discard port
+    finally:
+        client.delete_run(bare)
+
+
 def test_mlflow_hook_finds_the_best_run_promotes_by_alias_and_reports_lineage(dag_run, monkeypatch):
     from ml_pipeline_airflow.hooks.mlflow import MlflowHook
 

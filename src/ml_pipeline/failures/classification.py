@@ -23,13 +23,14 @@ TRANSIENT_NAMES = frozenset({
     "requests.exceptions.ConnectionError", "requests.exceptions.Timeout", "requests.exceptions.ConnectTimeout",
     "requests.exceptions.ReadTimeout", "requests.exceptions.ChunkedEncodingError",
     "urllib3.exceptions.MaxRetryError", "urllib3.exceptions.NewConnectionError", "urllib3.exceptions.ProtocolError",
-    "urllib3.exceptions.ReadTimeoutError", "httpx.ConnectError", "httpx.ReadTimeout", "httpx.ConnectTimeout",
-    "httpx.RemoteProtocolError", "httpx.ReadError", "botocore.exceptions.EndpointConnectionError",
+    "urllib3.exceptions.ReadTimeoutError", "httpx.TimeoutException", "httpx.NetworkError",  # every timeout, I/O
+    "httpx.RemoteProtocolError", "botocore.exceptions.EndpointConnectionError",
     "botocore.exceptions.ConnectTimeoutError", "botocore.exceptions.ReadTimeoutError",
     "botocore.exceptions.ConnectionClosedError", "aiohttp.client_exceptions.ClientConnectionError",
     "aiohttp.client_exceptions.ServerTimeoutError",
 })
 DATABASE_ERRORS = frozenset({"psycopg2.OperationalError", "sqlalchemy.exc.OperationalError"})
+DATABASE_BUSY = frozenset({"sqlalchemy.exc.TimeoutError"})  # no free connection in the pool within its timeout
 MLFLOW_EXCEPTION = frozenset({"mlflow.exceptions.MlflowException"})
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Not INTERNAL_ERROR: it is MlflowException's default code, raised for client-side mistakes too.
@@ -68,17 +69,20 @@ def _transient_itself(exc: BaseException) -> bool:
         return TRANSPORT_FAILURE_TEXTS.search(text) is not None
     if _is_a(exc, DATABASE_ERRORS):
         return _database_unreachable(exc)
+    if _is_a(exc, DATABASE_BUSY):
+        return True
     return http_status(exc) in TRANSIENT_STATUS
 
 
 def _database_unreachable(exc: BaseException) -> bool:
-    """A database error is transient when the server is unreachable or restarting, not for bad credentials."""
+    """A database error is transient when the server is unreachable, restarting or busy, not for bad credentials."""
     original = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-    code = getattr(original, "pgcode", None)
-    if code:
-        return code.startswith(("08", "57P", "53"))  # connection exception, shutdown, insufficient resources
+    code = getattr(original, "pgcode", None) or getattr(original, "sqlstate", None)  # psycopg2, psycopg 3
+    if code:  # connection exception, shutdown, insufficient resources, a deadlock or serialization failure
+        return code.startswith(("08", "57P", "53", "40001", "40P01"))
     text = str(original).lower()
-    return not any(word in text for word in ("authentication failed", "does not exist", "permission denied"))
+    return not any(word in text for word in ("authentication failed", "does not exist", "permission denied",
+                                             "pg_hba.conf", "no password supplied"))
 
 
 def http_status(exc: BaseException) -> int | None:

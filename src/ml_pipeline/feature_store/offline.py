@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -45,9 +46,10 @@ def write_day(settings: FeatureStoreSettings, model: str, view: str, day: dt.dat
                 "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     fs, path = fsspec.core.url_to_fs(manifest_uri(settings, model, view, day))
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(f"{path}.tmp", "w") as handle:  # whole or not at all: a worker killed mid-write leaves no half
+    partial = f"{path}.{uuid.uuid4().hex[:8]}.tmp"  # whole or not at all: a worker killed mid-write leaves no half
+    with fs.open(partial, "w") as handle:
         json.dump(manifest, handle, indent=2)
-    fs.mv(f"{path}.tmp", path)
+    fs.mv(partial, path)
     return manifest
 
 

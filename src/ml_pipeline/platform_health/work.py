@@ -151,16 +151,28 @@ def judge_spool(folder: str, moved: int, rejected: dict[str, str], error: str | 
                          message=message, data=data)
 
 
+CHAMPION_UNKNOWN = "unknown"
+"""``judge_endpoint``'s champion when MLflow could not be asked."""
+
+
 def judge_endpoint(endpoint: str, model: str, url: str | None, answer: dict[str, Any] | None, error: str | None,
                    champion: str | None) -> HealthFinding:
     """A model endpoint: answering, and serving the champion (or nothing while there is none).
 
     ``answer`` is what ``/version`` answered (``{"version": None}`` for a server up without a model), None when
-    the server did not answer at all; ``url`` is None when no server is configured for the endpoint.
+    the server did not answer at all; ``url`` is None when no server is configured for the endpoint. ``champion``
+    is ``CHAMPION_UNKNOWN`` when MLflow did not answer: what is served is then not judged (neither an alert nor a
+    recovery), only whether the endpoint answers.
     """
     served = (answer or {}).get("version")
-    data = {"url": url, "answering": answer is not None, "served_version": served, "champion_version": champion,
-            "error": error}
+    unknown = champion == CHAMPION_UNKNOWN
+    data = {"url": url, "answering": answer is not None, "served_version": served,
+            "champion_version": None if unknown else champion, "error": error}
+    if unknown and url is not None and answer is not None:
+        data["judged"] = False  # keeps its previous status (``store``): an outage of MLflow announces no recovery
+        return HealthFinding(check="endpoint", subject=endpoint, model=model, status=OK, data=data,
+                             message=f"{endpoint} answers (v{served}); MLflow did not say which version is champion")
+    champion = None if unknown else champion
     if url is None:
         status, message = ALERT, f"{endpoint} ({model}) has no server: {error}"
     elif answer is None:

@@ -80,22 +80,38 @@ def read_record(client: MlflowClient, run_id: str) -> tuple[TrainingRecord, str]
         LineageMissingError: The run has no ``lineage/lineage.json`` (or no config): it cannot be reproduced.
         TransientError: MLflow or its artifact store did not answer (never read as "no record").
     """
-    import mlflow
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     from ml_pipeline.errors import TransientError
     from ml_pipeline.failures.classification import is_transient, one_line
 
+    def unanswered(what: str, exc: Exception) -> Exception:
+        if is_transient(exc):
+            return TransientError(f"{what} of MLflow run {run_id} could not be read: {one_line(exc)}")
+        return LineageMissingError(f"{what} of MLflow run {run_id} cannot be read ({one_line(exc)})")
+
+    # The run's own artifact store, listed first: ``runs:/`` URIs turn any failure into "does not exist", and an
+    # artifact-serving server answers a missing file with a 500 that its client retries for minutes.
+    try:
+        repository = get_artifact_repository(client.get_run(run_id).info.artifact_uri,
+                                             tracking_uri=client.tracking_uri)
+        listed = {artifact.path for artifact in repository.list_artifacts(RECORD_ARTIFACT.rsplit("/", 1)[0])}
+    except Exception as exc:  # noqa: BLE001 - MLflow and its stores raise many types
+        raise unanswered("the artifact list", exc) from exc
     texts = {}
     for artifact in (RECORD_ARTIFACT, CONFIG_ARTIFACT):
-        try:
-            texts[artifact] = mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact}")
-        except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an absent artifact
-            if is_transient(exc):
-                raise TransientError(f"{artifact} of MLflow run {run_id} could not be read: {one_line(exc)}") \
-                    from exc
+        if artifact not in listed:
             raise LineageMissingError(
                 f"MLflow run {run_id} has no {artifact}: it was trained before lineage records were kept (or its "
-                f"artifacts were deleted), so it cannot be reproduced ({exc})") from exc
+                "artifacts were deleted), so it cannot be reproduced")
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                texts[artifact] = Path(repository.download_artifacts(artifact, dst_path=folder)).read_text()
+        except Exception as exc:  # noqa: BLE001 - MLflow raises several types
+            raise unanswered(artifact, exc) from exc
     try:
         return TrainingRecord.from_dict(json.loads(texts[RECORD_ARTIFACT])), texts[CONFIG_ARTIFACT]
     except (ValueError, TypeError) as exc:  # not JSON, or a record missing fields this code needs

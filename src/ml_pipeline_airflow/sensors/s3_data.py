@@ -11,7 +11,8 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
 
 PERMANENT_S3_ERRORS = re.compile(r"AccessDenied|NoSuchBucket|InvalidAccessKeyId|SignatureDoesNotMatch|InvalidBucketName"
-                                 r"|Forbidden|\b403\b")
+                                 r"|Invalid bucket name|Forbidden|Unable to locate credentials|NoCredentialsError"
+                                 r"|PartialCredentialsError|Partial credentials found")
 """What the store answers when retrying cannot help: refused access, a bucket that does not exist."""
 
 
@@ -66,17 +67,32 @@ class S3DataSensor(S3KeySensor):
         """The trigger's event; its ``error`` (any exception the store raised) classified, never a bare failure.
 
         The provider raises a bare ``AirflowException``, which fails the task at once: a store that restarted while
-        the partition was awaited would need a replay by hand. Access refused, a bucket or a key that does not exist
-        cannot heal (``PermanentError``); anything else is retried with backoff (``TransientError``).
+        the partition was awaited would need a replay by hand. Access refused, missing credentials or a bucket that
+        does not exist cannot heal (``PermanentError``); anything else is retried with backoff (``TransientError``).
         """
-        from ml_pipeline.errors import PermanentError, TransientError
-
         if event.get("status") != "error":
             return super().execute_complete(context, event)
-        message = f"s3://{self.bucket_name}/{self.prefix}: the store answered {event.get('message')}"
-        if PERMANENT_S3_ERRORS.search(str(event.get("message"))):
-            raise PermanentError(f"{message}: check the bucket name and this deployment's S3 credentials")
-        raise TransientError(f"{message} while the sensor waited: retried")
+        raise self._classified(str(event.get("message")))
+
+    def poke(self, context: Any) -> bool:
+        """The check on the worker (before deferring, or in poke mode), its failure classified as the trigger's."""
+        from ml_pipeline.failures.classification import is_transient
+
+        try:
+            return super().poke(context)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if is_transient(exc) or PERMANENT_S3_ERRORS.search(message):
+                raise self._classified(message) from exc
+            raise  # not the store's answer (a bug, a bad key): as it is
+
+    def _classified(self, message: str) -> Exception:
+        from ml_pipeline.errors import PermanentError, TransientError
+
+        said = f"s3://{self.bucket_name}/{self.prefix}: the store answered {message}"
+        if PERMANENT_S3_ERRORS.search(message):
+            return PermanentError(f"{said}: check the bucket name and this deployment's S3 credentials")
+        return TransientError(f"{said} while the sensor waited: retried")
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         try:

@@ -61,7 +61,8 @@ def run_canary(ctx: RunContext, evaluation: Evaluation, launch: StagingLauncher)
 
     Raises:
         DeploymentError: The instance never became healthy, or a check failed (the message has the numbers).
-        TransientError: The instance could not reach the registry to load the challenger: nothing is decided.
+        TransientError: The instance could not reach the registry to load the challenger, or was still loading it
+            at ``startup_timeout_seconds``: nothing is decided.
     """
     canary, version = ctx.config.deployment.canary, evaluation["challenger"]["version"]
     if not canary.enabled:
@@ -72,9 +73,15 @@ def run_canary(ctx: RunContext, evaluation: Evaluation, launch: StagingLauncher)
         try:
             client.wait_healthy(canary.startup_timeout_seconds, server.process, version)
         except ServingError as exc:
-            if server.process is not None and server.process.poll() == EXIT_REGISTRY_UNAVAILABLE:
+            code = server.process.poll() if server.process is not None else "no process"
+            if code == EXIT_REGISTRY_UNAVAILABLE:
                 raise TransientError(f"canary: staging instance of v{version} could not reach the registry to load "
                                      f"the model; log {server.log_path}: {_tail(server.log_path)}") from exc
+            if code is None:  # alive without a model: still loading, inside MLflow's own retries of a slow registry
+                raise TransientError(f"canary: staging instance of v{version} was still loading the model after "
+                                     f"{canary.startup_timeout_seconds:g} s (the registry or its artifact store slow "
+                                     f"or unreachable; deployment.canary.startup_timeout_seconds): {exc}; log "
+                                     f"{server.log_path}: {_tail(server.log_path)}") from exc
             raise DeploymentError(f"canary: staging instance of v{version} never became healthy: {exc}; "
                                   f"log {server.log_path}: {_tail(server.log_path)}") from exc
         latencies, errors, worst = _send_requests(client, sample.rows, sample.expected(version) or [], canary)

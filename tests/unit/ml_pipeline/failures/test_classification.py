@@ -97,6 +97,21 @@ def test_database_errors_are_transient_only_when_the_server_is_unreachable():
     assert not is_transient(PgError('password authentication failed for user "airflow"'))
     assert not is_transient(PgError('database "ml_platform" does not exist'))
     assert not is_transient(MlflowLikeError("INTERNAL_ERROR"))  # MlflowException's default code
+    assert is_transient(PgError("deadlock detected", pgcode="40P01"))  # a second try goes through
+    assert is_transient(PgError("could not serialize access due to concurrent update", pgcode="40001"))
+    assert not is_transient(PgError('no pg_hba.conf entry for host "10.0.0.7", user "airflow"'))  # a config fix
+
+
+def test_every_httpx_timeout_and_network_error_and_a_full_connection_pool_are_transient():
+    import httpx
+    import sqlalchemy.exc
+
+    request = httpx.Request("POST", "http://127.0.0.1:8500/admin/reload")
+    for exc in (httpx.WriteTimeout("slow", request=request), httpx.PoolTimeout("busy", request=request),
+                httpx.WriteError("broken pipe", request=request), httpx.ConnectError("refused", request=request),
+                httpx.ReadTimeout("slow", request=request), sqlalchemy.exc.TimeoutError("QueuePool limit reached")):
+        assert is_transient(exc), exc
+    assert not is_transient(httpx.UnsupportedProtocol("ftp://x", request=request))
 
 
 def test_http_status_and_one_line_summary():

@@ -79,3 +79,18 @@ def test_a_problem_whose_subject_is_no_longer_measured_is_closed(store):
     assert second["old-api"].message.startswith("old-api: no longer measured (was alert")
     assert "fraud-api" in second and second["fraud-api"].transition is None
     assert [f.subject for f in store.record([finding("ok", "fraud-api", check="endpoint")], "run-3")] == ["fraud-api"]
+
+
+def test_an_endpoint_alert_is_not_recovered_by_a_check_mlflow_could_not_answer(store):
+    """Serving v2 while v3 is champion alerts; the next check, with MLflow down, cannot say which is champion:
+    the alert stays (it was announced as recovered: 'no champion yet'); a down endpoint still alerts."""
+    from ml_pipeline.platform_health import work
+
+    stale = work.judge_endpoint("fraud-api", "fraud", "http://x", {"version": "2"}, None, "3")
+    store.record([stale], "run-1")
+    unknown = work.judge_endpoint("fraud-api", "fraud", "http://x", {"version": "2"}, None, work.CHAMPION_UNKNOWN)
+    assert unknown.data["judged"] is False and "MLflow did not say which version is champion" in unknown.message
+    [kept] = store.record([unknown], "run-2")
+    assert (kept.status, kept.transition) == ("alert", None)
+    down = work.judge_endpoint("fraud-api", "fraud", "http://x", None, "ConnectError: refused", work.CHAMPION_UNKNOWN)
+    assert down.status == "alert" and "does not answer" in down.message and down.data["champion_version"] is None

@@ -48,16 +48,20 @@ def test_gives_up_at_its_deadline_naming_the_missing_days(tmp_path):
 def test_a_lake_that_does_not_answer_is_waited_out_until_the_deadline_and_a_bad_uri_fails(monkeypatch):
     """A connection refused by the lake is a hiccup, not a verdict: the watch keeps waiting (it failed, and the
     deployment rolled a healthy champion back); an error retrying cannot fix still fails it."""
+    import fsspec.config
     import pytest
+    import s3fs
 
-    monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    monkeypatch.setenv("FSSPEC_S3_RETRIES", "1")
-    credentials = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": "eu-west-1"}
-    for key, value in credentials.items():
-        monkeypatch.setenv(key, value)
-    unreachable = f"s3://lake-{dt.datetime.now().timestamp():.0f}/transactions/2026-11-24"
+    monkeypatch.setitem(fsspec.config.conf, "s3", {  # a real S3 client; nothing listens on the discard port
+        "endpoint_url": "http://127.0.0.1:9", "key": "x", "secret": "y",
+        "client_kwargs": {"region_name": "eu-west-1"}, "config_kwargs": {"retries": {"max_attempts": 1}}})
+    s3fs.S3FileSystem.clear_instance_cache()
+    unreachable = "s3://lake/transactions/2026-11-24"
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
-    assert first_event(LabelledDataTrigger([unreachable], past, poke_interval=0.05)) == {
-        "status": "timeout", "missing": [unreachable]}
+    try:
+        assert first_event(LabelledDataTrigger([unreachable], past, poke_interval=0.05)) == {
+            "status": "timeout", "missing": [unreachable]}
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
     with pytest.raises(ValueError, match="nosuchprotocol"):
         first_event(LabelledDataTrigger(["nosuchprotocol://lake/2026-11-24"], past, poke_interval=0.05))
