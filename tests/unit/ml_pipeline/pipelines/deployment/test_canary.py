@@ -37,31 +37,40 @@ def test_a_disabled_canary_starts_nothing(ctx, evaluation):
         "skipped": "deployment.canary.enabled is false"}
 
 
-def test_a_staging_server_that_cannot_reach_the_registry_is_retried_not_a_rejected_challenger(ctx, evaluation,
-                                                                                                tmp_path):
-    """The real model server, pinned to a version, against a registry nobody answers: exit 75, then TransientError."""
+def pinned_server(registry_url: str, log_path, request_timeout_s: int):
+    """A launcher of the real model server, pinned to the version asked, against ``registry_url``."""
     import contextlib
     import os
     import subprocess
 
     from ml_pipeline.deployment.client import free_port, serving_argv
-    from ml_pipeline.errors import TransientError
     from ml_pipeline.pipelines.deployment import StagingServer
 
-    port, log_path = free_port(), tmp_path / "staging.log"
-    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    port = free_port()
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(request_timeout_s)}
 
     @contextlib.contextmanager
     def launch(model, version, tracking_uri):
-        argv = serving_argv(model, port, f"http://127.0.0.1:{free_port()}", version=version)  # nobody listens
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            process = subprocess.Popen(serving_argv(model, port, registry_url, version=version), stdout=log,
+                                       stderr=subprocess.STDOUT, env=env)
         try:
             yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
         finally:
             process.kill()
             process.wait()
 
+    return launch
+
+
+def test_a_staging_server_that_cannot_reach_the_registry_is_retried_not_a_rejected_challenger(ctx, evaluation,
+                                                                                                tmp_path):
+    """The real model server, pinned to a version, against a registry nobody answers: exit 75, then TransientError."""
+    from ml_pipeline.deployment.client import free_port
+    from ml_pipeline.errors import TransientError
+
+    log_path = tmp_path / "staging.log"
+    launch = pinned_server(f"http://127.0.0.1:{free_port()}", log_path, 5)  # nobody listens
     with pytest.raises(TransientError, match="could not reach the registry"):
         run_canary(with_deployment(ctx, canary={"startup_timeout_seconds": 120}), evaluation, launch)
     assert "first load failed" in log_path.read_text()  # it did try, and said why in its log
@@ -71,31 +80,13 @@ def test_a_staging_server_still_loading_at_its_timeout_is_retried_not_a_rejected
                                                                                            tmp_path):
     """The real model server, pinned to a version, against a registry that accepts the connection and never answers:
     alive and loading at the canary's timeout (inside MLflow's own retries), so nothing is decided."""
-    import contextlib
-    import os
     import socket
-    import subprocess
 
-    from ml_pipeline.deployment.client import free_port, serving_argv
     from ml_pipeline.errors import TransientError
-    from ml_pipeline.pipelines.deployment import StagingServer
 
-    port, log_path = free_port(), tmp_path / "staging.log"
-    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
     with socket.socket() as silent:  # listens, accepts, answers nothing
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-
-        @contextlib.contextmanager
-        def launch(model, version, tracking_uri):
-            argv = serving_argv(model, port, f"http://127.0.0.1:{silent.getsockname()[1]}", version=version)
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-            try:
-                yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
-            finally:
-                process.kill()
-                process.wait()
-
+        launch = pinned_server(f"http://127.0.0.1:{silent.getsockname()[1]}", tmp_path / "staging.log", 60)
         with pytest.raises(TransientError, match=r"v7 was still loading the model after 15 s .*503"):
             run_canary(with_deployment(ctx, canary={"startup_timeout_seconds": 15}), evaluation, launch)
