@@ -34,7 +34,6 @@ def trained_before(ctx: RunContext, loaded: Snapshot, features: FeatureTable) ->
     Raises:
         TransientError: MLflow is unreachable (the task is retried; an outage never skips a training run).
     """
-    import mlflow
     from mlflow import MlflowClient
 
     from ml_pipeline.lineage.record import current_code
@@ -52,7 +51,6 @@ def trained_before(ctx: RunContext, loaded: Snapshot, features: FeatureTable) ->
                   if REPRODUCTION_TAG not in (v.tags or {})]
     if not candidates:
         return None
-    mlflow.set_tracking_uri(ctx.tracking_uri)  # the record is read as an artifact of the version's run
     now = _inputs(ctx, loaded, features, code)
     for version in candidates:
         record = _record(client, version.run_id)
