@@ -124,14 +124,32 @@ def skip_if_trained_before(config_path: str, loaded: Any, features: Any) -> None
     """Skip the training task (and all that follows) when a version already learned exactly the run's inputs.
 
     Only a run started by an event (features, drift, decay, the clock) is skipped; its inputs are the data, the
-    features, the config, the code and the libraries (``ml_pipeline.pipelines.training.trained_before``).
+    features, the config, the code and the libraries (``ml_pipeline.pipelines.training.trained_before``). A
+    retraining request (drift, decay) that trains nothing is answered on the model's channels: its alert said
+    "retraining requested".
     """
     from ml_pipeline.pipelines import training
 
-    reason = run_step(training.trained_before, config_path, loaded, features)
-    if reason:
-        log.info("%s", reason)
-        raise AirflowSkipException(reason)
+    learned = run_step(training.trained_before, config_path, loaded, features)
+    if learned:
+        log.info("%s", learned.reason)
+        if learned.answers_a_request:
+            _announce_learned_before(config_path, learned)
+        raise AirflowSkipException(learned.reason)
+
+
+def _announce_learned_before(config_path: str, learned: Any) -> None:
+    """Tell the model's Slack and e-mail that its retraining request trained nothing, and which version covers it."""
+    from ml_pipeline.config import load_model_config
+    from ml_pipeline_airflow.notifications.announcements import announce, learned_before_note, run_url, version_url
+
+    try:  # the skip stands whatever the channels do
+        context = get_current_context()
+        note = learned_before_note(learned, run_url(context["ti"].dag_id, context["ti"].run_id),
+                                   version_url(learned.model, learned.version))
+        announce(note, load_model_config(config_path).alerts, context)
+    except Exception:
+        log.exception("the answer to the retraining request was not sent")
 
 
 def run_classified(call: Callable[[], Any]) -> Any:

@@ -22,6 +22,7 @@ from ml_pipeline.data.generator import generate_dataset, generate_day, write_day
 from ml_pipeline.data.lake import join_uri
 from ml_pipeline.deployment.client import ServingClient
 from ml_pipeline.lineage.record import VERSION_TAGS
+from ml_pipeline_airflow.tasks.platform_health import trained_nothing
 from ml_platform import recorded_settings
 from ml_platform.airflow_api import AirflowClient
 from ml_platform.alert_sinks import read_alerts
@@ -173,6 +174,12 @@ def test_the_feature_dag_starts_training_by_itself_and_training_registers_a_mode
     assert f"fraud_detection v{summary['version']} already learned exactly these inputs" in skipped, skipped[-3000:]
     assert f"run {run['dag_run_id']}, trigger features): this drift run trains nothing" in skipped
     assert len(MlflowClient(layout.mlflow_url).search_model_versions("name = 'fraud_detection'")) == versions
+    answer = f"v{summary['version']}: retraining requested by drift: nothing new to train"
+    received = read_alerts(layout.alerts_file)  # whoever read "retraining requested" learns what became of it
+    assert any(a["channel"] == "slack" and f"*fraud_detection* {answer}" in a["text"] for a in received)
+    assert any(a["channel"] == "email" and a["subject"].startswith(f"[ml-platform] fraud_detection {answer}")
+               for a in received)
+    assert trained_nothing(client, "2026-01-01T00:00:00Z") == {(DAG_ID, retrain["dag_run_id"])}  # health: untimed
 
 
 def test_the_new_challenger_is_deployed_served_over_http_and_deployments_never_interleave(platform):

@@ -139,9 +139,11 @@ def test_a_run_started_by_an_event_does_not_train_what_a_version_already_learned
     features = training.engineer_features(context("drift"), loaded)
     assert loaded["data_hash"] == challenger.tags["lineage.data.hash"]
     for trigger in ("features", "drift", "decay+features", "schedule"):
-        reason = training.trained_before(context(trigger), loaded, features)
-        assert reason and reason.startswith(f"fraud_detection v{challenger.version} already learned exactly these "
-                                            "inputs"), reason
+        learned = training.trained_before(context(trigger), loaded, features)
+        assert learned and (learned.model, learned.version, learned.trigger) == (
+            "fraud_detection", challenger.version, trigger)
+        reason = learned.reason
+        assert reason.startswith(f"fraud_detection v{challenger.version} already learned exactly these inputs"), reason
         assert f"run {run_id}, trigger manual" in reason and f"this {trigger} run trains nothing" in reason
     for trigger in ("manual", "backfill", "asset_materialization"):  # whoever asks gets a new version
         assert training.trained_before(context(trigger), loaded, features) is None

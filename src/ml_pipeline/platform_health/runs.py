@@ -55,20 +55,25 @@ def with_every_dag(subjects: dict[str, DagSubject], runs: list[dict[str, Any]]) 
 
 
 def judge_runs(runs: list[dict[str, Any]], subjects: dict[str, DagSubject], settings: HealthSettings,
-               now: dt.datetime) -> list[HealthFinding]:
-    """Findings of every DAG with runs in the last 7 days (and every known DAG), four checks each."""
+               now: dt.datetime, trained_nothing: frozenset[tuple[str, str]] = frozenset()) -> list[HealthFinding]:
+    """Findings of every DAG with runs in the last 7 days (and every known DAG), four checks each.
+
+    ``trained_nothing`` holds the (DAG, run) of training runs that skipped training (a version already learned
+    their inputs): they count as runs, but their seconds would pull the duration figures and baseline down.
+    """
     by_dag: dict[str, list[dict]] = defaultdict(list)
     for run in runs:
         by_dag[run["dag_id"]].append(run)
     findings: list[HealthFinding] = []
     for dag_id in sorted(set(by_dag) | set(subjects)):
         subject = subjects.get(dag_id, DagSubject(dag_id))
-        findings += _judge_dag(subject, by_dag.get(dag_id, []), settings, now)
+        untimed = {run for dag, run in trained_nothing if dag == dag_id}
+        findings += _judge_dag(subject, by_dag.get(dag_id, []), settings, now, untimed)
     return findings
 
 
-def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings,
-               now: dt.datetime) -> list[HealthFinding]:
+def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings, now: dt.datetime,
+               untimed: set[str]) -> list[HealthFinding]:
     finished = sorted((r for r in runs if r["state"] in FINISHED and timestamp(r.get("end_date"))),
                       key=lambda r: timestamp(r["end_date"]))
     ended = [(timestamp(r["end_date"]), r) for r in finished]
@@ -76,14 +81,15 @@ def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings,
     week = [r for end, r in ended if end >= now - 7 * DAY]
     before = [r for end, r in ended if now - 8 * DAY <= end < now - DAY]  # the 7 days before the last 24 h
     failed_day = [r for r in day if r["state"] == "failed"]
-    durations_day = _durations(r for r in day if r["state"] == "success")
-    durations_before = _durations(r for r in before if r["state"] == "success")
+    durations_day = _durations(r for r in day if r["state"] == "success" and r["dag_run_id"] not in untimed)
+    durations_before = _durations(r for r in before if r["state"] == "success" and r["dag_run_id"] not in untimed)
     figures = {"kind": subject.kind, "runs_24h": len(day), "failed_24h": len(failed_day),
                "success_rate_24h": _rate(len(day) - len(failed_day), len(day)), "runs_7d": len(week),
                "success_rate_7d": _rate(sum(r["state"] == "success" for r in week), len(week)),
                "duration_p50_s": percentile(durations_day, 0.5), "duration_p95_s": percentile(durations_day, 0.95),
                "baseline_p95_s": percentile(durations_before, 0.95), "durations_24h": len(durations_day),
-               "baseline_durations": len(durations_before)}
+               "baseline_durations": len(durations_before),
+               "trained_nothing_24h": sum(r["dag_run_id"] in untimed for r in day)}
     base = {"subject": subject.dag_id, "model": subject.model}
     findings = []
     if finished:
@@ -123,6 +129,8 @@ def _duration(subject: DagSubject, figures: dict, settings: HealthSettings, base
                f"before, {before_p95:.0f} s (limit {settings.regression_factor:g}x)" if judged else
                f"{subject.dag_id}: too few successful runs to judge the duration ({figures['durations_24h']} in 24 h, "
                f"{figures['baseline_durations']} in the 7 days before; {settings.min_runs} each needed)")
+    if figures["trained_nothing_24h"]:
+        message += f"; {figures['trained_nothing_24h']} run(s) in 24 h trained nothing new and are not timed"
     return HealthFinding(check="run_duration", status=WARN if slow else OK, value=ratio,
                          threshold=settings.regression_factor, message=message, data={**figures, "judged": judged},
                          **base)

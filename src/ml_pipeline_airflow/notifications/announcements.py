@@ -117,6 +117,14 @@ def run_summary_note(summary: dict, champion: dict | None, airflow_url: str | No
             "links": links(airflow_url, mlflow_url)}
 
 
+def learned_before_note(learned: Any, airflow_url: str | None, mlflow_url: str | None) -> Note:
+    """A retraining request (drift, decay) that trained nothing: the version that already learned its inputs."""
+    return {"model": learned.model, "version": learned.version, "icon": ":information_source:",
+            "headline": f"retraining requested by {learned.trigger}: nothing new to train, this version already "
+                        "learned exactly the same inputs",
+            "lines": [learned.reason], "links": links(airflow_url, mlflow_url)}
+
+
 def promotion_note(evaluation: dict, airflow_url: str | None, mlflow_url: str | None) -> Note:
     """A challenger promoted and verified in production: its AUC against the champion it replaced."""
     challenger, champion = evaluation["challenger"], evaluation["champion"]

@@ -32,14 +32,25 @@ def check_pipelines() -> dict[str, int]:
         dag_runs = list(api.pages("/dags/~/dagRuns", "dag_runs", {"run_after_gte": since, "order_by": "id"}))
         active = list(api.pages("/dags/~/dagRuns/~/taskInstances", "task_instances",
                                 {"state": list(ACTIVE_TASK_STATES)}))
+        idle = trained_nothing(api, since)
         timeouts = _execution_timeouts(api, {ti["dag_id"] for ti in active if ti["state"] == "running"})
     finally:
         api.close()
     subjects = runs.with_every_dag(subjects, dag_runs)
-    findings = (runs.judge_runs(dag_runs, subjects, settings, now)
+    findings = (runs.judge_runs(dag_runs, subjects, settings, now, idle)
                 + runs.judge_queued_runs(dag_runs, subjects, settings, now)
                 + work.judge_tasks(active, timeouts, subjects, settings, now))
     return _record(findings)
+
+
+def trained_nothing(api: Any, since: str) -> frozenset[tuple[str, str]]:
+    """Runs since ``since`` that trained nothing: the (DAG, run) of each whose ``train_model`` was skipped.
+
+    A version had already learned their inputs (``skip_if_trained_before``): such a run takes seconds, not timed.
+    """
+    skipped = api.pages("/dags/~/dagRuns/~/taskInstances", "task_instances",
+                        {"task_id": "train_model", "state": ["skipped"], "run_after_gte": since})
+    return frozenset((ti["dag_id"], ti["dag_run_id"]) for ti in skipped)
 
 
 @task(multiple_outputs=False)

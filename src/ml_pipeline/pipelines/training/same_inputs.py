@@ -17,6 +17,7 @@ checkout).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from ml_pipeline.pipelines.context import RunContext
 from ml_pipeline.pipelines.training.results import FeatureTable, Snapshot
@@ -26,10 +27,27 @@ EVENT_TRIGGERS = frozenset({"features", "drift", "decay", "schedule"})
 """What starts a run without anyone asking for it (``RunContext.trigger``, causes joined by ``+``)."""
 REPRODUCTION_TAG = "reproduction.of_version"
 """A version ``ml-pipeline reproduce --register`` made: a copy for the record, never the one deployed."""
+REQUESTED = frozenset({"drift", "decay"})
+"""Triggers whose alert told people "retraining requested": a run of theirs that trains nothing says so too."""
 
 
-def trained_before(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> str | None:
-    """Why this run need not train (the version that learned exactly its inputs), or None when it must.
+@dataclass(frozen=True)
+class LearnedBefore:
+    """The version that already learned a run's inputs: the run trains nothing, and ``reason`` says why."""
+
+    model: str
+    version: str
+    trigger: str
+    reason: str
+
+    @property
+    def answers_a_request(self) -> bool:
+        """Whether the run was a retraining request (drift, decay), whose requester expects an answer."""
+        return bool(set(self.trigger.split("+")) & REQUESTED)
+
+
+def trained_before(ctx: RunContext, loaded: Snapshot, features: FeatureTable) -> LearnedBefore | None:
+    """The version that learned exactly this run's inputs (the run need not train), or None when it must.
 
     Raises:
         TransientError: MLflow is unreachable (the task is retried; an outage never skips a training run).
@@ -57,12 +75,13 @@ def trained_before(ctx: RunContext, loaded: Snapshot, features: FeatureTable) ->
         if record is None or (record.dag_id, record.run_id) == (ctx.dag_id, ctx.run_id):
             continue  # no record to compare, or this run's own version (a task cleared after it registered)
         if _same(record, now):
-            return (f"{ctx.config.model_name} v{version.version} already learned exactly these inputs (data "
-                    f"{loaded['data_hash'][:12]}, features {now['features_sha256'][:12]}, config "
-                    f"{now['config_hash'][:12]}, commit {code['git_commit'][:12]}, the same libraries, threads and "
-                    f"device; trained by {record.dag_id} run {record.run_id}, trigger {record.trigger}): this "
-                    f"{ctx.trigger} run trains nothing (`ml-pipeline deployments {ctx.config.model_name}` shows what "
-                    f"became of v{version.version}). Trigger the training DAG by hand to train again.")
+            return LearnedBefore(ctx.config.model_name, str(version.version), ctx.trigger, reason=(
+                f"{ctx.config.model_name} v{version.version} already learned exactly these inputs (data "
+                f"{loaded['data_hash'][:12]}, features {now['features_sha256'][:12]}, config "
+                f"{now['config_hash'][:12]}, commit {code['git_commit'][:12]}, the same libraries, threads and "
+                f"device; trained by {record.dag_id} run {record.run_id}, trigger {record.trigger}): this "
+                f"{ctx.trigger} run trains nothing (`ml-pipeline deployments {ctx.config.model_name}` shows what "
+                f"became of v{version.version}). Trigger the training DAG by hand to train again."))
     return None
 
 

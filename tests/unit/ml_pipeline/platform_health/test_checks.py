@@ -58,6 +58,27 @@ def test_a_duration_regression_against_the_week_warns():
     assert by_check(runs.judge_runs(week + usual, SUBJECTS, SETTINGS, NOW))[("run_duration", DAG)].status == "ok"
 
 
+def test_runs_that_trained_nothing_are_counted_but_not_timed():
+    """A run that skipped training (a version already learned its inputs) takes seconds: timed, a week of them
+    (feature updates of days a drift retraining already learned) makes the baseline seconds, every real run slow."""
+    week = [run(i, "success", 30 + 40 * i, minutes=10) for i in range(3)]
+    skipped_before = [run(50 + i, "success", 25 + 2 * i, minutes=0.2) for i in range(60)]
+    today = [run(200 + i, "success", 1 + i, minutes=11) for i in range(3)]
+    history = week + skipped_before + today
+    timed_all = by_check(runs.judge_runs(history, SUBJECTS, SETTINGS, NOW))[("run_duration", DAG)]
+    assert timed_all.status == "warn" and timed_all.value > 30  # 11 minutes against a p95 of 12 seconds
+    idle = frozenset((DAG, f"r{50 + i}") for i in range(60)) | {("other_dag", "r200")}
+    judged = by_check(runs.judge_runs(history, SUBJECTS, SETTINGS, NOW, idle))
+    duration = judged[("run_duration", DAG)]
+    assert duration.status == "ok" and duration.value == pytest.approx(1.1, rel=0.01)
+    assert duration.data["baseline_durations"] == 3 and duration.data["trained_nothing_24h"] == 0
+    assert judged[("run_failures", DAG)].data["runs_7d"] == 66  # still runs: the failure rate counts them
+    today_idle = [run(300 + i, "success", 2 + i, minutes=0.1) for i in range(3)]
+    few = by_check(runs.judge_runs(week + today_idle, SUBJECTS, SETTINGS, NOW,
+                                   frozenset((DAG, f"r{300 + i}") for i in range(3))))[("run_duration", DAG)]
+    assert few.data["durations_24h"] == 0 and "3 run(s) in 24 h trained nothing new and are not timed" in few.message
+
+
 def test_sla_miss_rate_counts_late_and_still_running_runs():
     late = run(1, "success", 2, minutes=90)
     running = {**run(2, "running", 0, minutes=0), "end_date": None, "queued_at": iso(3)}

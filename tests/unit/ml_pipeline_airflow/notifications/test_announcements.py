@@ -71,6 +71,22 @@ def render(notifier, note: dict) -> None:
     notifier.render_template_fields({"note": note})
 
 
+def test_a_retraining_request_that_trains_nothing_names_the_version_that_already_learned_its_inputs():
+    from ml_pipeline.pipelines.training.same_inputs import LearnedBefore
+
+    learned = LearnedBefore("fraud", "2", "drift", "fraud v2 already learned exactly these inputs (data 2fe35641e36b…)")
+    note = a.learned_before_note(learned, "http://af/dags/d/runs/r", None)
+    slack = SlackWebhookNotifier(slack_webhook_conn_id="slack", text=a.NOTE_TEXT)
+    render(slack, note)
+    assert slack.text.startswith(":information_source: *fraud* v2: retraining requested by drift: nothing new to "
+                                 "train, this version already learned exactly the same inputs\nfraud v2 already")
+    email = SmtpNotifier(to=["a@b"], smtp_conn_id="smtp", subject=a.NOTE_SUBJECT, html_content=a.NOTE_HTML)
+    render(email, note)
+    assert email.subject.startswith("[ml-platform] fraud v2: retraining requested by drift: nothing new to train")
+    assert [LearnedBefore("m", "1", t, "").answers_a_request for t in ("drift", "decay+features", "features",
+                                                                       "schedule")] == [True, True, False, False]
+
+
 def test_the_email_escapes_what_it_shows_and_slack_gets_plain_text():
     note = a.rejection_note({**EVALUATION, "decision": {**EVALUATION["decision"], "reason": "<b>x</b> & y"}},
                             "http://af/dags/d/runs/a&b", None)

@@ -105,16 +105,33 @@ def test_training_trains_then_evaluates_and_returns_references(steps):
     assert context["ti"].pushed == {"evaluation": EVALUATION}
 
 
-def test_training_is_skipped_when_a_version_already_learned_the_runs_inputs(steps, monkeypatch):
+@pytest.mark.parametrize(("trigger", "answered"), [("features", False), ("schedule", False), ("drift", True),
+                                                   ("decay+features", True)])
+def test_training_is_skipped_when_a_version_already_learned_the_runs_inputs(steps, monkeypatch, trigger, answered):
+    """Skipped, neither trained nor evaluated; a retraining request (drift, decay) is answered on the channels."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    real = runtime.run_step
-    monkeypatch.setattr(runtime, "run_step", lambda step, *args: "fraud_detection v3 already learned exactly "
-                        "these inputs" if step is training.trained_before else real(step, *args))
+    from ml_pipeline import config
+    from ml_pipeline.pipelines.training.same_inputs import LearnedBefore
+    from ml_pipeline_airflow.notifications import announcements
+
+    learned = LearnedBefore("fraud_detection", "3", trigger, "fraud_detection v3 already learned exactly these inputs")
+    real, sent = runtime.run_step, []
+    monkeypatch.setattr(runtime, "run_step", lambda step, *args: learned if step is training.trained_before
+                        else real(step, *args))
+    monkeypatch.setattr(runtime, "get_current_context", lambda: {"ti": SimpleNamespace(dag_id="d", run_id="r")})
+    monkeypatch.setattr(config, "load_model_config", lambda path: SimpleNamespace(alerts=path))
+    monkeypatch.setattr(announcements, "announce", lambda note, alerts, context: sent.append(note))
+    monkeypatch.setattr(announcements, "version_url", lambda model, version: f"http://mlflow/{model}/{version}")
+    monkeypatch.setattr(announcements, "run_url", lambda dag_id, run_id: f"http://af/dags/{dag_id}/runs/{run_id}")
     op = ModelTrainingOperator(task_id="train_model", config_path="c.yaml", loaded=LOADED, features=FEATURES)
     with pytest.raises(AirflowSkipException, match="v3 already learned exactly these inputs"):
         op.execute(task_context())
     assert steps == []  # neither trained nor evaluated
+    assert [(n["version"], n["lines"]) for n in sent] == ([("3", [learned.reason])] if answered else [])
+    if answered:
+        assert sent[0]["headline"].startswith(f"retraining requested by {trigger}: nothing new to train")
+        assert [link["url"] for link in sent[0]["links"]] == ["http://af/dags/d/runs/r", "http://mlflow/fraud_detection/3"]
 
 
 def test_training_without_evaluation_only_trains(steps):
