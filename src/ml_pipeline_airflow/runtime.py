@@ -133,23 +133,12 @@ def skip_if_trained_before(config_path: str, loaded: Any, features: Any) -> None
     learned = run_step(training.trained_before, config_path, loaded, features)
     if learned:
         log.info("%s", learned.reason)
-        if learned.answers_a_request:
-            _announce_learned_before(config_path, learned)
+        if learned.answers_a_request:  # its alert said "retraining requested": the skip stands whatever is sent
+            from ml_pipeline_airflow.notifications.announcements import announce_from_task, learned_before_note
+
+            announce_from_task(config_path, lambda _, airflow, mlflow: learned_before_note(learned, airflow, mlflow),
+                               learned.version)
         raise AirflowSkipException(learned.reason)
-
-
-def _announce_learned_before(config_path: str, learned: Any) -> None:
-    """Tell the model's Slack and e-mail that its retraining request trained nothing, and which version covers it."""
-    from ml_pipeline.config import load_model_config
-    from ml_pipeline_airflow.notifications.announcements import announce, learned_before_note, run_url, version_url
-
-    try:  # the skip stands whatever the channels do
-        context = get_current_context()
-        note = learned_before_note(learned, run_url(context["ti"].dag_id, context["ti"].run_id),
-                                   version_url(learned.model, learned.version))
-        announce(note, load_model_config(config_path).alerts, context)
-    except Exception:
-        log.exception("the answer to the retraining request was not sent")
 
 
 def run_classified(call: Callable[[], Any]) -> Any:

@@ -288,6 +288,49 @@ def test_a_champion_that_underperforms_on_new_data_is_rolled_back_by_the_watch(s
     assert f"v{v5} underperforms live: auc 0." in rolled.reason and next_day.isoformat() in rolled.reason
 
 
+def test_a_watch_that_cannot_read_its_data_keeps_the_champion_and_says_what_to_fix(stack, tmp_path):
+    """A lake that refuses to be read (here a partition that cannot be listed, as S3 refuses expired keys) is no
+    verdict on the new champion: the watch fails at once (no waiting until its timeout), nothing is rolled back, the
+    run fails, and the model's channels say what to fix and how to judge it afterwards."""
+    write_config(stack["home"] / "configs", canary={"enabled": False},
+                 watch={"window_days": 1, "poke_interval_seconds": 1, "timeout_hours": 1})
+    v6 = register(stack, max_depth=3, n_estimators=40, learning_rate=0.1)  # the watch's last victim, retrained
+    unreadable = stack["layout"].lake / "deploy_transactions" / (LAST_DAY + dt.timedelta(days=1)).isoformat()
+    landed = unreadable.exists() and unreadable.rename(tmp_path / "landed")  # the watched day has not landed yet
+
+    def break_the_window_once_promoted() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if stack["prod"].version()["version"] == v6:
+                    break
+            time.sleep(0.2)
+        unreadable.symlink_to(unreadable)  # listing it: "Too many levels of symbolic links", whoever asks
+
+    breaker = threading.Thread(target=break_the_window_once_promoted, daemon=True)
+    breaker.start()
+    try:
+        state, states, out = deploy(stack, {"version": v6})
+    finally:
+        breaker.join(timeout=60)
+        write_config(stack["home"] / "configs")
+        unreadable.unlink(missing_ok=True)
+        if landed:
+            landed.rename(unreadable)
+    assert states["verify_production"] == "success" and states["watch_live_performance"] == "failed", out[-5000:]
+    assert states["roll_back"] == "skipped" and state == "failed"
+    assert "Too many levels of symbolic links" in out and f"v{v6} stays champion, not judged" in out
+    assert champion(stack) == v6 and stack["prod"].version()["version"] == v6
+    assert history(stack)[-1].action == "promoted" and history(stack)[-1].to_version == v6  # no rollback recorded
+    deadline, warned = time.monotonic() + 15, []
+    while len(warned) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        warned = [a for a in read_alerts(stack["home"] / "alerts.jsonl")
+                  if f"v{v6}: champion not judged: the watch cannot read its labelled data" in json.dumps(a)]
+    assert {a["channel"] for a in warned} == {"slack", "email"}
+    assert "clear watch_live_performance in this run to judge it" in json.dumps(warned)
+
+
 def test_a_pickled_challenger_is_refused_for_good_before_anything_moves(stack):
     before = champion(stack)  # last in the module: its failed run leaves a dead letter
     bad = register(stack, pickled=True, max_depth=3, n_estimators=30, learning_rate=0.1)

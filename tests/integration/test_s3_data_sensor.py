@@ -7,14 +7,11 @@ deferrably, and the give-up messages are checked in poke mode (same checks) and 
 import json
 import subprocess
 import sys
-import time
 
 import boto3
-import httpx
 import pytest
 
-from ml_platform.components import BIN
-from ml_platform.layout import free_port
+from tests.support.services import moto_s3
 
 pytestmark = pytest.mark.integration
 SCENARIOS = """
@@ -37,21 +34,8 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def s3_server():
-    port = free_port()
-    server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with moto_s3() as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_sensor_waits_on_the_triggerer_and_says_what_was_missing(services, s3_server, tmp_path):

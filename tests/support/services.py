@@ -105,6 +105,36 @@ def wait_http(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
+@contextlib.contextmanager
+def moto_s3(check_credentials: bool = False) -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) on a free port: its URL.
+
+    ``check_credentials``: it refuses keys it does not know (``InvalidAccessKeyId``, 403), as S3 refuses expired or
+    revoked ones; otherwise any key is accepted.
+    """
+    from ml_platform.layout import free_port
+
+    port = free_port()
+    env = {**os.environ, **({"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else {})}
+    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        stop_process_tree(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
 PAGERDUTY_ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # any 32 characters: the sink checks the length
 
 

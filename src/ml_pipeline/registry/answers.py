@@ -9,13 +9,15 @@ from __future__ import annotations
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.errors import TransientError
+from ml_pipeline.errors import PermanentError, TransientError
 
 # What MLflow 3.17's server answers for a model or version that does not exist; a missing alias of an existing
 # model is INVALID_PARAMETER_VALUE ("Registered model alias champion not found.").
 NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST"})
 # Client errors that a later try may not meet (MLflow maps REQUEST_LIMIT_EXCEEDED to 429).
 RETRYABLE_CLIENT_STATUS = frozenset({408, 429})
+# What MLflow's client raises (INTERNAL_ERROR, read as a 500) when a URL answers 200 with a body that is not JSON.
+NOT_JSON = "API request to endpoint was successful but the response body was not in a valid JSON format"
 
 
 def is_not_found(exc: MlflowException) -> bool:
@@ -36,9 +38,15 @@ def none_if_not_found(exc: MlflowException, client: MlflowClient | None = None, 
             client's own error for a dead connection is an ``INTERNAL_ERROR``, 500).
         MlflowException: ``exc`` itself for any other client error (a malformed request, a permission denied on a
             model that exists): permanent.
+        PermanentError: The tracking URI answers, but not as MLflow does (a web page where JSON was due): it
+            points at another web server, which retrying will not change.
     """
     from ml_pipeline.failures.classification import one_line
 
+    if str(exc.message).startswith(NOT_JSON):
+        raise PermanentError(f"the MLflow tracking URI answered, but not as MLflow does ({one_line(exc, 200)}): it "
+                             "points at another web server. Set MLFLOW_TRACKING_URI (or the connection "
+                             "mlflow_default) to the MLflow server's URL") from exc
     status = exc.get_http_status_code()
     if is_not_found(exc) or (client is not None and name is not None and status == 403
                              and _model_missing(client, name)):

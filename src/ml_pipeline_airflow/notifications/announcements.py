@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from ml_pipeline_airflow.notifications.alerts import channel_notifiers, notify_each
@@ -52,6 +53,26 @@ def announce(note: Note, alerts: Any, context: Any) -> None:
     context["note"] = note
     notify_each(channel_notifiers(alerts.slack_connection, alerts.email_connection, list(alerts.email_to),
                                   NOTE_TEXT, NOTE_SUBJECT, NOTE_HTML), context)
+
+
+def announce_from_task(config_path: str, build: Callable[[str, str, str | None], Note], version: str | None) -> None:
+    """From a running task, send ``build(model, airflow_run_url, mlflow_version_url)``'s note to the model's channels.
+
+    Never raises: an announcement that cannot be built or sent is logged; it must not fail (and so roll back, or
+    retry) the step it reports on.
+    """
+    from airflow.sdk import get_current_context
+
+    from ml_pipeline.config import load_model_config
+
+    try:
+        config = load_model_config(config_path)
+        context = get_current_context()
+        note = build(config.model_name, run_url(context["ti"].dag_id, context["ti"].run_id),
+                     version_url(config.model_name, version))
+        announce(note, config.alerts, context)
+    except Exception:
+        log.exception("announcement not sent")
 
 
 def run_url(dag_id: str, run_id: str) -> str:
@@ -123,6 +144,13 @@ def learned_before_note(learned: Any, airflow_url: str | None, mlflow_url: str |
             "headline": f"retraining requested by {learned.trigger}: nothing new to train, this version already "
                         "learned exactly the same inputs",
             "lines": [learned.reason], "links": links(airflow_url, mlflow_url)}
+
+
+def unjudged_note(model: str, version: str, reason: str, airflow_url: str | None, mlflow_url: str | None) -> Note:
+    """The post-promotion watch could not read its data: no verdict, no rollback, and what to fix."""
+    return {"model": model, "version": version, "icon": ":warning:",
+            "headline": "champion not judged: the watch cannot read its labelled data (no rollback)",
+            "lines": [reason, f"History: `ml-pipeline deployments {model}`"], "links": links(airflow_url, mlflow_url)}
 
 
 def promotion_note(evaluation: dict, airflow_url: str | None, mlflow_url: str | None) -> Note:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from ml_pipeline_airflow.triggers.model_performance import LabelledDataTrigger, missing_or_unreachable
 
@@ -17,7 +17,9 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
     Below the threshold the task fails (the deployment DAG then rolls back). Deferrable by default: a watch of a
     day or more waits on the triggerer, not in a worker slot. With no data by ``timeout`` the task is skipped (the
-    champion stays; the log says which days never came).
+    champion stays; the log says which days never came). A lake that refuses to be read (access denied, a bad URI)
+    fails the task without a verdict: the champion stays, ``roll_back`` skips (``UNJUDGED_KEY``), the model's
+    channels are told, and clearing this task once the lake is fixed judges it.
 
     Args:
         config_path: The model's config file.
@@ -48,14 +50,23 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
         return run_classified(window)
 
+    def _missing(self, context: Any, uris: list[str]) -> list[str]:
+        """The folders without data yet; a lake that refuses to be read ends the watch unjudged."""
+        from ml_pipeline.failures.classification import one_line
+
+        try:
+            return missing_or_unreachable(uris, self.log)
+        except Exception as exc:
+            self._unjudged(context, one_line(exc))
+
     def poke(self, context: Any) -> bool:
-        return not missing_or_unreachable(self._window()[1], self.log)
+        return not self._missing(context, self._window()[1])
 
     def execute(self, context: Any) -> Any:
         days, uris = self._window()
         if not days:
             raise AirflowSkipException("deployment.watch.window_days is 0: no watch after promotion")
-        if missing_or_unreachable(uris, self.log):
+        if self._missing(context, uris):
             if self.deferrable:
                 deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.timeout)
                 self.defer(trigger=LabelledDataTrigger(uris, deadline.isoformat(), self.poke_interval),
@@ -69,10 +80,26 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Resume on a worker once the trigger fired: judge, or skip when the data never came."""
+        if event["status"] == "unreadable":
+            self._unjudged(context, event["error"])
         if event["status"] == "timeout":
             raise AirflowSkipException(f"no labelled data for the watch window after {self.timeout:g} s "
                                        f"(missing: {', '.join(event['missing'])}): the champion stays")
         return self._judge(context, self._window()[0])
+
+    def _unjudged(self, context: Any, error: str) -> NoReturn:
+        """End the watch without a verdict: the champion stays (no rollback), its channels are told why."""
+        from ml_pipeline_airflow.notifications.announcements import announce_from_task, unjudged_note
+        from ml_pipeline_airflow.tasks.deployment import UNJUDGED_KEY
+
+        version = self.evaluation["challenger"]["version"]
+        reason = (f"the watch cannot read the labelled data of its window ({error}): v{version} stays champion, "
+                  f"not judged. Fix the lake's access (credentials, bucket, path), then clear {self.task_id} in "
+                  "this run to judge it")
+        context["ti"].xcom_push(key=UNJUDGED_KEY, value=reason)
+        announce_from_task(self.config_path, lambda model, airflow, mlflow: unjudged_note(
+            model, version, reason, airflow, mlflow), version)
+        raise AirflowFailException(reason)
 
     def _judge(self, context: Any, days: list[str]) -> dict:
         from ml_pipeline.pipelines import deployment

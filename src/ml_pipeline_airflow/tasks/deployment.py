@@ -10,14 +10,9 @@ rollback and a rollback that fails also page (``alerts.pagerduty_connection``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import secrets
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from airflow.sdk import TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -25,11 +20,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from ml_pipeline_airflow.notifications import announcements
 from ml_pipeline_airflow.runtime import run_step
 
-if TYPE_CHECKING:
-    from ml_pipeline.pipelines.deployment import StagingServer
-
 log = logging.getLogger(__name__)
 FAILURE_KEY = "failure"
+UNJUDGED_KEY = "unjudged"  # the watch could not read its data: it failed with no verdict on the champion
 ROLLBACK_SOURCES = ("promote_challenger", "verify_production", "watch_live_performance")
 
 
@@ -134,8 +127,8 @@ def check_gates(config_path: str, evaluation: dict) -> bool:
         return True
     log.warning("challenger rejected: %s; %s", decision["reason"], numbers)
     run_deployment_step(deployment.record_rejection, config_path, evaluation)
-    _announce(config_path, lambda _, airflow, mlflow: announcements.rejection_note(evaluation, airflow, mlflow),
-              evaluation["challenger"]["version"])
+    announcements.announce_from_task(config_path, lambda _, airflow, mlflow: announcements.rejection_note(
+        evaluation, airflow, mlflow), evaluation["challenger"]["version"])
     return False
 
 
@@ -143,9 +136,10 @@ def check_gates(config_path: str, evaluation: dict) -> bool:
 def run_canary(config_path: str, evaluation: dict) -> dict:
     """Serve the challenger in a staging instance and check real requests (errors, p95, scores = offline).
 
-    The staging instance is started by ``launch_staging_server``, on this worker.
+    The staging instance is started on this worker (``hooks.model_serving.launch_staging_server``).
     """
     from ml_pipeline.pipelines import deployment
+    from ml_pipeline_airflow.hooks.model_serving import launch_staging_server
 
     def canary(ctx: Any, target: Any) -> dict:
         try:
@@ -155,47 +149,6 @@ def run_canary(config_path: str, evaluation: dict) -> dict:
             raise
 
     return run_deployment_step(canary, config_path)
-
-
-@contextlib.contextmanager
-def launch_staging_server(model: str, version: str, tracking_uri: str) -> Iterator[StagingServer]:
-    """The canary's ``StagingLauncher``: a model server pinned to ``version`` on a free loopback port.
-
-    Its log goes to a private folder (``canary_log_folder``); the server is stopped when the canary ends. Its
-    admin token is a one-off one, in its environment: the canary needs no admin endpoint, and nobody else should.
-    It logs in to MLflow as the model servers do (connection ``mlflow_serving``: a user who may only read), not as
-    this task; without that connection it keeps the task's login.
-    """
-    from ml_pipeline.deployment.client import free_port, running_server
-    from ml_pipeline.pipelines.deployment import StagingServer
-    from ml_pipeline_airflow.hooks.mlflow import MlflowHook
-
-    port = free_port()
-    log_path = canary_log_folder() / f"{model}-v{version}-{port}.log"
-    login = MlflowHook(MlflowHook.serving_conn_name).login_env()
-    if login is None:  # an install from before the connection existed: the canary works, with more rights than needed
-        log.warning("connection %r is not defined (or has no login): the canary's model server logs in to MLflow "
-                    "with this task's login, which may write. Add it with the model servers' read-only login "
-                    "(compose and Helm: AIRFLOW_CONN_MLFLOW_SERVING)", MlflowHook.serving_conn_name)
-    with running_server(model, port, tracking_uri, log_path, version=version,
-                        admin_token=secrets.token_urlsafe(32), mlflow_login=login) as process:
-        yield StagingServer(f"http://127.0.0.1:{port}", process, log_path)
-
-
-def canary_log_folder() -> Path:
-    """A folder only this user can read: ``ml-serving-canary`` under Airflow's log folder, else a new temp one.
-
-    Never a fixed name in the shared temp folder, where another user could plant a link or read the logs.
-    """
-    from airflow.sdk.configuration import conf
-
-    with contextlib.suppress(Exception):
-        folder = Path(conf.get("logging", "base_log_folder")) / "ml-serving-canary"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not folder.is_symlink() and folder.stat().st_uid == os.getuid():
-            folder.chmod(0o700)
-            return folder
-    return Path(tempfile.mkdtemp(prefix="ml-serving-canary-"))
 
 
 @task(multiple_outputs=False, on_failure_callback=[])
@@ -213,14 +166,16 @@ def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dic
     from ml_pipeline.pipelines import deployment
 
     verified = run_deployment_step(deployment.verify, config_path, evaluation, promoted["version"])
-    _announce(config_path, lambda _, airflow, mlflow: announcements.promotion_note(evaluation, airflow, mlflow),
-              promoted["version"])
+    announcements.announce_from_task(config_path, lambda _, airflow, mlflow: announcements.promotion_note(
+        evaluation, airflow, mlflow), promoted["version"])
     return verified
 
 
 @task(multiple_outputs=False, trigger_rule=TriggerRule.ONE_FAILED, retries=3)
 def roll_back(config_path: str, evaluation: dict) -> dict:
     """Something failed after the promotion began: previous champion back (aliases, serving), verified, alert.
+
+    Not when the watch failed for want of data it could read (a lake that refuses access): that is no verdict.
 
     If this fails too, its failure alert puts the run in the dead-letter queue and it pages: a human must act.
     """
@@ -231,6 +186,8 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
     ti = get_current_context()["ti"]
     if ti.xcom_pull(task_ids="promote_challenger", key="started") is None:
         raise AirflowSkipException("the champion never moved (an earlier step failed): nothing to roll back")
+    if unjudged := ti.xcom_pull(task_ids="watch_live_performance", key=UNJUDGED_KEY):
+        raise AirflowSkipException(f"no verdict on the champion, so no rollback: {unjudged}")
     failures = [f for f in ti.xcom_pull(task_ids=list(ROLLBACK_SOURCES), key=FAILURE_KEY) or [] if f]
     reason = "; ".join(failures) or "a step after the promotion failed (see its log)"
     try:
@@ -239,7 +196,7 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
         if not is_transient(exc) or ti.try_number > ti.max_tries:  # failed for good: a human must act now
             _page(config_path, pagerduty.page_rollback_failed, evaluation["challenger"]["version"], reason, exc)
         raise
-    _announce(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
+    announcements.announce_from_task(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back", airflow, mlflow), result["from"])
     _page(config_path, pagerduty.page_rollback, result)
     return result
@@ -254,7 +211,7 @@ def roll_back_by_hand(config_path: str) -> dict:
     reason = f"manual rollback: {params.get('reason') or 'no reason given'}"
     to_version = version_param(params["to_version"]) if params.get("to_version") else None
     result = run_deployment_step(deployment.rollback_to, config_path, to_version, reason)
-    _announce(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
+    announcements.announce_from_task(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back by hand", airflow, mlflow), result["from"])
     return result
 
@@ -266,25 +223,6 @@ def fail_deployment() -> None:
     The failing step has already alerted, so this one does not.
     """
     raise AirflowFailException("a deployment step failed: see the failed task's log and `ml-pipeline deployments`")
-
-
-def _announce(config_path: str, build: Callable[[str, str, str | None], Any], version: str | None) -> None:
-    """Send ``build(model, airflow_run_url, mlflow_version_url)``'s note to the model's Slack and e-mail.
-
-    Never raises: an announcement that cannot be built or sent is logged, it must not fail (and so roll back) the
-    deployment step it reports on.
-    """
-    from ml_pipeline.config import load_model_config
-
-    try:
-        config = load_model_config(config_path)
-        context = get_current_context()
-        dag_run = context["dag_run"]
-        note = build(config.model_name, announcements.run_url(dag_run.dag_id, dag_run.run_id),
-                     announcements.version_url(config.model_name, version))
-        announcements.announce(note, config.alerts, context)
-    except Exception:
-        log.exception("deployment announcement not sent")
 
 
 def _page(config_path: str, send: Callable[..., bool], *args: Any) -> None:

@@ -13,6 +13,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 class LabelledDataTrigger(BaseTrigger):
     """Fire once every partition folder in ``uris`` holds parquet files, or when ``deadline`` passes.
 
+    A lake that does not answer is waited out; one that refuses (access denied, a bad URI) fires ``unreadable``
+    at once with the error: waiting cannot help, and it says nothing about the model.
+
     Args:
         uris: Partition folders (any fsspec URI: file://, s3://).
         deadline: ISO timestamp; past it the event says ``timeout`` and which folders are still empty.
@@ -30,7 +33,13 @@ class LabelledDataTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = dt.datetime.fromisoformat(self.deadline)
         while True:
-            missing = await asyncio.to_thread(missing_or_unreachable, self.uris, self.log)
+            try:
+                missing = await asyncio.to_thread(missing_or_unreachable, self.uris, self.log)
+            except Exception as exc:
+                from ml_pipeline.failures.classification import one_line
+
+                yield TriggerEvent({"status": "unreadable", "error": one_line(exc)})
+                return
             if not missing:
                 yield TriggerEvent({"status": "ready"})
                 return

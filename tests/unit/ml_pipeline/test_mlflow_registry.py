@@ -91,3 +91,42 @@ def test_a_refusal_about_a_missing_model_reads_as_absent_and_about_an_existing_o
     with pytest.raises(MlflowException) as raised:
         registry.alias_version(Registry({"new_model"}), "new_model", registry.CHAMPION)
     assert raised.value is refused
+
+
+def test_a_tracking_uri_that_answers_a_web_page_is_a_permanent_mistake_not_an_outage(monkeypatch):
+    """A real web server answering 200 with HTML to every path (the tracking URI points at another app): MLflow's
+    client raises its default INTERNAL_ERROR, which read as "registry unreachable" and was retried for good."""
+    import http.server
+    import threading
+
+    import pytest
+    from mlflow import MlflowClient
+
+    from ml_pipeline.errors import PermanentError
+    from ml_pipeline.failures.classification import is_transient
+    from ml_pipeline.registry import mlflow_registry as registry
+
+    class WebApp(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = b"<html><body>Welcome to the wiki</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebApp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    try:
+        client = MlflowClient(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(PermanentError, match="answered, but not as MLflow does") as raised:
+            registry.alias_version(client, "fraud_detection", registry.CHAMPION)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Welcome to the wiki" in str(raised.value) and "MLFLOW_TRACKING_URI" in str(raised.value)
+    assert not is_transient(raised.value)

@@ -3,8 +3,7 @@
 import json
 import stat
 
-from ml_pipeline_airflow.hooks.model_serving import ModelServingHook
-from ml_pipeline_airflow.tasks.deployment import canary_log_folder
+from ml_pipeline_airflow.hooks.model_serving import ModelServingHook, canary_log_folder
 
 TOKEN = "hook-admin-token"
 

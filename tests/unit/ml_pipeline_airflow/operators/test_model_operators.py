@@ -109,6 +109,7 @@ def test_training_trains_then_evaluates_and_returns_references(steps):
                                                    ("decay+features", True)])
 def test_training_is_skipped_when_a_version_already_learned_the_runs_inputs(steps, monkeypatch, trigger, answered):
     """Skipped, neither trained nor evaluated; a retraining request (drift, decay) is answered on the channels."""
+    import airflow.sdk
     from airflow.sdk.exceptions import AirflowSkipException
 
     from ml_pipeline import config
@@ -119,8 +120,9 @@ def test_training_is_skipped_when_a_version_already_learned_the_runs_inputs(step
     real, sent = runtime.run_step, []
     monkeypatch.setattr(runtime, "run_step", lambda step, *args: learned if step is training.trained_before
                         else real(step, *args))
-    monkeypatch.setattr(runtime, "get_current_context", lambda: {"ti": SimpleNamespace(dag_id="d", run_id="r")})
-    monkeypatch.setattr(config, "load_model_config", lambda path: SimpleNamespace(alerts=path))
+    monkeypatch.setattr(airflow.sdk, "get_current_context", lambda: {"ti": SimpleNamespace(dag_id="d", run_id="r")})
+    monkeypatch.setattr(config, "load_model_config", lambda path: SimpleNamespace(model_name="fraud_detection",
+                                                                           alerts=path))
     monkeypatch.setattr(announcements, "announce", lambda note, alerts, context: sent.append(note))
     monkeypatch.setattr(announcements, "version_url", lambda model, version: f"http://mlflow/{model}/{version}")
     monkeypatch.setattr(announcements, "run_url", lambda dag_id, run_id: f"http://af/dags/{dag_id}/runs/{run_id}")

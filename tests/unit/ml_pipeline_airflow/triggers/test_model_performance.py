@@ -45,11 +45,10 @@ def test_gives_up_at_its_deadline_naming_the_missing_days(tmp_path):
         "status": "timeout", "missing": [missing]}
 
 
-def test_a_lake_that_does_not_answer_is_waited_out_until_the_deadline_and_a_bad_uri_fails(monkeypatch):
+def test_a_lake_that_does_not_answer_is_waited_out_until_the_deadline_and_a_bad_uri_ends_it(monkeypatch):
     """A connection refused by the lake is a hiccup, not a verdict: the watch keeps waiting (it failed, and the
-    deployment rolled a healthy champion back); an error retrying cannot fix still fails it."""
+    deployment rolled a healthy champion back); an error retrying cannot fix ends the wait, saying so."""
     import fsspec.config
-    import pytest
     import s3fs
 
     monkeypatch.setitem(fsspec.config.conf, "s3", {  # a real S3 client; nothing listens on the discard port
@@ -63,5 +62,27 @@ def test_a_lake_that_does_not_answer_is_waited_out_until_the_deadline_and_a_bad_
             "status": "timeout", "missing": [unreachable]}
     finally:
         s3fs.S3FileSystem.clear_instance_cache()
-    with pytest.raises(ValueError, match="nosuchprotocol"):
-        first_event(LabelledDataTrigger(["nosuchprotocol://lake/2026-11-24"], past, poke_interval=0.05))
+    event = first_event(LabelledDataTrigger(["nosuchprotocol://lake/2026-11-24"], past, poke_interval=0.05))
+    assert event["status"] == "unreadable" and "ValueError: Protocol not known: nosuchprotocol" in event["error"]
+
+
+def test_a_lake_that_refuses_the_credentials_ends_the_wait_at_once_with_the_error(monkeypatch):
+    """Expired or revoked keys (a real S3 server that checks them): waiting until the deadline cannot help, and the
+    refusal is no verdict on the model. The trigger fires ``unreadable`` at its first check, naming the error (it
+    raised: the watch failed, and the deployment rolled the champion back)."""
+    import fsspec.config
+    import s3fs
+
+    from tests.support.services import moto_s3
+
+    in_an_hour = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    with moto_s3(check_credentials=True) as url:
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": url, "key": "expired", "secret": "y",
+                                                       "client_kwargs": {"region_name": "us-east-1"}})
+        s3fs.S3FileSystem.clear_instance_cache()
+        try:
+            event = first_event(LabelledDataTrigger(["s3://lake/transactions/2026-11-24"], in_an_hour, 60))
+        finally:
+            s3fs.S3FileSystem.clear_instance_cache()
+    assert event == {"status": "unreadable", "error": "PermissionError: The AWS Access Key Id you provided does not "
+                                                      "exist in our records."}
