@@ -15,7 +15,8 @@ from ml_pipeline.monitoring.report import COLOURS
 
 PALETTE = ("#1f5fa8", "#e0762b", "#2e7d32", "#8e44ad", "#c62828", "#00838f", "#6d4c41", "#7f8c8d")
 ACTION_COLOURS = {"promoted": COLOURS["stable"], "rolled_back": COLOURS["warn"], "rejected": COLOURS["alert"],
-                  "canary_failed": COLOURS["alert"], "rollback_failed": COLOURS["alert"]}
+                  "canary_failed": COLOURS["alert"], "rollback_failed": COLOURS["alert"],
+                  "watch_unjudged": COLOURS["warn"]}
 Point = tuple[dt.datetime, float | None]
 
 

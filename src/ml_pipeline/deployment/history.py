@@ -28,8 +28,8 @@ deployment_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("details", sa.Text, nullable=False, server_default="{}"),
 )
-PROMOTED, REJECTED, CANARY_FAILED, ROLLED_BACK, ROLLBACK_FAILED = (
-    "promoted", "rejected", "canary_failed", "rolled_back", "rollback_failed")
+PROMOTED, REJECTED, CANARY_FAILED, ROLLED_BACK, ROLLBACK_FAILED, WATCH_UNJUDGED = (
+    "promoted", "rejected", "canary_failed", "rolled_back", "rollback_failed", "watch_unjudged")
 
 
 @dataclass(frozen=True)

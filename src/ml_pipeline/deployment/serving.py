@@ -50,7 +50,7 @@ from ml_pipeline.deployment.serving_policy import (
     request_rows,
     serving_policy,
 )
-from ml_pipeline.errors import TransientError
+from ml_pipeline.errors import PipelineError, TransientError
 from ml_pipeline.failures.classification import is_transient
 from ml_pipeline.process_logging import NAMED_FORMAT, configure_logging
 
@@ -146,7 +146,7 @@ class ModelServer:
                     self.reload()
             except ModelLoadError:
                 pass  # remembered in self.refused, logged by reload
-            except TransientError as exc:
+            except PipelineError as exc:  # MLflow unreachable, or a tracking URI that is not MLflow's
                 log.warning("cannot follow alias %s of %s now (serving v%s on): %s", self.alias, self.name,
                             self.current.version if self.current else None, exc)
             except Exception:

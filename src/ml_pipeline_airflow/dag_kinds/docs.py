@@ -35,7 +35,9 @@ def deployment_doc(config: ModelConfig, path: Path, training_dag_id: str) -> str
             f"`previous_champion`) and reloads {serving}, `verify_production` checks `/version` and smoke "
             f"predictions, `watch_live_performance` judges the next {dep.watch.window_days} day(s) of labelled "
             "data. Any failure after the promotion began runs `roll_back` (verified, alerted; a failed rollback "
-            "goes to the DLQ). Trigger with `action=rollback` (optional `to_version`) for a manual rollback: "
+            "goes to the DLQ), except a watch that could not read or score its data: no verdict, the champion "
+            "stays, the alert says what to fix. Trigger with `action=rollback` (optional `to_version`) for a "
+            "manual rollback: "
             f"`ml-pipeline rollback {config.model_name}`. History: `ml-pipeline deployments {config.model_name}`. "
             f"Config: `{path.name}`.")
 

@@ -147,9 +147,9 @@ def learned_before_note(learned: Any, airflow_url: str | None, mlflow_url: str |
 
 
 def unjudged_note(model: str, version: str, reason: str, airflow_url: str | None, mlflow_url: str | None) -> Note:
-    """The post-promotion watch could not read its data: no verdict, no rollback, and what to fix."""
+    """The post-promotion watch could not judge the champion (data unreadable, too few rows): no rollback, the fix."""
     return {"model": model, "version": version, "icon": ":warning:",
-            "headline": "champion not judged: the watch cannot read its labelled data (no rollback)",
+            "headline": "champion not judged by the watch (no rollback)",
             "lines": [reason, f"History: `ml-pipeline deployments {model}`"], "links": links(airflow_url, mlflow_url)}
 
 

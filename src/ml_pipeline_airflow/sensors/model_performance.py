@@ -17,9 +17,11 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
     Below the threshold the task fails (the deployment DAG then rolls back). Deferrable by default: a watch of a
     day or more waits on the triggerer, not in a worker slot. With no data by ``timeout`` the task is skipped (the
-    champion stays; the log says which days never came). A lake that refuses to be read (access denied, a bad URI)
-    fails the task without a verdict: the champion stays, ``roll_back`` skips (``UNJUDGED_KEY``), the model's
-    channels are told, and clearing this task once the lake is fixed judges it.
+    champion stays; the log says which days never came). A lake that refuses to be read (access denied, a bad URI),
+    or a window too small or of one class to score, fails the task without a verdict: the champion stays,
+    ``roll_back`` skips (``UNJUDGED_KEY``), the history and the model's channels are told, and clearing this task
+    (with its downstream tasks) judges it later. A version no longer champion when the watch starts or resumes (a
+    later deployment, a rollback) is not watched: skipped.
 
     Args:
         config_path: The model's config file.
@@ -57,7 +59,7 @@ class ModelPerformanceSensor(BaseSensorOperator):
         try:
             return missing_or_unreachable(uris, self.log)
         except Exception as exc:
-            self._unjudged(context, one_line(exc))
+            self._unjudged(context, f"the watch cannot read the labelled data of its window ({one_line(exc)})")
 
     def poke(self, context: Any) -> bool:
         return not self._missing(context, self._window()[1])
@@ -66,6 +68,7 @@ class ModelPerformanceSensor(BaseSensorOperator):
         days, uris = self._window()
         if not days:
             raise AirflowSkipException("deployment.watch.window_days is 0: no watch after promotion")
+        self._skip_unless_champion()
         if self._missing(context, uris):
             if self.deferrable:
                 deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.timeout)
@@ -81,22 +84,34 @@ class ModelPerformanceSensor(BaseSensorOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Resume on a worker once the trigger fired: judge, or skip when the data never came."""
         if event["status"] == "unreadable":
-            self._unjudged(context, event["error"])
+            self._unjudged(context, f"the watch cannot read the labelled data of its window ({event['error']})")
         if event["status"] == "timeout":
             raise AirflowSkipException(f"no labelled data for the watch window after {self.timeout:g} s "
                                        f"(missing: {', '.join(event['missing'])}): the champion stays")
+        self._skip_unless_champion()
         return self._judge(context, self._window()[0])
 
-    def _unjudged(self, context: Any, error: str) -> NoReturn:
-        """End the watch without a verdict: the champion stays (no rollback), its channels are told why."""
+    def _skip_unless_champion(self) -> None:
+        """Skip when the version watched is no longer champion (a later deployment or a rollback moved it)."""
+        from ml_pipeline.pipelines import deployment
+        from ml_pipeline_airflow.runtime import run_step
+
+        version, now = self.evaluation["challenger"]["version"], run_step(deployment.champion_now, self.config_path)
+        if now != version:
+            raise AirflowSkipException(f"v{version} is no longer champion (now {f'v{now}' if now else 'none'}): "
+                                       "nothing to watch, nothing to roll back")
+
+    def _unjudged(self, context: Any, why: str) -> NoReturn:
+        """End the watch without a verdict: the champion stays (no rollback); the history and the channels are told."""
+        from ml_pipeline.pipelines import deployment
         from ml_pipeline_airflow.notifications.announcements import announce_from_task, unjudged_note
-        from ml_pipeline_airflow.tasks.deployment import UNJUDGED_KEY
+        from ml_pipeline_airflow.tasks.deployment import UNJUDGED_KEY, run_deployment_step
 
         version = self.evaluation["challenger"]["version"]
-        reason = (f"the watch cannot read the labelled data of its window ({error}): v{version} stays champion, "
-                  f"not judged. Fix the lake's access (credentials, bucket, path), then clear {self.task_id} in "
-                  "this run to judge it")
+        reason = (f"{why}: v{version} stays champion, not judged. Fix the lake's access or wait for more labelled "
+                  f"data, then clear {self.task_id} with its downstream tasks in this run to judge it")
         context["ti"].xcom_push(key=UNJUDGED_KEY, value=reason)
+        run_deployment_step(deployment.record_unjudged, self.config_path, self.evaluation, reason)
         announce_from_task(self.config_path, lambda model, airflow, mlflow: unjudged_note(
             model, version, reason, airflow, mlflow), version)
         raise AirflowFailException(reason)
@@ -108,6 +123,8 @@ class ModelPerformanceSensor(BaseSensorOperator):
         def judge(ctx: Any) -> dict:
             try:
                 return deployment.live_performance(ctx, self.evaluation, days)
+            except deployment.WatchUnjudgedError as exc:
+                self._unjudged(context, str(exc))
             except deployment.DeploymentError as exc:  # a PermanentError: the task fails, the rollback reads why
                 context["ti"].xcom_push(key="failure", value=str(exc))
                 raise

@@ -1,7 +1,8 @@
 """The deployment pipeline's tasks: gates, canary, promotion, verification, rollback (heavy imports inside).
 
 A deployment failure after the champion moved is not sent to the dead-letter queue: ``roll_back`` puts the old
-champion back, verifies it and alerts. Only a rollback that fails (a human must act) lands in the DLQ.
+champion back, verifies it and alerts. Only a rollback that fails (a human must act) lands in the DLQ. A watch that
+could not judge (``UNJUDGED_KEY``) is no verdict: no rollback, its own alert says what to fix.
 
 Each outcome is announced on the model's Slack and e-mail (``announcements``): a rejection with the gate's
 numbers, a verified promotion with its AUC against the old champion, a rollback with its reason. An automatic
@@ -175,7 +176,8 @@ def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dic
 def roll_back(config_path: str, evaluation: dict) -> dict:
     """Something failed after the promotion began: previous champion back (aliases, serving), verified, alert.
 
-    Not when the watch failed for want of data it could read (a lake that refuses access): that is no verdict.
+    Not when the watch failed without a verdict (data it cannot read), nor when the champion is neither this
+    deployment's version nor the one it replaced (a later deployment moved it; a cleared watch must not undo that).
 
     If this fails too, its failure alert puts the run in the dead-letter queue and it pages: a human must act.
     """
@@ -190,12 +192,17 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
         raise AirflowSkipException(f"no verdict on the champion, so no rollback: {unjudged}")
     failures = [f for f in ti.xcom_pull(task_ids=list(ROLLBACK_SOURCES), key=FAILURE_KEY) or [] if f]
     reason = "; ".join(failures) or "a step after the promotion failed (see its log)"
+    result = None
     try:
-        result = run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
+        now = run_step(deployment.champion_now, config_path)
+        if now in (evaluation["challenger"]["version"], (evaluation["champion"] or {}).get("version")):
+            result = run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
     except Exception as exc:
         if not is_transient(exc) or ti.try_number > ti.max_tries:  # failed for good: a human must act now
             _page(config_path, pagerduty.page_rollback_failed, evaluation["challenger"]["version"], reason, exc)
         raise
+    if result is None:  # a later deployment moved the champion (this run's watch cleared days later, say)
+        raise AirflowSkipException(f"the champion moved on since this deployment (now v{now}): nothing to roll back")
     announcements.announce_from_task(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back", airflow, mlflow), result["from"])
     _page(config_path, pagerduty.page_rollback, result)

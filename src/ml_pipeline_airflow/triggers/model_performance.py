@@ -38,6 +38,7 @@ class LabelledDataTrigger(BaseTrigger):
             except Exception as exc:
                 from ml_pipeline.failures.classification import one_line
 
+                self.log.exception("the lake refuses to be read: the watch ends without a verdict")
                 yield TriggerEvent({"status": "unreadable", "error": one_line(exc)})
                 return
             if not missing:

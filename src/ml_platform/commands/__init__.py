@@ -28,7 +28,7 @@ def reporting_errors(handler: Handler) -> Handler:
         import httpx
         import sqlalchemy.exc
 
-        from ml_pipeline.errors import TransientError
+        from ml_pipeline.errors import PermanentError, TransientError
         from ml_platform.airflow_api import AirflowApiError
 
         try:
@@ -41,7 +41,7 @@ def reporting_errors(handler: Handler) -> Handler:
             print(f"error: {where} does not answer ({type(exc).__name__}: {exc}); {DOWN_HINT}", file=sys.stderr)
         except TransientError as exc:  # MLflow not answering after its retries
             print(f"error: {str(exc)[:300]}; {DOWN_HINT}", file=sys.stderr)
-        except (LookupError, ValueError, AirflowApiError, TimeoutError) as exc:
+        except (LookupError, ValueError, AirflowApiError, TimeoutError, PermanentError) as exc:
             print(f"error: {exc}", file=sys.stderr)
         return 1
 

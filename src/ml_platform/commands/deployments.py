@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def show_deployments(args: argparse.Namespace) -> int:
     """Print the model's registry aliases now, then its promotion history."""
     from ml_pipeline.deployment.history import describe
-    from ml_pipeline.errors import TransientError
+    from ml_pipeline.errors import PermanentError, TransientError
     from ml_platform import deployment_ops as ops
     from ml_platform.layout import Layout
 
@@ -35,6 +35,9 @@ def show_deployments(args: argparse.Namespace) -> int:
         aliases = ops.current_aliases(layout, args.model)
     except TransientError as exc:  # never "not registered yet" when the registry did not answer
         print(f"error: cannot read {args.model}'s aliases: {exc}; is MLflow up (`make status`)?", file=sys.stderr)
+        return 1
+    except PermanentError as exc:  # a tracking URI that is not MLflow's
+        print(f"error: cannot read {args.model}'s aliases: {exc}", file=sys.stderr)
         return 1
     print(f"{args.model}: " + (", ".join(f"{alias} v{version}" for alias, version in aliases.items())
                                or "not registered yet"))

@@ -12,7 +12,7 @@ One module per concern: ``gates`` (evaluate, record a rejection), ``canary``, ``
 """
 
 from ml_pipeline.pipelines.deployment.canary import StagingLauncher, StagingServer, record_canary_failure, run_canary
-from ml_pipeline.pipelines.deployment.errors import DeploymentError, RegistryStateError
+from ml_pipeline.pipelines.deployment.errors import DeploymentError, RegistryStateError, WatchUnjudgedError
 from ml_pipeline.pipelines.deployment.gates import evaluate_challenger, record_rejection
 from ml_pipeline.pipelines.deployment.holdout import labelled_features, landed_days
 from ml_pipeline.pipelines.deployment.model_registry import ModelRegistry
@@ -28,12 +28,12 @@ from ml_pipeline.pipelines.deployment.results import (
 from ml_pipeline.pipelines.deployment.rollback import restore_champion, roll_back, rollback_to
 from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 from ml_pipeline.pipelines.deployment.verification import check_production, verify
-from ml_pipeline.pipelines.deployment.watch import live_performance, live_window
+from ml_pipeline.pipelines.deployment.watch import champion_now, live_performance, live_window, record_unjudged
 
 __all__ = [
     "CanaryResult", "DeploymentError", "DeploymentTarget", "Evaluation", "LivePerformance", "ModelRegistry",
     "PromotionResult", "RegistryStateError", "RollbackResult", "StagingLauncher", "StagingServer", "Verification",
-    "check_production", "evaluate_challenger", "labelled_features", "landed_days", "live_performance", "live_window",
-    "make_champion", "promote", "record_canary_failure", "record_rejection", "restore_champion", "roll_back",
-    "rollback_to", "run_canary", "verify",
+    "WatchUnjudgedError", "champion_now", "check_production", "evaluate_challenger", "labelled_features",
+    "landed_days", "live_performance", "live_window", "make_champion", "promote", "record_canary_failure",
+    "record_rejection", "record_unjudged", "restore_champion", "roll_back", "rollback_to", "run_canary", "verify",
 ]

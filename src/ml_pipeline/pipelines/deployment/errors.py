@@ -9,6 +9,13 @@ class DeploymentError(PermanentError, RuntimeError):
     """A deployment step found the new version unfit (canary, verification, live metric): roll back / refuse."""
 
 
+class WatchUnjudgedError(PermanentError, RuntimeError):
+    """The watch could not judge the champion: its data cannot be read, or it holds too few rows or one class.
+
+    No verdict, so no rollback: the champion stays, and a person fixes the data's access (or waits for more).
+    """
+
+
 class RegistryStateError(PermanentError, ValueError):
     """The registry is not in a state the step can act on.
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from ml_pipeline.deployment import history as hist
 from ml_pipeline.pipelines.context import RunContext
-from ml_pipeline.pipelines.deployment.errors import DeploymentError
+from ml_pipeline.pipelines.deployment.changes import deployment_event
+from ml_pipeline.pipelines.deployment.errors import DeploymentError, WatchUnjudgedError
 from ml_pipeline.pipelines.deployment.holdout import labelled_features
 from ml_pipeline.pipelines.deployment.model_registry import ModelRegistry
 from ml_pipeline.pipelines.deployment.results import Evaluation, LivePerformance
+from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +28,24 @@ def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -
 
     Raises:
         DeploymentError: The AUC is below ``watch.min_auc`` (default ``min_auc_threshold``): the DAG rolls back.
+        WatchUnjudgedError: The window's data cannot be read (access denied, a path that cannot be listed), or
+            holds too few rows or one class: no verdict, the champion stays.
     """
+    from ml_pipeline.failures.classification import is_transient, one_line
     from ml_pipeline.monitoring.performance import judge_live
 
     version = evaluation["challenger"]["version"]
-    frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
+    try:
+        frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
+    except OSError as exc:  # PermissionError for refused keys; a lake that does not answer is retried instead
+        if is_transient(exc):
+            raise
+        raise WatchUnjudgedError(f"the watch cannot read the labelled data of its window ({one_line(exc)})") from exc
     scores = ModelRegistry.for_run(ctx).scores(version, frame, ctx.config.data.features)
     threshold = ctx.config.deployment.watch.min_auc or ctx.config.deployment.min_auc_threshold
     live = judge_live(frame[ctx.config.data.target_column].to_numpy(), scores, min_rows=1, min_auc=threshold)
     if live.auc is None:
-        raise DeploymentError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}")
+        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}")
     result: LivePerformance = {"version": version, "days": days, "rows": live.rows, "auc": live.auc,
                                "min_auc": threshold}
     log.info("live performance of v%s: %s", version, result)
@@ -42,3 +53,15 @@ def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -
         raise DeploymentError(f"v{version} underperforms live: auc {live.auc:.4f} < {threshold:.4f} on "
                               f"{', '.join(days)} ({live.rows} rows)")
     return result
+
+
+def champion_now(ctx: RunContext) -> str | None:
+    """The version ``champion`` names now (None: no champion); a watch or rollback of an older one has no object."""
+    found = ModelRegistry.for_run(ctx).champion()
+    return found.version if found else None
+
+
+def record_unjudged(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation, reason: str) -> None:
+    """Keep in the history that the watch ended without a verdict on the champion (``watch_unjudged``)."""
+    version = evaluation["challenger"]["version"]
+    target.history().record(deployment_event(ctx, hist.WATCH_UNJUDGED, version, version, reason))
