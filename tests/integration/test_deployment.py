@@ -331,7 +331,8 @@ def test_a_watch_that_cannot_read_its_data_keeps_the_champion_and_says_what_to_f
         warned = [a for a in read_alerts(stack["home"] / "alerts.jsonl")
                   if f"v{v6}: champion not judged by the watch (no rollback)" in json.dumps(a)]
     assert {a["channel"] for a in warned} == {"slack", "email"}
-    assert "clear watch_live_performance with its downstream tasks in this run to judge it" in json.dumps(warned)
+    assert "then clear the watch with its downstream tasks to judge it (watch_live_performance in this run)" in \
+        json.dumps(warned)
 
 
 def test_a_pickled_challenger_is_refused_for_good_before_anything_moves(stack):

@@ -55,11 +55,13 @@ class ModelPerformanceSensor(BaseSensorOperator):
     def _missing(self, context: Any, uris: list[str]) -> list[str]:
         """The folders without data yet; a lake that refuses to be read ends the watch unjudged."""
         from ml_pipeline.failures.classification import one_line
+        from ml_pipeline.pipelines.deployment.watch import LAKE_FIX
 
         try:
             return missing_or_unreachable(uris, self.log)
         except Exception as exc:
-            self._unjudged(context, f"the watch cannot read the labelled data of its window ({one_line(exc)})")
+            self._unjudged(context, f"the watch cannot read the labelled data of its window ({one_line(exc)})",
+                           LAKE_FIX)
 
     def poke(self, context: Any) -> bool:
         return not self._missing(context, self._window()[1])
@@ -83,12 +85,15 @@ class ModelPerformanceSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Resume on a worker once the trigger fired: judge, or skip when the data never came."""
+        from ml_pipeline.pipelines.deployment.watch import LAKE_FIX
+
+        self._skip_unless_champion()  # the alias may have moved while the watch waited
         if event["status"] == "unreadable":
-            self._unjudged(context, f"the watch cannot read the labelled data of its window ({event['error']})")
+            self._unjudged(context, f"the watch cannot read the labelled data of its window ({event['error']})",
+                           LAKE_FIX)
         if event["status"] == "timeout":
             raise AirflowSkipException(f"no labelled data for the watch window after {self.timeout:g} s "
                                        f"(missing: {', '.join(event['missing'])}): the champion stays")
-        self._skip_unless_champion()
         return self._judge(context, self._window()[0])
 
     def _skip_unless_champion(self) -> None:
@@ -101,19 +106,24 @@ class ModelPerformanceSensor(BaseSensorOperator):
             raise AirflowSkipException(f"v{version} is no longer champion (now {f'v{now}' if now else 'none'}): "
                                        "nothing to watch, nothing to roll back")
 
-    def _unjudged(self, context: Any, why: str) -> NoReturn:
-        """End the watch without a verdict: the champion stays (no rollback); the history and the channels are told."""
+    def _unjudged(self, context: Any, why: str, fix: str) -> NoReturn:
+        """End the watch without a verdict: the champion stays (no rollback); the channels and the history are told.
+
+        The history is best effort: its database down must not cost the alert, nor a retry of the whole watch.
+        """
         from ml_pipeline.pipelines import deployment
         from ml_pipeline_airflow.notifications.announcements import announce_from_task, unjudged_note
         from ml_pipeline_airflow.tasks.deployment import UNJUDGED_KEY, run_deployment_step
 
         version = self.evaluation["challenger"]["version"]
-        reason = (f"{why}: v{version} stays champion, not judged. Fix the lake's access or wait for more labelled "
-                  f"data, then clear {self.task_id} with its downstream tasks in this run to judge it")
+        reason = f"{why}: v{version} stays champion, not judged. {fix} ({self.task_id} in this run)"
         context["ti"].xcom_push(key=UNJUDGED_KEY, value=reason)
-        run_deployment_step(deployment.record_unjudged, self.config_path, self.evaluation, reason)
         announce_from_task(self.config_path, lambda model, airflow, mlflow: unjudged_note(
             model, version, reason, airflow, mlflow), version)
+        try:
+            run_deployment_step(deployment.record_unjudged, self.config_path, self.evaluation, reason)
+        except Exception:
+            self.log.exception("the unjudged watch is not in the deployment history")
         raise AirflowFailException(reason)
 
     def _judge(self, context: Any, days: list[str]) -> dict:
@@ -124,7 +134,7 @@ class ModelPerformanceSensor(BaseSensorOperator):
             try:
                 return deployment.live_performance(ctx, self.evaluation, days)
             except deployment.WatchUnjudgedError as exc:
-                self._unjudged(context, str(exc))
+                self._unjudged(context, str(exc), exc.fix)
             except deployment.DeploymentError as exc:  # a PermanentError: the task fails, the rollback reads why
                 context["ti"].xcom_push(key="failure", value=str(exc))
                 raise

@@ -202,7 +202,8 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
             _page(config_path, pagerduty.page_rollback_failed, evaluation["challenger"]["version"], reason, exc)
         raise
     if result is None:  # a later deployment moved the champion (this run's watch cleared days later, say)
-        raise AirflowSkipException(f"the champion moved on since this deployment (now v{now}): nothing to roll back")
+        raise AirflowSkipException(f"the champion moved on since this deployment (now {f'v{now}' if now else 'none'}): "
+                                   "nothing to roll back")
     announcements.announce_from_task(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back", airflow, mlflow), result["from"])
     _page(config_path, pagerduty.page_rollback, result)

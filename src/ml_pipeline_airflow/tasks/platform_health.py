@@ -201,16 +201,18 @@ def _execution_timeouts(api: Any, dag_ids: set[str]) -> dict[tuple[str, str], fl
 def _champion(registry: Any, model: str) -> str | None:
     """The champion's version, None when there is none, ``CHAMPION_UNKNOWN`` when MLflow cannot tell.
 
-    Cannot tell: unreachable (``TransientError``) or a tracking URI that is not MLflow (``PermanentError``); the
-    endpoints are checked all the same.
+    Cannot tell: unreachable (``TransientError``), a tracking URI that is not MLflow (``PermanentError``), or a
+    refusal (401/403: the health check's login may not read that model); the endpoints are checked all the same.
     """
+    from mlflow.exceptions import MlflowException
+
     from ml_pipeline.errors import PipelineError
     from ml_pipeline.platform_health.work import CHAMPION_UNKNOWN
     from ml_pipeline.registry.mlflow_registry import CHAMPION, alias_version
 
     try:
         found = alias_version(registry, model, CHAMPION)
-    except PipelineError as exc:
+    except (PipelineError, MlflowException) as exc:
         log.warning("cannot ask MLflow for %s's champion: %s", model, exc)
         return CHAMPION_UNKNOWN
     return None if found is None else str(found.version)

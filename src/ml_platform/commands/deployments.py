@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def show_deployments(args: argparse.Namespace) -> int:
     """Print the model's registry aliases now, then its promotion history."""
+    from mlflow.exceptions import MlflowException
+
     from ml_pipeline.deployment.history import describe
     from ml_pipeline.errors import PermanentError, TransientError
     from ml_platform import deployment_ops as ops
@@ -36,7 +38,7 @@ def show_deployments(args: argparse.Namespace) -> int:
     except TransientError as exc:  # never "not registered yet" when the registry did not answer
         print(f"error: cannot read {args.model}'s aliases: {exc}; is MLflow up (`make status`)?", file=sys.stderr)
         return 1
-    except PermanentError as exc:  # a tracking URI that is not MLflow's
+    except (PermanentError, MlflowException) as exc:  # a tracking URI that is not MLflow's, a refusal (403)
         print(f"error: cannot read {args.model}'s aliases: {exc}", file=sys.stderr)
         return 1
     print(f"{args.model}: " + (", ".join(f"{alias} v{version}" for alias, version in aliases.items())

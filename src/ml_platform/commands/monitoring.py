@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 @reporting_errors
 def show_monitoring(args: argparse.Namespace) -> int:
     """Print the model's champion and its newest checks (exit 1 when the platform cannot be reached)."""
+    from mlflow.exceptions import MlflowException
+
     from ml_pipeline.errors import PipelineError
     from ml_pipeline.monitoring.history import MonitoringHistory
     from ml_pipeline.monitoring.summary import describe
@@ -46,7 +48,7 @@ def show_monitoring(args: argparse.Namespace) -> int:
         return 0
     try:
         champion = ops.current_aliases(layout, args.model).get("champion")
-    except PipelineError as exc:  # unreachable, or a tracking URI that is not MLflow's: the checks still show
+    except (PipelineError, MlflowException) as exc:  # unreachable, not MLflow, a refusal: the checks still show
         print(f"warning: cannot read {args.model}'s aliases now ({exc})", file=sys.stderr)
         champion = checks[-1].version if checks else None
     print(describe(args.model, champion, checks))

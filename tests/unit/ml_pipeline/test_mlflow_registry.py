@@ -96,8 +96,7 @@ def test_a_refusal_about_a_missing_model_reads_as_absent_and_about_an_existing_o
 def test_a_tracking_uri_that_answers_a_web_page_is_a_permanent_mistake_not_an_outage(monkeypatch):
     """A real web server answering 200 with HTML to every path (the tracking URI points at another app): MLflow's
     client raises its default INTERNAL_ERROR, which read as "registry unreachable" and was retried for good."""
-    import http.server
-    import threading
+    from http.server import ThreadingHTTPServer
 
     import pytest
     from mlflow import MlflowClient
@@ -105,8 +104,9 @@ def test_a_tracking_uri_that_answers_a_web_page_is_a_permanent_mistake_not_an_ou
     from ml_pipeline.errors import PermanentError
     from ml_pipeline.failures.classification import is_transient
     from ml_pipeline.registry import mlflow_registry as registry
+    from tests.support.http_stubs import JsonHandler, serving
 
-    class WebApp(http.server.BaseHTTPRequestHandler):
+    class WebApp(JsonHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             body = b"<html><body>Welcome to the wiki</body></html>"
             self.send_response(200)
@@ -115,18 +115,10 @@ def test_a_tracking_uri_that_answers_a_web_page_is_a_permanent_mistake_not_an_ou
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebApp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), WebApp)) as server:
         client = MlflowClient(f"http://127.0.0.1:{server.server_address[1]}")
         with pytest.raises(PermanentError, match="answered, but not as MLflow does") as raised:
             registry.alias_version(client, "fraud_detection", registry.CHAMPION)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert "Welcome to the wiki" in str(raised.value) and "MLFLOW_TRACKING_URI" in str(raised.value)
     assert not is_transient(raised.value)

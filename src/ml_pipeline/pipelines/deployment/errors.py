@@ -10,10 +10,14 @@ class DeploymentError(PermanentError, RuntimeError):
 
 
 class WatchUnjudgedError(PermanentError, RuntimeError):
-    """The watch could not judge the champion: its data cannot be read, or it holds too few rows or one class.
+    """The watch could not judge the champion: its data cannot be read, or it holds no rows or one class.
 
-    No verdict, so no rollback: the champion stays, and a person fixes the data's access (or waits for more).
+    No verdict, so no rollback: the champion stays; ``fix`` says what a person can do about it.
     """
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class RegistryStateError(PermanentError, ValueError):

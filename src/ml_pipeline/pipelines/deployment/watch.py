@@ -15,6 +15,9 @@ from ml_pipeline.pipelines.deployment.results import Evaluation, LivePerformance
 from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 
 log = logging.getLogger(__name__)
+LAKE_FIX = "Fix the lake's access or the window's files, then clear the watch with its downstream tasks to judge it"
+WINDOW_FIX = ("Widen deployment.watch.window_days (read again when the task is cleared), then clear the watch with "
+              "its downstream tasks; or judge it yourself and roll back by hand (`ml-pipeline rollback MODEL`)")
 
 
 def live_window(ctx: RunContext, evaluation: Evaluation) -> list[str]:
@@ -28,24 +31,29 @@ def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -
 
     Raises:
         DeploymentError: The AUC is below ``watch.min_auc`` (default ``min_auc_threshold``): the DAG rolls back.
-        WatchUnjudgedError: The window's data cannot be read (access denied, a path that cannot be listed), or
-            holds too few rows or one class: no verdict, the champion stays.
+        WatchUnjudgedError: The window's data cannot be read (access denied, a path that cannot be listed, a
+            corrupt file), or holds no rows or one class: no verdict, the champion stays.
     """
     from ml_pipeline.failures.classification import is_transient, one_line
     from ml_pipeline.monitoring.performance import judge_live
 
-    version = evaluation["challenger"]["version"]
+    version, target = evaluation["challenger"]["version"], ctx.config.data.target_column
     try:
         frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
-    except OSError as exc:  # PermissionError for refused keys; a lake that does not answer is retried instead
+    except Exception as exc:  # refused keys, a corrupt file, a missing column; a lake that does not answer: retried
         if is_transient(exc):
             raise
-        raise WatchUnjudgedError(f"the watch cannot read the labelled data of its window ({one_line(exc)})") from exc
+        raise WatchUnjudgedError(f"the watch cannot read the labelled data of its window ({one_line(exc)})",
+                                 LAKE_FIX) from exc
+    classes = frame[target].n_unique() if frame.height else 0
+    if classes < 2:  # no AUC: scoring nothing would fail, one class has no ranking to judge
+        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {frame.height} labelled "
+                                 f"rows, {classes} class(es) of {target}", WINDOW_FIX)
     scores = ModelRegistry.for_run(ctx).scores(version, frame, ctx.config.data.features)
     threshold = ctx.config.deployment.watch.min_auc or ctx.config.deployment.min_auc_threshold
-    live = judge_live(frame[ctx.config.data.target_column].to_numpy(), scores, min_rows=1, min_auc=threshold)
+    live = judge_live(frame[target].to_numpy(), scores, min_rows=1, min_auc=threshold)
     if live.auc is None:
-        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}")
+        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}", WINDOW_FIX)
     result: LivePerformance = {"version": version, "days": days, "rows": live.rows, "auc": live.auc,
                                "min_auc": threshold}
     log.info("live performance of v%s: %s", version, result)

@@ -13,7 +13,7 @@ from ml_pipeline.deployment.serving import ModelLoadError
 from ml_pipeline.failures import classification
 from ml_pipeline.failures.classification import http_status, is_transient, one_line
 from ml_pipeline.feature_store.settings import FeatureStoreConfigError
-from ml_pipeline.pipelines.deployment import DeploymentError
+from ml_pipeline.pipelines.deployment import DeploymentError, RegistryStateError, WatchUnjudgedError
 from ml_pipeline.training.resources import DeviceUnavailableError
 from ml_pipeline.validation.quarantine import QuarantineError
 from ml_pipeline.validation.rules import RulesError
@@ -126,7 +126,8 @@ def test_http_status_and_one_line_summary():
     (RulesError, errors.PermanentError, ValueError), (FeatureStoreConfigError, errors.PermanentError, ValueError),
     (DeviceUnavailableError, errors.PermanentError, RuntimeError),
     (QuarantineError, errors.PermanentError, LookupError), (DeploymentError, errors.PermanentError, RuntimeError),
-    (ModelLoadError, errors.PermanentError, RuntimeError),
+    (ModelLoadError, errors.PermanentError, RuntimeError), (WatchUnjudgedError, errors.PermanentError, RuntimeError),
+    (RegistryStateError, errors.PermanentError, ValueError),
     (MissingPartitionError, errors.TransientError, FileNotFoundError),
     (ServingError, errors.PipelineError, RuntimeError),
 ])

@@ -36,7 +36,8 @@ def test_the_triggers_unreadable_event_fails_the_watch_with_no_verdict(watch):
         watch.sensor.execute_complete(watch.context, {"status": "unreadable", "error": "PermissionError: expired"})
     reason = str(failed.value)
     assert reason.startswith("the watch cannot read the labelled data of its window (PermissionError: expired)")
-    assert "clear watch_live_performance with its downstream tasks in this run" in reason
+    assert reason.endswith("then clear the watch with its downstream tasks to judge it (watch_live_performance in "
+                           "this run)")
     assert watch.pushed == {UNJUDGED_KEY: reason}  # roll_back reads it and leaves the champion
     assert watch.recorded == [("record_unjudged", ({"challenger": {"version": "6"}}, reason))]  # the history
     [note] = watch.sent
@@ -57,10 +58,10 @@ def test_a_partition_that_cannot_be_listed_fails_the_first_check_and_a_poke_at_o
 
 def test_a_window_that_cannot_be_scored_is_no_verdict_and_a_low_auc_is_one(watch, monkeypatch):
     def one_class(ctx, evaluation, days):
-        raise deployment.WatchUnjudgedError("v6 cannot be judged live on 2026-11-23: one class only")
+        raise deployment.WatchUnjudgedError("v6 cannot be judged live on 2026-11-23: one class only", "Widen it")
 
     monkeypatch.setattr(deployment, "live_performance", one_class)
-    with pytest.raises(AirflowFailException, match="one class only: v6 stays champion, not judged"):
+    with pytest.raises(AirflowFailException, match=r"one class only: v6 stays champion, not judged. Widen it \("):
         watch.sensor._judge(watch.context, ["2026-11-23"])
     assert UNJUDGED_KEY in watch.pushed and "failure" not in watch.pushed
 
@@ -82,4 +83,16 @@ def test_a_version_no_longer_champion_is_not_watched(watch, monkeypatch):
         watch.sensor.execute(watch.context)
     with pytest.raises(AirflowSkipException, match="no longer champion"):
         watch.sensor.execute_complete(watch.context, {"status": "ready"})
+    with pytest.raises(AirflowSkipException, match="no longer champion"):  # not "v6 stays champion": it is not
+        watch.sensor.execute_complete(watch.context, {"status": "unreadable", "error": "PermissionError: expired"})
     assert watch.pushed == {} and watch.sent == []
+
+
+def test_a_history_that_cannot_be_written_costs_neither_the_alert_nor_a_retry(watch, monkeypatch):
+    def database_down(step, path, *args):
+        raise deployment.DeploymentError("history database down")  # any failure of the record
+
+    monkeypatch.setattr(deployment_tasks, "run_deployment_step", database_down)
+    with pytest.raises(AirflowFailException, match="v6 stays champion, not judged"):  # not retried: no verdict
+        watch.sensor.execute_complete(watch.context, {"status": "unreadable", "error": "PermissionError: expired"})
+    assert len(watch.sent) == 1 and UNJUDGED_KEY in watch.pushed

@@ -1,5 +1,8 @@
 """The watch's core step: a window it cannot read or score is no verdict; the history keeps that it was not judged."""
 
+import datetime as dt
+
+import polars as pl
 import pytest
 
 from ml_pipeline.pipelines import deployment
@@ -14,6 +17,29 @@ def test_a_window_that_cannot_be_read_is_no_verdict(ctx, evaluation, registry, t
                                                             r"\(OSError: \[Errno 40\] Too many levels"):
         deployment.live_performance(ctx, evaluation, ["2026-11-21"])
     assert not issubclass(deployment.WatchUnjudgedError, deployment.DeploymentError)  # roll_back never reads it
+
+
+def test_a_window_without_rows_or_of_one_class_or_with_a_corrupt_file_is_no_verdict(ctx, evaluation, registry,
+                                                                                    tmp_path):
+    """Scoring nothing raises in the model (it rolled back as "a step failed"); one class has no AUC; a corrupt
+    file says nothing about the model either."""
+    from ml_pipeline.data.generator import generate_day, write_day
+
+    day = dt.date(2026, 11, 21)
+    frame = generate_day(day, 200, seed=3)
+    write_day(generate_day(day - dt.timedelta(days=1), 50, seed=3), ctx.dataset_uri, day)  # no row of the day
+    with pytest.raises(deployment.WatchUnjudgedError, match="0 labelled rows, 0 class") as empty:
+        deployment.live_performance(ctx, evaluation, [day.isoformat()])
+    assert "window_days" in empty.value.fix
+    write_day(frame.with_columns(pl.lit(0).cast(frame["is_fraud"].dtype).alias("is_fraud")), ctx.dataset_uri, day)
+    with pytest.raises(deployment.WatchUnjudgedError, match=r"labelled rows, 1 class\(es\) of is_fraud"):
+        deployment.live_performance(ctx, evaluation, [day.isoformat()])
+    folder = tmp_path / "transactions" / day.isoformat()
+    for part in folder.glob("*.parquet"):
+        part.write_bytes(b"not parquet")
+    with pytest.raises(deployment.WatchUnjudgedError, match="cannot read the labelled data") as corrupt:
+        deployment.live_performance(ctx, evaluation, [day.isoformat()])
+    assert "Fix the lake's access or the window's files" in corrupt.value.fix
 
 
 def test_the_history_keeps_a_watch_that_judged_nothing_and_the_champion_now(ctx, evaluation, registry, history):
