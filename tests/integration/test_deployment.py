@@ -331,8 +331,8 @@ def test_a_watch_that_cannot_read_its_data_keeps_the_champion_and_says_what_to_f
         warned = [a for a in read_alerts(stack["home"] / "alerts.jsonl")
                   if f"v{v6}: champion not judged by the watch (no rollback)" in json.dumps(a)]
     assert {a["channel"] for a in warned} == {"slack", "email"}
-    assert "then clear the watch with its downstream tasks to judge it (watch_live_performance in this run)" in \
-        json.dumps(warned)
+    assert "not judged (watch_live_performance in this run). Fix the lake's access or the window's files, then clear " \
+           "the watch with its downstream tasks to judge it" in json.dumps(warned)
 
 
 def test_a_pickled_challenger_is_refused_for_good_before_anything_moves(stack):

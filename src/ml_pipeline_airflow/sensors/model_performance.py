@@ -116,7 +116,7 @@ class ModelPerformanceSensor(BaseSensorOperator):
         from ml_pipeline_airflow.tasks.deployment import UNJUDGED_KEY, run_deployment_step
 
         version = self.evaluation["challenger"]["version"]
-        reason = f"{why}: v{version} stays champion, not judged. {fix} ({self.task_id} in this run)"
+        reason = f"{why}: v{version} stays champion, not judged ({self.task_id} in this run). {fix}"
         context["ti"].xcom_push(key=UNJUDGED_KEY, value=reason)
         announce_from_task(self.config_path, lambda model, airflow, mlflow: unjudged_note(
             model, version, reason, airflow, mlflow), version)

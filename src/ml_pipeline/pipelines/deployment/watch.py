@@ -17,7 +17,7 @@ from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 log = logging.getLogger(__name__)
 LAKE_FIX = "Fix the lake's access or the window's files, then clear the watch with its downstream tasks to judge it"
 WINDOW_FIX = ("Widen deployment.watch.window_days (read again when the task is cleared), then clear the watch with "
-              "its downstream tasks; or judge it yourself and roll back by hand (`ml-pipeline rollback MODEL`)")
+              "its downstream tasks; or judge it yourself and roll back by hand (`ml-pipeline rollback {model}`)")
 
 
 def live_window(ctx: RunContext, evaluation: Evaluation) -> list[str]:
@@ -37,7 +37,7 @@ def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -
     from ml_pipeline.failures.classification import is_transient, one_line
     from ml_pipeline.monitoring.performance import judge_live
 
-    version, target = evaluation["challenger"]["version"], ctx.config.data.target_column
+    version, target, model = evaluation["challenger"]["version"], ctx.config.data.target_column, ctx.config.model_name
     try:
         frame = labelled_features(ctx, [dt.date.fromisoformat(d) for d in days])
     except Exception as exc:  # refused keys, a corrupt file, a missing column; a lake that does not answer: retried
@@ -48,12 +48,13 @@ def live_performance(ctx: RunContext, evaluation: Evaluation, days: list[str]) -
     classes = frame[target].n_unique() if frame.height else 0
     if classes < 2:  # no AUC: scoring nothing would fail, one class has no ranking to judge
         raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {frame.height} labelled "
-                                 f"rows, {classes} class(es) of {target}", WINDOW_FIX)
+                                 f"rows, {classes} class(es) of {target}", WINDOW_FIX.format(model=model))
     scores = ModelRegistry.for_run(ctx).scores(version, frame, ctx.config.data.features)
     threshold = ctx.config.deployment.watch.min_auc or ctx.config.deployment.min_auc_threshold
     live = judge_live(frame[target].to_numpy(), scores, min_rows=1, min_auc=threshold)
     if live.auc is None:
-        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}", WINDOW_FIX)
+        raise WatchUnjudgedError(f"v{version} cannot be judged live on {', '.join(days)}: {live.reason}",
+                                 WINDOW_FIX.format(model=model))
     result: LivePerformance = {"version": version, "days": days, "rows": live.rows, "auc": live.auc,
                                "min_auc": threshold}
     log.info("live performance of v%s: %s", version, result)

@@ -36,8 +36,8 @@ def test_the_triggers_unreadable_event_fails_the_watch_with_no_verdict(watch):
         watch.sensor.execute_complete(watch.context, {"status": "unreadable", "error": "PermissionError: expired"})
     reason = str(failed.value)
     assert reason.startswith("the watch cannot read the labelled data of its window (PermissionError: expired)")
-    assert reason.endswith("then clear the watch with its downstream tasks to judge it (watch_live_performance in "
-                           "this run)")
+    assert "v6 stays champion, not judged (watch_live_performance in this run). Fix the lake's access" in reason
+    assert reason.endswith("then clear the watch with its downstream tasks to judge it")
     assert watch.pushed == {UNJUDGED_KEY: reason}  # roll_back reads it and leaves the champion
     assert watch.recorded == [("record_unjudged", ({"challenger": {"version": "6"}}, reason))]  # the history
     [note] = watch.sent
@@ -61,7 +61,9 @@ def test_a_window_that_cannot_be_scored_is_no_verdict_and_a_low_auc_is_one(watch
         raise deployment.WatchUnjudgedError("v6 cannot be judged live on 2026-11-23: one class only", "Widen it")
 
     monkeypatch.setattr(deployment, "live_performance", one_class)
-    with pytest.raises(AirflowFailException, match=r"one class only: v6 stays champion, not judged. Widen it \("):
+    with pytest.raises(AirflowFailException,
+                       match=r"one class only: v6 stays champion, not judged \(watch_live_performance in this run\)"
+                             r"\. Widen it$"):
         watch.sensor._judge(watch.context, ["2026-11-23"])
     assert UNJUDGED_KEY in watch.pushed and "failure" not in watch.pushed
 

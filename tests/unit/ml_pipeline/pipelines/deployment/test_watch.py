@@ -30,7 +30,7 @@ def test_a_window_without_rows_or_of_one_class_or_with_a_corrupt_file_is_no_verd
     write_day(generate_day(day - dt.timedelta(days=1), 50, seed=3), ctx.dataset_uri, day)  # no row of the day
     with pytest.raises(deployment.WatchUnjudgedError, match="0 labelled rows, 0 class") as empty:
         deployment.live_performance(ctx, evaluation, [day.isoformat()])
-    assert "window_days" in empty.value.fix
+    assert "window_days" in empty.value.fix and f"`ml-pipeline rollback {ctx.config.model_name}`" in empty.value.fix
     write_day(frame.with_columns(pl.lit(0).cast(frame["is_fraud"].dtype).alias("is_fraud")), ctx.dataset_uri, day)
     with pytest.raises(deployment.WatchUnjudgedError, match=r"labelled rows, 1 class\(es\) of is_fraud"):
         deployment.live_performance(ctx, evaluation, [day.isoformat()])
