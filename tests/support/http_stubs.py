@@ -13,12 +13,15 @@ class JsonHandler(BaseHTTPRequestHandler):
     """A request handler that answers JSON and logs nothing (the test records what it needs)."""
 
     def answer_json(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+        self.answer(status, json.dumps(body).encode(), "application/json")
+
+    def answer(self, status: int, body: bytes, content_type: str) -> None:
+        """Any body (a web page where JSON was due, say)."""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(body)
 
     def read_json(self) -> dict:
         """The request's JSON body ({} when it has none)."""

@@ -67,13 +67,12 @@ def judge_runs(runs: list[dict[str, Any]], subjects: dict[str, DagSubject], sett
     findings: list[HealthFinding] = []
     for dag_id in sorted(set(by_dag) | set(subjects)):
         subject = subjects.get(dag_id, DagSubject(dag_id))
-        untimed = {run for dag, run in trained_nothing if dag == dag_id}
-        findings += _judge_dag(subject, by_dag.get(dag_id, []), settings, now, untimed)
+        findings += _judge_dag(subject, by_dag.get(dag_id, []), settings, now, trained_nothing)
     return findings
 
 
 def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings, now: dt.datetime,
-               untimed: set[str]) -> list[HealthFinding]:
+               trained_nothing: frozenset[tuple[str, str]]) -> list[HealthFinding]:
     finished = sorted((r for r in runs if r["state"] in FINISHED and timestamp(r.get("end_date"))),
                       key=lambda r: timestamp(r["end_date"]))
     ended = [(timestamp(r["end_date"]), r) for r in finished]
@@ -81,15 +80,18 @@ def _judge_dag(subject: DagSubject, runs: list[dict], settings: HealthSettings, 
     week = [r for end, r in ended if end >= now - 7 * DAY]
     before = [r for end, r in ended if now - 8 * DAY <= end < now - DAY]  # the 7 days before the last 24 h
     failed_day = [r for r in day if r["state"] == "failed"]
-    durations_day = _durations(r for r in day if r["state"] == "success" and r["dag_run_id"] not in untimed)
-    durations_before = _durations(r for r in before if r["state"] == "success" and r["dag_run_id"] not in untimed)
+    def timed(run: dict) -> bool:  # a successful run that trained something: seconds-long skips are left out
+        return run["state"] == "success" and (run["dag_id"], run["dag_run_id"]) not in trained_nothing
+
+    durations_day = _durations(r for r in day if timed(r))
+    durations_before = _durations(r for r in before if timed(r))
     figures = {"kind": subject.kind, "runs_24h": len(day), "failed_24h": len(failed_day),
                "success_rate_24h": _rate(len(day) - len(failed_day), len(day)), "runs_7d": len(week),
                "success_rate_7d": _rate(sum(r["state"] == "success" for r in week), len(week)),
                "duration_p50_s": percentile(durations_day, 0.5), "duration_p95_s": percentile(durations_day, 0.95),
                "baseline_p95_s": percentile(durations_before, 0.95), "durations_24h": len(durations_day),
                "baseline_durations": len(durations_before),
-               "trained_nothing_24h": sum(r["dag_run_id"] in untimed for r in day)}
+               "trained_nothing_24h": sum((r["dag_id"], r["dag_run_id"]) in trained_nothing for r in day)}
     base = {"subject": subject.dag_id, "model": subject.model}
     findings = []
     if finished:

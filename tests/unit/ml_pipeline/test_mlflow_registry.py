@@ -108,12 +108,7 @@ def test_a_tracking_uri_that_answers_a_web_page_is_a_permanent_mistake_not_an_ou
 
     class WebApp(JsonHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
-            body = b"<html><body>Welcome to the wiki</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200, b"<html><body>Welcome to the wiki</body></html>", "text/html")
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), WebApp)) as server:
