@@ -176,8 +176,8 @@ def verify_production(config_path: str, evaluation: dict, promoted: dict) -> dic
 def roll_back(config_path: str, evaluation: dict) -> dict:
     """Something failed after the promotion began: previous champion back (aliases, serving), verified, alert.
 
-    Not when the watch failed without a verdict (data it cannot read), nor when the champion is neither this
-    deployment's version nor the one it replaced (a later deployment moved it; a cleared watch must not undo that).
+    Not when the watch failed without a verdict (data it cannot read), nor when another run moved the champion since
+    this deployment (a later deployment, a rollback by hand: a cleared watch must not undo either; ``moved_on``).
 
     If this fails too, its failure alert puts the run in the dead-letter queue and it pages: a human must act.
     """
@@ -192,18 +192,15 @@ def roll_back(config_path: str, evaluation: dict) -> dict:
         raise AirflowSkipException(f"no verdict on the champion, so no rollback: {unjudged}")
     failures = [f for f in ti.xcom_pull(task_ids=list(ROLLBACK_SOURCES), key=FAILURE_KEY) or [] if f]
     reason = "; ".join(failures) or "a step after the promotion failed (see its log)"
-    result = None
     try:
-        now = run_step(deployment.champion_now, config_path)
-        if now in (evaluation["challenger"]["version"], (evaluation["champion"] or {}).get("version")):
-            result = run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
+        moved = run_deployment_step(deployment.moved_on, config_path, evaluation)
+        result = None if moved else run_deployment_step(deployment.roll_back, config_path, evaluation, reason)
     except Exception as exc:
         if not is_transient(exc) or ti.try_number > ti.max_tries:  # failed for good: a human must act now
             _page(config_path, pagerduty.page_rollback_failed, evaluation["challenger"]["version"], reason, exc)
         raise
-    if result is None:  # a later deployment moved the champion (this run's watch cleared days later, say)
-        raise AirflowSkipException(f"the champion moved on since this deployment (now {f'v{now}' if now else 'none'}): "
-                                   "nothing to roll back")
+    if result is None:
+        raise AirflowSkipException(f"{moved}: nothing to roll back")
     announcements.announce_from_task(config_path, lambda model, airflow, mlflow: announcements.rollback_note(
         model, result, "rolled back", airflow, mlflow), result["from"])
     _page(config_path, pagerduty.page_rollback, result)

@@ -25,7 +25,7 @@ from ml_pipeline.pipelines.deployment.results import (
     RollbackResult,
     Verification,
 )
-from ml_pipeline.pipelines.deployment.rollback import restore_champion, roll_back, rollback_to
+from ml_pipeline.pipelines.deployment.rollback import moved_on, restore_champion, roll_back, rollback_to
 from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 from ml_pipeline.pipelines.deployment.verification import check_production, verify
 from ml_pipeline.pipelines.deployment.watch import champion_now, live_performance, live_window, record_unjudged
@@ -34,6 +34,6 @@ __all__ = [
     "CanaryResult", "DeploymentError", "DeploymentTarget", "Evaluation", "LivePerformance", "ModelRegistry",
     "PromotionResult", "RegistryStateError", "RollbackResult", "StagingLauncher", "StagingServer", "Verification",
     "WatchUnjudgedError", "champion_now", "check_production", "evaluate_challenger", "labelled_features",
-    "landed_days", "live_performance", "live_window", "make_champion", "promote", "record_canary_failure",
+    "landed_days", "live_performance", "live_window", "make_champion", "moved_on", "promote", "record_canary_failure",
     "record_rejection", "record_unjudged", "restore_champion", "roll_back", "rollback_to", "run_canary", "verify",
 ]

@@ -33,6 +33,30 @@ def roll_back(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation,
     return {"from": bad, "to": to, "reason": reason, "verified": verified}
 
 
+def moved_on(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation) -> str | None:
+    """Why this deployment's rollback has no object any more; None: roll back.
+
+    The champion must still be this deployment's version, or the one it replaced (a rollback of this run half done:
+    a retry finishes it), and no other run may have moved it since this run's promotion was recorded: a later
+    deployment, or a rollback by hand, to whichever version. A cleared rollback must never undo either.
+    """
+    ours = (evaluation["challenger"]["version"], (evaluation["champion"] or {}).get("version"))
+    found = ModelRegistry.for_run(ctx).champion()
+    now = found.version if found else None
+    if now not in ours:
+        return f"the champion moved on since this deployment (now {f'v{now}' if now else 'none'})"
+    this_run = (ctx.dag_id, ctx.run_id)
+    events = target.history().events(ctx.config.model_name)
+    promoted = [i for i, e in enumerate(events) if e.action == hist.PROMOTED and (e.dag_id, e.run_id) == this_run]
+    since = events[promoted[-1] + 1:] if promoted else []  # no record: the promotion stopped before it, roll back
+    later = [e for e in since if e.action in (hist.PROMOTED, hist.ROLLED_BACK) and (e.dag_id, e.run_id) != this_run]
+    if later:  # the champion may name this run's version again, but not because of this run
+        e = later[-1]
+        return (f"the champion moved on since this deployment ({e.action.replace('_', ' ')} "
+                f"v{e.from_version or '-'} → v{e.to_version or '-'} by run {e.run_id})")
+    return None
+
+
 def rollback_to(ctx: RunContext, target: DeploymentTarget, to_version: str | None, reason: str) -> RollbackResult:
     """Manual rollback: champion back to ``to_version`` (default: ``previous_champion``), verified.
 

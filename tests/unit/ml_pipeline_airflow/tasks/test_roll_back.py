@@ -14,9 +14,9 @@ EVALUATION = {"challenger": {"version": "6"}, "champion": {"version": "5"}}
 
 @pytest.fixture
 def rollback(monkeypatch):
-    """``roll_back`` after v6's watch failed; ``xcoms`` and ``champion`` set the scene, ``steps``/``pages`` record."""
+    """``roll_back`` after v6's watch failed; ``xcoms``, ``moved`` (what ``moved_on`` says) set the scene."""
     xcoms = {("promote_challenger", "started"): "6", ("watch_live_performance", "failure"): "v6 underperforms"}
-    steps, pages, champion = [], [], {"now": "6"}
+    steps, pages = [], []
 
     def xcom_pull(task_ids, key):
         if isinstance(task_ids, list):
@@ -25,24 +25,23 @@ def rollback(monkeypatch):
 
     ti = SimpleNamespace(xcom_pull=xcom_pull, try_number=1, max_tries=3)
     monkeypatch.setattr(tasks, "get_current_context", lambda: {"ti": ti})
-    monkeypatch.setattr(tasks, "run_step", lambda step, path: champion["now"] if step is deployment.champion_now
-                        else pytest.fail(f"unexpected step {step}"))
-    monkeypatch.setattr(tasks, "run_deployment_step", lambda step, path, evaluation, reason: steps.append(
-        (step.__name__, reason)) or {"from": "6", "to": "5", "reason": reason, "verified": {}})
+    moved = {"why": None}
+
+    def step(step, path, evaluation, *reason):
+        if step is deployment.moved_on:
+            return moved["why"]
+        steps.append((step.__name__, *reason))
+        return {"from": "6", "to": "5", "reason": reason[0], "verified": {}}
+
+    monkeypatch.setattr(tasks, "run_deployment_step", step)
     monkeypatch.setattr(tasks, "_page", lambda *args: pages.append(args[1].__name__))
     monkeypatch.setattr(announcements, "announce_from_task", lambda *args: None)
-    return SimpleNamespace(xcoms=xcoms, steps=steps, pages=pages, champion=champion)
+    return SimpleNamespace(xcoms=xcoms, steps=steps, pages=pages, moved=moved)
 
 
 def test_a_verdict_on_the_champion_rolls_it_back_and_pages(rollback):
     assert tasks.roll_back.function("c.yaml", EVALUATION)["to"] == "5"
     assert rollback.steps == [("roll_back", "v6 underperforms")] and rollback.pages == ["page_rollback"]
-
-
-def test_a_champion_already_back_is_rolled_back_again_to_finish_a_half_done_rollback(rollback):
-    rollback.champion["now"] = "5"  # a retry after the alias moved but before production reloaded
-    tasks.roll_back.function("c.yaml", EVALUATION)
-    assert [name for name, _ in rollback.steps] == ["roll_back"]
 
 
 def test_no_verdict_no_rollback(rollback):
@@ -52,9 +51,19 @@ def test_no_verdict_no_rollback(rollback):
     assert rollback.steps == [] and rollback.pages == []
 
 
-def test_a_champion_a_later_deployment_promoted_is_left_alone(rollback):
+def test_a_champion_another_run_moved_is_left_alone(rollback):
     """v6's watch cleared days later, failed on its AUC; v7 is champion since: rolling back would serve v5."""
-    rollback.champion["now"] = "7"
+    rollback.moved["why"] = "the champion moved on since this deployment (now v7)"
     with pytest.raises(AirflowSkipException, match=r"moved on since this deployment \(now v7\): nothing to roll back"):
         tasks.roll_back.function("c.yaml", EVALUATION)
     assert rollback.steps == [] and rollback.pages == []
+
+
+def test_a_history_that_cannot_be_read_for_good_pages(rollback, monkeypatch):
+    def unreadable(*args):
+        raise RuntimeError("relation deployment_events does not exist")
+
+    monkeypatch.setattr(tasks, "run_deployment_step", unreadable)
+    with pytest.raises(RuntimeError, match="deployment_events"):
+        tasks.roll_back.function("c.yaml", EVALUATION)
+    assert rollback.pages == ["page_rollback_failed"]

@@ -9,6 +9,7 @@ from ml_pipeline.deployment.history import DeploymentEvent
 from ml_pipeline.pipelines.deployment import (
     DeploymentError,
     RegistryStateError,
+    moved_on,
     restore_champion,
     roll_back,
     rollback_to,
@@ -104,3 +105,33 @@ def test_a_retried_rollback_still_moves_previous_champion_off_the_version_it_lef
     with StubModelServer("6", offline_score) as server:
         roll_back(ctx, target(history, server.url), evaluation, "verification failed")
     assert registry.aliases["champion"] == "6" and registry.aliases.get("previous_champion") != VERSION
+
+
+def event(ctx, action, before, to, run_id):
+    return DeploymentEvent(MODEL, action, before, to, "test", ctx.dag_id, run_id)
+
+
+@pytest.mark.parametrize(("champion", "later", "moved"), [
+    ("7", [], None),  # this run's promotion stands: roll it back
+    ("6", [("rolled_back", "7", "6", "this")], None),  # this run's rollback half done: finish it
+    ("8", [("promoted", "7", "8", "later")], "moved on since this deployment (now v8)"),
+    # a rollback by hand since, to the version this run replaced or back to this run's own: not this run's to undo
+    ("6", [("rolled_back", "7", "6", "manual__rollback")], "(rolled back v7 → v6 by run manual__rollback)"),
+    ("7", [("promoted", "7", "8", "later"), ("rolled_back", "8", "7", "manual__rollback")],
+     "(rolled back v8 → v7 by run manual__rollback)"),
+])
+def test_a_rollback_has_an_object_only_while_no_other_run_moved_the_champion(
+        ctx, evaluation, registry, history, champion, later, moved):
+    history.record(event(ctx, "promoted", "5", "6", "earlier"))
+    history.record(event(ctx, "promoted", "6", "7", ctx.run_id))
+    for action, before, to, run_id in later:
+        history.record(event(ctx, action, before, to, ctx.run_id if run_id == "this" else run_id))
+    registry.aliases["champion"] = champion
+    answer = moved_on(ctx, target(history, None), evaluation)
+    assert answer is None if moved is None else moved in answer
+
+
+def test_a_promotion_that_stopped_before_its_record_is_rolled_back(ctx, evaluation, registry, history):
+    history.record(event(ctx, "promoted", "5", "6", "earlier"))  # this run moved the alias, then failed
+    registry.aliases["champion"] = VERSION
+    assert moved_on(ctx, target(history, None), evaluation) is None
