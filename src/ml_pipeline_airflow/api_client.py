@@ -47,7 +47,7 @@ class AirflowRestClient:
         """Call ``/api/v2{path}``; return the decoded JSON (or text for logs).
 
         ``idempotent``: whether asking again after a server error is safe (default: by the method; a POST that
-        changes nothing the second time, such as clearing only failed tasks, says ``True``).
+        changes nothing the second time says ``True``).
         """
         method = method.upper()
         delays = list(RETRY_DELAYS_S) if (method in IDEMPOTENT if idempotent is None else idempotent) else []

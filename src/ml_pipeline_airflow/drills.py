@@ -13,7 +13,8 @@
 
 ``platform_asset_drill`` runs on an asset event, as a model's deployment does on a newly registered version
 (``ASSET_DRILL_URI``; post one with ``{"version": "12"}`` in its extra): it fails permanently until the same
-Variable is set, so that a deleted asset-triggered run's replay can be seen passing on the event's version.
+Variable is set, so that a deleted asset-triggered run's replay can be seen passing on the event's version; its
+``confirm_as_asked`` skips while that fails, and a replay of the failure runs it again.
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
 ``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
 ``monitoring_ml_pipelines`` to report.
@@ -93,6 +94,19 @@ def asset_drill(version: str | None) -> dict:
     return {"version": version}
 
 
+@task(trigger_rule="all_done")
+def confirm_as_asked() -> str:
+    """Skip when the deployment failed (nothing to confirm), as ``roll_back`` skips when nothing moved; else confirm.
+
+    A replay of the failed task must run this again: a task after it that skipped because of it decides anew.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if get_current_context()["ti"].xcom_pull(task_ids="deploy_as_asked") is None:
+        raise AirflowSkipException("deploy_as_asked did not deploy: nothing to confirm")
+    return "confirmed"
+
+
 @task
 def sleep_past_deadline(seconds: int = 40) -> None:
     """Outlive the DAG run's deadline."""
@@ -128,7 +142,7 @@ def asset_drill_dag() -> DAG:
                                                      group="drills")],
              catchup=False, tags=["ml", "platform", "drill"], default_args=DRILL_ARGS, doc_md=__doc__,
              params={"version": Param(None, type=["null", "string"], description="deploy this version")}) as dag:
-        deploy_as_asked()
+        deploy_as_asked() >> confirm_as_asked()
     return dag
 
 

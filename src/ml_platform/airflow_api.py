@@ -102,15 +102,25 @@ class AirflowClient(AirflowRestClient):
         """Task instances of one run."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
-        """Clear one failed task instance (and what runs after it) so the scheduler runs it again.
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+        """One task instance (``map_index`` picks one of a mapped task's)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        return self.request("GET", path + (f"/{map_index}" if map_index >= 0 else ""))
 
-        Asked again after a server error: with ``only_failed`` a second clear finds nothing more to clear.
+    def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, note: str | None = None) -> dict:
+        """Clear one task instance and every task after it, whatever their state, so the scheduler runs them again.
+
+        The UI's "Clear" with its downstream tasks: a task after it that was skipped or failed because of it (a
+        rollback skipped when the failed step never promoted) must run again with it. A running task is refused
+        (409), and the clear is never asked twice: after a lost answer a second one would restart what the first set
+        going. ``note`` is set on the cleared task instances (the UI shows it).
         """
         task = [task_id, map_index] if map_index >= 0 else task_id
-        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task], "only_failed": True,
-                "include_downstream": True, "reset_dag_runs": True}
-        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", idempotent=True, json=body)
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task], "only_failed": False,
+                "include_downstream": True, "reset_dag_runs": True, "prevent_running_task": True}
+        if note:
+            body["note"] = note[:1000]
+        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", idempotent=False, json=body)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """A task's XCom value (deserialized); ``map_index`` picks one mapped task instance."""

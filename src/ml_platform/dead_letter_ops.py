@@ -6,10 +6,11 @@ import datetime as dt
 import getpass
 import json
 import logging
+import os
 import re
 
 from ml_pipeline.failures.dead_letters import ASSET_EVENTS, DISCARDED, REPLAYED, DeadLetter, DeadLetterStore
-from ml_pipeline.failures.spool import drain_spool
+from ml_pipeline.failures.spool import SPOOL_ENV, drain_spool, spool_folder
 from ml_pipeline.registry import VERSION_PATTERN
 from ml_platform import database
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
@@ -21,25 +22,34 @@ log = logging.getLogger(__name__)
 VERSION = re.compile(VERSION_PATTERN)  # ASCII digits: "²" is a digit to str.isdigit
 
 
+RERUNNING = {None, "scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
+
+
 def store(layout: Layout) -> DeadLetterStore:
-    """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL), spooled entries moved in."""
+    """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL), spooled entries moved in.
+
+    The spool is the tasks' own: ``ML_PLATFORM_DLQ_SPOOL`` where it is set (compose, Helm), else the platform's.
+    """
     dead_letters = DeadLetterStore(database.database_url(layout, "ml_platform"))
+    folder = spool_folder() if os.environ.get(SPOOL_ENV) else layout.dlq_spool
     try:
-        drained = drain_spool(dead_letters, layout.dlq_spool)
+        drained = drain_spool(dead_letters, folder)
     except PermissionError as exc:  # a spool this user may not drain: the queue itself still answers
         log.warning("%s", exc)
     else:
         for name, reason in drained.rejected.items():
-            log.warning("spooled dead letter %s set aside in %s/rejected: %s", name, layout.dlq_spool, reason)
+            log.warning("spooled dead letter %s set aside in %s/rejected: %s", name, folder, reason)
     return dead_letters
 
 
 def replay(layout: Layout, letter_id: int) -> DeadLetter:
     """Re-run a dead letter through Airflow's REST API, then mark it ``replayed``.
 
-    The failed task instance is cleared (with what runs after it) in its own DAG run, so it reruns with the
-    same inputs; if that run no longer exists, a new run ``replay__<run id>`` is triggered with the same conf,
-    logical date and data interval (a scheduled run's partition, not today's).
+    The failed task instance is cleared with every task after it in its own DAG run, so it reruns with the same
+    inputs; if that run no longer exists, a new run ``replay__<run id>`` is triggered with the same conf, logical
+    date and data interval (a scheduled run's partition, not today's). A task already running again (cleared by
+    hand, or a replay whose answer was lost) is marked replayed, not cleared twice. A DAG that is gone or paused
+    is refused, with what to do.
     """
     dlq = store(layout)
     letter = dlq.get(letter_id)
@@ -55,19 +65,47 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
 
 def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
     """Clear the failed task in its run (or trigger a new run with the same conf when that run is gone); say which."""
+    where = f"{letter.dag_id}.{letter.task_id} in run {letter.run_id}"
     try:
-        cleared = client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
+        ti = client.task_instance(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
     except AirflowApiError as exc:
         if exc.status != 404:
             raise
+        _check_runnable(client, letter)
         run, passed_on = _trigger_again(client, letter)
         dates = (" and dates" if letter.logical_date else "" if run.get("logical_date")
                  else " (no logical date recorded: the new run has none)")
         return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf{dates}{passed_on}"
-    if not cleared.get("task_instances"):
-        raise ValueError(f"nothing to replay: {letter.dag_id}.{letter.task_id} in run {letter.run_id} is no "
-                         "longer failed (rerun or cleared since); discard the entry if that was the fix")
-    return f"cleared {letter.task_id} in run {letter.run_id}"
+    _check_runnable(client, letter)
+    state = ti.get("state")
+    if state in RERUNNING:
+        return f"{where} is running again already ({state or 'cleared'}, try {ti.get('try_number')}): nothing cleared"
+    if state != "failed":
+        raise ValueError(f"nothing to replay: {where} is {state} now (rerun or changed since); discard the entry "
+                         f"if that was the fix: `ml-pipeline dlq discard {letter.id} --reason …`")
+    client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index, _note(letter))
+    return f"cleared {letter.task_id} in run {letter.run_id} with every task after it"
+
+
+def _check_runnable(client: AirflowClient, letter: DeadLetter) -> None:
+    """Refuse a DAG that is gone (nothing to rerun it in) or paused (a rerun would wait, unseen, until unpaused)."""
+    try:
+        dag = client.request("GET", f"/dags/{letter.dag_id}")
+    except AirflowApiError as exc:
+        if exc.status != 404:
+            raise
+        dag = {"is_stale": True}
+    if dag.get("is_stale"):
+        raise ValueError(f"dead letter {letter.id}: DAG {letter.dag_id} is gone (its file or model config removed or "
+                         f"renamed): nothing to rerun it in; discard the entry: `ml-pipeline dlq discard {letter.id} "
+                         "--reason …`")
+    if dag.get("is_paused"):
+        raise ValueError(f"dead letter {letter.id}: DAG {letter.dag_id} is paused, so a rerun would not start: "
+                         f"unpause it (the UI's toggle, or `airflow dags unpause {letter.dag_id}`), then replay again")
+
+
+def _note(letter: DeadLetter) -> str:
+    return f"replay of dead letter {letter.id} by {getpass.getuser()}"
 
 
 def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str]:
@@ -84,7 +122,7 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str
         body |= {"data_interval_start": _iso(letter.data_interval_start),
                  "data_interval_end": _iso(letter.data_interval_end)}
     try:
-        run = client.request("POST", f"/dags/{letter.dag_id}/dagRuns", json=body)
+        return client.request("POST", f"/dags/{letter.dag_id}/dagRuns", json=body), passed_on
     except AirflowApiError as exc:
         if exc.status != 409:
             raise
@@ -92,14 +130,17 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str
             run = client.run(letter.dag_id, body["dag_run_id"])
         except AirflowApiError:
             raise exc from None  # another run holds the logical date: Airflow's answer says which
-        if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
-            client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index)
-    client.unpause(letter.dag_id)  # after: a run Airflow refuses leaves the DAG as it was
+    if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
+        client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index, _note(letter))
     return run, passed_on
 
 
 def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict, dt.datetime | None, str]:
     """The conf and logical date of the replay run, with what the gone run's asset events said added; and a note."""
+    if not isinstance(letter.conf or {}, dict):
+        raise ValueError(f"dead letter {letter.id}: its conf is no JSON object ({str(letter.conf)[:80]}): trigger "
+                         f"{letter.dag_id} with the conf you mean, then `ml-pipeline dlq discard {letter.id} "
+                         "--reason …`")
     conf, logical_date, said = dict(letter.conf or {}), letter.logical_date, []
     inputs = letter.inputs if isinstance(letter.inputs, dict) else {}
     events = inputs.get(ASSET_EVENTS) if isinstance(inputs.get(ASSET_EVENTS), list) else []

@@ -15,6 +15,7 @@ import psutil
 import psycopg2
 import pytest
 
+from ml_pipeline.failures.dead_letters import DeadLetter
 from ml_platform import database, dead_letter_ops
 from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.alert_sinks import read_alerts
@@ -280,6 +281,26 @@ def test_a_deleted_asset_triggered_run_is_replayed_with_the_version_its_asset_ev
 
 def asset_triggered_run_replayed_with_its_events_version(drills, fix: Callable[[], None]) -> None:
     layout, env, client = drills
+    run_id, letter = failed_asset_drill(drills)
+    [event] = letter.inputs["triggering_asset_events"]
+    assert event["uri"] == ASSET_DRILL_URI and event["extra"]["version"] == "12"
+
+    client.request("DELETE", f"/dags/{ASSET_DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)
+    fix()
+    replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)],
+                              env=env, capture_output=True, text=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf" in replayed.stdout
+    assert "its asset events' version 12 passed on" in replayed.stdout, replayed.stdout
+    again = client.run(ASSET_DRILL, f"replay__{run_id}")
+    assert (again["run_type"], again["conf"]) == ("manual", {"version": "12"})
+    assert client.wait_for_run(ASSET_DRILL, again["dag_run_id"], timeout=180) == "success"
+    assert client.xcom(ASSET_DRILL, again["dag_run_id"], "deploy_as_asked") == {"version": "12"}
+
+
+def failed_asset_drill(drills) -> tuple[str, DeadLetter]:
+    """A run of the asset drill that an event (version 12) started and its bug failed; its dead letter."""
+    layout, _, client = drills
     client.wait_for_dag(ASSET_DRILL)
     client.unpause(ASSET_DRILL)
     known = {r["dag_run_id"] for r in client.request("GET", f"/dags/{ASSET_DRILL}/dagRuns")["dag_runs"]}
@@ -295,20 +316,34 @@ def asset_triggered_run_replayed_with_its_events_version(drills, fix: Callable[[
     [letter] = letters
     assert (letter.task_id, letter.try_number, letter.exception_type) == ("deploy_as_asked", 1, "KeyError")
     assert "drill: version 12 has no signature" in letter.exception_message  # the event's version, as it ran
-    [event] = letter.inputs["triggering_asset_events"]
-    assert event["uri"] == ASSET_DRILL_URI and event["extra"]["version"] == "12"
+    return run_id, letter
 
-    client.request("DELETE", f"/dags/{ASSET_DRILL}/dagRuns/{run_id}")  # the run is gone (deleted, or cleaned up)
-    fix()
-    replayed = subprocess.run([str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)],
-                              env=env, capture_output=True, text=True)
-    assert replayed.returncode == 0, replayed.stderr
-    assert f"run {run_id} is gone: triggered replay__{run_id} with the same conf" in replayed.stdout
-    assert "its asset events' version 12 passed on" in replayed.stdout, replayed.stdout
-    again = client.run(ASSET_DRILL, f"replay__{run_id}")
-    assert (again["run_type"], again["conf"]) == ("manual", {"version": "12"})
-    assert client.wait_for_run(ASSET_DRILL, again["dag_run_id"], timeout=180) == "success"
-    assert client.xcom(ASSET_DRILL, again["dag_run_id"], "deploy_as_asked") == {"version": "12"}
+
+@pytest.mark.executor_independent  # the REST API's clear and the CLI: the executor changes neither
+def test_a_replay_reruns_the_tasks_after_the_failed_one_and_refuses_a_paused_dag(drills):
+    """The task after the failed one skipped because of it (as the deployment's rollback skips when the canary
+    failed): the replay runs it again, or a rerun that deploys would have no rollback behind it. A paused DAG would
+    hold the rerun unseen: refused, the letter left pending."""
+    with drill_fix(drills[2]) as fix:
+        layout, env, client = drills
+        run_id, letter = failed_asset_drill(drills)
+        states = {ti["task_id"]: ti["state"] for ti in client.task_instances(ASSET_DRILL, run_id)}
+        assert states == {"deploy_as_asked": "failed", "confirm_as_asked": "skipped"}
+        fix()
+        cli = [str(REPO_ROOT / ".venv/bin/ml-pipeline"), "dlq", "replay", str(letter.id)]
+        client.request("PATCH", f"/dags/{ASSET_DRILL}", json={"is_paused": True})
+        refused = subprocess.run(cli, env=env, capture_output=True, text=True)
+        assert refused.returncode == 1
+        assert f"DAG {ASSET_DRILL} is paused, so a rerun would not start: unpause it" in refused.stderr
+        assert dead_letter_ops.store(layout).get(letter.id).status == "pending"
+        client.unpause(ASSET_DRILL)
+        replayed = subprocess.run(cli, env=env, capture_output=True, text=True)
+        assert replayed.returncode == 0, replayed.stderr
+        assert f"cleared deploy_as_asked in run {run_id} with every task after it" in replayed.stdout
+        assert client.wait_for_run(ASSET_DRILL, run_id, timeout=180) == "success"
+        assert client.xcom(ASSET_DRILL, run_id, "confirm_as_asked") == "confirmed"
+        again = subprocess.run(cli, env=env, capture_output=True, text=True)  # a second replay changes nothing
+        assert again.returncode == 1 and f"dead letter {letter.id} is already replayed" in again.stderr
 
 
 def wait_until_running(client: AirflowClient, run_id: str, try_number: int, timeout: float = 120) -> int:

@@ -161,12 +161,20 @@ class DeadLetterStore(SqlStore[DeadLetter]):
         return letter
 
     def mark(self, letter_id: int, status: str, note: str) -> DeadLetter:
-        """Move an entry to ``replayed`` or ``discarded`` with a note (what was done, by whom)."""
+        """Move a pending entry to ``replayed`` or ``discarded`` with a note (what was done, by whom).
+
+        Only a pending one: an entry replayed, discarded or superseded keeps its status and note (two operators at
+        once: the second is told what the first did).
+        """
         self.get(letter_id)
         with self.connect(write=True) as conn:
-            conn.execute(dead_letters.update().where(dead_letters.c.id == letter_id).values(
-                status=status, status_changed_at=dt.datetime.now(dt.UTC), note=note))
-        return self.get(letter_id)
+            moved = conn.execute(dead_letters.update().where(
+                dead_letters.c.id == letter_id, dead_letters.c.status == PENDING).values(
+                status=status, status_changed_at=dt.datetime.now(dt.UTC), note=note)).rowcount
+        letter = self.get(letter_id)
+        if not moved:
+            raise ValueError(f"dead letter {letter_id} is already {letter.status} ({letter.note}): left as it is")
+        return letter
 
 
 def _without_nul(letter: DeadLetter) -> DeadLetter:

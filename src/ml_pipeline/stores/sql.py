@@ -105,7 +105,13 @@ class SqlStore(Generic[Record]):
     def from_row(self, row: Any) -> Record:
         """The record a row holds (JSON columns decoded)."""
         data = dict(row)
-        data.update({name: json.loads(data[name] or "{}") for name in self.json_columns})
+        for name in self.json_columns:
+            try:
+                data[name] = json.loads(data[name] or "{}")
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.table.name} row {data.get('id')}: column {name} holds no JSON ({exc}): "
+                                 f"repair it in the database (e.g. UPDATE {self.table.name} SET {name} = '{{}}' WHERE "
+                                 f"id = {data.get('id')})") from None
         return self.record_type(**data)
 
     def _table_missing(self) -> bool:

@@ -1,13 +1,17 @@
-"""Replaying a dead letter whose run is gone, when another letter of that run was replayed first."""
+"""Replaying a dead letter: in its run when the task is still failed, else in a new run; never in a gone or paused
+DAG, never twice."""
 
 import dataclasses
 import datetime as dt
 
 import pytest
 
-from ml_pipeline.failures.dead_letters import DeadLetter
+from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
+from ml_pipeline.failures.spool import SPOOL_ENV, spool
+from ml_platform import dead_letter_ops
 from ml_platform.airflow_api import AirflowApiError
 from ml_platform.dead_letter_ops import _rerun
+from ml_platform.layout import Layout
 
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
@@ -15,19 +19,19 @@ DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 class GoneRunApi:
     """Airflow's answers when the letter's run is deleted and ``replay__<run>`` exists already in ``state``."""
 
-    def __init__(self, state: str) -> None:
-        self.state, self.cleared = state, []
+    def __init__(self, state: str, dag: dict | None = None) -> None:
+        self.state, self.cleared, self.dag = state, [], {"is_paused": False, "is_stale": False} | (dag or {})
 
-    def clear_task(self, dag_id, run_id, task_id, map_index=-1):
-        if run_id == "gone":
-            raise AirflowApiError("no such run", status=404)
+    def task_instance(self, dag_id, run_id, task_id, map_index=-1):
+        raise AirflowApiError("no such run", status=404)
+
+    def clear_task(self, dag_id, run_id, task_id, map_index=-1, note=None):
         self.cleared.append((run_id, task_id))
         return {"task_instances": [{"task_id": task_id}]}
 
-    def unpause(self, dag_id):
-        pass
-
     def request(self, method, path, json=None):
+        if method == "GET":
+            return self.dag
         raise AirflowApiError("replay__gone exists", status=409)
 
     def run(self, dag_id, run_id):
@@ -60,6 +64,8 @@ class AssetRunGoneApi(GoneRunApi):
         return self.params
 
     def request(self, method, path, json=None):
+        if method == "GET":
+            return self.dag
         self.posted = json
         return {"dag_run_id": json["dag_run_id"], "state": "queued", "logical_date": json["logical_date"]}
 
@@ -124,3 +130,72 @@ def test_a_letter_whose_events_name_no_version_is_not_replayed_as_the_challenger
     with pytest.raises(ValueError, match="which is no version .*trigger model_deployment_m with the version you mean"):
         _rerun(api, gone)
     assert api.posted is None
+
+
+class TaskStillThereApi(GoneRunApi):
+    """The letter's run exists; its task instance is in ``state``."""
+
+    def __init__(self, state: str | None, dag: dict | None = None) -> None:
+        super().__init__("success", dag)
+        self.ti_state = state
+
+    def task_instance(self, dag_id, run_id, task_id, map_index=-1):
+        return {"task_id": task_id, "state": self.ti_state, "try_number": 2}
+
+
+def test_a_failed_task_is_cleared_with_every_task_after_it_in_its_own_run():
+    api = TaskStillThereApi("failed")
+    assert _rerun(api, letter("train_model")) == "cleared train_model in run gone with every task after it"
+    assert api.cleared == [("gone", "train_model")]
+
+
+@pytest.mark.parametrize("state", [None, "queued", "running", "up_for_retry"])
+def test_a_task_running_again_already_is_not_cleared_twice(state):
+    """Cleared by hand, or a replay whose answer was lost (a proxy's 502): the letter is done, nothing restarts."""
+    api = TaskStillThereApi(state)
+    assert _rerun(api, letter("train_model")).endswith(f"is running again already ({state or 'cleared'}, try 2): "
+                                                       "nothing cleared")
+    assert api.cleared == []
+
+
+def test_a_task_that_succeeded_since_is_not_rerun():
+    api = TaskStillThereApi("success")
+    with pytest.raises(ValueError, match="nothing to replay: .*train_model in run gone is success now .*dlq discard 7"):
+        _rerun(api, letter("train_model"))
+    assert api.cleared == []
+
+
+@pytest.mark.parametrize(("api", "message"), [
+    (TaskStillThereApi("failed", {"is_paused": True}), "DAG ml_training_fraud is paused, so a rerun would not start"),
+    (GoneRunApi("queued", {"is_paused": True}), "is paused, so a rerun would not start: unpause it"),
+    (TaskStillThereApi("failed", {"is_stale": True}), "DAG ml_training_fraud is gone .*dlq discard 7"),
+])
+def test_a_paused_or_gone_dag_is_refused_and_nothing_runs(api, message):
+    with pytest.raises(ValueError, match=message):
+        _rerun(api, letter("train_model"))
+    assert api.cleared == []
+
+
+def test_a_letter_whose_conf_is_no_object_is_refused_with_what_to_do():
+    api = AssetRunGoneApi({})
+    with pytest.raises(ValueError, match=r"its conf is no JSON object \(\[1\]\): trigger ml_training_m"):
+        _rerun(api, dataclasses.replace(asset_letter("ml_training_m", []), conf=[1]))
+    assert api.posted is None
+
+
+@pytest.mark.parametrize("spool_env", [True, False])
+def test_the_queue_takes_in_the_letters_of_the_spool_the_tasks_write_to(tmp_path, monkeypatch, spool_env):
+    """Compose and Helm set ``ML_PLATFORM_DLQ_SPOOL`` for every process (not ``ML_PLATFORM_HOME``); the embedded
+    platform gives its tasks the folder in its home."""
+    url = f"sqlite:///{tmp_path / 'dlq.db'}"
+    DeadLetterStore(url).create_schema()
+    monkeypatch.setattr(dead_letter_ops.database, "database_url", lambda layout, name: url)
+    layout = Layout(tmp_path / "home")
+    folder = tmp_path / "var" / "dlq-spool" if spool_env else layout.dlq_spool
+    if spool_env:
+        monkeypatch.setenv(SPOOL_ENV, str(folder))
+    else:
+        monkeypatch.delenv(SPOOL_ENV, raising=False)
+    spool(letter("train_model"), folder)
+    assert [d.task_id for d in dead_letter_ops.store(layout).list()] == ["train_model"]
+    assert list(folder.glob("*.json")) == []

@@ -1,6 +1,7 @@
 """The dead-letter store on SQLite: one entry per attempt, no NUL bytes, the spool kept while it cannot be stored."""
 
 import pytest
+import sqlalchemy as sa
 
 from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
 from ml_pipeline.failures.spool import drain_spool, spool
@@ -25,6 +26,24 @@ def test_an_attempt_is_recorded_once_without_nul_bytes_and_changes_state(store):
     assert [d.status for d in store.list(status=None, model="fraud")] == ["pending", "replayed"]
     with pytest.raises(LookupError, match="no dead letter with id 42"):
         store.get(42)
+
+
+def test_a_letter_replayed_or_discarded_keeps_its_status_and_note(store):
+    """Two operators at once, or a discard after a replay: the second is told what the first did."""
+    entry = store.add(letter())
+    store.mark(entry, "replayed", "cleared train_model by ann")
+    with pytest.raises(ValueError, match=f"dead letter {entry} is already replayed \\(cleared train_model by ann\\)"):
+        store.mark(entry, "discarded", "discarded by bob: not needed")
+    assert (store.get(entry).status, store.get(entry).note) == ("replayed", "cleared train_model by ann")
+
+
+def test_a_row_whose_json_was_broken_by_hand_names_its_id_the_column_and_the_repair(store):
+    entry = store.add(letter())
+    with store.connect(write=True) as conn:
+        conn.execute(sa.text("UPDATE dead_letters SET conf = '{mode: permanent' WHERE id = :id"), {"id": entry})
+    with pytest.raises(ValueError, match=f"dead_letters row {entry}: column conf holds no JSON .*: repair it in the "
+                                         f"database \\(e.g. UPDATE dead_letters SET conf = '{{}}' WHERE id = {entry}"):
+        store.list()
 
 
 def test_spooled_letters_stay_on_disk_while_the_table_does_not_exist(tmp_path):
