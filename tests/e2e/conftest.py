@@ -2,12 +2,13 @@
 
 ``platform`` (package scope) is the embedded default, then CeleryExecutor with the real PostgreSQL and Redis: the
 pipeline suite (``test_platform.py``) and the failure-handling suite (``test_failure_handling.py``) run on the same
-two platforms, one start each (CI time on two cores), and the chaos cases (``test_chaos.py``) on the embedded one,
-adding their model and removing it. A suite that needs another shape (the fleet of ``test_pools.py``: its pools and
-a GPU the platform is told of at its start) defines a ``platform`` of its own.
+two platforms, one start each (CI time on two cores), the chaos cases (``test_chaos.py``) on the embedded one and
+the fleet's pools (``test_pools.py``) on the Celery one, each adding its models and removing them. The Celery one is
+told of a GPU and three training slots at its start, for the fleet's pools.
 
 The tests marked ``executor_independent`` test the supervisor or the triggerer, which the executor does not change:
-they run on the embedded default only (deselected, not skipped, for Celery).
+they run on the embedded default only; those marked ``celery_only`` on Celery only (deselected, not skipped, on the
+other). ``test_down_stops_every_process_up_started`` runs last on each platform: it stops it.
 """
 
 import os
@@ -48,6 +49,8 @@ def platform(request, tmp_path_factory):
                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
                # a model config dropped in, switched off or on is followed within 3 s, not 10 s
                "ML_PLATFORM_RECONCILE_INTERVAL_S": "3"}
+        if request.param == "celery":  # the fleet's pools: `training.device: auto` models take the gpu pool
+            env |= {"ML_PLATFORM_GPUS": "1", "ML_PLATFORM_TRAINING_SLOTS": "3"}
         started = make("up", env)
         try:
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -57,12 +60,30 @@ def platform(request, tmp_path_factory):
             make("down", env, timeout=180)
 
 
+ONLY_ON = {"executor_independent": "local", "celery_only": "celery"}
+LAST = "test_down_stops_every_process_up_started"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest grouped the tests by platform
 def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_celery = callspec is not None and callspec.params.get("platform") == "celery"
-        (drop if on_celery and item.get_closest_marker("executor_independent") else keep).append(item)
+        executor = on(item)
+        only = {ONLY_ON[m.name] for m in item.iter_markers() if m.name in ONLY_ON}
+        (drop if executor and only and executor not in only else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    for executor in EXECUTORS:  # the test that stops a platform after every other test of that platform
+        last = [item for item in keep if on(item) == executor and item.originalname == LAST]
+        for item in last:
+            keep.remove(item)
+        ends = [i for i, item in enumerate(keep) if on(item) == executor]
+        at = ends[-1] + 1 if ends else len(keep)
+        keep[at:at] = last
+    items[:] = keep
+
+
+def on(item: pytest.Item) -> str | None:
+    """The executor of the shared platform the test runs on (None: not on it)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("platform") if callspec is not None else None

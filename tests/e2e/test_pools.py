@@ -3,52 +3,50 @@ pools are closed while the runs start, then opened): the task instances' own sta
 `gpu` pool (1 slot) and the `training` pool (3 slots) were never exceeded, that the slots went to the waiting models
 by priority, and that every model finished.
 
-No GPU here: the platform is told it has one (`ML_PLATFORM_GPUS=1`), so `training.device: auto` models take the
-`gpu` pool, and on the worker they fall back to the CPU, which their MLflow run records. The worker's pool
-processes, which run the tasks, run below the scheduler's and the worker master's CPU priority.
+The fleet is dropped into the end-to-end suites' Celery platform (``conftest.py``; one start fewer on two cores),
+and removed afterwards. No GPU here: that platform is told it has one (`ML_PLATFORM_GPUS=1`), so `training.device:
+auto` models take the `gpu` pool, and on the worker they fall back to the CPU, which their MLflow run records. The
+worker's pool processes, which run the tasks, run below the scheduler's and the worker master's CPU priority.
 """
 
+import contextlib
 import datetime as dt
-import os
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from mlflow import MlflowClient
 
 from ml_platform.airflow_api import AirflowClient
-from ml_platform.layout import Layout
 from ml_platform.secrets import ensure_secrets
 from ml_platform.state import read_state
 from tests.support.fleet import on_auto, write_fleet
-from tests.support.platforms import PAUSED_AT_CREATION, executor_env, make
-from tests.support.services import mlflow_login
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.celery_only]
 MODELS = 20
 SLOTS = {"gpu": 1, "training": 3}
 AUTO = {i for i in range(MODELS) if on_auto(i)}  # the gpu pool (the platform says it has a GPU), the rest training
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    layout = Layout.on_free_ports(tmp_path_factory.mktemp("e2e-pools"))
-    folder = layout.home / "model_configs"
-    configs = write_fleet(folder, layout.lake, MODELS)
-    (layout.home / "platform_health.yaml").write_text("schedule: null\n")  # only the pools' tasks run here
-    with executor_env("celery"):
-        env = {**os.environ, **layout.port_env(), **PAUSED_AT_CREATION, "ML_PIPELINE_CONFIG_DIR": str(folder),
-               "ML_PLATFORM_GPUS": str(SLOTS["gpu"]), "ML_PLATFORM_TRAINING_SLOTS": str(SLOTS["training"]),
-               "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}  # the configs never change here
-        started = make("up", env)
-        try:
-            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-            secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
-            with mlflow_login(layout):
-                yield layout, configs, AirflowClient(layout.airflow_url, secrets["admin_user"],
-                                                     secrets["admin_password"])
-        finally:
-            make("down", env, timeout=180)
+def fleet(platform):
+    """The shared Celery platform with the fleet's twenty models (removed afterwards, their pools as they were)."""
+    layout, env, _ = platform
+    folder = Path(env["ML_PIPELINE_CONFIG_DIR"])
+    before = set(folder.iterdir())
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
+    slots = {pool: client.request("GET", f"/pools/{pool}")["slots"] for pool in SLOTS}
+    assert slots == SLOTS, "the Celery platform is started with one GPU and three training slots (conftest.py)"
+    try:
+        yield layout, write_fleet(folder, layout.lake, MODELS, rules=False), client
+    finally:
+        for path in set(folder.iterdir()) - before:
+            path.unlink()
+        with contextlib.suppress(Exception):
+            set_slots(client, SLOTS)
+        client.close()
 
 
 def most_at_once(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
@@ -84,8 +82,8 @@ def at(ti: dict, field: str) -> dt.datetime:
     return dt.datetime.fromisoformat(ti[field])
 
 
-def test_twenty_models_train_at_once_and_the_pools_are_never_exceeded(platform):
-    layout, configs, client = platform
+def test_twenty_models_train_at_once_and_the_pools_are_never_exceeded(fleet):
+    layout, configs, client = fleet
     components = read_state(layout.state_file)["components"]
     worker = psutil.Process(next(c["pid"] for name, c in components.items() if name.startswith("celery-worker")))
     # `up` waited for the worker to answer a ping, which it does once its pool has forked; each pool process lowers
