@@ -14,7 +14,8 @@
 ``platform_asset_drill`` runs on an asset event, as a model's deployment does on a newly registered version
 (``ASSET_DRILL_URI``; post one with ``{"version": "12"}`` in its extra): it fails permanently until the same
 Variable is set, so that a deleted asset-triggered run's replay can be seen passing on the event's version; its
-``confirm_as_asked`` skips while that fails, and a replay of the failure runs it again.
+``confirm_as_asked`` skips while that fails (``fail_when_one_failed`` then fails the run, as ``fail_deployment``
+does), and a replay of the failure runs both again.
 ``platform_deadline_drill`` sleeps past a deadline of a few seconds, so the deadline alert can be watched.
 ``platform_stuck_drill`` holds a task that never starts (its pool does not exist): stuck work, for
 ``monitoring_ml_pipelines`` to report.
@@ -107,6 +108,17 @@ def confirm_as_asked() -> str:
     return "confirmed"
 
 
+@task(trigger_rule="one_failed", on_failure_callback=[], retries=0)
+def fail_when_one_failed() -> None:
+    """Fail the run when a task failed: the run's state follows its last tasks, and a skipped one is no failure.
+
+    As ``fail_deployment`` does in a deployment; the failed task has alerted already, so this one does not.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException("deploy_as_asked failed: see its log")
+
+
 @task
 def sleep_past_deadline(seconds: int = 40) -> None:
     """Outlive the DAG run's deadline."""
@@ -142,7 +154,9 @@ def asset_drill_dag() -> DAG:
                                                      group="drills")],
              catchup=False, tags=["ml", "platform", "drill"], default_args=DRILL_ARGS, doc_md=__doc__,
              params={"version": Param(None, type=["null", "string"], description="deploy this version")}) as dag:
-        deploy_as_asked() >> confirm_as_asked()
+        deployed = deploy_as_asked()
+        deployed >> confirm_as_asked()
+        deployed >> fail_when_one_failed()
     return dag
 
 

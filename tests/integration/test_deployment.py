@@ -247,12 +247,12 @@ def test_a_manual_rollback_goes_through_the_same_verified_path(stack):
     assert event.reason == "manual rollback: bad reviews"
     state, _, out = deploy(stack, {"action": "rollback", "to_version": previous})
     assert state == "failed" and f"v{previous} of {MODEL} is already the champion" in out
-    for conf, said in (({"acton": "rollback"}, "names 'acton' (did you mean 'action'?)"),  # it would have deployed
-                       ({"action": "rollback", "version": v3}, "action=rollback with version: version is for "
-                                                               "action=deploy and would be ignored")):
-        state, states, out = deploy(stack, conf)
-        assert (state, states["choose_action"]) == ("failed", "failed") and said in out, out[-5000:]
-        assert states["evaluate_challenger"] != "success" and champion(stack) == previous  # nothing moved
+    # a conf that names an unknown key (it would have deployed) fails the run before anything moves; the other
+    # action's version is refused the same way (tests/unit/ml_pipeline_airflow/tasks/test_choose_action.py)
+    state, states, out = deploy(stack, {"acton": "rollback"})
+    assert (state, states["choose_action"]) == ("failed", "failed"), out[-5000:]
+    assert "names 'acton' (did you mean 'action'?)" in out, out[-5000:]
+    assert states["evaluate_challenger"] != "success" and champion(stack) == previous  # nothing moved
 
 
 def test_a_champion_that_underperforms_on_new_data_is_rolled_back_by_the_watch(stack):
