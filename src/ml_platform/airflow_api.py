@@ -99,8 +99,25 @@ class AirflowClient(AirflowRestClient):
         return "timeout"
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        """Task instances of one run."""
-        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        """Task instances of one run, every page of them (a mapped task may have hundreds)."""
+        found: list[dict] = []
+        while True:
+            page = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                                params={"limit": 100, "offset": len(found)})
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page.get("total_entries", 0):
+                return found
+
+    def downstream(self, dag_id: str, task_id: str) -> set[str]:
+        """The tasks that run after ``task_id`` in ``dag_id``, directly or not."""
+        after = {t["task_id"]: set(t.get("downstream_task_ids") or []) for t in
+                 self.request("GET", f"/dags/{dag_id}/tasks")["tasks"]}
+        found, todo = set(), list(after.get(task_id, ()))
+        while todo:
+            if (task := todo.pop()) not in found:
+                found.add(task)
+                todo.extend(after.get(task, ()))
+        return found
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
         """One task instance (``map_index`` picks one of a mapped task's)."""
@@ -108,16 +125,19 @@ class AirflowClient(AirflowRestClient):
         return self.request("GET", path + (f"/{map_index}" if map_index >= 0 else ""))
 
     def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, note: str | None = None) -> dict:
-        """Clear one task instance and every task after it, whatever their state, so the scheduler runs them again.
+        """Clear one task instance and every task after it that did not succeed, so the scheduler runs them again.
 
-        The UI's "Clear" with its downstream tasks: a task after it that was skipped or failed because of it (a
-        rollback skipped when the failed step never promoted) must run again with it. A running task is refused
-        (409), and the clear is never asked twice: after a lost answer a second one would restart what the first set
-        going. ``note`` is set on the cleared task instances (the UI shows it).
+        A task after it that was skipped or failed because of it (a rollback skipped when the failed step never
+        promoted) runs again with it; one that succeeded (a rollback that ran) is kept, as with only failed tasks
+        cleared. A running task is refused (409), and the clear is never asked twice: after a lost answer a second one
+        would restart what the first set going. ``note`` is set on the cleared task instances (the UI shows it).
         """
-        task = [task_id, map_index] if map_index >= 0 else task_id
-        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task], "only_failed": False,
-                "include_downstream": True, "reset_dag_runs": True, "prevent_running_task": True}
+        after = self.downstream(dag_id, task_id)
+        tasks: list = [[task_id, map_index] if map_index >= 0 else task_id]
+        tasks += [[ti["task_id"], ti["map_index"]] if ti.get("map_index", -1) >= 0 else ti["task_id"]
+                  for ti in self.task_instances(dag_id, run_id) if ti["task_id"] in after and ti["state"] != "success"]
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": tasks, "only_failed": False,
+                "include_downstream": False, "reset_dag_runs": True, "prevent_running_task": True}
         if note:
             body["note"] = note[:1000]
         return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", idempotent=False, json=body)

@@ -28,17 +28,21 @@ RERUNNING = {None, "scheduled", "queued", "running", "deferred", "up_for_retry",
 def store(layout: Layout) -> DeadLetterStore:
     """The platform's dead-letter queue (database ``ml_platform`` of its PostgreSQL), spooled entries moved in.
 
-    The spool is the tasks' own: ``ML_PLATFORM_DLQ_SPOOL`` where it is set (compose, Helm), else the platform's.
+    From the platform's spool (where the embedded platform's tasks write), and from ``ML_PLATFORM_DLQ_SPOOL`` when
+    it is set elsewhere (compose and Helm set it for every process, not ``ML_PLATFORM_HOME``).
     """
     dead_letters = DeadLetterStore(database.database_url(layout, "ml_platform"))
-    folder = spool_folder() if os.environ.get(SPOOL_ENV) else layout.dlq_spool
-    try:
-        drained = drain_spool(dead_letters, folder)
-    except PermissionError as exc:  # a spool this user may not drain: the queue itself still answers
-        log.warning("%s", exc)
-    else:
-        for name, reason in drained.rejected.items():
-            log.warning("spooled dead letter %s set aside in %s/rejected: %s", name, folder, reason)
+    folders = [layout.dlq_spool]
+    if os.environ.get(SPOOL_ENV) and spool_folder() != layout.dlq_spool:
+        folders.append(spool_folder())
+    for folder in folders:
+        try:
+            drained = drain_spool(dead_letters, folder)
+        except PermissionError as exc:  # a spool this user may not drain: the queue itself still answers
+            log.warning("%s", exc)
+        else:
+            for name, reason in drained.rejected.items():
+                log.warning("spooled dead letter %s set aside in %s/rejected: %s", name, folder, reason)
     return dead_letters
 
 
@@ -64,27 +68,45 @@ def replay(layout: Layout, letter_id: int) -> DeadLetter:
 
 
 def _rerun(client: AirflowClient, letter: DeadLetter) -> str:
-    """Clear the failed task in its run (or trigger a new run with the same conf when that run is gone); say which."""
-    where = f"{letter.dag_id}.{letter.task_id} in run {letter.run_id}"
+    """Rerun the letter's task in its run, or in a new run with the same conf when that run is gone; say what."""
+    _check_runnable(client, letter)
     try:
-        ti = client.task_instance(letter.dag_id, letter.run_id, letter.task_id, letter.map_index)
+        client.run(letter.dag_id, letter.run_id)
     except AirflowApiError as exc:
         if exc.status != 404:
             raise
-        _check_runnable(client, letter)
         run, passed_on = _trigger_again(client, letter)
         dates = (" and dates" if letter.logical_date else "" if run.get("logical_date")
                  else " (no logical date recorded: the new run has none)")
         return f"run {letter.run_id} is gone: triggered {run['dag_run_id']} with the same conf{dates}{passed_on}"
-    _check_runnable(client, letter)
+    return _rerun_in(client, letter, letter.run_id)
+
+
+def _rerun_in(client: AirflowClient, letter: DeadLetter, run_id: str, replay_run: bool = False) -> str:
+    """Clear the letter's task in ``run_id`` when it failed there (in a finished replay run: or never ran); say what.
+
+    Running again already (cleared by hand, or a replay whose answer was lost): nothing is cleared twice. Succeeded in
+    a replay run: done. Anything else is refused, with what to do.
+    """
+    where = f"{letter.dag_id}.{letter.task_id} in run {run_id}"
+    try:
+        ti = client.task_instance(letter.dag_id, run_id, letter.task_id, letter.map_index)
+    except AirflowApiError as exc:
+        if exc.status != 404:
+            raise
+        raise ValueError(f"nothing to replay: {where} does not exist (the DAG changed since: a task renamed or "
+                         f"removed, a mapped task's index); discard the entry: `ml-pipeline dlq discard {letter.id} "
+                         "--reason …`") from None
     state = ti.get("state")
     if state in RERUNNING:
         return f"{where} is running again already ({state or 'cleared'}, try {ti.get('try_number')}): nothing cleared"
-    if state != "failed":
-        raise ValueError(f"nothing to replay: {where} is {state} now (rerun or changed since); discard the entry "
-                         f"if that was the fix: `ml-pipeline dlq discard {letter.id} --reason …`")
-    client.clear_task(letter.dag_id, letter.run_id, letter.task_id, letter.map_index, _note(letter))
-    return f"cleared {letter.task_id} in run {letter.run_id} with every task after it"
+    if state == "failed" or (replay_run and state == "upstream_failed"):
+        client.clear_task(letter.dag_id, run_id, letter.task_id, letter.map_index, _note(letter))
+        return f"cleared {letter.task_id} in run {run_id} with every task after it that did not succeed"
+    if replay_run and state == "success":
+        return f"{where} ran again already (success): nothing cleared"
+    raise ValueError(f"nothing to replay: {where} is {state} now (rerun or changed since); discard the entry "
+                     f"if that was the fix: `ml-pipeline dlq discard {letter.id} --reason …`")
 
 
 def _check_runnable(client: AirflowClient, letter: DeadLetter) -> None:
@@ -130,9 +152,10 @@ def _trigger_again(client: AirflowClient, letter: DeadLetter) -> tuple[dict, str
             run = client.run(letter.dag_id, body["dag_run_id"])
         except AirflowApiError:
             raise exc from None  # another run holds the logical date: Airflow's answer says which
-    if run.get("state") not in ("queued", "running"):  # it has finished (without this task, maybe): clear it there
-        client.clear_task(letter.dag_id, run["dag_run_id"], letter.task_id, letter.map_index, _note(letter))
-    return run, passed_on
+    if run.get("state") in ("queued", "running"):
+        return run, f"{passed_on}; it was triggered before and runs this task"
+    # it has finished: this task failed there, or never ran (the run failed before it), or succeeded
+    return run, f"{passed_on}; {_rerun_in(client, letter, run['dag_run_id'], replay_run=True)}"
 
 
 def _from_asset_events(client: AirflowClient, letter: DeadLetter) -> tuple[dict, dt.datetime | None, str]:

@@ -4,7 +4,8 @@
 pipeline suite (``test_platform.py``) and the failure-handling suite (``test_failure_handling.py``) run on the same
 two platforms, one start each (CI time on two cores), the chaos cases (``test_chaos.py``) on the embedded one and
 the fleet's pools (``test_pools.py``) on the Celery one, each adding its models and removing them. The Celery one is
-told of a GPU and three training slots at its start, for the fleet's pools.
+told of a GPU and three training slots at its start, for the fleet's pools (so fraud, `device: auto`, trains in the
+`gpu` pool there, and in the `training` pool on the embedded one).
 
 The tests marked ``executor_independent`` test the supervisor or the triggerer, which the executor does not change:
 they run on the embedded default only; those marked ``celery_only`` on Celery only (deselected, not skipped, on the

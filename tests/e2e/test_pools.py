@@ -39,9 +39,13 @@ def fleet(platform):
     client = AirflowClient(layout.airflow_url, secrets["admin_user"], secrets["admin_password"])
     slots = {pool: client.request("GET", f"/pools/{pool}")["slots"] for pool in SLOTS}
     assert slots == SLOTS, "the Celery platform is started with one GPU and three training slots (conftest.py)"
+    configs = write_fleet(folder, layout.lake, MODELS, rules=False)
     try:
-        yield layout, write_fleet(folder, layout.lake, MODELS, rules=False), client
-    finally:
+        yield layout, configs, client
+    finally:  # paused first: after a failure, no run of theirs goes on while the platform stops
+        for dag_id in configs:
+            with contextlib.suppress(Exception):
+                client.request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
         for path in set(folder.iterdir()) - before:
             path.unlink()
         with contextlib.suppress(Exception):

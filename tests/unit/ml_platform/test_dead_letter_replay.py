@@ -9,7 +9,7 @@ import pytest
 from ml_pipeline.failures.dead_letters import DeadLetter, DeadLetterStore
 from ml_pipeline.failures.spool import SPOOL_ENV, spool
 from ml_platform import dead_letter_ops
-from ml_platform.airflow_api import AirflowApiError
+from ml_platform.airflow_api import AirflowApiError, AirflowClient
 from ml_platform.dead_letter_ops import _rerun
 from ml_platform.layout import Layout
 
@@ -17,13 +17,17 @@ DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 class GoneRunApi:
-    """Airflow's answers when the letter's run is deleted and ``replay__<run>`` exists already in ``state``."""
+    """Airflow's answers when the letter's run is deleted and ``replay__<run>`` exists already in ``state``, its task
+    instance in ``ti_state``."""
 
-    def __init__(self, state: str, dag: dict | None = None) -> None:
-        self.state, self.cleared, self.dag = state, [], {"is_paused": False, "is_stale": False} | (dag or {})
+    def __init__(self, state: str, dag: dict | None = None, ti_state: str | None = None) -> None:
+        self.state, self.ti_state, self.cleared = state, ti_state, []
+        self.dag = {"is_paused": False, "is_stale": False} | (dag or {})
 
     def task_instance(self, dag_id, run_id, task_id, map_index=-1):
-        raise AirflowApiError("no such run", status=404)
+        if run_id == "gone":
+            raise AirflowApiError("no such run", status=404)
+        return {"task_id": task_id, "state": self.ti_state, "try_number": 2}
 
     def clear_task(self, dag_id, run_id, task_id, map_index=-1, note=None):
         self.cleared.append((run_id, task_id))
@@ -35,6 +39,8 @@ class GoneRunApi:
         raise AirflowApiError("replay__gone exists", status=409)
 
     def run(self, dag_id, run_id):
+        if run_id == "gone":
+            raise AirflowApiError("no such run", status=404)
         return {"dag_run_id": run_id, "state": self.state}
 
 
@@ -43,14 +49,20 @@ def letter(task_id: str) -> DeadLetter:
                       exception_type="E", exception_message="m", id=7, logical_date=DAY)
 
 
-@pytest.mark.parametrize(("state", "cleared"), [("running", []), ("queued", []),
-                                                ("failed", [("replay__gone", "train_model")])])
-def test_a_second_letter_of_a_gone_run_reruns_its_task_in_the_replay_run(state, cleared):
-    """A replay run still going runs every task; a finished one (failed before reaching this task, say) has this
-    letter's task cleared in it, so marking the letter replayed means its task runs again."""
-    api = GoneRunApi(state)
-    said = _rerun(api, letter("train_model"))
-    assert "triggered replay__gone" in said and api.cleared == cleared
+@pytest.mark.parametrize(("state", "ti_state", "cleared", "said"), [
+    ("running", None, [], "it was triggered before and runs this task"),
+    ("queued", None, [], "it was triggered before and runs this task"),
+    ("failed", "upstream_failed", [("replay__gone", "train_model")], "cleared train_model in run replay__gone"),
+    ("failed", "failed", [("replay__gone", "train_model")], "cleared train_model in run replay__gone"),
+    ("success", "success", [], "train_model in run replay__gone ran again already (success): nothing cleared"),
+])
+def test_a_second_letter_of_a_gone_run_reruns_its_task_in_the_replay_run_unless_it_ran(state, ti_state, cleared,
+                                                                                       said):
+    """A replay run still going runs every task; in a finished one, this letter's task is cleared when it failed or
+    never ran (the run failed before it), and left alone when it succeeded there (it must not register twice)."""
+    api = GoneRunApi(state, ti_state=ti_state)
+    note = _rerun(api, letter("train_model"))
+    assert "triggered replay__gone" in note and said in note and api.cleared == cleared
 
 
 class AssetRunGoneApi(GoneRunApi):
@@ -136,16 +148,21 @@ class TaskStillThereApi(GoneRunApi):
     """The letter's run exists; its task instance is in ``state``."""
 
     def __init__(self, state: str | None, dag: dict | None = None) -> None:
-        super().__init__("success", dag)
-        self.ti_state = state
+        super().__init__("failed", dag, ti_state=state)
+
+    def run(self, dag_id, run_id):
+        return {"dag_run_id": run_id, "state": self.state}
 
     def task_instance(self, dag_id, run_id, task_id, map_index=-1):
+        if task_id == "renamed":
+            raise AirflowApiError("Task instance not found", status=404)
         return {"task_id": task_id, "state": self.ti_state, "try_number": 2}
 
 
 def test_a_failed_task_is_cleared_with_every_task_after_it_in_its_own_run():
     api = TaskStillThereApi("failed")
-    assert _rerun(api, letter("train_model")) == "cleared train_model in run gone with every task after it"
+    assert _rerun(api, letter("train_model")) == ("cleared train_model in run gone with every task after it that "
+                                                 "did not succeed")
     assert api.cleared == [("gone", "train_model")]
 
 
@@ -155,6 +172,14 @@ def test_a_task_running_again_already_is_not_cleared_twice(state):
     api = TaskStillThereApi(state)
     assert _rerun(api, letter("train_model")).endswith(f"is running again already ({state or 'cleared'}, try 2): "
                                                        "nothing cleared")
+    assert api.cleared == []
+
+
+def test_a_task_the_run_no_longer_has_is_refused_not_run_again_in_a_new_run():
+    """A 404 for the task instance of a run that exists is no gone run: a second run beside it would run everything."""
+    api = TaskStillThereApi("failed")
+    with pytest.raises(ValueError, match="ml_training_fraud.renamed in run gone does not exist .*dlq discard 7"):
+        _rerun(api, letter("renamed"))
     assert api.cleared == []
 
 
@@ -186,7 +211,7 @@ def test_a_letter_whose_conf_is_no_object_is_refused_with_what_to_do():
 @pytest.mark.parametrize("spool_env", [True, False])
 def test_the_queue_takes_in_the_letters_of_the_spool_the_tasks_write_to(tmp_path, monkeypatch, spool_env):
     """Compose and Helm set ``ML_PLATFORM_DLQ_SPOOL`` for every process (not ``ML_PLATFORM_HOME``); the embedded
-    platform gives its tasks the folder in its home."""
+    platform gives its tasks the folder in its home, even when the shell names another one."""
     url = f"sqlite:///{tmp_path / 'dlq.db'}"
     DeadLetterStore(url).create_schema()
     monkeypatch.setattr(dead_letter_ops.database, "database_url", lambda layout, name: url)
@@ -197,5 +222,35 @@ def test_the_queue_takes_in_the_letters_of_the_spool_the_tasks_write_to(tmp_path
     else:
         monkeypatch.delenv(SPOOL_ENV, raising=False)
     spool(letter("train_model"), folder)
-    assert [d.task_id for d in dead_letter_ops.store(layout).list()] == ["train_model"]
-    assert list(folder.glob("*.json")) == []
+    spool(letter("evaluate_model"), layout.dlq_spool)  # the embedded platform's, whatever the shell says
+    assert {d.task_id for d in dead_letter_ops.store(layout).list()} == {"train_model", "evaluate_model"}
+    assert list(folder.glob("*.json")) == list(layout.dlq_spool.glob("*.json")) == []
+
+
+def test_the_clear_takes_the_failed_task_and_what_after_it_did_not_succeed(monkeypatch):
+    """The deployment after a failed canary: promote upstream_failed, roll_back skipped (cleared: they decide again);
+    notify succeeded (kept); the evaluation before it and a task beside it are none of the replay's business."""
+    dag = {"evaluate": ["canary"], "canary": ["promote", "notify"], "promote": ["roll_back", "score"],
+           "roll_back": [], "notify": [], "score": [], "lint": []}
+    states = [("evaluate", -1, "success"), ("canary", -1, "failed"), ("promote", -1, "upstream_failed"),
+              ("roll_back", -1, "skipped"), ("notify", -1, "success"), ("lint", -1, "failed"),
+              ("score", 0, "upstream_failed"), ("score", 1, "success")]
+    asked = []
+
+    def request(method, path, *, json=None, params=None, idempotent=None):
+        asked.append((method, path, json, idempotent))
+        if path.endswith("/tasks"):
+            return {"tasks": [{"task_id": t, "downstream_task_ids": after} for t, after in dag.items()]}
+        if path.endswith("/taskInstances"):
+            page = [{"task_id": t, "map_index": i, "state": s} for t, i, s in states][params["offset"]:][:5]
+            return {"task_instances": page, "total_entries": len(states)}
+        return {"task_instances": []}
+
+    client = AirflowClient("http://127.0.0.1:1", "u", "p")
+    monkeypatch.setattr(client, "request", request)
+    client.clear_task("model_deployment_m", "r1", "canary", note="replay of dead letter 7 by ops")
+    method, path, body, idempotent = asked[-1]
+    assert (method, path, idempotent) == ("POST", "/dags/model_deployment_m/clearTaskInstances", False)
+    assert body["task_ids"] == ["canary", "promote", "roll_back", ["score", 0]]
+    assert (body["include_downstream"], body["only_failed"], body["prevent_running_task"]) == (False, False, True)
+    assert body["note"] == "replay of dead letter 7 by ops"

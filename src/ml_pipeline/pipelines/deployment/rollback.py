@@ -37,8 +37,8 @@ def moved_on(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation) 
     """Why this deployment's rollback has no object any more; None: roll back.
 
     The champion must still be this deployment's version, or the one it replaced (a rollback of this run half done:
-    a retry finishes it), and no other run may have moved it since this run's promotion was recorded: a later
-    deployment, or a rollback by hand, to whichever version. A cleared rollback must never undo either.
+    a retry finishes it), and it must not be where another run put it since this run's promotion was recorded (a
+    later deployment, or a rollback by hand, to whichever version). A cleared rollback must never undo either.
     """
     ours = (evaluation["challenger"]["version"], (evaluation["champion"] or {}).get("version"))
     found = ModelRegistry.for_run(ctx).champion()
@@ -50,7 +50,9 @@ def moved_on(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation) 
     promoted = [i for i, e in enumerate(events) if e.action == hist.PROMOTED and (e.dag_id, e.run_id) == this_run]
     since = events[promoted[-1] + 1:] if promoted else []  # no record: the promotion stopped before it, roll back
     later = [e for e in since if e.action in (hist.PROMOTED, hist.ROLLED_BACK) and (e.dag_id, e.run_id) != this_run]
-    if later:  # the champion may name this run's version again, but not because of this run
+    # another run set the champion there is now (it may be this run's version again, but not because of this run);
+    # a champion no later event names was set by this run again (a replayed promotion records no second event)
+    if later and later[-1].to_version == now:
         e = later[-1]
         return (f"the champion moved on since this deployment ({e.action.replace('_', ' ')} "
                 f"v{e.from_version or '-'} → v{e.to_version or '-'} by run {e.run_id})")

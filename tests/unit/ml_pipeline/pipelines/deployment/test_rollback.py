@@ -119,6 +119,9 @@ def event(ctx, action, before, to, run_id):
     ("6", [("rolled_back", "7", "6", "manual__rollback")], "(rolled back v7 → v6 by run manual__rollback)"),
     ("7", [("promoted", "7", "8", "later"), ("rolled_back", "8", "7", "manual__rollback")],
      "(rolled back v8 → v7 by run manual__rollback)"),
+    # this run's promotion replayed after another run's rollback: v7 again, with no second event of this run
+    ("7", [("rolled_back", "7", "6", "this"), ("promoted", "6", "8", "later"), ("rolled_back", "8", "6", "later")],
+     None),
 ])
 def test_a_rollback_has_an_object_only_while_no_other_run_moved_the_champion(
         ctx, evaluation, registry, history, champion, later, moved):
