@@ -105,6 +105,9 @@ def _rerun_in(client: AirflowClient, letter: DeadLetter, run_id: str, replay_run
         return f"cleared {letter.task_id} in run {run_id} with every task after it that did not succeed"
     if replay_run and state == "success":
         return f"{where} ran again already (success): nothing cleared"
+    if state == "upstream_failed":
+        raise ValueError(f"nothing to replay here: {where} is upstream_failed now (a task before it failed since): "
+                         "replay that task's dead letter (`ml-pipeline dlq list`), which reruns this one too")
     raise ValueError(f"nothing to replay: {where} is {state} now (rerun or changed since); discard the entry "
                      f"if that was the fix: `ml-pipeline dlq discard {letter.id} --reason …`")
 

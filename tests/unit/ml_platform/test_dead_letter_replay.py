@@ -183,6 +183,13 @@ def test_a_task_the_run_no_longer_has_is_refused_not_run_again_in_a_new_run():
     assert api.cleared == []
 
 
+def test_a_task_whose_upstream_failed_since_points_at_that_tasks_letter():
+    api = TaskStillThereApi("upstream_failed")
+    with pytest.raises(ValueError, match="is upstream_failed now .*: replay that task's dead letter"):
+        _rerun(api, letter("train_model"))
+    assert api.cleared == []
+
+
 def test_a_task_that_succeeded_since_is_not_rerun():
     api = TaskStillThereApi("success")
     with pytest.raises(ValueError, match="nothing to replay: .*train_model in run gone is success now .*dlq discard 7"):
