@@ -49,11 +49,11 @@ def store(layout: Layout) -> DeadLetterStore:
 def replay(layout: Layout, letter_id: int) -> DeadLetter:
     """Re-run a dead letter through Airflow's REST API, then mark it ``replayed``.
 
-    The failed task instance is cleared with every task after it in its own DAG run, so it reruns with the same
-    inputs; if that run no longer exists, a new run ``replay__<run id>`` is triggered with the same conf, logical
-    date and data interval (a scheduled run's partition, not today's). A task already running again (cleared by
-    hand, or a replay whose answer was lost) is marked replayed, not cleared twice. A DAG that is gone or paused
-    is refused, with what to do.
+    The failed task instance is cleared with every task after it that did not succeed, in its own DAG run, so it
+    reruns with the same inputs; if that run no longer exists, a new run ``replay__<run id>`` is triggered with the
+    same conf, logical date and data interval (a scheduled run's partition, not today's). A task already running
+    again (cleared by hand, or a replay whose answer was lost) is marked replayed, not cleared twice. A DAG that is
+    gone or paused is refused, with what to do.
     """
     dlq = store(layout)
     letter = dlq.get(letter_id)
