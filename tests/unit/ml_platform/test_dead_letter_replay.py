@@ -175,25 +175,16 @@ def test_a_task_running_again_already_is_not_cleared_twice(state):
     assert api.cleared == []
 
 
-def test_a_task_the_run_no_longer_has_is_refused_not_run_again_in_a_new_run():
-    """A 404 for the task instance of a run that exists is no gone run: a second run beside it would run everything."""
-    api = TaskStillThereApi("failed")
-    with pytest.raises(ValueError, match="ml_training_fraud.renamed in run gone does not exist .*dlq discard 7"):
-        _rerun(api, letter("renamed"))
-    assert api.cleared == []
-
-
-def test_a_task_whose_upstream_failed_since_points_at_that_tasks_letter():
-    api = TaskStillThereApi("upstream_failed")
-    with pytest.raises(ValueError, match="is upstream_failed now .*: replay that task's dead letter"):
-        _rerun(api, letter("train_model"))
-    assert api.cleared == []
-
-
-def test_a_task_that_succeeded_since_is_not_rerun():
-    api = TaskStillThereApi("success")
-    with pytest.raises(ValueError, match="nothing to replay: .*train_model in run gone is success now .*dlq discard 7"):
-        _rerun(api, letter("train_model"))
+@pytest.mark.parametrize(("state", "task", "message"), [
+    # a 404 for the task instance of a run that exists is no gone run: a second run beside it would run everything
+    ("failed", "renamed", "ml_training_fraud.renamed in run gone does not exist .*dlq discard 7"),
+    ("upstream_failed", "train_model", "is upstream_failed now .*: replay that task's dead letter"),
+    ("success", "train_model", "nothing to replay: .*train_model in run gone is success now .*dlq discard 7"),
+])
+def test_a_task_gone_from_its_run_or_no_longer_failed_there_is_refused_with_what_to_do(state, task, message):
+    api = TaskStillThereApi(state)
+    with pytest.raises(ValueError, match=message):
+        _rerun(api, letter(task))
     assert api.cleared == []
 
 
