@@ -11,6 +11,7 @@ from ml_pipeline.pipelines.deployment.model_registry import ModelRegistry
 from ml_pipeline.pipelines.deployment.results import Evaluation, RollbackResult
 from ml_pipeline.pipelines.deployment.target import DeploymentTarget
 from ml_pipeline.pipelines.deployment.verification import check_production
+from ml_pipeline.pipelines.deployment.watch import champion_now
 
 
 def roll_back(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation, reason: str) -> RollbackResult:
@@ -41,8 +42,7 @@ def moved_on(ctx: RunContext, target: DeploymentTarget, evaluation: Evaluation) 
     later deployment, or a rollback by hand, to whichever version). A cleared rollback must never undo either.
     """
     ours = (evaluation["challenger"]["version"], (evaluation["champion"] or {}).get("version"))
-    found = ModelRegistry.for_run(ctx).champion()
-    now = found.version if found else None
+    now = champion_now(ctx)
     if now not in ours:
         return f"the champion moved on since this deployment (now {f'v{now}' if now else 'none'})"
     this_run = (ctx.dag_id, ctx.run_id)
