@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .uv-bootstrap/bin/uv)
 PYTEST_ARGS ?=
+# `make test` runs on two pytest-xdist workers: the end-to-end tests (mostly waiting on a platform) beside the rest;
+# TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 # `make install GPU=1`: the CUDA build of XGBoost instead of the CPU-only one (training.device: auto|gpu uses it).
 XGBOOST := $(if $(GPU),gpu,cpu)
 
@@ -41,7 +44,7 @@ logs: install
 	$(BIN)/ml-platform logs
 
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

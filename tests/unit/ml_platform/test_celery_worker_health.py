@@ -16,19 +16,22 @@ from ml_platform.layout import Layout, free_ports
 from tests.support.platforms import REDIS, require_services
 
 CELERY = Path(sys.executable).parent / "celery"
+# the next database of the e2e platforms' Redis: the Celery platform flushes its own at start and end, and
+# `make test` may run it while this test runs
+BROKER = f"{REDIS.rsplit('/', 1)[0]}/{int(REDIS.rsplit('/', 1)[1]) + 1}"
 
 
 @pytest.fixture
 def broker(monkeypatch):
     require_services()
-    monkeypatch.setattr(health, "REDIS_URL", REDIS)
-    return REDIS
+    monkeypatch.setattr(health, "REDIS_URL", BROKER)
+    return BROKER
 
 
 def start_worker(layout: Layout, name: str, tmp_path: Path) -> subprocess.Popen:
     """A plain Celery worker under the node name the platform gives component ``name`` (``-P solo``: no pool)."""
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen([str(CELERY), "-b", REDIS, "worker", "-n", celery_node(layout, name), "-P", "solo",
+    proc = subprocess.Popen([str(CELERY), "-b", BROKER, "worker", "-n", celery_node(layout, name), "-P", "solo",
                              "--without-mingle", "--without-gossip", "-l", "INFO"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     log.close()
