@@ -1,9 +1,9 @@
 """Suite-wide settings: Airflow reads its config at import, so it is set before any test imports it.
 
-``make test`` runs the suite on two pytest-xdist workers (``--dist loadgroup``): the end-to-end tests, which mostly
-wait on a running platform, on one worker while the rest runs on the other. Tests sharing an expensive fixture stay
-on one worker: every end-to-end test in one group (one platform per executor, package scope), every other module in
-a group of its own (module-scoped services); the end-to-end group is first, so it starts at once.
+``make test`` runs the suite on two pytest-xdist workers: the end-to-end tests, which mostly wait on a running
+platform, on one worker while the rest runs on the other. Tests sharing an expensive fixture stay on one worker:
+every end-to-end test (one platform per executor, package scope), and each other module's tests (module-scoped
+services). The end-to-end tests come first, so they start at once.
 """
 
 from __future__ import annotations
@@ -24,8 +24,19 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups and pytest orders the tests by fixture
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("e2e" if item.path.is_relative_to(E2E) else item.nodeid.split("::")[0]))
+def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: not item.path.is_relative_to(E2E))  # stable: the order within each part stays
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EndToEndBesideTheRest(LoadScopeScheduling):
+        """Work units in collection order (``--no-loadscope-reorder``): all end-to-end tests, then one per module."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+    return EndToEndBesideTheRest(config, log)
