@@ -42,6 +42,8 @@ __all__ = ["AlertsConfig", "CanaryConfig", "ConfigError", "Cron", "DataConfig", 
 
 
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"  # names the config file and the DAGs: never a path
+# the columns the prediction log writes beside a request's features (monitoring/prediction_frames.py)
+PREDICTION_LOG_COLUMNS = ("request_id", "model", "model_version", "predicted_at", "score", "entity_id")
 
 
 class ConfigError(PermanentError, ValueError):
@@ -90,6 +92,15 @@ class ModelConfig(_Strict):
         if unknown:
             raise ValueError(f"field 'monitoring.features': {unknown} are not in data.features "
                              f"{self.data.features}; thresholds can be set only for the model's features")
+        return self
+
+    @model_validator(mode="after")
+    def _features_fit_the_prediction_log(self) -> ModelConfig:
+        taken = [name for name in self.data.features if name in PREDICTION_LOG_COLUMNS]
+        if taken:
+            raise ValueError(f"field 'data.features': {taken} named like the prediction log's own columns "
+                             f"({', '.join(PREDICTION_LOG_COLUMNS)}): the model server could not log its requests; "
+                             "rename that column in the data (or the feature view that makes it)")
         return self
 
     @model_validator(mode="after")

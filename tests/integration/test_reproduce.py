@@ -109,6 +109,23 @@ def test_other_code_is_refused_unless_allowed_and_every_difference_is_listed(tra
         f"code git_commit: {real['git_commit']} (trained) != {'f' * 40} (installed)"]
 
 
+def test_a_config_that_reads_differently_with_this_code_is_a_difference_allow_code_drift_accepts(trained, capsys,
+                                                                                                 monkeypatch):
+    """A field added to the config schema with a default changes every stored config's effective hash."""
+    from ml_pipeline.config import ModelConfig
+
+    url, *_ = trained
+    monkeypatch.setattr(ModelConfig, "content_hash", lambda self: "0" * 64)
+    assert reproduce(url, "2") == 2
+    err = capsys.readouterr().err
+    assert "config: the one stored with the run reads differently with this code (effective hash " in err
+    assert f"{'0' * 64} here)" in err and "--allow-code-drift" in err
+    assert reproduce(url, "2", "--allow-code-drift", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["identical"] and [line[:60] for line in result["software_differences"]] == [
+        "config: the one stored with the run reads differently with th"]
+
+
 def test_register_records_an_identical_rebuild_as_a_reproduction(trained, capsys):
     url, *_ = trained
     client = MlflowClient(url)

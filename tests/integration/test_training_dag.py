@@ -72,6 +72,7 @@ def test_dag_registers_a_challenger_with_lineage(dag_run):
     tags, run_tags = challenger.tags, run.data.tags
     assert {k for k in tags if k.startswith("lineage.")} == set(VERSION_TAGS)  # a readable registry: few tags
     assert tags["lineage.run_id"] == run_id and len(tags["lineage.code.git_commit"]) == 40
+    assert tags["lineage.code.git_dirty"] in ("true", "false")  # a commit of a tree with uncommitted changes says so
     assert run_tags["lineage.dag_id"] == "ml_training_fraud_detection"  # the rest of the lineage is on the run
     assert run_tags["lineage.data.partitions"].split(",")[-1].endswith("transactions/2026-11-20")
     assert len(tags["lineage.data.hash"]) == 64 and run_tags["lineage.data.hash"] == tags["lineage.data.hash"]

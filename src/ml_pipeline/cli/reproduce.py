@@ -16,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "reproduce", help="rebuild a registered model version from its lineage and verify it is identical",
         description="Rebuild MODEL's VERSION from what its training run recorded (the exact snapshot, the config as "
                     "it was, seeds and threads), then score the recorded holdout with both models. Exit 0 only when "
-                    "every prediction and metric is identical; 1 when they differ; 2 when the rebuild is refused.")
+                    "every prediction and metric is identical; 1 when they differ; 2 when the rebuild is refused; "
+                    "3 when nothing could be compared (MLflow or the lake unreachable, the model not loading).")
     run.add_argument("model")
     run.add_argument("version", type=version_number)
     add_tracking_uri_option(run, "the MLflow server the version is registered in (env MLFLOW_TRACKING_URI)")
@@ -31,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def reproduce_version(args: argparse.Namespace) -> int:
-    """Rebuild, compare, print; exit 0 when identical, 1 when not, 2 when refused."""
+    """Rebuild, compare, print; exit 0 when identical, 1 when not, 2 when refused, 3 when nothing was compared."""
     import contextlib
 
     from ml_pipeline.pipelines.reproduce import ReproductionRefusedError, reproduce
@@ -44,6 +45,18 @@ def reproduce_version(args: argparse.Namespace) -> int:
     except ReproductionRefusedError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # never 1, which says "different": a script must tell an outage from a changed model
+        import traceback
+
+        from ml_pipeline.cli import service_problem, storage_problem
+        from ml_pipeline.errors import PipelineError
+
+        problem = storage_problem(exc) or service_problem(exc) or (
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, PipelineError) else None)
+        if problem is None:
+            traceback.print_exc()
+        print(f"error: {problem or 'the traceback above'}: nothing was compared (exit 3)", file=sys.stderr)
+        return 3
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0 if result.identical else 1

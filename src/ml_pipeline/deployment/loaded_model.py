@@ -52,10 +52,23 @@ class LoadedModel:
         if missing:
             raise ValueError(f"rows lack feature(s) {missing}; model {self.name} v{self.version} needs "
                              f"{self.features}")
+        for index, row in enumerate(rows):
+            for name in self.features:
+                if not _scalar(row[name]):
+                    shown = repr(row[name]) if len(repr(row[name])) <= 60 else f"{repr(row[name])[:57]}..."
+                    raise ValueError(f"row {index}: feature {name!r} = {shown}: a feature takes one number, string "
+                                     "or null")
         frame = pd.DataFrame.from_records(rows, columns=self.features)
         for name, kind in self.kinds.items():
             frame[name] = frame[name].astype(object if kind == "string" else "float64")
         return [float(s) for s in self.model.predict_proba(frame)[:, 1]]
+
+
+def _scalar(value: Any) -> bool:
+    """One JSON value a feature column can take: no object or list, no integer beyond a float's range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= 1.7e308
+    return value is None or isinstance(value, str | float | bool)
 
 
 def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
@@ -83,7 +96,7 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     except Exception as exc:
         if refused_on_load(exc):
             raise ModelLoadError(f"{uri} is refused: {type(exc).__name__}: {str(exc)[:500]}") from exc
-        if is_transient(exc):  # the registry unreachable or failing: not the version's fault, load it later
+        if is_transient(exc) or out_of_room(exc):  # the registry down, or this host full: not the version's fault
             raise TransientError(f"cannot load {uri} now: {type(exc).__name__}: {str(exc)[:500]}") from exc
         raise ModelLoadError(f"cannot load {uri}: {type(exc).__name__}: {str(exc)[:500]}") from exc
     if signature is None or signature.inputs is None:
@@ -102,6 +115,22 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     if not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
         raise ModelLoadError(f"{uri} returns scores outside [0, 1] on its smoke row: {scores}")
     return loaded
+
+
+def out_of_room(exc: BaseException) -> bool:
+    """Whether this host ran out of disk, memory or file handles while loading: freed, the same version loads."""
+    import errno
+
+    return any(isinstance(e, MemoryError) or (isinstance(e, OSError) and e.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE)) for e in _chain(exc))
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
 
 
 def refused_on_load(exc: BaseException) -> bool:

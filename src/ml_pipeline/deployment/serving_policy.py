@@ -77,6 +77,8 @@ def request_rows(body: bytes, max_rows: int) -> list[dict[str, Any]]:
         parsed = json.loads(body)
     except ValueError as exc:
         raise HTTPException(422, f"body is not JSON ({exc}): {expected}") from exc
+    except RecursionError as exc:  # nested deeper than the parser goes: no body of rows is
+        raise HTTPException(422, f"body is JSON nested too deep: {expected}") from exc
     rows = parsed.get("rows", parsed.get("dataframe_records")) if isinstance(parsed, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise HTTPException(422, expected)

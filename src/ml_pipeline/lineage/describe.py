@@ -78,6 +78,8 @@ def line_of_run(run: dict[str, Any]) -> str:
     """A job run: when, job, how it ended, commit, config and trigger, its DAG run."""
     known = [f"{name} {run[key]}" for key, name in (("git_commit", "commit"), ("config_hash", "config"),
                                                      ("trigger", "trigger"), ("run_id", "dag run")) if run.get(key)]
+    if run.get("git_commit") and run.get("git_dirty") == "true":  # trained from files that differ from the commit
+        known[0] += " with uncommitted changes"
     ended = f"  {run['state']}" if run.get("state") in TERMINAL_STATES else ""  # the store keeps no START/COMPLETE
     return f"{_when(run.get('started'))}  {run['job']}{ended}" + (f"  ({', '.join(known)})" if known else "")
 

@@ -42,10 +42,11 @@ class StepLineage:
 
 
 def run_facet(ctx: RunContext) -> dict[str, str]:
-    """The ``mlPlatform`` run facet: model, code commit, config hash, trigger and the Airflow run."""
+    """The ``mlPlatform`` run facet: model, code commit and ``git_dirty``, config hash, trigger and the Airflow run."""
     from ml_pipeline.lineage.provenance import code_version
 
-    return {"model": ctx.config.model_name, "git_commit": code_version()["git_commit"],
+    code = code_version()
+    return {"model": ctx.config.model_name, "git_commit": code["git_commit"], "git_dirty": code["git_dirty"],
             "config_hash": ctx.config.content_hash(), "trigger": ctx.trigger, "dag_id": ctx.dag_id,
             "run_id": ctx.run_id}
 

@@ -18,8 +18,8 @@ from ml_pipeline.lineage.provenance import code_dir, code_version, package_versi
 RECORD_ARTIFACT = "lineage/lineage.json"
 CONFIG_ARTIFACT = "lineage/config.yaml"
 RULES_ARTIFACT = "lineage/rules.yaml"
-VERSION_TAGS = ("lineage.data.hash", "lineage.data.snapshot_uri", "lineage.code.git_commit", "lineage.trigger",
-                "lineage.run_id")
+VERSION_TAGS = ("lineage.data.hash", "lineage.data.snapshot_uri", "lineage.code.git_commit", "lineage.code.git_dirty",
+                "lineage.trigger", "lineage.run_id")
 """The lineage tags a registered version carries (what MLflow's model page can show in one column); the run keeps
 every ``lineage.*`` tag, the record keeps everything."""
 DIGEST_LENGTH = 32

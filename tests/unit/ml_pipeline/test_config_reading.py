@@ -134,6 +134,8 @@ def test_two_models_on_one_endpoint_are_refused_naming_the_first(tmp_path):
      "field 'data.feature_functions': 'no_such_view' is no registered feature view (registered: card_windows, "
      "merchant_category_stats"),
     ({"source": "s3://"}, "field 'data.source': 's3://' names no bucket or folder after 's3://'"),
+    ({"features": ["amount", "score"]}, "field 'data.features': ['score'] named like the prediction log's own "
+                                        "columns (request_id, model, model_version, predicted_at, score, entity_id)"),
 ])
 def test_data_columns_that_cannot_make_a_model_are_refused(tmp_path, data, expected):
     raw = yaml.safe_load(BASE.format(name="model"))
@@ -190,3 +192,10 @@ def test_a_whole_number_is_still_a_float_and_an_older_versions_lax_config_still_
     stored = BASE.format(name="model") + "retries: '3'\n"  # as a version trained before the types were strict
     recorded_hash = load_model_config(write(tmp_path, "retries: 3\n")).content_hash()
     assert _recorded_config(SimpleNamespace(config_hash=recorded_hash), stored, "model", "1").retries == 3
+
+
+def test_the_prediction_log_columns_a_feature_may_not_take_are_the_logs():
+    from ml_pipeline.config import PREDICTION_LOG_COLUMNS
+    from ml_pipeline.monitoring.prediction_frames import METADATA_SCHEMA
+
+    assert tuple(METADATA_SCHEMA) == PREDICTION_LOG_COLUMNS

@@ -145,6 +145,28 @@ def test_a_refused_version_is_not_loaded_again_until_the_target_changes(serving)
     assert server.loads == ["8", "8", "9"] and server.refused is None
 
 
+def test_a_host_out_of_disk_or_memory_is_no_reason_to_refuse_the_version_for_good():
+    """Refused is for the version's own faults; freed, the host loads the same version (load_version's
+    TransientError keeps the current model and tries again on the next poll or reload)."""
+    import errno
+
+    from ml_pipeline.deployment.loaded_model import out_of_room
+
+    def raised_while(handling: BaseException) -> Exception:
+        try:
+            try:
+                raise handling
+            except BaseException as cause:
+                raise RuntimeError("download of the model's artifacts failed") from cause
+        except RuntimeError as wrapped:
+            return wrapped
+
+    assert out_of_room(raised_while(OSError(errno.ENOSPC, "No space left on device")))
+    assert out_of_room(raised_while(MemoryError()))
+    assert not out_of_room(raised_while(FileNotFoundError(errno.ENOENT, "no model.skops")))  # the version's fault
+    assert not out_of_room(ValueError("fails its smoke prediction"))
+
+
 def test_a_body_over_the_limit_is_refused_declared_or_chunked(serving):
     _, url = serving
     big = b'{"rows": [' + b",".join([b'{"amount": 1.0, "hour": 1.0}'] * 100) + b"]}"

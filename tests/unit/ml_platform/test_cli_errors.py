@@ -164,6 +164,15 @@ def test_a_training_run_on_missing_data_is_one_line(down, tmp_path, capsys):
     assert err.startswith("error: MissingPartitionError: partition ") and "generate-data" in err, err
 
 
+def test_reproduce_with_mlflow_down_exits_3_not_1_which_says_different(down, capsys):
+    closed = f"http://127.0.0.1:{free_port()}"
+    assert main(["reproduce", "fraud_detection", "1", "--tracking-uri", closed]) == 3
+    [err] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert err.startswith("error: TransientError: MLflow registry unreachable or failing: MlflowException: API "
+                          f"request to {closed}/"), err
+    assert err.endswith(": nothing was compared (exit 3)")
+
+
 def test_a_training_run_with_mlflow_down_is_one_line_with_the_fix(down, tmp_path, capsys):
     """The data is there and valid; the tracking server is not (after the client's two retries): no traceback."""
     assert main(["generate-data", "--lake", str(tmp_path), "--end-date", "2026-11-20", "--days", "7",

@@ -68,6 +68,15 @@ def test_the_serving_connection_carries_the_admin_token_as_its_password(platform
     assert env["ML_SERVING_ADMIN_TOKEN"] == secrets["serving_admin_token"]  # for the servers tasks start (canary)
 
 
+def test_a_token_exported_in_the_shell_that_starts_up_is_not_the_servers_token(tmp_path, monkeypatch):
+    """The supervisor writes the secret into `serving_default`: servers given the shell's token would refuse
+    every deployment's reload (401) after the alias had moved."""
+    monkeypatch.setenv("ML_SERVING_ADMIN_TOKEN", "a-token-of-the-shell")
+    layout = Layout(tmp_path, serving_port=18500)
+    secrets = ensure_secrets(layout.secrets_file, layout.passwords_file)
+    assert platform_env(layout, secrets)["ML_SERVING_ADMIN_TOKEN"] == secrets["serving_admin_token"]
+
+
 def test_only_keeps_named_variables_and_prefixes():
     assert only({"PATH": "p", "LC_ALL": "C", "LCX": "no", "AIRFLOW__X": "s"}, ("PATH", "LC_")) == {
         "PATH": "p", "LC_ALL": "C"}

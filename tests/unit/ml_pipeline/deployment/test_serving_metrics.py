@@ -49,6 +49,21 @@ def test_requests_are_counted_by_path_and_code_and_timed():
     assert not any(path == ("path", "/metrics") for _, labels in got for path in labels)  # scrapes not counted
 
 
+def test_a_value_no_feature_can_take_is_the_callers_error_not_the_servers():
+    server = ModelServer("fraud_detection", "http://unused")
+    server.current = served_model()
+    client = TestClient(create_app(server))
+    for value in ({"nested": 1}, [1.0], 10**400):
+        answer = client.post("/predict", json={"rows": [{"amount": 1.0, "hour": 1.0}, {"amount": value, "hour": 2.0}]})
+        assert answer.status_code == 422, (value, answer.text)
+        assert "row 1: feature 'amount'" in answer.json()["detail"]
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    answer = client.post("/predict", content=b'{"rows": ' + deep + b"}")
+    assert (answer.status_code, answer.json()["detail"]) == (422, 'body is JSON nested too deep: expected {"rows": '
+                                                                  '[{"feature": value, ...}, ...]}')
+    assert client.post("/predict", json={"rows": [{"amount": "35", "hour": 2}]}).status_code == 200  # as before
+
+
 def test_a_server_without_a_model_says_so():
     got = metrics(TestClient(create_app(ModelServer("fraud_detection", "http://unused"))))
     assert got[("ml_serving_model_loaded", (("model", "fraud_detection"),))] == 0

@@ -77,6 +77,27 @@ def test_the_run_facet_names_model_commit_config_trigger_and_the_airflow_run(ctx
     assert facet["model"] == "fraud_detection" and facet["trigger"] == "drift"
     assert facet["config_hash"] == ctx.config.content_hash() and len(facet["git_commit"]) in (40, 7)
     assert (facet["dag_id"], facet["run_id"]) == (ctx.dag_id, ctx.run_id)
+    assert facet["git_dirty"] in ("true", "false")  # a commit of a tree with uncommitted changes says so
+
+
+def test_a_run_from_a_tree_with_uncommitted_changes_says_so_beside_its_commit():
+    from ml_pipeline.lineage.describe import line_of_run
+
+    run = {"started": None, "job": "train_model", "git_commit": "abc123", "config_hash": "c0ffee", "trigger": "drift"}
+    assert "(commit abc123 with uncommitted changes, config c0ffee" in line_of_run({**run, "git_dirty": "true"})
+    assert "(commit abc123, config c0ffee" in line_of_run({**run, "git_dirty": "false"})
+
+
+def test_a_git_that_hangs_past_its_timeout_leaves_the_commit_unknown_not_the_task_failed(tmp_path, monkeypatch):
+    import subprocess
+
+    from ml_pipeline.lineage import provenance
+
+    def hangs(argv, **kwargs):
+        raise subprocess.TimeoutExpired(argv, kwargs.get("timeout"))
+
+    monkeypatch.setattr(provenance.subprocess, "run", hangs)
+    assert provenance.code_version(tmp_path) == {"git_commit": "unknown", "git_dirty": "unknown"}
 
 
 def test_a_failed_partition_validation_names_its_report_and_quarantine_decision(ctx, tmp_path):
