@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import errno
 import hashlib
+import logging
 
 import fsspec
 import polars as pl
@@ -19,6 +20,8 @@ from ml_pipeline.data.uris import join_uri as join_uri
 from ml_pipeline.data.uris import parse_uri_map as parse_uri_map
 from ml_pipeline.data.uris import resolve_uri as resolve_uri
 from ml_pipeline.data.uris import to_uri as to_uri
+
+log = logging.getLogger(__name__)
 
 
 def exists(uri: str) -> bool:
@@ -124,6 +127,25 @@ def write_parquet(frame: pl.DataFrame, uri: str) -> str:
         raise
     fs.mv(tmp_path, path)
     return uri
+
+
+def write_once(frame: pl.DataFrame, uri: str, digest: str | None = None) -> str:
+    """Write a run's frozen input at ``uri``, never over other rows a model may have been trained on; its URI.
+
+    The same rows there already: kept as they are. Other rows there (the run cleared and run again after late data
+    landed): this frame goes beside it, ``<name>-<first 12 digits of its hash>.parquet``, so a version trained on
+    the first stays reproducible. ``digest`` is ``hash_frame(frame)`` when the caller has it.
+    """
+    fs, path = fsspec.core.url_to_fs(uri)
+    if not fs.exists(path):
+        return write_parquet(frame, uri)
+    digest = digest or hash_frame(frame)
+    try:
+        if hash_frame(read_parquet(uri)) == digest:
+            return uri
+    except Exception:  # damaged (a file written whole never is): left for `reproduce` to report, never replaced
+        log.warning("%s does not read: writing the run's rows beside it", uri)
+    return write_parquet(frame, f"{uri.removesuffix('.parquet')}-{digest[:12]}.parquet")
 
 
 def hash_frame(frame: pl.DataFrame) -> str:

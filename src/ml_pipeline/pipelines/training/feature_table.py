@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ml_pipeline.config import ModelConfig
-from ml_pipeline.data.lake import read_parquet, write_parquet
+from ml_pipeline.data.lake import read_parquet, write_once
 from ml_pipeline.data.paths import join_under, partition_segment
 from ml_pipeline.data.validator import require_columns
 from ml_pipeline.features.registry import add_request_features, build_features
@@ -30,7 +30,7 @@ def engineer_features(ctx: RunContext, loaded: Snapshot) -> FeatureTable:
         features = in_memory_features(ctx.config, snapshot)
     require_columns(features, ctx.config.data.features, where=f"{ctx.config_path} data.features")
     folder = partition_segment(data.partition_by, loaded["partition"]) if loaded.get("partition") is not None else ""
-    uri = write_parquet(features, join_under(ctx.run_prefix, folder, "features.parquet"))
+    uri = write_once(features, join_under(ctx.run_prefix, folder, "features.parquet"))  # the version's, kept
     return {"features_uri": uri, "rows": features.height}
 
 

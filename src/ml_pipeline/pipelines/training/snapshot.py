@@ -8,7 +8,7 @@ import logging
 
 import polars as pl
 
-from ml_pipeline.data.lake import hash_frame, read_parquet, write_parquet
+from ml_pipeline.data.lake import hash_frame, read_parquet, write_once, write_parquet
 from ml_pipeline.data.loader import load_partition, partition_values, slice_filter, window_uris
 from ml_pipeline.data.paths import join_under, partition_segment
 from ml_pipeline.data.validator import DataValidationError
@@ -50,12 +50,13 @@ def load_data(ctx: RunContext, partition: str | None = None) -> LoadedSnapshot:
         window = [(uri, part.filter(slice_filter(column, partition))) for uri, part in window]
     # diagonal: a partition missing a column still loads; validation reads it as it was (partition_snapshots)
     frame = pl.concat([part for _, part in window], how="diagonal_relaxed")
-    snapshot_uri = write_parquet(frame, join_under(ctx.run_prefix, name))
+    data_hash = hash_frame(frame)
+    snapshot_uri = write_once(frame, join_under(ctx.run_prefix, name), data_hash)  # a rerun never replaces it
     target = ctx.config.data.target_column
     mean = frame[target].mean() if target in frame.columns and frame[target].dtype.is_numeric() else None
     positive_rate = float(mean) if mean is not None else None  # a broken target is validate_data's to report
     log.info("loaded %d rows from %d partitions into %s", frame.height, len(window), snapshot_uri)
-    return {"snapshot_uri": snapshot_uri, "data_hash": hash_frame(frame), "rows": frame.height,
+    return {"snapshot_uri": snapshot_uri, "data_hash": data_hash, "rows": frame.height,
             "partitions": uris, "partition_rows": [part.height for _, part in window],
             "partition_snapshots": _exact_partitions(ctx, window, name),
             "fingerprints": [digest for _, digest, _ in loads],
@@ -119,5 +120,5 @@ def combine_partitions(ctx: RunContext, loaded: list[LoadedSnapshot],
     combined: Snapshot = {"snapshot_uri": ",".join(loaded[i]["snapshot_uri"] for i in order), "data_hash": digest,
                           "rows": rows, "partitions": loaded[0]["partitions"], "positive_rate": positive_rate,
                           "partition": None}
-    uri = write_parquet(table, ctx.artifact_uri("features.parquet"))
+    uri = write_once(table, ctx.artifact_uri("features.parquet"))
     return {"loaded": combined, "features": {"features_uri": uri, "rows": table.height}}

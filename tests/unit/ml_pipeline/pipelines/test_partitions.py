@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from ml_pipeline.data.generator import generate_day, write_day
-from ml_pipeline.data.lake import to_uri
+from ml_pipeline.data.lake import hash_frame, read_parquet, to_uri
 from ml_pipeline.data.validator import DataValidationError
 from ml_pipeline.pipelines import training
 from tests.unit.ml_pipeline.pipelines.test_context import make_context
@@ -33,6 +33,22 @@ def test_partition_values_come_from_the_data_and_each_load_keeps_its_rows(ctx):
     loaded = training.load_data(ctx, "apac")
     assert loaded["snapshot_uri"].endswith("/region=apac/snapshot.parquet")
     assert 0 < loaded["rows"] < 2_000
+
+
+def test_a_rerun_with_other_rows_writes_beside_the_snapshot_a_version_may_have_been_trained_on(ctx):
+    first = training.load_data(ctx, "apac")
+    features = training.engineer_features(ctx, first)
+    again = training.load_data(ctx, "apac")  # the same rows (a retried task): the same files
+    assert (again["snapshot_uri"], training.engineer_features(ctx, again)) == (first["snapshot_uri"], features)
+    write_day(generate_day(DAY, 1_000, seed=99), f"{ctx.lake_uri}/transactions", DAY)  # late data, run cleared
+    rerun = training.load_data(ctx, "apac")
+    assert rerun["data_hash"] != first["data_hash"]
+    assert rerun["snapshot_uri"].endswith(f"/region=apac/snapshot-{rerun['data_hash'][:12]}.parquet")
+    assert hash_frame(read_parquet(first["snapshot_uri"])) == first["data_hash"]  # still the first run's rows
+    assert hash_frame(read_parquet(rerun["snapshot_uri"])) == rerun["data_hash"]
+    refeatured = training.engineer_features(ctx, rerun)
+    assert refeatured["features_uri"].endswith(".parquet") and refeatured["features_uri"] != features["features_uri"]
+    assert read_parquet(features["features_uri"]).height == features["rows"]  # the first table kept
 
 
 def test_a_failing_partition_is_named_in_the_error(ctx):
