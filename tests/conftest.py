@@ -17,7 +17,12 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 E2E = REPO_ROOT / "tests" / "e2e"
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml-tests-airflow-"))
+AIRFLOW_HOME_PREFIX = "ml-tests-airflow-"
+# a pytest-xdist worker inherits the controller's: it gets its own (Airflow writes its config file there)
+if os.environ.get("PYTEST_XDIST_WORKER") and Path(os.environ.get("AIRFLOW_HOME", "/")).name.startswith(
+        AIRFLOW_HOME_PREFIX):
+    del os.environ["AIRFLOW_HOME"]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix=AIRFLOW_HOME_PREFIX))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "airflow" / "dags"))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -126,6 +126,20 @@ def test_a_config_that_reads_differently_with_this_code_is_a_difference_allow_co
     assert result["identical"] and difference.startswith("config: the one stored with the run reads differently")
 
 
+def test_a_registration_that_fails_keeps_the_comparison_and_exits_3(trained, capsys, monkeypatch):
+    from ml_pipeline.pipelines import reproduce as reproducing
+
+    def fails(*_args):
+        raise ConnectionError("MLflow went away")
+
+    url, *_ = trained
+    monkeypatch.setattr(reproducing, "_register", fails)
+    assert reproduce(url, "1", "--register", "--json") == 3
+    result = json.loads(capsys.readouterr().out)
+    assert result["identical"] and result["registered_version"] is None
+    assert "not registered: ConnectionError: MLflow went away: run again with --register" in result["notes"]
+
+
 def test_register_records_an_identical_rebuild_as_a_reproduction(trained, capsys):
     url, *_ = trained
     client = MlflowClient(url)

@@ -17,7 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Rebuild MODEL's VERSION from what its training run recorded (the exact snapshot, the config as "
                     "it was, seeds and threads), then score the recorded holdout with both models. Exit 0 only when "
                     "every prediction and metric is identical; 1 when they differ; 2 when the rebuild is refused; "
-                    "3 when nothing could be compared (MLflow or the lake unreachable, the model not loading).")
+                    "3 when nothing could be compared (MLflow or the lake unreachable, the model not loading), or an "
+                    "identical rebuild could not be registered as --register asked (the note says why).")
     run.add_argument("model")
     run.add_argument("version", type=version_number)
     add_tracking_uri_option(run, "the MLflow server the version is registered in (env MLFLOW_TRACKING_URI)")
@@ -57,9 +58,11 @@ def reproduce_version(args: argparse.Namespace) -> int:
             traceback.print_exc()
         print(f"error: {problem or 'the traceback above'}: nothing was compared (exit 3)", file=sys.stderr)
         return 3
+    # identical, but the registration asked for failed: not 0 (nothing registered), nor 1 (not different)
+    code = (3 if args.register and not result.registered_version else 0) if result.identical else 1
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
-        return 0 if result.identical else 1
+        return code
     verdict = "IDENTICAL" if result.identical else "DIFFERENT"
     print(f"{result.model} v{result.version} (MLflow run {result.run_id}): rebuilt in {result.seconds:.1f} s")
     print(f"  snapshot   {result.snapshot_uri}")
@@ -76,4 +79,4 @@ def reproduce_version(args: argparse.Namespace) -> int:
     if result.registered_version:
         print(f"  registered as {result.model} v{result.registered_version} (reproduction.of_version={result.version})")
     print(verdict)
-    return 0 if result.identical else 1
+    return code

@@ -121,8 +121,12 @@ def reproduce(tracking_uri: str, model: str, version: str, *, allow_code_drift: 
         reproduction.notes.append(f"the registered model's holdout AUC here is {reproduction.original_metrics['auc']}"
                                   f", the run recorded {recorded}")
     if register and reproduction.identical:
-        reproduction.registered_version = _register(tracking_uri, record, config, config_text, rebuilt, reproduction,
-                                                    train, holdout)
+        try:  # the comparison stands whatever happens to the registration: said, not lost
+            reproduction.registered_version = _register(tracking_uri, record, config, config_text, rebuilt,
+                                                        reproduction, train, holdout)
+        except Exception as exc:
+            reproduction.notes.append(f"not registered: {type(exc).__name__}: {str(exc)[:300]}: run again with "
+                                      "--register")
     elif register:
         reproduction.notes.append("not registered: the rebuild is not identical")
     reproduction.seconds = round(time.perf_counter() - started, 2)

@@ -50,6 +50,7 @@ class MlPlatformRunFacet(RunFacet):
     trigger: str
     dag_id: str
     run_id: str
+    git_dirty: str = "unknown"  # "true": files differed from git_commit (last: the facets of older events lack it)
 
     @staticmethod
     def _get_schema() -> str:

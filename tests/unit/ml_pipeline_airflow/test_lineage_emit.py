@@ -19,7 +19,7 @@ SNAPSHOT = naming.uri_dataset("file:///lake/runs/d/r/snapshot.parquet", naming.S
 ENDPOINT = naming.endpoint_dataset("fraud-detection-api", properties={
     "model": "fraud_detection", "version": "2", "from": "2026-11-20T07:00:00+00:00", "action": "promoted"})
 FACET = {"model": "fraud_detection", "git_commit": "abc123", "config_hash": "cfg1", "trigger": "schedule",
-         "dag_id": "ml_training_fraud_detection", "run_id": "scheduled__1"}
+         "dag_id": "ml_training_fraud_detection", "run_id": "scheduled__1", "git_dirty": "false"}
 
 
 def written_event(tmp_path, inputs, outputs) -> dict:
@@ -158,3 +158,22 @@ def test_the_receivers_http_transport_retries_a_post_once_after_a_503_and_gives_
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+def test_the_run_facet_the_steps_build_is_the_one_the_events_carry(tmp_path):
+    """Every key of the core's ``run_facet`` is a field of ``MlPlatformRunFacet``: an unknown one would fail every
+    step's event (caught and counted, so no task fails: only this test says so)."""
+    from ml_pipeline.lineage.events import run_facet
+    from tests.unit.ml_pipeline.pipelines.test_context import make_context
+
+    facet = run_facet(make_context())
+    path = tmp_path / "events.jsonl"
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+    client.emit(RunEvent(eventType=RunState.RUNNING, eventTime=dt.datetime.now(dt.UTC).isoformat(),
+                         run=Run(runId=str(generate_new_uuid()), facets=emit.run_facets(facet)),
+                         job=Job(namespace="ml-platform", name="ml_training_fraud_detection.load_data"),
+                         producer=ev.PRODUCER))
+    (event,) = read_event_file(path)
+    assert without_producers(event["run"]["facets"]["mlPlatform"]) == facet
+    assert facet["git_dirty"] in ("true", "false")

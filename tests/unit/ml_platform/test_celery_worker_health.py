@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -16,9 +17,17 @@ from ml_platform.layout import Layout, free_ports
 from tests.support.platforms import REDIS, require_services
 
 CELERY = Path(sys.executable).parent / "celery"
-# the next database of the e2e platforms' Redis: the Celery platform flushes its own at start and end, and
-# `make test` may run it while this test runs
-BROKER = f"{REDIS.rsplit('/', 1)[0]}/{int(REDIS.rsplit('/', 1)[1]) + 1}"
+
+
+def next_database(url: str) -> str:
+    """The same Redis server's next database (of the 16 a default server has)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{(int(parts.path.strip('/') or 0) + 1) % 16}"))
+
+
+# not the e2e Celery platform's database: that platform flushes it at start and end, and `make test` may run it
+# while this test runs
+BROKER = next_database(REDIS)
 
 
 @pytest.fixture
