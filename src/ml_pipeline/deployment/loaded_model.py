@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +66,10 @@ class LoadedModel:
 
 
 def _scalar(value: Any) -> bool:
-    """One JSON value a feature column can take: no object or list, no integer beyond a float's range."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) <= 1.7e308
-    return value is None or isinstance(value, str | float | bool)
+    """One value a feature column takes (JSON's or numpy's): no object or list, no integer beyond a float's."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return abs(int(value)) <= 1.7e308
+    return value is None or isinstance(value, str | bool | numbers.Real)
 
 
 def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:

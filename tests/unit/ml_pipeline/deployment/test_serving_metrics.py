@@ -1,5 +1,6 @@
 """The model server's /metrics: requests by path and code, their latency, rows scored, the version served."""
 
+import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -62,6 +63,7 @@ def test_a_value_no_feature_can_take_is_the_callers_error_not_the_servers():
     assert (answer.status_code, answer.json()["detail"]) == (422, 'body is JSON nested too deep: expected {"rows": '
                                                                   '[{"feature": value, ...}, ...]}')
     assert client.post("/predict", json={"rows": [{"amount": "35", "hour": 2}]}).status_code == 200  # as before
+    assert len(served_model().score([{"amount": np.int64(35), "hour": np.float32(2)}])) == 1  # numpy's, in process
 
 
 def test_a_server_without_a_model_says_so():
