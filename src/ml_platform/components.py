@@ -156,8 +156,7 @@ def platform_env(layout: Layout, secrets: dict[str, str]) -> dict[str, str]:
         **layout.data_env(),  # ML_LAKE_URI, and ML_DATA_URI_MAP (the spec's bucket in the local lake by default)
         "ML_PLATFORM_GPUS": str(gpus()),  # DAG files read it: `training.device: auto` takes the gpu pool when > 0
         TASK_NICE_ENV: str(task_nice()),  # task workers' CPU priority (executors/priority.py), checked at `up`
-        # The model servers require it on /admin (they inherit ML_SERVING_*); tasks read it from serving_default,
-        # which the supervisor writes from the same secret: never a token from the shell, which would differ from it.
+        # The servers' /admin token (inherited); serving_default carries the same secret, never a shell's token.
         "ML_SERVING_ADMIN_TOKEN": secrets[SERVING_ADMIN_TOKEN],
         # The feature store (Feast): offline files, file registry and SQLite online store under the lake; production
         # sets a SQL registry on PostgreSQL and a Redis online store in this connection's extras (docs/DESIGN.md).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_pipeline.errors import PermanentError, TransientError
-from ml_pipeline.failures.classification import is_transient
+from ml_pipeline.failures.classification import exception_chain, is_transient
 
 # The loader's own refusal (a TypeError to skops): permanent, whatever it was raised while handling.
 UNTRUSTED_TYPES = "skops.io.exceptions.UntrustedTypesFoundException"
@@ -53,16 +53,19 @@ class LoadedModel:
         if missing:
             raise ValueError(f"rows lack feature(s) {missing}; model {self.name} v{self.version} needs "
                              f"{self.features}")
-        for index, row in enumerate(rows):
-            for name in self.features:
-                if not _scalar(row[name]):
-                    shown = repr(row[name]) if len(repr(row[name])) <= 60 else f"{repr(row[name])[:57]}..."
-                    raise ValueError(f"row {index}: feature {name!r} = {shown}: a feature takes one number, string "
-                                     "or null")
-        frame = pd.DataFrame.from_records(rows, columns=self.features)
-        for name, kind in self.kinds.items():
-            frame[name] = frame[name].astype(object if kind == "string" else "float64")
-        return [float(s) for s in self.model.predict_proba(frame)[:, 1]]
+        try:
+            frame = pd.DataFrame.from_records(rows, columns=self.features)
+            for name, kind in self.kinds.items():
+                frame[name] = frame[name].astype(object if kind == "string" else "float64")
+            return [float(s) for s in self.model.predict_proba(frame)[:, 1]]
+        except (TypeError, OverflowError, ValueError) as exc:  # the rows looked at only then: no cost per request
+            for index, row in enumerate(rows):
+                for name in self.features:
+                    if not _scalar(row[name]):
+                        shown = repr(row[name]) if len(repr(row[name])) <= 60 else f"{repr(row[name])[:57]}..."
+                        raise ValueError(f"row {index}: feature {name!r} = {shown}: a feature takes one number, "
+                                         "string or null") from exc
+            raise
 
 
 def _scalar(value: Any) -> bool:
@@ -123,15 +126,7 @@ def out_of_room(exc: BaseException) -> bool:
     import errno
 
     return any(isinstance(e, MemoryError) or (isinstance(e, OSError) and e.errno in (
-        errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE)) for e in _chain(exc))
-
-
-def _chain(exc: BaseException | None) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while exc is not None and exc not in seen:
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return seen
+        errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE)) for e in exception_chain(exc))
 
 
 def refused_on_load(exc: BaseException) -> bool:

@@ -22,12 +22,12 @@ FACET = {"model": "fraud_detection", "git_commit": "abc123", "config_hash": "cfg
          "dag_id": "ml_training_fraud_detection", "run_id": "scheduled__1", "git_dirty": "false"}
 
 
-def written_event(tmp_path, inputs, outputs) -> dict:
+def written_event(tmp_path, inputs, outputs, facet: dict[str, str] = FACET) -> dict:
     """One RUNNING event with our datasets and run facet, through a real client and file transport, read back."""
     path = tmp_path / "events.jsonl"
     client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
     client.emit(RunEvent(eventType=RunState.RUNNING, eventTime=dt.datetime.now(dt.UTC).isoformat(),
-                         run=Run(runId=str(generate_new_uuid()), facets=emit.run_facets(FACET)),
+                         run=Run(runId=str(generate_new_uuid()), facets=emit.run_facets(facet)),
                          job=Job(namespace="ml-platform", name="ml_training_fraud_detection.load_data"),
                          inputs=[emit.input_dataset(ref) for ref in inputs],
                          outputs=[emit.output_dataset(ref) for ref in outputs], producer=ev.PRODUCER))
@@ -160,7 +160,6 @@ def test_the_receivers_http_transport_retries_a_post_once_after_a_503_and_gives_
         server.server_close()
 
 
-
 def test_the_run_facet_the_steps_build_is_the_one_the_events_carry(tmp_path):
     """Every key of the core's ``run_facet`` is a field of ``MlPlatformRunFacet``: an unknown one would fail every
     step's event (caught and counted, so no task fails: only this test says so)."""
@@ -168,12 +167,6 @@ def test_the_run_facet_the_steps_build_is_the_one_the_events_carry(tmp_path):
     from tests.unit.ml_pipeline.pipelines.test_context import make_context
 
     facet = run_facet(make_context())
-    path = tmp_path / "events.jsonl"
-    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
-    client.emit(RunEvent(eventType=RunState.RUNNING, eventTime=dt.datetime.now(dt.UTC).isoformat(),
-                         run=Run(runId=str(generate_new_uuid()), facets=emit.run_facets(facet)),
-                         job=Job(namespace="ml-platform", name="ml_training_fraud_detection.load_data"),
-                         producer=ev.PRODUCER))
-    (event,) = read_event_file(path)
+    event = written_event(tmp_path, [SNAPSHOT], [], facet)
     assert without_producers(event["run"]["facets"]["mlPlatform"]) == facet
     assert facet["git_dirty"] in ("true", "false")
